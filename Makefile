@@ -1,0 +1,39 @@
+# Two commands: `make run` (the whole product on embedded defaults) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export DJANGO_DEBUG ?= true
+
+.PHONY: run test lint messages clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+run: $(VENV)/.installed
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py seed_demo
+	@echo
+	@echo "Panel:            http://127.0.0.1:8000/        (holders: see the JSON above)"
+	@echo "Operator console: http://127.0.0.1:8000/operatore/"
+	@echo "E-mails sent:     var/mail/"
+	@echo
+	@trap 'kill 0' INT TERM EXIT; \
+	  $(VENV)/bin/celery -A config worker --beat --loglevel INFO --concurrency 2 & \
+	  $(PY) manage.py runserver 127.0.0.1:8000
+
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+
+# Re-extract and compile the catalogues after changing user-facing strings (needs GNU gettext).
+messages: $(VENV)/.installed
+	$(PY) manage.py makemessages --locale it --locale en --ignore '.venv/*' --ignore 'var/*' --no-obsolete
+	$(PY) manage.py compilemessages --ignore '.venv/*'
+
+clean:
+	rm -rf var/celery var/test-db.sqlite3 .pytest_cache
