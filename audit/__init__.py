@@ -1,0 +1,1 @@
+"""Tamper-evident audit trail: append-only events chained by HMAC (cross-cutting)."""

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from audit.services import audit_chain_verify as verify_chain
+from audit.services import audit_record
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="audit.tasks.audit_chain_verify")
+def audit_chain_verify() -> bool:
+    report = verify_chain()
+    if not report.ok:
+        logger.critical("audit chain broken at #%s: %s", report.broken_at, report.reason)
+    audit_record(
+        event_type="audit.chain_verified",
+        outcome="success" if report.ok else "failure",
+        details={"checked": report.checked, "broken_at": report.broken_at, "reason": report.reason},
+    )
+    return report.ok
