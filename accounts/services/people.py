@@ -1,0 +1,196 @@
+"""Holders, operators and the one-person-per-contact rule (SPEC §3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
+
+from accounts.errors import ApplicationError
+from accounts.models import ContactKind, ContactOwnership, Holder, Operator, OperatorRole, Organization, User, UserKind
+from accounts.validators import normalize_codice_fiscale, normalize_email, normalize_mobile
+from audit.services import audit_record
+
+_CONTACT_TAKEN = {
+    ContactKind.EMAIL: _(
+        "This e-mail address is already associated with another person. An e-mail address is a reserved "
+        "contact channel and an authentication factor: it must belong to you alone. Enter a different one."
+    ),
+    ContactKind.MOBILE: _(
+        "This mobile number is already associated with another person. A mobile number is a reserved "
+        "contact channel and an authentication factor: it must belong to you alone. Enter a different one."
+    ),
+}
+
+
+def _as_application_error(exc: ValidationError, field: str) -> ApplicationError:
+    return ApplicationError(f"invalid_{field}", " ".join(exc.messages), field=field)
+
+
+def _contact_claim(*, kind: str, value: str, codice_fiscale: str) -> None:
+    """Record that ``value`` belongs to ``codice_fiscale``, or refuse if it belongs to someone else."""
+    existing = ContactOwnership.objects.filter(kind=kind, value=value).first()
+    if existing is not None:
+        if existing.codice_fiscale != codice_fiscale:
+            raise ApplicationError("contact_taken", _CONTACT_TAKEN[ContactKind(kind)], field=kind)
+        return
+    try:
+        with transaction.atomic():
+            ContactOwnership.objects.create(kind=kind, value=value, codice_fiscale=codice_fiscale)
+    except IntegrityError as exc:  # claimed concurrently by another writer
+        owner = ContactOwnership.objects.filter(kind=kind, value=value).values_list("codice_fiscale", flat=True)
+        if list(owner) != [codice_fiscale]:
+            raise ApplicationError("contact_taken", _CONTACT_TAKEN[ContactKind(kind)], field=kind) from exc
+
+
+def _contact_release(*, kind: str, value: str, codice_fiscale: str) -> None:
+    """Free a contact once no holder record of that person uses it any more."""
+    field = "email" if kind == ContactKind.EMAIL else "mobile"
+    still_used = Holder.objects.filter(codice_fiscale=codice_fiscale, **{f"{field}__iexact": value}).exists()
+    if not still_used:
+        ContactOwnership.objects.filter(kind=kind, value=value, codice_fiscale=codice_fiscale).delete()
+
+
+def holder_create(
+    *,
+    organization: Organization,
+    username: str,
+    codice_fiscale: str,
+    given_name: str,
+    surname: str,
+    email: str,
+    mobile: str,
+    actor: User | None = None,
+    password: str | None = None,
+    ip: str = "",
+    **identity: Any,
+) -> Holder:
+    """Create a holder account and record, enforcing codice fiscale, E.164 and contact ownership.
+
+    ``identity`` carries the optional SPEC §3 data (birth, ID document, residence, role data).
+    """
+    try:
+        cf = normalize_codice_fiscale(codice_fiscale)
+    except ValidationError as exc:
+        raise _as_application_error(exc, "codice_fiscale") from exc
+    try:
+        mobile_e164 = normalize_mobile(mobile)
+    except ValidationError as exc:
+        raise _as_application_error(exc, "mobile") from exc
+    try:
+        UnicodeUsernameValidator()(username.strip())
+    except ValidationError as exc:
+        raise _as_application_error(exc, "username") from exc
+    email_normalized = normalize_email(email)
+    allowed = {field.name for field in Holder._meta.get_fields()} - {"id", "user", "organization"}
+    unknown = set(identity) - allowed
+    if unknown:
+        raise TypeError(f"unknown holder fields: {sorted(unknown)}")
+    with transaction.atomic():
+        if Holder.objects.filter(organization=organization, codice_fiscale=cf).exists():
+            raise ApplicationError(
+                "holder_exists",
+                _("A holder with this codice fiscale is already registered in this organization."),
+                field="codice_fiscale",
+            )
+        if User.objects.filter(username__iexact=username.strip()).exists():
+            raise ApplicationError("username_taken", _("This username is already in use."), field="username")
+        _contact_claim(kind=ContactKind.EMAIL, value=email_normalized, codice_fiscale=cf)
+        _contact_claim(kind=ContactKind.MOBILE, value=mobile_e164, codice_fiscale=cf)
+        user = User.objects.create_user(username, password, kind=UserKind.HOLDER)
+        holder = Holder(
+            user=user,
+            organization=organization,
+            codice_fiscale=cf,
+            given_name=given_name.strip(),
+            surname=surname.strip(),
+            email=email_normalized,
+            mobile=mobile_e164,
+            **identity,
+        )
+        holder.full_clean(exclude=["user", "organization"])
+        holder.save()
+        audit_record(
+            event_type="holder.created", actor=actor, organization=organization, subject=holder, ip=ip
+        )
+    return holder
+
+
+def holder_contacts_update(
+    *, holder: Holder, actor: User, email: str | None = None, mobile: str | None = None, ip: str = ""
+) -> Holder:
+    """Change a holder's e-mail and/or mobile; the one-person rule applies to the new values."""
+    changes: dict[str, tuple[str, str]] = {}
+    with transaction.atomic():
+        locked = Holder.objects.select_for_update().get(pk=holder.pk)
+        if email is not None:
+            new_email = normalize_email(email)
+            if new_email != locked.email:
+                _contact_claim(kind=ContactKind.EMAIL, value=new_email, codice_fiscale=locked.codice_fiscale)
+                changes["email"] = (locked.email, new_email)
+                locked.email = new_email
+        if mobile is not None:
+            try:
+                new_mobile = normalize_mobile(mobile)
+            except ValidationError as exc:
+                raise _as_application_error(exc, "mobile") from exc
+            if new_mobile != locked.mobile:
+                _contact_claim(kind=ContactKind.MOBILE, value=new_mobile, codice_fiscale=locked.codice_fiscale)
+                changes["mobile"] = (locked.mobile, new_mobile)
+                locked.mobile = new_mobile
+        if not changes:
+            return locked
+        locked.full_clean(exclude=["user", "organization"])
+        locked.save(update_fields=[*changes, "updated_at"])
+        for field, (old, _new) in changes.items():
+            kind = ContactKind.EMAIL if field == "email" else ContactKind.MOBILE
+            _contact_release(kind=kind, value=old, codice_fiscale=locked.codice_fiscale)
+        audit_record(
+            event_type="holder.contacts_changed",
+            actor=actor,
+            organization=locked.organization,
+            subject=locked,
+            ip=ip,
+            details={"fields": sorted(changes)},
+        )
+    return locked
+
+
+def operator_create(
+    *,
+    organization: Organization,
+    username: str,
+    given_name: str,
+    surname: str,
+    email: str,
+    role: str = OperatorRole.OPERATOR,
+    password: str | None = None,
+    actor: User | None = None,
+    ip: str = "",
+) -> Operator:
+    if role not in OperatorRole.values:
+        raise ApplicationError("invalid_role", _("Unknown operator role."), field="role")
+    with transaction.atomic():
+        if User.objects.filter(username__iexact=username.strip()).exists():
+            raise ApplicationError("username_taken", _("This username is already in use."), field="username")
+        user = User.objects.create_user(username, password, kind=UserKind.OPERATOR)
+        operator = Operator.objects.create(
+            user=user,
+            organization=organization,
+            role=role,
+            given_name=given_name,
+            surname=surname,
+            email=normalize_email(email),
+        )
+        audit_record(
+            event_type="operator.created",
+            actor=actor,
+            organization=organization,
+            subject=operator,
+            ip=ip,
+            details={"role": role},
+        )
+    return operator

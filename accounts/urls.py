@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from accounts.views import auth, console, panel
+
+auth_patterns = (
+    [
+        path("accesso/", auth.login_view, name="login"),
+        path("esci/", auth.logout_view, name="logout"),
+        path("lingua/", auth.language_view, name="language"),
+    ],
+    "accounts",
+)
+
+panel_patterns = (
+    [
+        path("", panel.profile_view, name="profile"),
+        path("utenza/password/", panel.password_change_view, name="password_change"),
+        path("utenza/telefono/", panel.phone_view, name="phone"),
+        path("utenza/email/", panel.email_view, name="email"),
+        path("utenza/codice-utente/", panel.user_code_view, name="user_code"),
+        path("dispositivi/", panel.devices_view, name="devices"),
+        path("firma/", panel.signing_view, name="signing"),
+        path("notifiche/", panel.notifications_view, name="notifications"),
+    ],
+    "panel",
+)
+
+console_patterns = (
+    [
+        path("", console.home_view, name="home"),
+        path("accesso/", auth.console_login_view, name="login"),
+        path("titolari/<int:holder_id>/", console.holder_detail_view, name="holder_detail"),
+        path("titolari/<int:holder_id>/sblocca-accesso/", console.holder_unlock_view, name="holder_unlock"),
+        path("organizzazione/", console.organization_view, name="organization"),
+    ],
+    "console",
+)

@@ -1,0 +1,1 @@
+"""HTML views: login/logout/language (``auth``), the holder's panel (``panel``), the operator console (``console``)."""

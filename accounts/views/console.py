@@ -1,0 +1,58 @@
+"""The operator console: each operator sees only their own organization (SPEC §2)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from accounts.decorators import operator_required
+from accounts.ratelimit import client_ip
+from accounts.selectors import holder_get_for_operator, holder_list_for_operator, operator_for_user
+from accounts.services.authentication import login_locked_until, login_throttle_reset
+
+
+@operator_required
+def home_view(request: HttpRequest) -> HttpResponse:
+    operator = operator_for_user(user=request.user)
+    search = request.GET.get("q", "")[:100]
+    page = Paginator(holder_list_for_operator(user=request.user, search=search), 25).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "console/home.html",
+        {"operator": operator, "organization": operator.organization, "page": page, "search": search},
+    )
+
+
+@operator_required
+def holder_detail_view(request: HttpRequest, holder_id: int) -> HttpResponse:
+    operator = operator_for_user(user=request.user)
+    holder = holder_get_for_operator(user=request.user, holder_id=holder_id)
+    return render(
+        request,
+        "console/holder_detail.html",
+        {
+            "operator": operator,
+            "organization": operator.organization,
+            "holder": holder,
+            "locked_until": login_locked_until(user=holder.user),
+        },
+    )
+
+
+@operator_required
+@require_POST
+def holder_unlock_view(request: HttpRequest, holder_id: int) -> HttpResponse:
+    holder = holder_get_for_operator(user=request.user, holder_id=holder_id)
+    login_throttle_reset(actor=request.user, user=holder.user, ip=client_ip(request))
+    messages.success(request, _("The account can log in again."))
+    return redirect("console:holder_detail", holder_id=holder.pk)
+
+
+@operator_required
+def organization_view(request: HttpRequest) -> HttpResponse:
+    operator = operator_for_user(user=request.user)
+    return render(request, "console/organization.html", {"operator": operator, "organization": operator.organization})

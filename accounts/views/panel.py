@@ -1,0 +1,93 @@
+"""The holder's selfcare panel (seed 002): "Gestione utenza", "Gestione dispositivi", "Firma", "Notifiche"."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
+
+from accounts.decorators import holder_required
+from accounts.errors import ApplicationError
+from accounts.forms import PasswordChangeForm
+from accounts.ratelimit import client_ip, consume_or_429
+from accounts.selectors import holder_for_user
+from accounts.services.authentication import user_password_change
+
+
+def _render(request: HttpRequest, template: str, section: str, **context: object) -> HttpResponse:
+    holder = holder_for_user(user=request.user)
+    return render(request, template, {"holder": holder, "section": section, **context})
+
+
+@holder_required
+def profile_view(request: HttpRequest) -> HttpResponse:
+    return _render(request, "panel/profile.html", "profile")
+
+
+@sensitive_post_parameters("current_password", "new_password", "new_password_confirm")
+@holder_required
+@require_http_methods(["GET", "POST"])
+def password_change_view(request: HttpRequest) -> HttpResponse:
+    holder = holder_for_user(user=request.user)
+    form = PasswordChangeForm(request.POST or None, min_length=holder.organization.password_min_length)
+    status = 200
+    if request.method == "POST":
+        limited = consume_or_429(request, "password_change_user", key=str(request.user.pk))
+        if limited is not None:
+            return limited
+        if form.is_valid():
+            try:
+                user_password_change(
+                    user=request.user,
+                    current_password=form.cleaned_data["current_password"],
+                    new_password=form.cleaned_data["new_password"],
+                    ip=client_ip(request),
+                )
+            except ApplicationError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, str(exc.message))
+            except ValidationError as exc:
+                form.add_error("new_password", exc)
+            else:
+                # Keep this session; every other session of the account is now invalid (ASVS 3.3.3).
+                update_session_auth_hash(request, request.user)
+                messages.success(request, _("Your password has been changed."))
+                return redirect("panel:profile")
+        status = 400
+    return render(
+        request, "panel/password_change.html", {"holder": holder, "section": "password", "form": form}, status=status
+    )
+
+
+@holder_required
+def phone_view(request: HttpRequest) -> HttpResponse:
+    return _render(request, "panel/phone.html", "phone")
+
+
+@holder_required
+def email_view(request: HttpRequest) -> HttpResponse:
+    return _render(request, "panel/email.html", "email")
+
+
+@holder_required
+def user_code_view(request: HttpRequest) -> HttpResponse:
+    return _render(request, "panel/user_code.html", "user_code")
+
+
+@holder_required
+def devices_view(request: HttpRequest) -> HttpResponse:
+    return _render(request, "panel/devices.html", "devices")
+
+
+@holder_required
+def signing_view(request: HttpRequest) -> HttpResponse:
+    return _render(request, "panel/signing.html", "signing")
+
+
+@holder_required
+def notifications_view(request: HttpRequest) -> HttpResponse:
+    return _render(request, "panel/notifications.html", "notifications")
