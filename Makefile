@@ -32,8 +32,8 @@ lint: $(VENV)/.installed
 
 # Re-extract and compile the catalogues after changing user-facing strings (needs GNU gettext).
 messages: $(VENV)/.installed
-	$(PY) manage.py makemessages --locale it --locale en --ignore '.venv/*' --ignore 'var/*' --no-obsolete
-	$(PY) manage.py compilemessages --ignore '.venv/*'
+	$(PY) manage.py makemessages --locale it --no-obsolete --ignore '.venv/*' --ignore 'var/*' --ignore 'tests/*' --ignore 'static/*'
+	$(PY) manage.py compilemessages --ignore '.venv/*' --ignore 'var/*'
 
 clean:
 	rm -rf var/celery var/test-db.sqlite3 .pytest_cache

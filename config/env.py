@@ -58,14 +58,6 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = env_str(name, default)
-    assert value is not None
-    if value not in choices:
-        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
-
-
 def env_secret(name: str) -> str | None:
     """A secret from ``NAME`` or from the file named by ``NAME_FILE`` (never both)."""
     direct = env_str(name)

@@ -1,4 +1,4 @@
-"""Cross-cutting response headers."""
+"""Cross-cutting concerns of every request: response headers and the interface language."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
 
 
 class ContentSecurityPolicyMiddleware:
@@ -21,4 +23,27 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        return response
+
+
+class PortalLanguageMiddleware:
+    """Italian unless the person chose otherwise (language cookie, set at login from their preference).
+
+    Replaces Django's LocaleMiddleware on purpose: the service is Italian first, so the browser's
+    Accept-Language is not consulted — an Italian holder on an English-language laptop still gets the
+    Italian panel, and switching is one click away on every page.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.available = {code for code, _name in settings.LANGUAGES}
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+        language = chosen if chosen in self.available else settings.LANGUAGE_CODE
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
+        response = self.get_response(request)
+        patch_vary_headers(response, ("Cookie",))
+        response.headers.setdefault("Content-Language", translation.get_language())
         return response

@@ -30,6 +30,7 @@ from accounts.services.authentication import (
 
 _HOME = {Portal.PANEL: "panel:profile", Portal.CONSOLE: "console:home", Portal.ADMIN: "admin:index"}
 _LOGIN = {Portal.PANEL: "accounts:login", Portal.CONSOLE: "console:login", Portal.ADMIN: "admin:login"}
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
 _KIND = {Portal.PANEL: UserKind.HOLDER, Portal.CONSOLE: UserKind.OPERATOR, Portal.ADMIN: UserKind.PLATFORM_ADMIN}
 
 
@@ -58,7 +59,7 @@ def login_view(request: HttpRequest, portal: Portal = Portal.PANEL) -> HttpRespo
     if request.user.is_authenticated and getattr(request.user, "kind", None) == _KIND[portal]:
         return redirect(home)
     next_url = request.POST.get("next") or request.GET.get("next") or ""
-    form = LoginForm(request.POST or None)
+    form = LoginForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
         limited = consume_or_429(request, "login_ip")
@@ -77,6 +78,7 @@ def login_view(request: HttpRequest, portal: Portal = Portal.PANEL) -> HttpRespo
                 response.set_cookie(
                     settings.LANGUAGE_COOKIE_NAME,
                     result.user.preferred_language,
+                    max_age=LANGUAGE_COOKIE_AGE,
                     secure=settings.LANGUAGE_COOKIE_SECURE,
                     httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
                     samesite=settings.LANGUAGE_COOKIE_SAMESITE,
@@ -136,7 +138,7 @@ def language_view(request: HttpRequest) -> HttpResponse:
     response.set_cookie(
         settings.LANGUAGE_COOKIE_NAME,
         language,
-        max_age=365 * 24 * 3600,
+        max_age=LANGUAGE_COOKIE_AGE,
         secure=settings.LANGUAGE_COOKIE_SECURE,
         httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
         samesite=settings.LANGUAGE_COOKIE_SAMESITE,

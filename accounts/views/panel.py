@@ -34,7 +34,9 @@ def profile_view(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def password_change_view(request: HttpRequest) -> HttpResponse:
     holder = holder_for_user(user=request.user)
-    form = PasswordChangeForm(request.POST or None, min_length=holder.organization.password_min_length)
+    form = PasswordChangeForm(
+        request.POST if request.method == "POST" else None, min_length=holder.organization.password_min_length
+    )
     status = 200
     if request.method == "POST":
         limited = consume_or_429(request, "password_change_user", key=str(request.user.pk))

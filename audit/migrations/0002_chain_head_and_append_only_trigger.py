@@ -2,13 +2,15 @@
 
 The ORM already refuses; the trigger also stops anyone with ordinary SQL access. Someone able to
 disable triggers can still edit rows — that is what the HMAC chain and ``verify_audit`` catch.
+Not on SQLite (the embedded development database): it has no TRUNCATE, so a trigger there would
+also refuse the test runner's table flush.
 """
 
 from __future__ import annotations
 
 from django.db import migrations
 
-TRIGGER_SQL = """
+PG_TRIGGER_SQL = """
 CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger AS $$
 BEGIN
     RAISE EXCEPTION 'audit events are append-only';
@@ -19,7 +21,7 @@ CREATE TRIGGER audit_event_no_update_delete
     FOR EACH ROW EXECUTE FUNCTION audit_event_append_only();
 """
 
-DROP_SQL = """
+PG_DROP_SQL = """
 DROP TRIGGER IF EXISTS audit_event_no_update_delete ON audit_auditevent;
 DROP FUNCTION IF EXISTS audit_event_append_only();
 """
@@ -31,12 +33,12 @@ def create_head(apps, schema_editor):
 
 def add_trigger(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(TRIGGER_SQL)
+        schema_editor.execute(PG_TRIGGER_SQL)
 
 
 def drop_trigger(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP_SQL)
+        schema_editor.execute(PG_DROP_SQL)
 
 
 class Migration(migrations.Migration):

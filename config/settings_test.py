@@ -1,0 +1,18 @@
+"""Settings of the test suite: the product's settings, with the embedded defaults and a var/ of its own.
+
+Nothing here changes behaviour: it only makes ``pytest`` work from a bare shell (DEBUG on means a
+generated secret key and no HTTPS-only cookies for the test client) and keeps test state — SQLite
+test database, filesystem broker queue, generated keys — apart from the ``make run`` instance, whose
+worker would otherwise consume the tests' tasks. ``DATABASE_URL``, ``CELERY_BROKER_URL`` and
+``CACHE_URL`` still come from the environment, which is how CI runs the suite on PostgreSQL + Redis.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("DJANGO_DEBUG", "true")
+os.environ.setdefault("VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
+
+from config.settings import *  # noqa: E402,F403
