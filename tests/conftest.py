@@ -1,0 +1,137 @@
+"""Fixtures every test may use, above all ``world``: two organizations, each with operators and holders.
+
+Later issues extend the world (certificates, devices…) rather than building their own, so tenant
+isolation is checked against the same two organizations everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+from django.urls import reverse
+
+from accounts.models import Holder, Operator, OperatorRole, Organization
+from accounts.services.people import holder_create, operator_create
+
+HOLDER_PASSWORD = "Quercia-Lenta-Sul-Fiume-42"
+OPERATOR_PASSWORD = "Sportello-Aperto-Martedi-17"
+
+
+@dataclass
+class Tenant:
+    organization: Organization
+    operator: Operator
+    admin: Operator
+    holders: list[Holder] = field(default_factory=list)
+
+    @property
+    def holder(self) -> Holder:
+        return self.holders[0]
+
+
+@dataclass
+class World:
+    alpha: Tenant
+    beta: Tenant
+
+
+def _tenant(slug: str, name: str, people: list[tuple[str, str, str, str, str, str]], **policy: object) -> Tenant:
+    organization = Organization.objects.create(
+        slug=slug, name=name, support_email=f"help@{slug}.example.org", support_url=f"https://{slug}.example.org",
+        **policy,
+    )
+    operator = operator_create(
+        organization=organization, username=f"{slug}.operatore", given_name="Paola", surname="Ferri",
+        email=f"operatore@{slug}.example.org", password=OPERATOR_PASSWORD,
+    )
+    admin = operator_create(
+        organization=organization, username=f"{slug}.admin", given_name="Marco", surname="Galli",
+        email=f"admin@{slug}.example.org", password=OPERATOR_PASSWORD, role=OperatorRole.ORGANIZATION_ADMIN,
+    )
+    tenant = Tenant(organization=organization, operator=operator, admin=admin)
+    for username, cf, given, surname, email, mobile in people:
+        tenant.holders.append(
+            holder_create(
+                organization=organization, username=username, codice_fiscale=cf, given_name=given,
+                surname=surname, email=email, mobile=mobile, password=HOLDER_PASSWORD,
+                role_organization=name, role_title="Professore ordinario",
+                residence_address="Via Emilia 1", residence_city="Modena", residence_postal_code="41121",
+                residence_province="MO",
+            )
+        )
+    return tenant
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    """Organization *alpha* keeps the SPEC §2 defaults; *beta* is stricter (3 failures, 14 characters)."""
+    alpha = _tenant(
+        "alpha", "Università Alfa",
+        [
+            ("mario.rossi", "RSSMRA80A01F257G", "Mario", "Rossi", "mario.rossi@alpha.example.org", "+393471000001"),
+            ("laura.bianchi", "BNCLRA75M41H501X", "Laura", "Bianchi", "laura@alpha.example.org", "+393471000002"),
+        ],
+    )
+    beta = _tenant(
+        "beta", "Camera di Commercio Beta",
+        [
+            ("lucia.neri", "NRELCU82D52B819G", "Lucia", "Neri", "lucia.neri@beta.example.net", "+393331000001"),
+            ("franco.galli", "GLLFNC68T10E897P", "Franco", "Galli", "franco@beta.example.net", "+393331000002"),
+        ],
+        login_max_failures=3, login_lockout_minutes=30, password_min_length=14,
+    )
+    return World(alpha=alpha, beta=beta)
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """Rate-limit counters live in the cache: every test starts with fresh budgets."""
+    cache.clear()
+
+
+def login(client: Client, username: str, password: str, *, portal: str = "panel"):
+    url = reverse("accounts:login") if portal == "panel" else reverse("console:login")
+    return client.post(url, {"username": username, "password": password})
+
+
+@pytest.fixture
+def holder_client(world: World, client: Client) -> Client:
+    """A browser session logged in as alpha's first holder (mario.rossi)."""
+    response = login(client, world.alpha.holder.user.username, HOLDER_PASSWORD)
+    assert response.status_code == 302, response.content[:500]
+    return client
+
+
+@pytest.fixture
+def operator_client(world: World, client: Client) -> Client:
+    """A browser session logged in as alpha's operator."""
+    response = login(client, world.alpha.operator.user.username, OPERATOR_PASSWORD, portal="console")
+    assert response.status_code == 302, response.content[:500]
+    return client
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """PostgreSQL-only tests are deselected on the embedded SQLite database (CI runs them on PostgreSQL)."""
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        return
+    deselected = [item for item in items if item.get_closest_marker("postgresql_only")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("postgresql_only")]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI (STRICT_NO_SKIP=1) a skipped test is a failure: a green run must mean everything ran."""
+    if not os.environ.get("STRICT_NO_SKIP"):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if skipped:
+        reporter.write_line(f"STRICT_NO_SKIP: {len(skipped)} test(s) skipped; every test must run in CI.", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
