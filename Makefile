@@ -36,4 +36,4 @@ messages: $(VENV)/.installed
 	$(PY) manage.py compilemessages --ignore '.venv/*' --ignore 'var/*'
 
 clean:
-	rm -rf var/celery var/test-db.sqlite3 .pytest_cache
+	rm -rf var/celery var/test .pytest_cache

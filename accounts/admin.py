@@ -33,7 +33,9 @@ class AuditedAdmin(admin.ModelAdmin):
 
 @admin.register(Organization)
 class OrganizationAdmin(AuditedAdmin):
-    list_display = ("name", "slug", "certificate_validity_months", "renewable", "renewal_requires_approval", "is_active")
+    list_display = (
+        "name", "slug", "certificate_validity_months", "renewable", "renewal_requires_approval", "is_active"
+    )
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     fieldsets = (

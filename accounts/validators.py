@@ -7,6 +7,7 @@ from typing import Any
 import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from stdnum.exceptions import InvalidChecksum
@@ -54,8 +55,15 @@ def normalize_mobile(value: str) -> str:
 
 
 def normalize_email(value: str) -> str:
-    """E-mail addresses are compared case-insensitively for the one-person rule."""
-    return str(value).strip().lower()
+    """A syntactically valid address, lower-cased: compared case-insensitively for the one-person rule."""
+    text = str(value).strip().lower()
+    if len(text) > 254:
+        raise ValidationError(_("The e-mail address is too long."), code="too_long")
+    try:
+        validate_email(text)
+    except ValidationError as exc:
+        raise ValidationError(_("Enter a valid e-mail address, for example name@example.org."), code="invalid") from exc
+    return text
 
 
 class OrganizationMinimumLengthValidator:

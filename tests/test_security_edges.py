@@ -72,7 +72,9 @@ def test_absurd_page_and_search_parameters_do_not_crash_the_console(operator_cli
 
 
 def test_non_utf8_and_multipart_junk_get_a_form_error(client, db):
-    response = client.post(reverse("accounts:login"), data=b"\xff\xfe\xfd=\x00", content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        reverse("accounts:login"), data=b"\xff\xfe\xfd=\x00", content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code == 400
     response = client.post(reverse("accounts:login"), data="--broken", content_type="multipart/form-data; boundary=z")
     assert response.status_code == 400

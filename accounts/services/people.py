@@ -30,6 +30,21 @@ def _as_application_error(exc: ValidationError, field: str) -> ApplicationError:
     return ApplicationError(f"invalid_{field}", " ".join(exc.messages), field=field)
 
 
+def _first_field_error(exc: ValidationError) -> ApplicationError:
+    """A model's ``full_clean`` error (over-long name, bad date…) as the service's error type."""
+    if hasattr(exc, "error_dict"):
+        field, errors = next(iter(exc.error_dict.items()))
+        return ApplicationError(f"invalid_{field}", " ".join(ValidationError(errors).messages), field=field)
+    return ApplicationError("invalid", " ".join(exc.messages))
+
+
+def _normalized(normalize: Any, value: str, field: str) -> str:
+    try:
+        return normalize(value)
+    except ValidationError as exc:
+        raise _as_application_error(exc, field) from exc
+
+
 def _contact_claim(*, kind: str, value: str, codice_fiscale: str) -> None:
     """Record that ``value`` belongs to ``codice_fiscale``, or refuse if it belongs to someone else."""
     existing = ContactOwnership.objects.filter(kind=kind, value=value).first()
@@ -54,6 +69,17 @@ def _contact_release(*, kind: str, value: str, codice_fiscale: str) -> None:
         ContactOwnership.objects.filter(kind=kind, value=value, codice_fiscale=codice_fiscale).delete()
 
 
+def _checked_username(username: str) -> str:
+    username = username.strip()
+    if not username or len(username) > 150:
+        raise ApplicationError("invalid_username", _("Enter a username of at most 150 characters."), field="username")
+    try:
+        UnicodeUsernameValidator()(username)
+    except ValidationError as exc:
+        raise _as_application_error(exc, "username") from exc
+    return username
+
+
 def holder_create(
     *,
     organization: Organization,
@@ -72,23 +98,27 @@ def holder_create(
 
     ``identity`` carries the optional SPEC §3 data (birth, ID document, residence, role data).
     """
-    try:
-        cf = normalize_codice_fiscale(codice_fiscale)
-    except ValidationError as exc:
-        raise _as_application_error(exc, "codice_fiscale") from exc
-    try:
-        mobile_e164 = normalize_mobile(mobile)
-    except ValidationError as exc:
-        raise _as_application_error(exc, "mobile") from exc
-    try:
-        UnicodeUsernameValidator()(username.strip())
-    except ValidationError as exc:
-        raise _as_application_error(exc, "username") from exc
-    email_normalized = normalize_email(email)
+    cf = _normalized(normalize_codice_fiscale, codice_fiscale, "codice_fiscale")
+    mobile_e164 = _normalized(normalize_mobile, mobile, "mobile")
+    email_normalized = _normalized(normalize_email, email, "email")
+    username = _checked_username(username)
     allowed = {field.name for field in Holder._meta.get_fields()} - {"id", "user", "organization"}
     unknown = set(identity) - allowed
     if unknown:
         raise TypeError(f"unknown holder fields: {sorted(unknown)}")
+    holder = Holder(
+        organization=organization,
+        codice_fiscale=cf,
+        given_name=given_name.strip(),
+        surname=surname.strip(),
+        email=email_normalized,
+        mobile=mobile_e164,
+        **identity,
+    )
+    try:  # every field checked before anything is written
+        holder.full_clean(exclude=["user", "organization"], validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        raise _first_field_error(exc) from exc
     with transaction.atomic():
         if Holder.objects.filter(organization=organization, codice_fiscale=cf).exists():
             raise ApplicationError(
@@ -96,22 +126,11 @@ def holder_create(
                 _("A holder with this codice fiscale is already registered in this organization."),
                 field="codice_fiscale",
             )
-        if User.objects.filter(username__iexact=username.strip()).exists():
+        if User.objects.filter(username__iexact=username).exists():
             raise ApplicationError("username_taken", _("This username is already in use."), field="username")
         _contact_claim(kind=ContactKind.EMAIL, value=email_normalized, codice_fiscale=cf)
         _contact_claim(kind=ContactKind.MOBILE, value=mobile_e164, codice_fiscale=cf)
-        user = User.objects.create_user(username, password, kind=UserKind.HOLDER)
-        holder = Holder(
-            user=user,
-            organization=organization,
-            codice_fiscale=cf,
-            given_name=given_name.strip(),
-            surname=surname.strip(),
-            email=email_normalized,
-            mobile=mobile_e164,
-            **identity,
-        )
-        holder.full_clean(exclude=["user", "organization"])
+        holder.user = User.objects.create_user(username, password, kind=UserKind.HOLDER)
         holder.save()
         audit_record(
             event_type="holder.created", actor=actor, organization=organization, subject=holder, ip=ip
@@ -127,23 +146,19 @@ def holder_contacts_update(
     with transaction.atomic():
         locked = Holder.objects.select_for_update().get(pk=holder.pk)
         if email is not None:
-            new_email = normalize_email(email)
+            new_email = _normalized(normalize_email, email, "email")
             if new_email != locked.email:
                 _contact_claim(kind=ContactKind.EMAIL, value=new_email, codice_fiscale=locked.codice_fiscale)
                 changes["email"] = (locked.email, new_email)
                 locked.email = new_email
         if mobile is not None:
-            try:
-                new_mobile = normalize_mobile(mobile)
-            except ValidationError as exc:
-                raise _as_application_error(exc, "mobile") from exc
+            new_mobile = _normalized(normalize_mobile, mobile, "mobile")
             if new_mobile != locked.mobile:
                 _contact_claim(kind=ContactKind.MOBILE, value=new_mobile, codice_fiscale=locked.codice_fiscale)
                 changes["mobile"] = (locked.mobile, new_mobile)
                 locked.mobile = new_mobile
         if not changes:
             return locked
-        locked.full_clean(exclude=["user", "organization"])
         locked.save(update_fields=[*changes, "updated_at"])
         for field, (old, _new) in changes.items():
             kind = ContactKind.EMAIL if field == "email" else ContactKind.MOBILE
@@ -173,18 +188,23 @@ def operator_create(
 ) -> Operator:
     if role not in OperatorRole.values:
         raise ApplicationError("invalid_role", _("Unknown operator role."), field="role")
+    username = _checked_username(username)
+    operator = Operator(
+        organization=organization,
+        role=role,
+        given_name=given_name.strip(),
+        surname=surname.strip(),
+        email=_normalized(normalize_email, email, "email"),
+    )
+    try:
+        operator.full_clean(exclude=["user", "organization"], validate_unique=False)
+    except ValidationError as exc:
+        raise _first_field_error(exc) from exc
     with transaction.atomic():
-        if User.objects.filter(username__iexact=username.strip()).exists():
+        if User.objects.filter(username__iexact=username).exists():
             raise ApplicationError("username_taken", _("This username is already in use."), field="username")
-        user = User.objects.create_user(username, password, kind=UserKind.OPERATOR)
-        operator = Operator.objects.create(
-            user=user,
-            organization=organization,
-            role=role,
-            given_name=given_name,
-            surname=surname,
-            email=normalize_email(email),
-        )
+        operator.user = User.objects.create_user(username, password, kind=UserKind.OPERATOR)
+        operator.save()
         audit_record(
             event_type="operator.created",
             actor=actor,

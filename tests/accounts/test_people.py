@@ -147,3 +147,33 @@ def test_database_refuses_a_second_owner_even_past_the_service(world):
 def test_database_refuses_a_mobile_not_in_e164(world):
     with pytest.raises(IntegrityError), transaction.atomic():
         Holder.objects.filter(pk=world.alpha.holder.pk).update(mobile="3471234567")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"email": "not-an-address"}, "email"),
+        ({"email": "a@" + "b" * 260 + ".it"}, "email"),
+        ({"given_name": "G" * 500}, "given_name"),
+        ({"username": "spazi non ammessi"}, "username"),
+        ({"username": "u" * 200}, "username"),
+        ({"mobile": "+39 347"}, "mobile"),
+    ],
+    ids=["malformed_email", "over_long_email", "over_long_name", "bad_username", "over_long_username", "short_mobile"],
+)
+def test_bad_holder_data_is_refused_by_field_and_nothing_is_half_saved(world, overrides, field):
+    users, claims = User.objects.count(), ContactOwnership.objects.count()
+    with pytest.raises(ApplicationError) as excinfo:
+        make_holder(world.alpha.organization, **overrides)
+    assert excinfo.value.field == field
+    assert str(excinfo.value.message)
+    assert (User.objects.count(), ContactOwnership.objects.count()) == (users, claims)
+
+
+def test_bad_operator_data_is_refused_before_anything_is_written(world):
+    users = User.objects.count()
+    for overrides in ({"email": "nope"}, {"surname": "S" * 300}, {"username": "con spazi"}):
+        data = {"username": "nuovo.operatore", "given_name": "A", "surname": "B", "email": "a@example.org"} | overrides
+        with pytest.raises(ApplicationError):
+            operator_create(organization=world.alpha.organization, **data)
+    assert User.objects.count() == users

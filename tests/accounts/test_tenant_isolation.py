@@ -38,7 +38,8 @@ def test_foreign_and_missing_holders_are_the_same_404(world):
         holder_get_for_operator(user=world.alpha.operator.user, holder_id=world.beta.holder.pk)
     with pytest.raises(Http404):
         holder_get_for_operator(user=world.alpha.operator.user, holder_id=999_999)
-    assert holder_get_for_operator(user=world.alpha.operator.user, holder_id=world.alpha.holder.pk) == world.alpha.holder
+    own = holder_get_for_operator(user=world.alpha.operator.user, holder_id=world.alpha.holder.pk)
+    assert own == world.alpha.holder
 
 
 def test_selectors_refuse_the_wrong_kind_of_user(world):
