@@ -1,1 +1,4 @@
-"""OTP devices: hardware tokens, smartphone app, SMS; verify, test, sync, replace, lockout (SPEC §5). Arrives with the OTP issue."""
+"""OTP devices: hardware tokens, smartphone app, SMS; verify, test, sync, replace, lockout (SPEC §5).
+
+Arrives with the OTP issue.
+"""
