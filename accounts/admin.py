@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db import models
 from django.http import HttpRequest
 
 from accounts.models import Holder, Operator, Organization, User
@@ -37,6 +38,7 @@ class OrganizationAdmin(AuditedAdmin):
         "name", "slug", "certificate_validity_months", "renewable", "renewal_requires_approval", "is_active"
     )
     search_fields = ("name", "slug")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a support page typed without scheme
     prepopulated_fields = {"slug": ("name",)}
     fieldsets = (
         (None, {"fields": ("name", "slug", "is_active", "support_email", "support_url")}),

@@ -8,17 +8,30 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cache as memoize
 
 import pytest
+from django.contrib.auth.hashers import make_password
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import Holder, Operator, OperatorRole, Organization
+from accounts.models import Holder, Operator, OperatorRole, Organization, User
 from accounts.services.people import holder_create, operator_create
 
 HOLDER_PASSWORD = "Quercia-Lenta-Sul-Fiume-42"
 OPERATOR_PASSWORD = "Sportello-Aperto-Martedi-17"
+
+
+@memoize
+def argon2_hash(password: str) -> str:
+    """One real Argon2 hash per password per test session: the world has eight accounts per test."""
+    return make_password(password)
+
+
+def _with_password(user: User, password: str) -> None:
+    User.objects.filter(pk=user.pk).update(password=argon2_hash(password))
+    user.password = argon2_hash(password)
 
 
 @dataclass
@@ -46,23 +59,25 @@ def _tenant(slug: str, name: str, people: list[tuple[str, str, str, str, str, st
     )
     operator = operator_create(
         organization=organization, username=f"{slug}.operatore", given_name="Paola", surname="Ferri",
-        email=f"operatore@{slug}.example.org", password=OPERATOR_PASSWORD,
+        email=f"operatore@{slug}.example.org",
     )
     admin = operator_create(
         organization=organization, username=f"{slug}.admin", given_name="Marco", surname="Galli",
-        email=f"admin@{slug}.example.org", password=OPERATOR_PASSWORD, role=OperatorRole.ORGANIZATION_ADMIN,
+        email=f"admin@{slug}.example.org", role=OperatorRole.ORGANIZATION_ADMIN,
     )
+    _with_password(operator.user, OPERATOR_PASSWORD)
+    _with_password(admin.user, OPERATOR_PASSWORD)
     tenant = Tenant(organization=organization, operator=operator, admin=admin)
     for username, cf, given, surname, email, mobile in people:
-        tenant.holders.append(
-            holder_create(
-                organization=organization, username=username, codice_fiscale=cf, given_name=given,
-                surname=surname, email=email, mobile=mobile, password=HOLDER_PASSWORD,
-                role_organization=name, role_title="Professore ordinario",
-                residence_address="Via Emilia 1", residence_city="Modena", residence_postal_code="41121",
-                residence_province="MO",
-            )
+        holder = holder_create(
+            organization=organization, username=username, codice_fiscale=cf, given_name=given,
+            surname=surname, email=email, mobile=mobile,
+            role_organization=name, role_title="Professore ordinario",
+            residence_address="Via Emilia 1", residence_city="Modena", residence_postal_code="41121",
+            residence_province="MO",
         )
+        _with_password(holder.user, HOLDER_PASSWORD)
+        tenant.holders.append(holder)
     return tenant
 
 

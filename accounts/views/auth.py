@@ -45,7 +45,7 @@ def safe_next(request: HttpRequest, candidate: str | None, fallback: str) -> str
 def locked_message(locked_until: datetime) -> str:
     local = timezone.localtime(locked_until)
     return _(
-        "Too many failed attempts: access is locked until %(time)s of %(date)s. "
+        "Too many failed attempts: access is locked until %(time)s on %(date)s. "
         "Try again later or contact your registration office."
     ) % {"time": formats.time_format(local, "H:i"), "date": formats.date_format(local, "SHORT_DATE_FORMAT")}
 

@@ -42,7 +42,7 @@ def test_profile_shows_username_holder_and_role_data_and_the_honest_states(world
     for value in (holder.user.username, holder.codice_fiscale, holder.given_name, holder.surname, holder.email,
                   holder.mobile, "Professore ordinario", "Via Emilia 1"):
         assert value in page
-    assert "Nessun certificato" in page or "nessun certificato" in page
+    assert "Certificato non ancora emesso" in page and "Nessun dispositivo OTP associato" in page
     assert "Al momento non ci sono notifiche da visualizzare" in page
 
 

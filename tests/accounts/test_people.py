@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import translation
 
 from accounts.errors import ApplicationError
 from accounts.models import ContactOwnership, Holder, Organization, User
@@ -41,7 +42,7 @@ def test_codice_fiscale_is_normalized():
     ids=["wrong_checksum", "too_short", "malformed"],
 )
 def test_invalid_codice_fiscale_is_refused_with_a_clear_message(value, fragment):
-    with pytest.raises(ValidationError) as excinfo:
+    with translation.override("en"), pytest.raises(ValidationError) as excinfo:
         normalize_codice_fiscale(value)
     assert fragment in " ".join(excinfo.value.messages)
 
@@ -84,7 +85,10 @@ def test_an_email_already_used_by_another_person_is_refused_platform_wide(world)
     with pytest.raises(ApplicationError) as excinfo:
         make_holder(world.alpha.organization, email=taken)
     assert excinfo.value.code == "contact_taken"
-    assert "another person" in str(excinfo.value.message)
+    with translation.override("it"):
+        assert "già associato a un'altra persona" in str(excinfo.value.message)
+    with translation.override("en"):
+        assert "already associated with another person" in str(excinfo.value.message)
     assert not User.objects.filter(username="giuseppe.verdi").exists()
 
 
