@@ -7,7 +7,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
-from django.utils.cache import patch_vary_headers
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
 
 
 class ContentSecurityPolicyMiddleware:
@@ -46,4 +46,22 @@ class PortalLanguageMiddleware:
         response = self.get_response(request)
         patch_vary_headers(response, ("Cookie",))
         response.headers.setdefault("Content-Language", translation.get_language())
+        return response
+
+
+class PrivatePagesNotCachedMiddleware:
+    """Pages seen while logged in are never stored by the browser or a proxy (ASVS 8.2.1).
+
+    Without this, pressing Back after logout shows the profile (codice fiscale, contacts) again
+    from the browser's back/forward cache, although the session is gone on the server.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        authenticated = request.user.is_authenticated  # read before the view: logout changes it
+        response = self.get_response(request)
+        if authenticated:
+            add_never_cache_headers(response)
         return response

@@ -97,3 +97,11 @@ def test_the_500_page_renders_standalone_in_both_languages(db):
     page = response.content.decode()
     assert response.status_code == 500
     assert "Errore" in page and "Error" in page
+
+
+def test_private_pages_are_never_cached_and_logout_clears_the_browser_cache(holder_client):
+    profile = holder_client.get(reverse("panel:profile"))
+    assert "no-store" in profile["Cache-Control"] and "private" in profile["Cache-Control"]
+    logout = holder_client.post(reverse("accounts:logout"))
+    assert logout["Clear-Site-Data"] == '"cache"'
+    assert "no-store" in logout["Cache-Control"]

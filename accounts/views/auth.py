@@ -113,6 +113,8 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     kind = getattr(request.user, "kind", None)
     session_end(request=request)
     response = redirect("console:login" if kind == UserKind.OPERATOR else "accounts:login")
+    # Drop whatever the browser kept of the private pages (back/forward cache included).
+    response["Clear-Site-Data"] = '"cache"'
     return response
 
 

@@ -23,7 +23,13 @@ def home_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "console/home.html",
-        {"operator": operator, "organization": operator.organization, "page": page, "search": search},
+        {
+            "operator": operator,
+            "organization": operator.organization,
+            "page": page,
+            "search": search,
+            "section": "holders",
+        },
     )
 
 
@@ -39,6 +45,7 @@ def holder_detail_view(request: HttpRequest, holder_id: int) -> HttpResponse:
             "organization": operator.organization,
             "holder": holder,
             "locked_until": login_locked_until(user=holder.user),
+            "section": "holders",
         },
     )
 
@@ -55,4 +62,8 @@ def holder_unlock_view(request: HttpRequest, holder_id: int) -> HttpResponse:
 @operator_required
 def organization_view(request: HttpRequest) -> HttpResponse:
     operator = operator_for_user(user=request.user)
-    return render(request, "console/organization.html", {"operator": operator, "organization": operator.organization})
+    return render(
+        request,
+        "console/organization.html",
+        {"operator": operator, "organization": operator.organization, "section": "organization"},
+    )
