@@ -66,3 +66,9 @@ class LanguageForm(forms.Form):
     language = forms.CharField(max_length=8)
     next = forms.CharField(max_length=2000, required=False)
 
+
+
+class HolderSearchForm(forms.Form):
+    """The console's holder search; Django's CharField also refuses NUL characters (PostgreSQL would)."""
+
+    q = forms.CharField(required=False, max_length=100)

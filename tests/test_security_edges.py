@@ -7,7 +7,7 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.views.defaults import server_error
 
-from tests.conftest import HOLDER_PASSWORD
+from tests.conftest import HOLDER_PASSWORD, login
 
 pytestmark = pytest.mark.django_db
 
@@ -23,8 +23,11 @@ def test_forged_cross_site_post_gets_the_403_page_in_italian(world):
 
 
 def test_logged_in_forged_password_change_is_refused(world):
+    logged_in = Client()
+    login(logged_in, world.alpha.holder.user.username, HOLDER_PASSWORD)
     browser = Client(enforce_csrf_checks=True)
-    browser.force_login(world.alpha.holder.user)
+    browser.cookies = logged_in.cookies  # a real session, but the forged form carries no CSRF token
+    assert browser.get(reverse("panel:profile")).status_code == 200
     response = browser.post(
         reverse("panel:password_change"),
         {"current_password": HOLDER_PASSWORD, "new_password": "Nuova-Password-Forzata-1",
@@ -35,7 +38,9 @@ def test_logged_in_forged_password_change_is_refused(world):
     assert world.alpha.holder.user.check_password(HOLDER_PASSWORD)
 
 
-@pytest.mark.parametrize("cookie", ["garbage", "x" * 5000, "'; DROP TABLE django_session; --", "..%2f..%2f"])
+@pytest.mark.parametrize(
+    "cookie", ["garbage", "x" * 5000, "'; DROP TABLE django_session; --", "..%2f..%2f", "abcdefgh\x00ijklmnop"]
+)
 def test_tampered_session_cookie_is_just_an_anonymous_visitor(world, client, cookie):
     client.cookies["sessionid"] = cookie
     response = client.get(reverse("panel:profile"))
@@ -67,8 +72,16 @@ def test_malformed_ids_in_urls_are_404(operator_client, holder_id):
 
 
 def test_absurd_page_and_search_parameters_do_not_crash_the_console(operator_client):
-    for params in ({"page": "-5"}, {"page": "x"}, {"page": "9" * 40}, {"q": "\x00" + "%" * 1000}):
+    for params in ({"page": "-5"}, {"page": "x"}, {"page": "9" * 40}, {"q": "%" * 50}):
         assert operator_client.get(reverse("console:home"), params).status_code == 200
+
+
+@pytest.mark.parametrize("query", ["rossi\x00", "x" * 101])
+def test_a_search_the_database_cannot_take_is_explained_not_run(operator_client, query):
+    response = operator_client.get(reverse("console:home"), {"q": query})
+    assert response.status_code == 200
+    assert response.context["search_errors"]
+    assert 'aria-invalid="true"' in response.content.decode()
 
 
 def test_non_utf8_and_multipart_junk_get_a_form_error(client, db):

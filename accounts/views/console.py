@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import operator_required
+from accounts.forms import HolderSearchForm
 from accounts.ratelimit import client_ip
 from accounts.selectors import holder_get_for_operator, holder_list_for_operator, operator_for_user
 from accounts.services.authentication import login_locked_until, login_throttle_reset
@@ -18,7 +19,8 @@ from accounts.services.authentication import login_locked_until, login_throttle_
 @operator_required
 def home_view(request: HttpRequest) -> HttpResponse:
     operator = operator_for_user(user=request.user)
-    search = request.GET.get("q", "")[:100]
+    search_form = HolderSearchForm(request.GET)
+    search = search_form.cleaned_data["q"] if search_form.is_valid() else ""
     page = Paginator(holder_list_for_operator(user=request.user, search=search), 25).get_page(request.GET.get("page"))
     return render(
         request,
@@ -28,6 +30,7 @@ def home_view(request: HttpRequest) -> HttpResponse:
             "organization": operator.organization,
             "page": page,
             "search": search,
+            "search_errors": search_form.errors.get("q", []),
             "section": "holders",
         },
     )
