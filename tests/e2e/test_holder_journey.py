@@ -24,7 +24,8 @@ ITALIAN_MENU = [
 
 
 def _menu_texts(page: Page) -> list[str]:
-    return [" ".join(text.split()) for text in page.locator("nav.app-side-menu").locator(".app-menu-heading, a").all_inner_texts()]
+    entries = page.locator("nav.app-side-menu").locator(".app-menu-heading, a").all_inner_texts()
+    return [" ".join(text.split()) for text in entries]
 
 
 def test_holder_logs_in_reads_profile_in_italian_switches_to_english_and_changes_password(page: Page, world: World):
