@@ -226,6 +226,28 @@ EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD") or ""
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Firma remota <no-reply@localhost>")
 
+# --- Notifications (SPEC §9) ---------------------------------------------------------------------
+# SMS backend, like EMAIL_BACKEND: FileSmsBackend (embedded default, var/sms/), ConsoleSmsBackend,
+# LocmemSmsBackend (tests), or notifications.backends.twilio.TwilioSmsBackend in production.
+SMS_BACKEND = env_str("SMS_BACKEND", "notifications.backends.sms.FileSmsBackend")
+SMS_FILE_PATH = str(VAR_DIR / "sms")
+# Ask the provider to report delivery to /notifiche/twilio/stato/ (needs a public SITE_URL).
+SMS_STATUS_CALLBACK = env_bool("SMS_STATUS_CALLBACK", False)
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = env_secret("TWILIO_AUTH_TOKEN") or ""
+TWILIO_FROM = env_str("TWILIO_FROM", "")  # a sender number (+39…) or a Messaging Service SID (MG…)
+# Only tests point this elsewhere (a local stub of the Messages API); never the internet in tests.
+TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL", "https://api.twilio.com")
+EMAIL_MESSAGE_ID_DOMAIN = env_str("EMAIL_MESSAGE_ID_DOMAIN", "firma-remota.invalid")
+# The developer mailbox (/sviluppo/posta/) lists what was sent, codes included: DEBUG only, fixed
+# at start (the test runner turns DEBUG off at run time, the embedded instance keeps it).
+DEVELOPER_MAILBOX = DEBUG
+NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 6, minimum=1, maximum=20)
+NOTIFICATIONS_RETRY_BASE_SECONDS = env_int("NOTIFICATIONS_RETRY_BASE_SECONDS", 30, minimum=0)
+NOTIFICATIONS_RETRY_MAX_SECONDS = env_int("NOTIFICATIONS_RETRY_MAX_SECONDS", 3600, minimum=0)
+# A message left "sending" or "queued" this long is handed back to a worker by the sweeper.
+NOTIFICATIONS_STALE_SECONDS = env_int("NOTIFICATIONS_STALE_SECONDS", 300, minimum=1)
+
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL == "filesystem://":

@@ -13,7 +13,11 @@ admin.site.site_header = "Firma remota – amministrazione piattaforma"
 
 urlpatterns = [
     path(settings.ADMIN_URL, admin.site.urls),
+    path("", include("notifications.webhooks")),
     path("operatore/", include(console_patterns)),
     path("", include(auth_patterns)),
     path("", include(panel_patterns)),
 ]
+
+if settings.DEVELOPER_MAILBOX:  # never reachable in production: the mailbox shows codes and links
+    urlpatterns.insert(0, path("sviluppo/", include("notifications.urls")))

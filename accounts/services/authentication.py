@@ -19,10 +19,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.errors import ApplicationError
-from accounts.models import LoginThrottle, Organization, User, UserKind
+from accounts.models import Holder, LoginThrottle, Organization, User, UserKind
 from accounts.ratelimit import client_ip
 from audit.models import Outcome
 from audit.services import audit_record
+from notifications.services import security_notice_send
 
 # Policy for usernames that belong to no account: the platform defaults, identical to an
 # organization that keeps the SPEC's defaults, so the two cannot be told apart.
@@ -226,7 +227,12 @@ def user_password_change(*, user: User, current_password: str, new_password: str
             password_validation.validate_password(new_password, locked)
             locked.set_password(new_password)
             locked.save(update_fields=["password"])
-            audit_record(event_type="auth.password.changed", actor=locked, organization=locked.organization, ip=ip)
+            event = audit_record(
+                event_type="auth.password.changed", actor=locked, organization=locked.organization, ip=ip
+            )
+            holder = Holder.objects.select_related("organization", "user").filter(user=locked).first()
+            if holder is not None:
+                security_notice_send(holder=holder, event="password_changed", reference=f"audit-{event.seq}")
     if not current_ok:
         audit_record(
             event_type="auth.password.change_failed",

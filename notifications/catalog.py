@@ -1,0 +1,41 @@
+"""Every kind of message the product sends, with the variables its templates need.
+
+Templates live in ``templates/notifications/<type>/``: ``subject.txt``, ``body.txt`` and
+``body.html`` for e-mail, ``sms.txt`` for SMS. Later issues add their types here (activation,
+OTP code, expiry reminder…), so that a missing variable is caught when the message is queued.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils.translation import gettext_lazy as _
+
+from notifications.models import Channel
+
+
+@dataclass(frozen=True)
+class MessageType:
+    key: str
+    channels: frozenset[str]
+    required: frozenset[str]
+
+
+MESSAGE_TYPES: dict[str, MessageType] = {
+    "security_notice": MessageType(
+        key="security_notice",
+        channels=frozenset({Channel.EMAIL, Channel.SMS}),
+        required=frozenset({"holder_name", "event_text", "occurred_at"}),
+    ),
+}
+
+# What changed, in words (lazy: rendered in the recipient's language).
+SECURITY_EVENTS = {
+    "password_changed": _("The password of your account was changed."),
+    "email_changed": _("The e-mail address of your account was changed."),
+    "phone_changed": _("The mobile number of your account was changed."),
+    "device_changed": _("An OTP device of your account was changed."),
+    "pin_changed": _("The signing PIN of your certificate was changed."),
+    "certificate_suspended": _("Your signature certificate was suspended."),
+    "certificate_revoked": _("Your signature certificate was revoked."),
+}
