@@ -230,7 +230,7 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Firma remota <no-reply@local
 # SMS backend, like EMAIL_BACKEND: FileSmsBackend (embedded default, var/sms/), ConsoleSmsBackend,
 # LocmemSmsBackend (tests), or notifications.backends.twilio.TwilioSmsBackend in production.
 SMS_BACKEND = env_str("SMS_BACKEND", "notifications.backends.sms.FileSmsBackend")
-SMS_FILE_PATH = str(VAR_DIR / "sms")
+SMS_FILE_PATH = env_str("SMS_FILE_PATH", str(VAR_DIR / "sms"))
 # Ask the provider to report delivery to /notifiche/twilio/stato/ (needs a public SITE_URL).
 SMS_STATUS_CALLBACK = env_bool("SMS_STATUS_CALLBACK", False)
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "")
