@@ -242,6 +242,8 @@ EMAIL_MESSAGE_ID_DOMAIN = env_str("EMAIL_MESSAGE_ID_DOMAIN", "firma-remota.inval
 # The developer mailbox (/sviluppo/posta/) lists what was sent, codes included: DEBUG only, fixed
 # at start (the test runner turns DEBUG off at run time, the embedded instance keeps it).
 DEVELOPER_MAILBOX = DEBUG
+# Key that seals message bodies carrying a secret until they are sent (see notifications/sealing.py).
+NOTIFICATIONS_SEAL_KEY = env_secret("NOTIFICATIONS_SEAL_KEY") or f"seal:{SECRET_KEY}"
 NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 6, minimum=1, maximum=20)
 NOTIFICATIONS_RETRY_BASE_SECONDS = env_int("NOTIFICATIONS_RETRY_BASE_SECONDS", 30, minimum=0)
 NOTIFICATIONS_RETRY_MAX_SECONDS = env_int("NOTIFICATIONS_RETRY_MAX_SECONDS", 3600, minimum=0)

@@ -54,6 +54,8 @@ class Message(models.Model):
     subject = models.CharField(max_length=255, blank=True)
     body_text = models.TextField()
     body_html = models.TextField(blank=True)
+    # The real text of a message that carries a secret, encrypted; wiped once sent or dead.
+    body_sealed = models.TextField(blank=True, editable=False)
     status = models.CharField(max_length=8, choices=MessageStatus.choices, default=MessageStatus.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)

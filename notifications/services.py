@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,7 @@ from audit.services import audit_record
 from notifications.catalog import SECURITY_EVENTS
 from notifications.models import Channel, Message, MessageStatus
 from notifications.rendering import RenderingError, message_render
+from notifications.sealing import MASK, seal
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +44,12 @@ def message_enqueue(
     language: str = settings.LANGUAGE_CODE,
     organization: Organization | None = None,
     holder: Holder | None = None,
+    secrets: dict[str, str] | None = None,
 ) -> Message:
     """Queue one message; call it inside the transaction of the change that causes it.
+
+    ``secrets`` (an OTP code…) are rendered only into the sealed copy that the worker sends; the
+    stored, displayable body shows them masked.
 
     The same ``idempotency_key`` never makes a second row: the existing message is returned.
     A message that cannot be rendered (missing variable, unknown template) is still recorded,
@@ -70,8 +76,13 @@ def message_enqueue(
         language=language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE,
     )
     try:
+        masked = {**context, **dict.fromkeys(secrets or {}, MASK)}
         rendered = message_render(message_type=message_type, channel=channel, language=message.language,
-                                  context=context)
+                                  context=masked)
+        if secrets:
+            real = message_render(message_type=message_type, channel=channel, language=message.language,
+                                  context={**context, **secrets})
+            message.body_sealed = seal(json.dumps({"text": real.text, "html": real.html}))
     except RenderingError as exc:
         message.status = MessageStatus.DEAD
         message.last_error = str(exc)[:500]

@@ -8,6 +8,7 @@ hands it back to the queue once ``NOTIFICATIONS_STALE_SECONDS`` have passed.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from datetime import timedelta
@@ -28,6 +29,7 @@ from notifications.backends import (
     sms_backend,
 )
 from notifications.models import Channel, Message, MessageStatus
+from notifications.sealing import UnsealError, unseal
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +57,19 @@ def _claim(message_id: int) -> Message | None:
 
 
 def _send(message: Message) -> str:
+    text, html = message.body_text, message.body_html
+    if message.body_sealed:
+        try:
+            real = json.loads(unseal(message.body_sealed))
+        except UnsealError as exc:
+            raise PermanentDeliveryError(str(exc)) from exc
+        text, html = real["text"], real["html"]
     outgoing = Outgoing(
         public_id=str(message.public_id),
         recipient=message.recipient,
         subject=message.subject,
-        text=message.body_text,
-        html=message.body_html,
+        text=text,
+        html=html,
     )
     if message.channel == Channel.EMAIL:
         return email_send(outgoing)
@@ -83,7 +92,7 @@ def message_deliver(message_id: int) -> str:
     try:
         provider_id = _send(message)
     except PermanentDeliveryError as exc:
-        _record(message, status=MessageStatus.DEAD, last_error=exc.message, next_attempt_at=None)
+        _record(message, status=MessageStatus.DEAD, last_error=exc.message, next_attempt_at=None, body_sealed="")
         return "dead"
     except TransientDeliveryError as exc:
         return _retry_later(message, exc)
@@ -93,14 +102,14 @@ def message_deliver(message_id: int) -> str:
         logger.exception("unexpected error delivering message %s", message.pk)
         return _retry_later(message, TransientDeliveryError(f"{type(exc).__name__}: {exc}"))
     _record(message, status=MessageStatus.SENT, provider_message_id=provider_id[:100], sent_at=timezone.now(),
-            last_error="", next_attempt_at=None)
+            last_error="", next_attempt_at=None, body_sealed="")
     return "sent"
 
 
 def _retry_later(message: Message, exc: DeliveryError) -> str:
     if message.attempts >= settings.NOTIFICATIONS_MAX_ATTEMPTS:
         _record(message, status=MessageStatus.DEAD, last_error=f"gave up after {message.attempts} attempts: "
-                f"{exc.message}"[:500], next_attempt_at=None)
+                f"{exc.message}"[:500], next_attempt_at=None, body_sealed="")
         return "dead"
     delay = retry_delay_seconds(message.attempts)
     _record(message, status=MessageStatus.FAILED, last_error=exc.message,

@@ -254,3 +254,32 @@ def test_sweeper_leaves_sent_and_dead_messages_alone(world, monkeypatch, setting
 
 def test_delivery_of_a_missing_message_is_a_no_op(db):
     assert tasks.message_deliver(999_999) == "skipped"
+
+
+def test_a_secret_is_sent_but_never_stored_readable(world, scripted_sms):
+    holder = world.alpha.holder
+    message = message_enqueue(
+        message_type="security_notice", channel=Channel.SMS, recipient=holder.mobile,
+        context={"holder_name": holder.full_name, "occurred_at": timezone.now()},
+        secrets={"event_text": "Codice 493817"}, idempotency_key="secret", holder=holder,
+    )
+    stored = Message.objects.filter(pk=message.pk).values().get()
+    assert "493817" not in str(stored)
+    assert "••••••" in message.body_text and stored["body_sealed"]
+    assert message_deliver(message.pk) == "sent"
+    assert "Codice 493817" in scripted_sms.sent[0].text
+    after = Message.objects.filter(pk=message.pk).values().get()
+    assert after["body_sealed"] == "" and "493817" not in str(after)
+
+
+def test_a_sealed_message_unreadable_after_a_key_change_goes_dead_with_the_reason(world, scripted_sms, settings):
+    holder = world.alpha.holder
+    message = message_enqueue(
+        message_type="security_notice", channel=Channel.SMS, recipient=holder.mobile,
+        context={"holder_name": holder.full_name, "occurred_at": timezone.now()},
+        secrets={"event_text": "Codice 111222"}, idempotency_key="rotated", holder=holder,
+    )
+    settings.NOTIFICATIONS_SEAL_KEY = "rotated-key"
+    assert message_deliver(message.pk) == "dead"
+    message.refresh_from_db()
+    assert "key changed" in message.last_error and message.body_sealed == "" and scripted_sms.sent == []
