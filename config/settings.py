@@ -265,6 +265,7 @@ if CELERY_BROKER_URL == "filesystem://":
     }
 elif not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://")):  # type: ignore[union-attr]
     raise ImproperlyConfigured("CELERY_BROKER_URL must be filesystem://, redis:// or amqp://")
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = False

@@ -76,7 +76,12 @@ class Worker:
 def worker_process(tmp_path: Path, transactional_db: None) -> Iterator[Worker]:
     """A worker (not yet started) on a fresh queue that is also the app's default queue."""
     queue = f"test-{uuid.uuid4().hex[:12]}"
-    env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE": "config.settings_test"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "DJANGO_SETTINGS_MODULE": "config.settings_test",
+        "CELERY_TASK_DEFAULT_QUEUE": queue,  # tasks the worker queues itself (retries) come back to it
+    }
     previous_queue = app.conf.task_default_queue
     app.conf.task_default_queue = queue
     handle = Worker(queue, tmp_path / "worker.log", env)
