@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from accounts.views import auth, console, panel
+from notifications import views_console as notifications_console
 
 auth_patterns = (
     [
@@ -34,6 +35,8 @@ console_patterns = (
         path("titolari/<int:holder_id>/", console.holder_detail_view, name="holder_detail"),
         path("titolari/<int:holder_id>/sblocca-accesso/", console.holder_unlock_view, name="holder_unlock"),
         path("organizzazione/", console.organization_view, name="organization"),
+        path("messaggi/", notifications_console.messages_view, name="messages"),
+        path("messaggi/<int:message_id>/riprova/", notifications_console.message_retry_view, name="message_retry"),
     ],
     "console",
 )

@@ -8,6 +8,7 @@ OTP code, expiry reminder…), so that a missing variable is caught when the mes
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
@@ -17,6 +18,7 @@ from notifications.models import Channel
 @dataclass(frozen=True)
 class MessageType:
     key: str
+    label: Any  # lazy: what the message is, in words (pages show it for messages without a subject)
     channels: frozenset[str]
     required: frozenset[str]
 
@@ -24,6 +26,7 @@ class MessageType:
 MESSAGE_TYPES: dict[str, MessageType] = {
     "security_notice": MessageType(
         key="security_notice",
+        label=_("Security notice"),
         channels=frozenset({Channel.EMAIL, Channel.SMS}),
         required=frozenset({"holder_name", "event_text", "occurred_at"}),
     ),

@@ -2,5 +2,11 @@
 
 from __future__ import annotations
 
+from django.urls import path
+
+from notifications import views
+
 app_name = "devtools"
-urlpatterns: list = []
+urlpatterns = [
+    path("posta/", views.mailbox_view, name="mailbox"),
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -17,6 +18,8 @@ from accounts.forms import PasswordChangeForm
 from accounts.ratelimit import client_ip, consume_or_429
 from accounts.selectors import holder_for_user
 from accounts.services.authentication import user_password_change
+from notifications.selectors import message_list_for_holder
+from notifications.views import message_rows_for_holder
 
 
 def _render(request: HttpRequest, template: str, section: str, **context: object) -> HttpResponse:
@@ -26,7 +29,8 @@ def _render(request: HttpRequest, template: str, section: str, **context: object
 
 @holder_required
 def profile_view(request: HttpRequest) -> HttpResponse:
-    return _render(request, "panel/profile.html", "profile")
+    recent = list(message_list_for_holder(user=request.user)[:3])
+    return _render(request, "panel/profile.html", "profile", recent_messages=message_rows_for_holder(recent))
 
 
 @sensitive_post_parameters("current_password", "new_password", "new_password_confirm")
@@ -92,4 +96,8 @@ def signing_view(request: HttpRequest) -> HttpResponse:
 
 @holder_required
 def notifications_view(request: HttpRequest) -> HttpResponse:
-    return _render(request, "panel/notifications.html", "notifications")
+    page = Paginator(message_list_for_holder(user=request.user), 25).get_page(request.GET.get("page"))
+    return _render(
+        request, "panel/notifications.html", "notifications",
+        page=page, rows=message_rows_for_holder(list(page.object_list)),
+    )
