@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export DJANGO_DEBUG ?= true
 
-.PHONY: run test lint messages clean
+.PHONY: run test lint messages clean bench
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest
+
+# Load check of the outbox (not part of `make test`): prints figures, asserts only no loss/no duplicate.
+# Runs in a throw-away VAR_DIR unless one is given; BENCH_MESSAGES (default 10000) sets the size.
+bench: $(VENV)/.installed
+	@dir=$$(mktemp -d /tmp/firma-bench.XXXXXX); trap 'rm -rf "$$dir"' EXIT; \
+	  VAR_DIR="$${VAR_DIR:-$$dir}" $(PY) -m pytest tests/bench -p no:cacheprovider -s -o python_files='bench_*.py'
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

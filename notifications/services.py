@@ -55,6 +55,8 @@ def message_enqueue(
     A message that cannot be rendered (missing variable, unknown template) is still recorded,
     as dead with the reason, so the failure is visible and nothing is sent.
     """
+    if not idempotency_key or len(idempotency_key) > 200:
+        raise ValueError("idempotency_key must be 1 to 200 characters")
     existing = Message.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
         return existing
@@ -67,7 +69,7 @@ def message_enqueue(
             **context,
         }
     message = Message(
-        idempotency_key=idempotency_key[:200],
+        idempotency_key=idempotency_key,
         organization=organization,
         holder=holder,
         channel=channel,

@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
 from datetime import timedelta
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -80,13 +81,26 @@ def _send(message: Message) -> str:
 
 
 def _record(message: Message, **fields: object) -> None:
-    fields["updated_at"] = timezone.now()
-    Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(**fields)
+    """Write the outcome. After a successful send this must not be lost (or the sweeper would send
+    again), so a busy database is waited for a few times before giving up."""
+    for attempt in range(5):
+        fields["updated_at"] = timezone.now()
+        try:
+            Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(**fields)
+            return
+        except DatabaseError:
+            if attempt == 4:
+                raise
+            logger.warning("could not record the outcome of message %s yet; retrying", message.pk)
+            time.sleep(0.5 * (attempt + 1))
 
 
-@shared_task(name="notifications.tasks.message_deliver", acks_late=True)
-def message_deliver(message_id: int) -> str:
-    message = _claim(message_id)
+@shared_task(name="notifications.tasks.message_deliver", bind=True, acks_late=True, max_retries=None)
+def message_deliver(self: Task, message_id: int) -> str:
+    try:
+        message = _claim(message_id)
+    except DatabaseError as exc:  # database busy or briefly unreachable: nothing was sent yet
+        raise self.retry(exc=exc, countdown=retry_delay_seconds(1) / 10) from exc
     if message is None:
         return "skipped"
     try:
@@ -126,16 +140,23 @@ def messages_sweep() -> int:
     with transaction.atomic():
         # A worker died while sending: give the row back to the queue.
         lost = list(
-            Message.objects.select_for_update(skip_locked=True)
+            Message.objects.select_for_update(skip_locked=True).order_by("updated_at")
             .filter(status=MessageStatus.SENDING, updated_at__lt=stale)
             .values_list("pk", flat=True)[:1000]
         )
         Message.objects.filter(pk__in=lost).update(
             status=MessageStatus.QUEUED, updated_at=now, last_error="worker lost while sending; re-queued"
         )
-    waiting = Message.objects.filter(
-        Q(status=MessageStatus.QUEUED, updated_at__lt=stale) | Q(status=MessageStatus.FAILED, next_attempt_at__lt=stale)
-    ).values_list("pk", flat=True)[:1000]
+    waiting = list(
+        Message.objects.filter(
+            Q(status=MessageStatus.QUEUED, updated_at__lt=stale)
+            | Q(status=MessageStatus.FAILED, next_attempt_at__lt=stale)
+        )
+        .order_by("updated_at")  # the longest-waiting first
+        .values_list("pk", flat=True)[:1000]
+    )
+    # Stamp them, so a long broker backlog does not get a duplicate task every minute.
+    Message.objects.filter(pk__in=waiting, status=MessageStatus.QUEUED).update(updated_at=now)
     due = [*lost, *waiting]
     for message_id in due:
         message_deliver.delay(message_id)

@@ -28,7 +28,7 @@ class FileSmsBackend:
         folder = Path(settings.SMS_FILE_PATH)
         folder.mkdir(parents=True, exist_ok=True)
         provider_id = f"file-{uuid.uuid4().hex}"
-        record = {"id": provider_id, "to": message.recipient, "body": message.text,
+        record = {"id": provider_id, "message": message.public_id, "to": message.recipient, "body": message.text,
                   "sent_at": timezone.now().isoformat()}
         path = folder / f"{timezone.now():%Y%m%d-%H%M%S}-{provider_id}.json"
         path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
