@@ -57,6 +57,9 @@ PAGES = {
     "password-change": Visit("holder", lambda w: "/utenza/password/"),
     "console-home": Visit("operator", lambda w: "/operatore/"),
     "console-holder": Visit("operator", lambda w: f"/operatore/titolari/{w.alpha.holder.pk}/"),
+    "notifications": Visit("holder", lambda w: "/notifiche/"),
+    "console-messages": Visit("operator", lambda w: "/operatore/messaggi/"),
+    "developer-mailbox": Visit(None, lambda w: "/sviluppo/posta/"),
 }
 
 
