@@ -8,6 +8,8 @@ paths the tests cannot reach. The README lists every variable.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 from pathlib import Path
 
@@ -253,6 +255,35 @@ NOTIFICATIONS_RETRY_BASE_SECONDS = env_int("NOTIFICATIONS_RETRY_BASE_SECONDS", 3
 NOTIFICATIONS_RETRY_MAX_SECONDS = env_int("NOTIFICATIONS_RETRY_MAX_SECONDS", 3600, minimum=0)
 # A message left "sending" or "queued" this long is handed back to a worker by the sweeper.
 NOTIFICATIONS_STALE_SECONDS = env_int("NOTIFICATIONS_STALE_SECONDS", 300, minimum=1)
+
+# --- OTP devices (SPEC §5) ------------------------------------------------------------------------
+# Seeds are encrypted with AES-256-GCM. OTP_SEED_KEYS: "id:base64key,id2:base64key" (32-byte keys);
+# OTP_SEED_KEY_ID: the id used for new seeds. Default: one key derived from the secret key.
+def _otp_seed_keys() -> dict[str, str]:
+    raw = env_secret("OTP_SEED_KEYS")
+    if not raw:
+        derived = hashlib.sha256(f"otp-seed:{SECRET_KEY}".encode()).digest()
+        return {"default": base64.b64encode(derived).decode()}
+    keys: dict[str, str] = {}
+    for item in raw.split(","):
+        key_id, sep, value = item.strip().partition(":")
+        if not sep or not key_id or not value:
+            raise ImproperlyConfigured("OTP_SEED_KEYS must look like 'id:base64key,id2:base64key'")
+        try:
+            if len(base64.b64decode(value, validate=True)) != 32:
+                raise ValueError
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"OTP_SEED_KEYS: key {key_id!r} is not 32 bytes of base64") from exc
+        keys[key_id] = value
+    return keys
+
+
+OTP_SEED_KEYS = _otp_seed_keys()
+OTP_SEED_KEY_ID = env_str("OTP_SEED_KEY_ID", next(iter(OTP_SEED_KEYS)))
+if OTP_SEED_KEY_ID not in OTP_SEED_KEYS:
+    raise ImproperlyConfigured("OTP_SEED_KEY_ID must name one of the keys in OTP_SEED_KEYS")
+# Consecutive wrong codes before a device is locked (SPEC §5).
+OTP_MAX_FAILURES = env_int("OTP_MAX_FAILURES", 10, minimum=3, maximum=50)
 
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")

@@ -41,4 +41,5 @@ SECURITY_EVENTS = {
     "pin_changed": _("The signing PIN of your certificate was changed."),
     "certificate_suspended": _("Your signature certificate was suspended."),
     "certificate_revoked": _("Your signature certificate was revoked."),
+    "otp_code_reused": _("A one-time code that had already been used was presented again for your account."),
 }

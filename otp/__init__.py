@@ -1,4 +1,1 @@
-"""OTP devices: hardware tokens, smartphone app, SMS; verify, test, sync, replace, lockout (SPEC §5).
-
-Arrives with the OTP issue.
-"""
+"""OTP devices: hardware tokens (HOTP/TOTP), smartphone app (TOTP), SMS; verification, lockout (SPEC §5)."""

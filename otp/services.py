@@ -1,0 +1,251 @@
+"""Creating devices and checking their codes. Every check runs under a row lock (SPEC §5).
+
+Two requests with the same valid code are serialized on the device row: the first moves the HOTP
+counter (or the TOTP last step) past the code, so the second sees a replay. Failures are counted
+in the same transaction, and the device locks at ``OTP_MAX_FAILURES`` consecutive failures.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import time
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.errors import ApplicationError
+from accounts.models import Holder
+from audit.models import Outcome
+from audit.services import audit_record
+from notifications.services import security_notice_send
+from otp.crypto import seed_open, seed_seal
+from otp.models import Algorithm, DeviceKind, DeviceState, OtpDevice
+from otp.oath import codes_equal, hotp, totp_step
+
+HOTP_LOOK_AHEAD = 10  # counters accepted beyond the expected one (SPEC §5)
+HOTP_REPLAY_LOOK_BACK = 20  # recent counters recognised as a replay rather than a wrong code
+TOTP_WINDOW = 1  # ± steps around the expected one
+RESYNC_WINDOW = 1000  # events (HOTP) or steps (TOTP) searched when resynchronizing
+_CODE = re.compile(r"^[0-9]{6}$|^[0-9]{8}$")
+
+
+class VerifyOutcome(enum.Enum):
+    ACCEPTED = "accepted"
+    INVALID = "invalid"
+    REPLAYED = "replayed"
+    LOCKED = "locked"
+    MALFORMED = "malformed"
+    NOT_USABLE = "not_usable"
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    outcome: VerifyOutcome
+    failures_left: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is VerifyOutcome.ACCEPTED
+
+
+def normalize_code(code: str) -> str:
+    return "".join(str(code).split())[:16]
+
+
+def device_create(
+    *,
+    kind: str,
+    seed: bytes | None = None,
+    holder: Holder | None = None,
+    serial: str | None = None,
+    algorithm: str = Algorithm.SHA1,
+    digits: int = 6,
+    period: int = 30,
+    counter: int = 0,
+    state: str = DeviceState.ACTIVE,
+    actor: object = None,
+    ip: str = "",
+) -> OtpDevice:
+    """Store a device; its seed only encrypted, bound to the new row."""
+    if kind != DeviceKind.SMS and not seed:
+        raise ApplicationError("seed_missing", _("A token needs its seed."))
+    if digits not in (6, 8) or algorithm not in Algorithm.values:
+        raise ApplicationError("token_parameters", _("Only 6 or 8 digits and SHA-1/SHA-256/SHA-512 are supported."))
+    device = OtpDevice(
+        public_id=uuid.uuid4(), kind=kind, holder=holder, serial=serial, algorithm=algorithm, digits=digits,
+        period=period, counter=counter, state=state,
+    )
+    if seed:
+        sealed = seed_seal(seed, binding=device.seed_binding)
+        device.seed_key_id, device.seed_nonce, device.seed_ciphertext = sealed.key_id, sealed.nonce, sealed.ciphertext
+    with transaction.atomic():
+        device.save()
+        audit_record(
+            event_type="otp.device_created",
+            actor=actor,
+            organization=holder.organization if holder else None,
+            subject=device,
+            ip=ip,
+            details={"kind": kind, "serial": serial or "", "state": state},
+        )
+    return device
+
+
+def _locked(device: OtpDevice) -> OtpDevice:
+    """The device row, locked for the rest of the transaction (its holder joined, not locked)."""
+    return OtpDevice.objects.select_for_update(of=("self",)).select_related("holder__organization").get(pk=device.pk)
+
+
+def _code_at(device: OtpDevice, seed: bytes, counter: int) -> str:
+    return hotp(seed, counter, digits=device.digits, algorithm=device.algorithm)
+
+
+def _match(device: OtpDevice, seed: bytes, code: str, now: float) -> tuple[VerifyOutcome, int | None]:
+    """Where ``code`` falls for this device: accepted at a counter/step, a replay, or nowhere."""
+    if device.is_time_based:
+        expected = totp_step(now, device.period) + device.drift
+        for step in range(expected - TOTP_WINDOW, expected + TOTP_WINDOW + 1):
+            if codes_equal(_code_at(device, seed, step), code):
+                if device.last_step is not None and step <= device.last_step:
+                    return VerifyOutcome.REPLAYED, None
+                return VerifyOutcome.ACCEPTED, step
+        return VerifyOutcome.INVALID, None
+    for counter in range(device.counter, device.counter + HOTP_LOOK_AHEAD + 1):
+        if codes_equal(_code_at(device, seed, counter), code):
+            return VerifyOutcome.ACCEPTED, counter
+    for counter in range(max(device.counter - HOTP_REPLAY_LOOK_BACK, 0), device.counter):
+        if codes_equal(_code_at(device, seed, counter), code):
+            return VerifyOutcome.REPLAYED, None
+    return VerifyOutcome.INVALID, None
+
+
+def device_verify(
+    *, device: OtpDevice, code: str, purpose: str, ip: str = "", now: float | None = None
+) -> VerifyResult:
+    """Check one code of a token or app device, once; count failures and lock at the limit."""
+    code = normalize_code(code)
+    now = time.time() if now is None else now
+    with transaction.atomic():
+        locked = _locked(device)
+        if locked.kind == DeviceKind.SMS or locked.state not in (DeviceState.ACTIVE, DeviceState.PENDING):
+            return VerifyResult(VerifyOutcome.NOT_USABLE)
+        if locked.is_locked:
+            _audit(locked, "otp.verify_refused_locked", Outcome.DENIED, purpose, ip)
+            return VerifyResult(VerifyOutcome.LOCKED)
+        if not _CODE.match(code) or len(code) != locked.digits:
+            return VerifyResult(VerifyOutcome.MALFORMED)
+        outcome, position = _match(locked, seed_open(locked.sealed_seed, binding=locked.seed_binding), code, now)
+        if outcome is VerifyOutcome.ACCEPTED and position is not None:
+            if locked.is_time_based:
+                locked.last_step = position
+                locked.drift = position - totp_step(now, locked.period)
+            else:
+                locked.counter = position + 1
+            locked.failure_count = 0
+            locked.last_used_at = timezone.now()
+            locked.save(update_fields=["last_step", "drift", "counter", "failure_count", "last_used_at"])
+            _audit(locked, "otp.verify_succeeded", Outcome.SUCCESS, purpose, ip)
+            device.counter, device.last_step, device.drift = locked.counter, locked.last_step, locked.drift
+            return VerifyResult(VerifyOutcome.ACCEPTED)
+        return _failure(locked, outcome, purpose, ip)
+
+
+def _failure(device: OtpDevice, outcome: VerifyOutcome, purpose: str, ip: str) -> VerifyResult:
+    device.failure_count += 1
+    limit = settings.OTP_MAX_FAILURES
+    if device.failure_count >= limit:
+        device.locked_at = timezone.now()
+    device.save(update_fields=["failure_count", "locked_at"])
+    if outcome is VerifyOutcome.REPLAYED:
+        # ASVS 2.8.5: a code used before is refused, logged, and its owner told.
+        _audit(device, "otp.code_replayed", Outcome.DENIED, purpose, ip)
+        if device.holder is not None:
+            security_notice_send(
+                holder=device.holder, event="otp_code_reused", reference=f"{device.public_id}:{device.failure_count}"
+                f":{int(time.time())}",
+            )
+    else:
+        _audit(device, "otp.verify_failed", Outcome.FAILURE, purpose, ip)
+    if device.locked_at is not None:
+        _audit(device, "otp.device_locked", Outcome.FAILURE, purpose, ip)
+        return VerifyResult(VerifyOutcome.LOCKED)
+    return VerifyResult(outcome, failures_left=limit - device.failure_count)
+
+
+def _audit(device: OtpDevice, event_type: str, outcome: str, purpose: str, ip: str) -> None:
+    holder = device.holder
+    audit_record(
+        event_type=event_type,
+        outcome=outcome,
+        actor=holder.user if holder else None,
+        organization=holder.organization if holder else None,
+        subject=device,
+        ip=ip,
+        details={"purpose": purpose, "failures": device.failure_count},
+    )
+
+
+def device_resynchronize(
+    *, device: OtpDevice, first_code: str, second_code: str, ip: str = "", now: float | None = None
+) -> bool:
+    """Re-align a drifted token from two consecutive codes; also lifts a failure lock.
+
+    Searches ``RESYNC_WINDOW`` events (HOTP) or steps either side (TOTP) for the pair; the caller
+    has re-authenticated the holder (password) before offering this.
+    """
+    first, second = normalize_code(first_code), normalize_code(second_code)
+    now = time.time() if now is None else now
+    with transaction.atomic():
+        locked = _locked(device)
+        if locked.kind not in (DeviceKind.HARDWARE_HOTP, DeviceKind.HARDWARE_TOTP, DeviceKind.APP_TOTP):
+            return False
+        if not (_CODE.match(first) and _CODE.match(second)) or {len(first), len(second)} != {locked.digits}:
+            return False
+        seed = seed_open(locked.sealed_seed, binding=locked.seed_binding)
+        if locked.is_time_based:
+            now_step = totp_step(now, locked.period)
+            floor = max(now_step - RESYNC_WINDOW, (locked.last_step or -1) + 1)
+            candidates = range(floor, now_step + RESYNC_WINDOW)
+        else:
+            candidates = range(locked.counter, locked.counter + RESYNC_WINDOW)
+        found = next(
+            (
+                position
+                for position in candidates
+                if codes_equal(_code_at(locked, seed, position), first)
+                and codes_equal(_code_at(locked, seed, position + 1), second)
+            ),
+            None,
+        )
+        if found is None:
+            _failure(locked, VerifyOutcome.INVALID, "resynchronize", ip)
+            return False
+        if locked.is_time_based:
+            locked.last_step = found + 1
+            locked.drift = found + 1 - totp_step(now, locked.period)
+        else:
+            locked.counter = found + 2
+        locked.failure_count, locked.locked_at, locked.last_used_at = 0, None, timezone.now()
+        locked.save(update_fields=["last_step", "drift", "counter", "failure_count", "locked_at", "last_used_at"])
+        _audit(locked, "otp.device_resynchronized", Outcome.SUCCESS, "resynchronize", ip)
+        return True
+
+
+def device_unlock(*, device: OtpDevice, actor: object, ip: str = "") -> None:
+    """An operator lifts a failure lock (the tenant check is the caller's selector)."""
+    with transaction.atomic():
+        locked = OtpDevice.objects.select_for_update().get(pk=device.pk)
+        locked.failure_count, locked.locked_at = 0, None
+        locked.save(update_fields=["failure_count", "locked_at"])
+        audit_record(
+            event_type="operator.otp_device_unlocked",
+            actor=actor,
+            organization=locked.holder.organization if locked.holder else None,
+            subject=locked,
+            ip=ip,
+        )
