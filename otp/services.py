@@ -249,3 +249,30 @@ def device_unlock(*, device: OtpDevice, actor: object, ip: str = "") -> None:
             subject=locked,
             ip=ip,
         )
+
+
+def seeds_reencrypt(*, batch_size: int = 500) -> int:
+    """Re-encrypt every seed not under the current key (after adding a new key to OTP_SEED_KEYS and
+    pointing OTP_SEED_KEY_ID at it). Row by row under lock, so devices stay usable meanwhile."""
+    current = settings.OTP_SEED_KEY_ID
+    done = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                OtpDevice.objects.select_for_update(skip_locked=True)
+                .exclude(seed_key_id=current)
+                .exclude(seed_key_id="")
+                .order_by("pk")[:batch_size]
+            )
+            for device in rows:
+                seed = seed_open(device.sealed_seed, binding=device.seed_binding)
+                sealed = seed_seal(seed, binding=device.seed_binding)
+                device.seed_key_id, device.seed_nonce, device.seed_ciphertext = (
+                    sealed.key_id, sealed.nonce, sealed.ciphertext
+                )
+                device.save(update_fields=["seed_key_id", "seed_nonce", "seed_ciphertext"])
+            if rows:
+                audit_record(event_type="otp.seeds_reencrypted", details={"count": len(rows), "key_id": current})
+        done += len(rows)
+        if len(rows) < batch_size:
+            return done
