@@ -14,6 +14,9 @@ RATE_LIMITS: dict[str, str] = {
     "login_ip": "30/600s",
     # Password changes re-check the current password: same reasoning as login, per account.
     "password_change_user": "10/600s",
+    # OTP checks from the panel, per account: the device lockout (10 wrong codes) protects the
+    # device; this bounds the volume of attempts a session can make at all.
+    "otp_verify_user": "20/600s",
     # The language switch is harmless, but unbounded POSTs still cost a session write each.
     "language_ip": "60/60s",
 }

@@ -15,6 +15,7 @@ urlpatterns = [
     path(settings.ADMIN_URL, admin.site.urls),
     path("", include("notifications.webhooks")),
     path("operatore/", include(console_patterns)),
+    path("", include("otp.urls")),
     path("", include(auth_patterns)),
     path("", include(panel_patterns)),
 ]

@@ -1,0 +1,32 @@
+"""Reads of OTP devices; every one takes the acting user (tenant isolation as in accounts.selectors)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+
+from accounts.models import User
+from accounts.selectors import holder_for_user
+from otp.models import DeviceKind, DeviceState, OtpDevice
+
+
+def device_list_for_holder(*, user: User) -> QuerySet[OtpDevice]:
+    holder = holder_for_user(user=user)
+    return OtpDevice.objects.filter(holder=holder).exclude(state=DeviceState.RETIRED).order_by("created_at", "pk")
+
+
+def device_codes_for_holder(*, user: User) -> QuerySet[OtpDevice]:
+    """The holder's devices that produce codes (tokens and apps), usable now."""
+    return device_list_for_holder(user=user).filter(state=DeviceState.ACTIVE).exclude(kind=DeviceKind.SMS)
+
+
+def device_get_for_holder(*, user: User, public_id: str) -> OtpDevice:
+    """The holder's device; 404 for missing, foreign and malformed ids alike."""
+    try:
+        parsed = uuid.UUID(str(public_id))
+    except ValueError as exc:
+        raise Http404 from exc
+    return get_object_or_404(device_list_for_holder(user=user), public_id=parsed)
