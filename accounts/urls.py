@@ -4,6 +4,7 @@ from django.urls import path
 
 from accounts.views import auth, console, panel
 from notifications import views_console as notifications_console
+from otp import views_console as otp_console
 
 auth_patterns = (
     [
@@ -34,6 +35,12 @@ console_patterns = (
         path("accesso/", auth.console_login_view, name="login"),
         path("titolari/<int:holder_id>/", console.holder_detail_view, name="holder_detail"),
         path("titolari/<int:holder_id>/sblocca-accesso/", console.holder_unlock_view, name="holder_unlock"),
+        path("titolari/<int:holder_id>/token/", otp_console.token_assign_view, name="token_assign"),
+        path(
+            "titolari/<int:holder_id>/dispositivi/<str:device_id>/sblocca/",
+            otp_console.device_unlock_view,
+            name="device_unlock",
+        ),
         path("organizzazione/", console.organization_view, name="organization"),
         path("messaggi/", notifications_console.messages_view, name="messages"),
         path("messaggi/<int:message_id>/riprova/", notifications_console.message_retry_view, name="message_retry"),

@@ -9,7 +9,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from accounts.models import User
-from accounts.selectors import holder_for_user
+from accounts.selectors import holder_for_user, holder_get_for_operator
 from otp.models import DeviceKind, DeviceState, OtpDevice
 
 
@@ -30,3 +30,17 @@ def device_get_for_holder(*, user: User, public_id: str) -> OtpDevice:
     except ValueError as exc:
         raise Http404 from exc
     return get_object_or_404(device_list_for_holder(user=user), public_id=parsed)
+
+
+def device_list_for_operator(*, user: User, holder_id: int) -> QuerySet[OtpDevice]:
+    """The devices of a holder of the operator's organization (404 for anyone else's holder)."""
+    holder = holder_get_for_operator(user=user, holder_id=holder_id)
+    return OtpDevice.objects.filter(holder=holder).order_by("created_at", "pk")
+
+
+def device_get_for_operator(*, user: User, holder_id: int, public_id: str) -> OtpDevice:
+    try:
+        parsed = uuid.UUID(str(public_id))
+    except ValueError as exc:
+        raise Http404 from exc
+    return get_object_or_404(device_list_for_operator(user=user, holder_id=holder_id), public_id=parsed)

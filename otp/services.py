@@ -276,3 +276,32 @@ def seeds_reencrypt(*, batch_size: int = 500) -> int:
         done += len(rows)
         if len(rows) < batch_size:
             return done
+
+
+def token_assign(*, actor: object, holder: Holder, serial: str, ip: str = "") -> OtpDevice:
+    """An operator hands a hardware token from stock to a holder, identified by its 13-digit serial."""
+    serial = "".join(str(serial).split())
+    if not re.fullmatch(r"[0-9]{13}", serial):
+        raise ApplicationError("serial_format", _("The serial number has 13 digits."), field="serial")
+    if not holder.organization.otp_hardware_allowed:
+        raise ApplicationError("hardware_not_allowed", _("Your organization does not use hardware tokens."))
+    with transaction.atomic():
+        device = OtpDevice.objects.select_for_update().filter(serial=serial).first()
+        if device is None or device.kind not in (DeviceKind.HARDWARE_HOTP, DeviceKind.HARDWARE_TOTP):
+            raise ApplicationError("serial_unknown", _("No token with this serial number is in stock."), field="serial")
+        if device.state != DeviceState.AVAILABLE or device.holder_id is not None:
+            raise ApplicationError(
+                "serial_assigned", _("This token is already assigned to someone."), field="serial"
+            )
+        device.holder, device.state, device.confirmed_at = holder, DeviceState.ACTIVE, timezone.now()
+        device.save(update_fields=["holder", "state", "confirmed_at"])
+        audit_record(
+            event_type="operator.otp_token_assigned",
+            actor=actor,
+            organization=holder.organization,
+            subject=device,
+            ip=ip,
+            details={"serial": serial, "holder": holder.pk},
+        )
+        security_notice_send(holder=holder, event="device_changed", reference=f"assign:{device.public_id}")
+    return device

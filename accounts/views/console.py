@@ -14,6 +14,8 @@ from accounts.forms import HolderSearchForm
 from accounts.ratelimit import client_ip
 from accounts.selectors import holder_get_for_operator, holder_list_for_operator, operator_for_user
 from accounts.services.authentication import login_locked_until, login_throttle_reset
+from otp.selectors import device_list_for_operator
+from otp.views_console import TokenAssignForm
 
 
 @operator_required
@@ -48,6 +50,8 @@ def holder_detail_view(request: HttpRequest, holder_id: int) -> HttpResponse:
             "organization": operator.organization,
             "holder": holder,
             "locked_until": login_locked_until(user=holder.user),
+            "devices": device_list_for_operator(user=request.user, holder_id=holder.pk),
+            "token_form": TokenAssignForm(),
             "section": "holders",
         },
     )

@@ -1,0 +1,49 @@
+"""OTP actions of the operator console: a holder's devices, token assignment by serial, unlock."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from accounts.decorators import operator_required
+from accounts.errors import ApplicationError
+from accounts.ratelimit import client_ip
+from accounts.selectors import holder_get_for_operator
+from otp.selectors import device_get_for_operator
+from otp.services import device_unlock, token_assign
+
+
+class TokenAssignForm(forms.Form):
+    serial = forms.CharField(label=gettext_lazy("Serial number (13 digits)"), max_length=20)
+
+
+@operator_required
+@require_POST
+def token_assign_view(request: HttpRequest, holder_id: int) -> HttpResponse:
+    holder = holder_get_for_operator(user=request.user, holder_id=holder_id)
+    form = TokenAssignForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Enter the 13-digit serial number printed on the back of the token."))
+    else:
+        try:
+            device = token_assign(actor=request.user, holder=holder, serial=form.cleaned_data["serial"],
+                                  ip=client_ip(request))
+        except ApplicationError as exc:
+            messages.error(request, str(exc.message))
+        else:
+            messages.success(request, _("Token %(serial)s assigned.") % {"serial": device.serial})
+    return redirect("console:holder_detail", holder_id=holder.pk)
+
+
+@operator_required
+@require_POST
+def device_unlock_view(request: HttpRequest, holder_id: int, device_id: str) -> HttpResponse:
+    device = device_get_for_operator(user=request.user, holder_id=holder_id, public_id=device_id)
+    device_unlock(device=device, actor=request.user, ip=client_ip(request))
+    messages.success(request, _("The device can be used again."))
+    return redirect("console:holder_detail", holder_id=holder_id)
