@@ -13,6 +13,9 @@ from django.db import transaction
 from accounts.models import Holder, Operator, OperatorRole, Organization, User
 from accounts.services.authentication import login_throttle_clear
 from accounts.services.people import holder_create, operator_create
+from otp.models import DeviceKind, DeviceState, OtpDevice
+from otp.oath import otpauth_uri
+from otp.services import device_create
 
 DEMO_HOLDER_PASSWORD = "Firma-Remota-Demo-2026"
 DEMO_OPERATOR_PASSWORD = "Sportello-Demo-2026!"
@@ -68,6 +71,28 @@ def _ensure_password(user: User, password: str) -> None:
     login_throttle_clear(user=user)
 
 
+# Demo OTP devices with published seeds (demo data only): add the otpauth:// URI printed by
+# seed_demo to an authenticator app, or compute codes from it.
+DEMO_DEVICES: dict[str, dict[str, Any]] = {
+    "mario.rossi": {"kind": DeviceKind.APP_TOTP, "seed": b"demo-totp-mario-2026", "serial": None},
+    "laura.bianchi": {"kind": DeviceKind.HARDWARE_HOTP, "seed": b"demo-hotp-laura-2026", "serial": "1000000000001"},
+}
+# Tokens in stock, for trying "assign a token by serial" in the console.
+DEMO_STOCK = {"1000000000002": b"demo-hotp-stock-0002", "1000000000003": b"demo-hotp-stock-0003"}
+
+
+def _ensure_device(holder: Holder, *, kind: str, seed: bytes, serial: str | None) -> dict[str, str]:
+    device = OtpDevice.objects.filter(holder=holder, kind=kind).exclude(state=DeviceState.RETIRED).first()
+    if device is None:
+        device = device_create(kind=kind, seed=seed, holder=holder, serial=serial)
+    else:  # unlocked again; counters stay where they are, so used codes remain used
+        OtpDevice.objects.filter(pk=device.pk).update(failure_count=0, locked_at=None)
+    time_based = kind != DeviceKind.HARDWARE_HOTP
+    uri = otpauth_uri(secret=seed, issuer="Firma remota", account=holder.user.username,
+                      kind="totp" if time_based else "hotp")
+    return {"kind": str(kind), "serial": serial or "", "otpauth": uri}
+
+
 @transaction.atomic
 def seed_demo() -> dict[str, Any]:
     """Create (or bring back to its initial state) the demo world; return the summary to print."""
@@ -118,6 +143,16 @@ def seed_demo() -> dict[str, Any]:
                     residence_province="MO" if organization.slug == "unimore" else "MN",
                 )
             _ensure_password(holder.user, DEMO_HOLDER_PASSWORD)
-            org_summary["holders"].append({"username": username, "password": DEMO_HOLDER_PASSWORD})
+            entry: dict[str, Any] = {"username": username, "password": DEMO_HOLDER_PASSWORD}
+            device = DEMO_DEVICES.get(username)
+            if device is not None:
+                entry["otp"] = _ensure_device(holder, **device)
+            org_summary["holders"].append(entry)
         summary["organizations"].append(org_summary)
+    for serial, seed in DEMO_STOCK.items():
+        if not OtpDevice.objects.filter(serial=serial).exists():
+            device_create(kind=DeviceKind.HARDWARE_HOTP, seed=seed, serial=serial, state=DeviceState.AVAILABLE)
+    summary["tokens_in_stock"] = [
+        serial for serial in DEMO_STOCK if OtpDevice.objects.filter(serial=serial, state=DeviceState.AVAILABLE).exists()
+    ]
     return summary

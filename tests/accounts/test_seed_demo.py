@@ -67,3 +67,27 @@ def test_seed_demo_refuses_to_run_with_debug_off_unless_forced(settings):
     with pytest.raises(CommandError, match="DEBUG off"):
         call_command("seed_demo", stdout=io.StringIO())
     assert not Organization.objects.exists()
+
+
+def test_demo_holders_get_otp_devices_whose_printed_uris_produce_accepted_codes():
+    import base64
+    import time
+    from urllib.parse import parse_qs, urlsplit
+
+    from otp.models import OtpDevice
+    from otp.oath import hotp, totp
+    from otp.services import device_verify
+
+    summary = seed()
+    holders = {h["username"]: h for o in summary["organizations"] for h in o["holders"]}
+    code_makers = (("mario.rossi", lambda s: totp(s, time.time())), ("laura.bianchi", lambda s: hotp(s, 0)))
+    for username, make_code in code_makers:
+        uri = holders[username]["otp"]["otpauth"]
+        assert uri.startswith("otpauth://")
+        secret = parse_qs(urlsplit(uri).query)["secret"][0]
+        seed_bytes = base64.b32decode(secret + "=" * (-len(secret) % 8))
+        device = OtpDevice.objects.get(holder__user__username=username)
+        assert device_verify(device=device, code=make_code(seed_bytes), purpose="test").ok
+    assert summary["tokens_in_stock"] == ["1000000000002", "1000000000003"]
+    assert seed()["tokens_in_stock"] == ["1000000000002", "1000000000003"]  # still idempotent
+    assert OtpDevice.objects.count() == 4
