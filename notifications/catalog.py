@@ -30,6 +30,12 @@ MESSAGE_TYPES: dict[str, MessageType] = {
         channels=frozenset({Channel.EMAIL, Channel.SMS}),
         required=frozenset({"holder_name", "event_text", "occurred_at"}),
     ),
+    "otp_sms_code": MessageType(
+        key="otp_sms_code",
+        label=_("One-time code"),
+        channels=frozenset({Channel.SMS}),
+        required=frozenset({"code", "purpose_text"}),
+    ),
 }
 
 # What changed, in words (lazy: rendered in the recipient's language).

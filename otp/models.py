@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.db import models
 from django.db.models import Q
@@ -97,3 +98,49 @@ class OtpDevice(models.Model):
     @property
     def sealed_seed(self) -> SealedSeed:
         return SealedSeed(self.seed_key_id, bytes(self.seed_nonce), bytes(self.seed_ciphertext))
+
+
+SMS_CODE_MAX_ATTEMPTS = 5  # wrong codes that invalidate an SMS code: 5 guesses in 10^6 is 1 in 200,000
+
+
+class SmsCode(models.Model):
+    """One SMS code sent to a holder for one operation (SPEC §5): 6 digits, 5 minutes, once.
+
+    Only an HMAC of the code is kept, keyed from the secret key and salted with ``public_id``
+    (see :mod:`otp.sms_codes`); the code itself leaves the machine only in the sealed SMS.
+    ``purpose`` names the operation that asked for it, and only that operation may accept it.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    holder = models.ForeignKey("accounts.Holder", on_delete=models.CASCADE, related_name="sms_codes")
+    purpose = models.CharField(_("purpose"), max_length=32)
+    recipient = models.CharField(_("mobile number"), max_length=16)
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    invalidated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["holder", "purpose", "created_at"], name="otp_smscode_holder_purpose")]
+        constraints = [
+            models.CheckConstraint(condition=Q(code_hash__regex=r"^[0-9a-f]{64}$"), name="otp_sms_code_hash_hex"),
+            models.CheckConstraint(condition=Q(recipient__regex=r"^\+[1-9][0-9]{6,14}$"), name="otp_sms_code_e164"),
+            models.CheckConstraint(
+                condition=Q(attempts__lte=SMS_CODE_MAX_ATTEMPTS), name="otp_sms_code_attempts_bounded"
+            ),
+            models.CheckConstraint(condition=Q(expires_at__gt=models.F("created_at")), name="otp_sms_code_expires"),
+        ]
+
+    def __str__(self) -> str:
+        return f"SMS code {self.public_id} ({self.purpose})"
+
+    def is_live(self, now: datetime) -> bool:
+        return (
+            self.used_at is None
+            and self.invalidated_at is None
+            and self.attempts < SMS_CODE_MAX_ATTEMPTS
+            and now < self.expires_at
+        )
