@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from otp.crypto import SealedSeed
+from otp.crypto import SealedSeed, seed_seal
 
 
 class DeviceKind(models.TextChoices):
@@ -98,6 +98,11 @@ class OtpDevice(models.Model):
     @property
     def sealed_seed(self) -> SealedSeed:
         return SealedSeed(self.seed_key_id, bytes(self.seed_nonce), bytes(self.seed_ciphertext))
+
+    def seal_seed(self, seed: bytes) -> None:
+        """Encrypt ``seed`` onto this (unsaved or locked) row under the current key."""
+        sealed = seed_seal(seed, binding=self.seed_binding)
+        self.seed_key_id, self.seed_nonce, self.seed_ciphertext = sealed.key_id, sealed.nonce, sealed.ciphertext
 
 
 SMS_CODE_MAX_ATTEMPTS = 5  # wrong codes that invalidate an SMS code: 5 guesses in 10^6 is 1 in 200,000

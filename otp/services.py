@@ -23,7 +23,7 @@ from accounts.models import Holder
 from audit.models import Outcome
 from audit.services import audit_record
 from notifications.services import security_notice_send
-from otp.crypto import seed_open, seed_seal
+from otp.crypto import seed_open
 from otp.models import Algorithm, DeviceKind, DeviceState, OtpDevice
 from otp.oath import codes_equal, hotp, totp_step
 
@@ -74,6 +74,8 @@ def device_create(
     """Store a device; its seed only encrypted, bound to the new row."""
     if kind != DeviceKind.SMS and not seed:
         raise ApplicationError("seed_missing", _("A token needs its seed."))
+    if (holder is None) != (state == DeviceState.AVAILABLE):
+        raise ValueError("a device without holder is in stock (AVAILABLE), and only such a device")
     if digits not in (6, 8) or algorithm not in Algorithm.values:
         raise ApplicationError("token_parameters", _("Only 6 or 8 digits and SHA-1/SHA-256/SHA-512 are supported."))
     device = OtpDevice(
@@ -81,8 +83,7 @@ def device_create(
         period=period, counter=counter, state=state,
     )
     if seed:
-        sealed = seed_seal(seed, binding=device.seed_binding)
-        device.seed_key_id, device.seed_nonce, device.seed_ciphertext = sealed.key_id, sealed.nonce, sealed.ciphertext
+        device.seal_seed(seed)
     with transaction.atomic():
         device.save()
         audit_record(
@@ -265,11 +266,7 @@ def seeds_reencrypt(*, batch_size: int = 500) -> int:
                 .order_by("pk")[:batch_size]
             )
             for device in rows:
-                seed = seed_open(device.sealed_seed, binding=device.seed_binding)
-                sealed = seed_seal(seed, binding=device.seed_binding)
-                device.seed_key_id, device.seed_nonce, device.seed_ciphertext = (
-                    sealed.key_id, sealed.nonce, sealed.ciphertext
-                )
+                device.seal_seed(seed_open(device.sealed_seed, binding=device.seed_binding))
                 device.save(update_fields=["seed_key_id", "seed_nonce", "seed_ciphertext"])
             if rows:
                 audit_record(event_type="otp.seeds_reencrypted", details={"count": len(rows), "key_id": current})
