@@ -20,6 +20,8 @@ from accounts.selectors import holder_for_user
 from accounts.services.authentication import user_password_change
 from notifications.selectors import message_list_for_holder
 from notifications.views import message_rows_for_holder
+from otp.models import DeviceKind, DeviceState, OtpDevice
+from otp.selectors import device_list_for_holder
 
 
 def _render(request: HttpRequest, template: str, section: str, **context: object) -> HttpResponse:
@@ -27,10 +29,23 @@ def _render(request: HttpRequest, template: str, section: str, **context: object
     return render(request, template, {"holder": holder, "section": section, **context})
 
 
+def _device_rows(request: HttpRequest) -> tuple[list[OtpDevice], str | None]:
+    """The holder's devices and the OTP state of seed 002: "active" if one works, "locked" if all are locked."""
+    devices = list(device_list_for_holder(user=request.user))
+    active = [device for device in devices if device.state == DeviceState.ACTIVE]
+    if any(not device.is_locked for device in active):
+        return devices, "active"
+    return devices, "locked" if active else None
+
+
 @holder_required
 def profile_view(request: HttpRequest) -> HttpResponse:
     recent = list(message_list_for_holder(user=request.user)[:3])
-    return _render(request, "panel/profile.html", "profile", recent_messages=message_rows_for_holder(recent))
+    devices, otp_state = _device_rows(request)
+    return _render(
+        request, "panel/profile.html", "profile", recent_messages=message_rows_for_holder(recent),
+        devices=[device for device in devices if device.state == DeviceState.ACTIVE], otp_state=otp_state,
+    )
 
 
 @sensitive_post_parameters("current_password", "new_password", "new_password_confirm")
@@ -86,7 +101,14 @@ def user_code_view(request: HttpRequest) -> HttpResponse:
 
 @holder_required
 def devices_view(request: HttpRequest) -> HttpResponse:
-    return _render(request, "panel/devices.html", "devices")
+    devices, otp_state = _device_rows(request)
+    return _render(
+        request, "panel/devices.html", "devices", devices=devices, otp_state=otp_state,
+        has_hardware=any(
+            d.kind in (DeviceKind.HARDWARE_HOTP, DeviceKind.HARDWARE_TOTP) and d.state == DeviceState.ACTIVE
+            for d in devices
+        ),
+    )
 
 
 @holder_required

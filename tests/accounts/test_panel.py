@@ -46,7 +46,7 @@ def test_profile_shows_username_holder_and_role_data_and_the_honest_states(world
     assert "Al momento non ci sono notifiche da visualizzare" in page
 
 
-@pytest.mark.parametrize("name", ["phone", "email", "devices", "signing"])
+@pytest.mark.parametrize("name", ["phone", "email", "signing"])
 def test_pages_of_later_issues_say_not_available_yet_instead_of_faking_data(holder_client, name):
     response = holder_client.get(reverse(f"panel:{name}"))
     assert "app-not-available" in response.content.decode()

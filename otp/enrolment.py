@@ -1,0 +1,117 @@
+"""Smartphone app enrolment (SPEC §5): a fresh seed shown once, the device confirmed by its first code.
+
+``app_enrolment_start`` makes a PENDING app device and hands its secret back exactly once; the seed
+is then only stored encrypted and never shown again (starting over retires the pending device and
+makes a new one). ``app_enrolment_confirm`` checks the first code through the one verification
+service and, in the same transaction, activates the device, retires the app it replaces and tells
+the holder.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.errors import ApplicationError
+from accounts.models import Holder
+from audit.services import audit_record
+from notifications.services import security_notice_send
+from otp.models import DeviceKind, DeviceState, OtpDevice
+from otp.oath import otpauth_uri
+from otp.services import VerifyOutcome, VerifyResult, device_create, device_verify
+
+# RFC 4226 §4 (R6) asks for a 160-bit shared secret with HMAC-SHA-1; it is also what the common
+# authenticator apps expect from an otpauth:// URI.
+APP_SEED_BYTES = 20
+APP_DIGITS = 6
+APP_PERIOD = 30
+DEFAULT_ISSUER = "Firma remota"
+
+
+@dataclass(frozen=True)
+class AppEnrolment:
+    device: OtpDevice
+    secret: str  # base32, unpadded: what the holder types if the QR code cannot be scanned
+    uri: str  # otpauth://totp/… (the QR code's content)
+
+    @property
+    def secret_groups(self) -> list[str]:
+        return [self.secret[i:i + 4] for i in range(0, len(self.secret), 4)]
+
+
+def _retire(device: OtpDevice, *, holder: Holder, reason: str, ip: str) -> None:
+    device.state = DeviceState.RETIRED
+    device.save(update_fields=["state"])
+    audit_record(
+        event_type="otp.device_retired",
+        actor=holder.user,
+        organization=holder.organization,
+        subject=device,
+        ip=ip,
+        details={"kind": device.kind, "reason": reason},
+    )
+
+
+def app_enrolment_start(*, holder: Holder, ip: str = "") -> AppEnrolment:
+    """A new PENDING app device with a fresh random seed; any earlier pending app is retired."""
+    if not holder.organization.otp_app_allowed:
+        raise ApplicationError("app_not_allowed", _("Your organization does not use the smartphone app."))
+    seed = secrets.token_bytes(APP_SEED_BYTES)
+    with transaction.atomic():
+        # Two tabs starting at once: the holder row serializes them, so one pending app survives.
+        Holder.objects.select_for_update().filter(pk=holder.pk).first()
+        stale = OtpDevice.objects.select_for_update().filter(
+            holder=holder, kind=DeviceKind.APP_TOTP, state=DeviceState.PENDING
+        )
+        for device in stale:
+            _retire(device, holder=holder, reason="enrolment_restarted", ip=ip)
+        device = device_create(
+            kind=DeviceKind.APP_TOTP, seed=seed, holder=holder, state=DeviceState.PENDING,
+            digits=APP_DIGITS, period=APP_PERIOD, actor=holder.user, ip=ip,
+        )
+    secret = base64.b32encode(seed).decode("ascii").rstrip("=")
+    uri = otpauth_uri(secret=seed, issuer=DEFAULT_ISSUER, account=holder.user.username,
+                      digits=APP_DIGITS, period=APP_PERIOD)
+    return AppEnrolment(device=device, secret=secret, uri=uri)
+
+
+def app_enrolment_confirm(*, holder: Holder, device: OtpDevice, code: str, ip: str = "") -> VerifyResult:
+    """Activate a pending app with its first valid code; the app it replaces is retired.
+
+    The code is checked by :func:`otp.services.device_verify` (failures count and lock there);
+    the device row stays locked from the state check to the activation, so two submissions of the
+    same code activate it once and notify once.
+    """
+    with transaction.atomic():
+        locked = OtpDevice.objects.select_for_update().get(pk=device.pk)
+        if locked.holder_id != holder.pk or locked.kind != DeviceKind.APP_TOTP or locked.state != DeviceState.PENDING:
+            return VerifyResult(VerifyOutcome.NOT_USABLE)
+        result = device_verify(device=locked, code=code, purpose="enrol", ip=ip)
+        if not result.ok:
+            return result
+        locked.state, locked.confirmed_at = DeviceState.ACTIVE, timezone.now()
+        locked.save(update_fields=["state", "confirmed_at"])
+        replaced = list(
+            OtpDevice.objects.select_for_update()
+            .filter(holder=holder, kind=DeviceKind.APP_TOTP)
+            .exclude(pk=locked.pk)
+            .exclude(state=DeviceState.RETIRED)
+        )
+        for old in replaced:
+            _retire(old, holder=holder, reason="replaced", ip=ip)
+        audit_record(
+            event_type="otp.device_enrolled",
+            actor=holder.user,
+            organization=holder.organization,
+            subject=locked,
+            ip=ip,
+            details={"kind": locked.kind, "replaced": [str(old.public_id) for old in replaced]},
+        )
+        security_notice_send(holder=holder, event="device_changed", reference=f"enrol:{locked.public_id}")
+    device.state, device.confirmed_at = locked.state, locked.confirmed_at
+    return result

@@ -1,0 +1,347 @@
+""""Gestione dispositivi" of the holder's panel (seed 002): test a device, synchronize a hardware
+token, enrol (or change) the smartphone app.
+
+Synchronizing and a first enrolment ask for the account password again; changing an app when the
+holder already has a working device asks for a code from it (step-up "device_change"). The fresh
+password is remembered in the session for a few minutes, for the one flow that asked for it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import segno
+from django import forms
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.decorators import holder_required
+from accounts.errors import ApplicationError
+from accounts.models import Holder
+from accounts.ratelimit import client_ip, consume_or_429
+from accounts.selectors import holder_for_user
+from audit.models import Outcome
+from audit.services import audit_record
+from otp.enrolment import app_enrolment_confirm, app_enrolment_start
+from otp.models import DeviceKind, DeviceState, OtpDevice
+from otp.selectors import device_codes_for_holder, device_get_for_holder, device_list_for_holder
+from otp.services import VerifyOutcome, device_resynchronize, device_verify
+from otp.stepup import stepup_consume, stepup_required
+
+PASSWORD_FRESH_SECONDS = 300  # how long a re-entered password opens the flow that asked for it
+ENROLMENT_SECONDS = 600  # time to scan the QR code and type the first code
+RESYNC_PASSWORD_KEY = "otp_resync_password_until"
+ENROL_PASSWORD_KEY = "otp_enrol_password_until"
+ENROL_PENDING_KEY = "otp_enrol_pending"
+HARDWARE_KINDS = (DeviceKind.HARDWARE_HOTP, DeviceKind.HARDWARE_TOTP)
+_CODE_SHAPE = re.compile(r"^(?:[0-9]{6}|[0-9]{8})$")
+
+
+# ------------------------------------------------------------------------------------------ forms
+
+
+def _code_field(label: str) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        max_length=16,
+        widget=forms.TextInput(
+            attrs={"class": "form-control", "autocomplete": "one-time-code", "inputmode": "numeric"}
+        ),
+    )
+
+
+def _clean_code(value: str) -> str:
+    code = "".join(value.split())
+    if not _CODE_SHAPE.match(code):
+        raise forms.ValidationError(_("Enter the 6 or 8 digits shown by your device."))
+    return code
+
+
+class PasswordReentryForm(forms.Form):
+    password = forms.CharField(
+        label=gettext_lazy("Password"),
+        max_length=4096,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"class": "form-control", "autocomplete": "current-password"}),
+    )
+
+
+class DeviceTestForm(forms.Form):
+    code = _code_field(gettext_lazy("OTP code"))
+
+    def clean_code(self) -> str:
+        return _clean_code(self.cleaned_data["code"])
+
+
+class ResyncForm(forms.Form):
+    device = forms.ChoiceField(label=gettext_lazy("Physical device - serial"))
+    first_code = _code_field(gettext_lazy("OTP code 1"))
+    second_code = _code_field(gettext_lazy("OTP code 2"))
+
+    def __init__(self, *args: Any, devices: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["device"].choices = devices
+        self.fields["device"].widget.attrs["class"] = "form-select"
+        self.fields["second_code"].help_text = gettext_lazy(
+            "Press the token's button again and enter the next code it shows (for a time-based token, "
+            "wait for the next code)."
+        )
+
+    def clean_first_code(self) -> str:
+        return _clean_code(self.cleaned_data["first_code"])
+
+    def clean_second_code(self) -> str:
+        return _clean_code(self.cleaned_data["second_code"])
+
+
+class AppConfirmForm(forms.Form):
+    code = _code_field(gettext_lazy("Code shown by the app"))
+
+    def clean_code(self) -> str:
+        return _clean_code(self.cleaned_data["code"])
+
+
+# ---------------------------------------------------------------------------------------- helpers
+
+
+def _limited(request: HttpRequest) -> HttpResponse | None:
+    return consume_or_429(request, "otp_verify_user", key=str(request.user.pk))
+
+
+def _fresh(request: HttpRequest, key: str) -> bool:
+    until = request.session.get(key)
+    return isinstance(until, int) and until >= time.time()
+
+
+def _password_step(request: HttpRequest, holder: Holder, key: str, purpose: str) -> tuple[PasswordReentryForm, int]:
+    """Handle the password form; on success mark the session (the caller redirects)."""
+    form = PasswordReentryForm(request.POST if request.method == "POST" else None)
+    if request.method != "POST":
+        return form, 200
+    if form.is_valid():
+        if request.user.check_password(form.cleaned_data["password"]):
+            request.session[key] = int(time.time()) + PASSWORD_FRESH_SECONDS
+            return form, 302
+        audit_record(
+            event_type="panel.password_reentry_failed",
+            outcome=Outcome.FAILURE,
+            actor=request.user,
+            organization=holder.organization,
+            ip=client_ip(request),
+            details={"purpose": purpose},
+        )
+        form.add_error("password", _("The password is not correct."))
+    return form, 400
+
+
+def _verify_message(outcome: VerifyOutcome, failures_left: int | None, *, enrolment: bool = False) -> str:
+    if outcome is VerifyOutcome.LOCKED:
+        if enrolment:
+            return _("Too many wrong codes: this enrolment is locked. Start again to get a new QR code.")
+        return _(
+            "This device is locked after too many wrong codes. Synchronize it (hardware token), change the "
+            "smartphone app, or contact your registration office."
+        )
+    if outcome is VerifyOutcome.MALFORMED:
+        return _("Enter the 6 or 8 digits shown by your device.")
+    if outcome is VerifyOutcome.REPLAYED:
+        return _("This code has already been used. Wait for a new one.")
+    if outcome is VerifyOutcome.NOT_USABLE:
+        return _("This device cannot be used.")
+    return _("The code is not correct. Attempts left before the device is locked: %(left)d") % {
+        "left": failures_left or 0
+    }
+
+
+def device_label(device: OtpDevice) -> str:
+    if device.kind in HARDWARE_KINDS and device.serial:
+        return _("Physical device - serial: %(serial)s") % {"serial": device.serial}
+    return str(device.get_kind_display())
+
+
+def qr_svg(content: str) -> SafeString:
+    """The QR code as inline SVG markup: no image request, no data: URI, no style attribute (CSP)."""
+    svg = segno.make(content, error="m").svg_inline(
+        scale=4, border=4, dark="#000", light="#fff", svgclass="app-qr", lineclass=None,
+        title=_("QR code to scan with the authenticator app"),
+    )
+    svg = re.sub(r"\sstyle=(\"[^\"]*\"|'[^']*')", "", svg)  # style-src 'self' would block it
+    return mark_safe(svg.replace("<svg ", '<svg role="img" ', 1))  # noqa: S308 - segno's own markup
+
+
+def _render(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    return render(
+        request, template, {"holder": holder_for_user(user=request.user), "section": "devices", **context},
+        status=status,
+    )
+
+
+# ------------------------------------------------------------------------------------------ test
+
+
+@sensitive_post_parameters("code")
+@holder_required
+@require_http_methods(["GET", "POST"])
+def device_test_view(request: HttpRequest, device_id: str) -> HttpResponse:
+    device = device_get_for_holder(user=request.user, public_id=device_id)
+    if device.kind == DeviceKind.SMS or device.state != DeviceState.ACTIVE:
+        raise Http404
+    form = DeviceTestForm(request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST":
+        limited = _limited(request)
+        if limited is not None:
+            return limited
+        if form.is_valid():
+            result = device_verify(device=device, code=form.cleaned_data["code"], purpose="test",
+                                   ip=client_ip(request))
+            if result.ok:
+                messages.success(request, _("Test passed: the code is correct and the device works."))
+                return redirect("panel:devices")
+            form.add_error("code", _verify_message(result.outcome, result.failures_left))
+            device.refresh_from_db()
+        status = 400
+    return _render(
+        request, "otp/device_test.html",
+        {"form": form, "device": device, "device_label": device_label(device),
+         "is_hardware": device.kind in HARDWARE_KINDS},
+        status,
+    )
+
+
+# ------------------------------------------------------------------------------------ synchronize
+
+
+@sensitive_post_parameters("password", "first_code", "second_code")
+@never_cache
+@holder_required
+@require_http_methods(["GET", "POST"])
+def device_resync_view(request: HttpRequest) -> HttpResponse:
+    holder = holder_for_user(user=request.user)
+    tokens = list(device_list_for_holder(user=request.user).filter(kind__in=HARDWARE_KINDS,
+                                                                   state=DeviceState.ACTIVE))
+    if not tokens:
+        return _render(request, "otp/device_resync.html", {"tokens": []})
+    if request.method == "POST":
+        limited = _limited(request)
+        if limited is not None:
+            return limited
+    if not _fresh(request, RESYNC_PASSWORD_KEY):
+        form, status = _password_step(request, holder, RESYNC_PASSWORD_KEY, "resynchronize")
+        if status == 302:
+            return HttpResponseRedirect(request.get_full_path())
+        return _render(request, "otp/device_resync.html", {"tokens": tokens, "password_form": form}, status)
+    choices = [(str(token.public_id), device_label(token)) for token in tokens]
+    wanted = request.GET.get("dispositivo", "")
+    initial = {"device": wanted} if wanted in {value for value, _label in choices} else {}
+    form = ResyncForm(request.POST if request.method == "POST" else None, devices=choices, initial=initial)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            device = device_get_for_holder(user=request.user, public_id=form.cleaned_data["device"])
+            if device_resynchronize(device=device, first_code=form.cleaned_data["first_code"],
+                                    second_code=form.cleaned_data["second_code"], ip=client_ip(request)):
+                request.session.pop(RESYNC_PASSWORD_KEY, None)
+                messages.success(request, _("Device synchronized: it can be used again."))
+                return redirect("panel:devices")
+            form.add_error(
+                None,
+                _("The two codes were not recognized as consecutive codes of this token. Generate two new codes, "
+                  "one after the other, and enter them in the order they appeared."),
+            )
+        status = 400
+    return _render(request, "otp/device_resync.html", {"tokens": tokens, "form": form}, status)
+
+
+# ------------------------------------------------------------------------------- smartphone app
+
+
+@sensitive_post_parameters("password")
+@never_cache
+@holder_required
+@require_http_methods(["GET", "POST"])
+def app_enrol_view(request: HttpRequest) -> HttpResponse:
+    holder = holder_for_user(user=request.user)
+    if not holder.organization.otp_app_allowed:
+        return _render(request, "otp/app_enrol.html", {"not_allowed": True})
+    if device_codes_for_holder(user=request.user).exists():
+        # A working device exists: a code from it, not just the password, may replace the app.
+        return stepup_required("device_change")(_enrol_start)(request, holder)
+    if request.method == "POST" or not _fresh(request, ENROL_PASSWORD_KEY):
+        if request.method == "POST":
+            limited = _limited(request)
+            if limited is not None:
+                return limited
+        form, status = _password_step(request, holder, ENROL_PASSWORD_KEY, "enrol")
+        if status == 302:
+            return redirect("otp:app_enrol")
+        return _render(request, "otp/app_enrol.html", {"password_form": form}, status)
+    return _enrol_start(request, holder)
+
+
+def _enrol_start(request: HttpRequest, holder: Holder) -> HttpResponse:
+    """A new pending app and its secret, shown this once; coming back starts over."""
+    if request.method == "POST":
+        return redirect("otp:app_enrol")
+    try:
+        enrolment = app_enrolment_start(holder=holder, ip=client_ip(request))
+    except ApplicationError as exc:
+        return _render(request, "otp/app_enrol.html", {"error": exc.message}, 400)
+    request.session[ENROL_PENDING_KEY] = {
+        "device": str(enrolment.device.public_id),
+        "until": int(time.time()) + ENROLMENT_SECONDS,
+    }
+    return _render(
+        request, "otp/app_enrol.html",
+        {"enrolment": enrolment, "qr_svg": qr_svg(enrolment.uri), "form": AppConfirmForm(),
+         "replacing": device_codes_for_holder(user=request.user).filter(kind=DeviceKind.APP_TOTP).exists()},
+    )
+
+
+@sensitive_post_parameters("code")
+@never_cache
+@holder_required
+@require_POST
+def app_confirm_view(request: HttpRequest, device_id: str) -> HttpResponse:
+    holder = holder_for_user(user=request.user)
+    device = device_get_for_holder(user=request.user, public_id=device_id)
+    pending = request.session.get(ENROL_PENDING_KEY)
+    if (
+        not isinstance(pending, dict)
+        or pending.get("device") != str(device.public_id)
+        or not isinstance(pending.get("until"), int)
+        or pending["until"] < time.time()
+        or device.state != DeviceState.PENDING
+    ):
+        # Another tab started over, the time ran out, or this enrolment is not this session's.
+        messages.error(request, _("This enrolment is no longer valid. Start again to get a new QR code."))
+        return redirect("otp:app_enrol")
+    limited = _limited(request)
+    if limited is not None:
+        return limited
+    form = AppConfirmForm(request.POST)
+    if form.is_valid():
+        result = app_enrolment_confirm(holder=holder, device=device, code=form.cleaned_data["code"],
+                                       ip=client_ip(request))
+        if result.ok:
+            for key in (ENROL_PENDING_KEY, ENROL_PASSWORD_KEY):
+                request.session.pop(key, None)
+            stepup_consume(request=request, operation="device_change")
+            messages.success(request, _("Your smartphone app is active: use its codes from now on."))
+            return redirect("panel:devices")
+        form.add_error("code", _verify_message(result.outcome, result.failures_left, enrolment=True))
+    return _render(
+        request, "otp/app_confirm.html",
+        {"form": form, "device": device, "confirm_url": reverse("otp:app_confirm", args=[device.public_id])},
+        400,
+    )
