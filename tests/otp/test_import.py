@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import execute_from_command_line
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 
 from accounts.errors import ApplicationError
 from accounts.models import User, UserKind
@@ -22,6 +23,13 @@ from otp.oath import hotp, totp
 from otp.services import device_create, device_verify
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english_messages():
+    """The assertions below read the English msgids; the Italian ones are checked by tests/test_i18n.py."""
+    with translation.override("en"):
+        yield
 
 SEED = bytes.fromhex("3132333435363738393031323334353637383930")  # RFC 4226's "12345678901234567890"
 SEED_HEX = SEED.hex()
