@@ -33,6 +33,7 @@ from accounts.selectors import holder_for_user
 from audit.models import Outcome
 from audit.services import audit_record
 from otp.enrolment import app_enrolment_confirm, app_enrolment_start
+from otp.forms import code_field
 from otp.models import DeviceKind, DeviceState, OtpDevice
 from otp.selectors import device_codes_for_holder, device_get_for_holder, device_list_for_holder
 from otp.services import VerifyOutcome, device_resynchronize, device_verify
@@ -49,15 +50,6 @@ _CODE_SHAPE = re.compile(r"^(?:[0-9]{6}|[0-9]{8})$")
 
 # ------------------------------------------------------------------------------------------ forms
 
-
-def _code_field(label: str) -> forms.CharField:
-    return forms.CharField(
-        label=label,
-        max_length=16,
-        widget=forms.TextInput(
-            attrs={"class": "form-control", "autocomplete": "one-time-code", "inputmode": "numeric"}
-        ),
-    )
 
 
 def _clean_code(value: str) -> str:
@@ -77,7 +69,7 @@ class PasswordReentryForm(forms.Form):
 
 
 class DeviceTestForm(forms.Form):
-    code = _code_field(gettext_lazy("OTP code"))
+    code = code_field(gettext_lazy("OTP code"))
 
     def clean_code(self) -> str:
         return _clean_code(self.cleaned_data["code"])
@@ -85,8 +77,8 @@ class DeviceTestForm(forms.Form):
 
 class ResyncForm(forms.Form):
     device = forms.ChoiceField(label=gettext_lazy("Physical device - serial"))
-    first_code = _code_field(gettext_lazy("OTP code 1"))
-    second_code = _code_field(gettext_lazy("OTP code 2"))
+    first_code = code_field(gettext_lazy("OTP code 1"))
+    second_code = code_field(gettext_lazy("OTP code 2"))
 
     def __init__(self, *args: Any, devices: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -105,7 +97,7 @@ class ResyncForm(forms.Form):
 
 
 class AppConfirmForm(forms.Form):
-    code = _code_field(gettext_lazy("Code shown by the app"))
+    code = code_field(gettext_lazy("Code shown by the app"))
 
     def clean_code(self) -> str:
         return _clean_code(self.cleaned_data["code"])

@@ -120,3 +120,9 @@ def test_the_decorator_sends_to_the_otp_page_first(holder_client):
 def test_unknown_operations_are_a_programming_error():
     with pytest.raises(ValueError):
         stepup_required("launch_rockets")
+
+
+def test_a_refused_code_is_not_echoed_back_in_the_page(holder_client, app_device):
+    response = post(holder_client, app_device, "482913")
+    assert response.status_code == 400
+    assert b"482913" not in response.content
