@@ -14,8 +14,9 @@ from accounts.selectors import holder_for_user
 from accounts.views.auth import safe_next
 from otp.forms import StepUpForm
 from otp.selectors import device_codes_for_holder, device_get_for_holder
-from otp.services import VerifyOutcome, device_verify
+from otp.services import device_verify
 from otp.stepup import OPERATIONS, stepup_grant
+from otp.texts import verify_message
 
 
 @sensitive_post_parameters("code")
@@ -41,7 +42,7 @@ def stepup_view(request: HttpRequest) -> HttpResponse:
             if result.ok:
                 stepup_grant(request=request, operation=operation)
                 return HttpResponseRedirect(safe_next(request, next_url, "panel:devices"))
-            form.add_error("code", _message(result.outcome, result.failures_left))
+            form.add_error("code", verify_message(result.outcome, result.failures_left))
         status = 400
     return render(
         request,
@@ -57,21 +58,4 @@ def stepup_view(request: HttpRequest) -> HttpResponse:
         },
         status=status,
     )
-
-
-def _message(outcome: VerifyOutcome, failures_left: int | None) -> str:
-    if outcome is VerifyOutcome.LOCKED:
-        return _(
-            "This device is locked after too many wrong codes. Synchronize it from Device management "
-            "or contact your registration office."
-        )
-    if outcome is VerifyOutcome.MALFORMED:
-        return _("Enter the 6 or 8 digits shown by your device.")
-    if outcome is VerifyOutcome.REPLAYED:
-        return _("This code has already been used. Wait for a new one.")
-    if outcome is VerifyOutcome.NOT_USABLE:
-        return _("This device cannot be used.")
-    return _("The code is not correct. Attempts left before the device is locked: %(left)d") % {
-        "left": failures_left or 0
-    }
 

@@ -36,8 +36,9 @@ from otp.enrolment import app_enrolment_confirm, app_enrolment_start
 from otp.forms import code_field
 from otp.models import DeviceKind, DeviceState, OtpDevice
 from otp.selectors import device_codes_for_holder, device_get_for_holder, device_list_for_holder
-from otp.services import VerifyOutcome, device_resynchronize, device_verify
+from otp.services import device_resynchronize, device_verify
 from otp.stepup import stepup_consume, stepup_required
+from otp.texts import verify_message
 
 PASSWORD_FRESH_SECONDS = 300  # how long a re-entered password opens the flow that asked for it
 ENROLMENT_SECONDS = 600  # time to scan the QR code and type the first code
@@ -136,25 +137,6 @@ def _password_step(request: HttpRequest, holder: Holder, key: str, purpose: str)
     return form, 400
 
 
-def _verify_message(outcome: VerifyOutcome, failures_left: int | None, *, enrolment: bool = False) -> str:
-    if outcome is VerifyOutcome.LOCKED:
-        if enrolment:
-            return _("Too many wrong codes: this enrolment is locked. Start again to get a new QR code.")
-        return _(
-            "This device is locked after too many wrong codes. Synchronize it (hardware token), change the "
-            "smartphone app, or contact your registration office."
-        )
-    if outcome is VerifyOutcome.MALFORMED:
-        return _("Enter the 6 or 8 digits shown by your device.")
-    if outcome is VerifyOutcome.REPLAYED:
-        return _("This code has already been used. Wait for a new one.")
-    if outcome is VerifyOutcome.NOT_USABLE:
-        return _("This device cannot be used.")
-    return _("The code is not correct. Attempts left before the device is locked: %(left)d") % {
-        "left": failures_left or 0
-    }
-
-
 def device_label(device: OtpDevice) -> str:
     if device.kind in HARDWARE_KINDS and device.serial:
         return _("Physical device - serial: %(serial)s") % {"serial": device.serial}
@@ -200,7 +182,7 @@ def device_test_view(request: HttpRequest, device_id: str) -> HttpResponse:
             if result.ok:
                 messages.success(request, _("Test passed: the code is correct and the device works."))
                 return redirect("panel:devices")
-            form.add_error("code", _verify_message(result.outcome, result.failures_left))
+            form.add_error("code", verify_message(result.outcome, result.failures_left))
             device.refresh_from_db()
         status = 400
     return _render(
@@ -331,7 +313,7 @@ def app_confirm_view(request: HttpRequest, device_id: str) -> HttpResponse:
             stepup_consume(request=request, operation="device_change")
             messages.success(request, _("Your smartphone app is active: use its codes from now on."))
             return redirect("panel:devices")
-        form.add_error("code", _verify_message(result.outcome, result.failures_left, enrolment=True))
+        form.add_error("code", verify_message(result.outcome, result.failures_left, enrolment=True))
     return _render(
         request, "otp/app_confirm.html",
         {"form": form, "device": device, "confirm_url": reverse("otp:app_confirm", args=[device.public_id])},
