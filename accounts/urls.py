@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from accounts.views import auth, console, panel
+from accounts.views import auth, console, contacts, panel
 from notifications import views_console as notifications_console
 from otp import views_console as otp_console
 
@@ -19,8 +19,10 @@ panel_patterns = (
     [
         path("", panel.profile_view, name="profile"),
         path("utenza/password/", panel.password_change_view, name="password_change"),
-        path("utenza/telefono/", panel.phone_view, name="phone"),
-        path("utenza/email/", panel.email_view, name="email"),
+        path("utenza/telefono/", contacts.phone_view, name="phone"),
+        path("utenza/telefono/conferma/", contacts.phone_confirm_view, name="phone_confirm"),
+        path("utenza/email/", contacts.email_view, name="email"),
+        path("utenza/email/conferma/<str:token>/", contacts.email_confirm_view, name="email_confirm"),
         path("utenza/codice-utente/", panel.user_code_view, name="user_code"),
         path("dispositivi/", panel.devices_view, name="devices"),
         path("firma/", panel.signing_view, name="signing"),

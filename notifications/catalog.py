@@ -36,6 +36,12 @@ MESSAGE_TYPES: dict[str, MessageType] = {
         channels=frozenset({Channel.SMS}),
         required=frozenset({"code", "purpose_text"}),
     ),
+    "email_change_confirm": MessageType(
+        key="email_change_confirm",
+        label=_("Confirm your new e-mail address"),
+        channels=frozenset({Channel.EMAIL}),
+        required=frozenset({"holder_name", "link", "valid_hours"}),
+    ),
 }
 
 # What changed, in words (lazy: rendered in the recipient's language).

@@ -85,16 +85,6 @@ def password_change_view(request: HttpRequest) -> HttpResponse:
 
 
 @holder_required
-def phone_view(request: HttpRequest) -> HttpResponse:
-    return _render(request, "panel/phone.html", "phone")
-
-
-@holder_required
-def email_view(request: HttpRequest) -> HttpResponse:
-    return _render(request, "panel/email.html", "email")
-
-
-@holder_required
 def user_code_view(request: HttpRequest) -> HttpResponse:
     return _render(request, "panel/user_code.html", "user_code")
 
