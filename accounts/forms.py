@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.validators import MAX_PASSWORD_LENGTH
 
 
-def _input(**attrs: Any) -> dict[str, Any]:
+def input_attrs(**attrs: Any) -> dict[str, Any]:
     return {"class": "form-control", **attrs}
 
 
@@ -18,13 +18,13 @@ class LoginForm(forms.Form):
     username = forms.CharField(
         label=_("Username"),
         max_length=150,
-        widget=forms.TextInput(attrs=_input(autocomplete="username", autocapitalize="none", spellcheck="false")),
+        widget=forms.TextInput(attrs=input_attrs(autocomplete="username", autocapitalize="none", spellcheck="false")),
     )
     password = forms.CharField(
         label=_("Password"),
         max_length=MAX_PASSWORD_LENGTH,
         strip=False,
-        widget=forms.PasswordInput(attrs=_input(autocomplete="current-password")),
+        widget=forms.PasswordInput(attrs=input_attrs(autocomplete="current-password")),
     )
 
 
@@ -33,19 +33,19 @@ class PasswordChangeForm(forms.Form):
         label=_("Current password"),
         max_length=MAX_PASSWORD_LENGTH,
         strip=False,
-        widget=forms.PasswordInput(attrs=_input(autocomplete="current-password")),
+        widget=forms.PasswordInput(attrs=input_attrs(autocomplete="current-password")),
     )
     new_password = forms.CharField(
         label=_("New password"),
         max_length=MAX_PASSWORD_LENGTH,
         strip=False,
-        widget=forms.PasswordInput(attrs=_input(autocomplete="new-password")),
+        widget=forms.PasswordInput(attrs=input_attrs(autocomplete="new-password")),
     )
     new_password_confirm = forms.CharField(
         label=_("Confirm the new password"),
         max_length=MAX_PASSWORD_LENGTH,
         strip=False,
-        widget=forms.PasswordInput(attrs=_input(autocomplete="new-password")),
+        widget=forms.PasswordInput(attrs=input_attrs(autocomplete="new-password")),
     )
 
     def __init__(self, *args: Any, min_length: int, **kwargs: Any) -> None:

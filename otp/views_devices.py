@@ -30,8 +30,7 @@ from accounts.errors import ApplicationError
 from accounts.models import Holder
 from accounts.ratelimit import client_ip, consume_or_429
 from accounts.selectors import holder_for_user
-from audit.models import Outcome
-from audit.services import audit_record
+from accounts.services.authentication import user_password_reconfirm
 from otp.enrolment import app_enrolment_confirm, app_enrolment_start
 from otp.forms import code_field
 from otp.models import DeviceKind, DeviceState, OtpDevice
@@ -122,17 +121,10 @@ def _password_step(request: HttpRequest, holder: Holder, key: str, purpose: str)
     if request.method != "POST":
         return form, 200
     if form.is_valid():
-        if request.user.check_password(form.cleaned_data["password"]):
+        if user_password_reconfirm(user=request.user, password=form.cleaned_data["password"], purpose=purpose,
+                                   ip=client_ip(request)):
             request.session[key] = int(time.time()) + PASSWORD_FRESH_SECONDS
             return form, 302
-        audit_record(
-            event_type="panel.password_reentry_failed",
-            outcome=Outcome.FAILURE,
-            actor=request.user,
-            organization=holder.organization,
-            ip=client_ip(request),
-            details={"purpose": purpose},
-        )
         form.add_error("password", _("The password is not correct."))
     return form, 400
 

@@ -24,6 +24,7 @@ from accounts.errors import ApplicationError
 from accounts.models import ContactKind, Holder, User
 from accounts.services.people import _contact_claim, _normalized, holder_contacts_update
 from accounts.validators import normalize_email, normalize_mobile
+from audit.models import Outcome
 from audit.services import audit_record
 from notifications.models import Channel
 from notifications.services import message_enqueue, security_notice_send
@@ -104,14 +105,25 @@ def _link_refused(reason: str) -> ApplicationError:
 
 
 def email_change_confirm(*, holder: Holder, token: str, actor: User, ip: str = "") -> tuple[str, str]:
-    """Apply the address carried by a confirmation link; return (previous, new)."""
+    """Apply the address carried by a confirmation link; return (previous, new). A refusal is audited."""
+    try:
+        return _email_change_apply(holder=holder, token=token, actor=actor, ip=ip)
+    except ApplicationError as exc:
+        audit_record(
+            event_type="holder.email_change_refused", outcome=Outcome.DENIED, actor=actor,
+            organization=holder.organization, subject=holder, ip=ip, details={"reason": exc.code},
+        )
+        raise
+
+
+def _email_change_apply(*, holder: Holder, token: str, actor: User, ip: str) -> tuple[str, str]:
     try:
         payload = signing.loads(token, salt=EMAIL_LINK_SALT, max_age=EMAIL_LINK_MAX_AGE)
     except signing.SignatureExpired as exc:
         raise _link_refused("expired") from exc
     except (signing.BadSignature, ValueError, TypeError) as exc:
         raise _link_refused("invalid") from exc
-    if not isinstance(payload, dict) or not all(isinstance(payload.get(k), str) for k in ("e", "o", "v")):
+    if not isinstance(payload, dict) or not all(isinstance(payload.get(k), str) for k in ("e", "o", "v", "n")):
         raise _link_refused("invalid")
     if payload.get("h") != holder.pk:
         raise _link_refused("invalid")

@@ -18,10 +18,11 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.decorators import holder_required
 from accounts.errors import ApplicationError
-from accounts.forms import _input
+from accounts.forms import input_attrs
 from accounts.models import Holder
 from accounts.ratelimit import client_ip, consume_or_429
 from accounts.selectors import holder_for_user
+from accounts.services.authentication import user_password_reconfirm
 from accounts.services.contacts import (
     email_change_confirm,
     email_change_request,
@@ -29,8 +30,6 @@ from accounts.services.contacts import (
     phone_change_request,
 )
 from accounts.validators import MAX_PASSWORD_LENGTH
-from audit.models import Outcome
-from audit.services import audit_record
 from otp.forms import code_field
 from otp.stepup import stepup_consume, stepup_required
 
@@ -43,7 +42,7 @@ class _PasswordForm(forms.Form):
         label=gettext_lazy("Current password"),
         max_length=MAX_PASSWORD_LENGTH,
         strip=False,
-        widget=forms.PasswordInput(attrs=_input(autocomplete="current-password")),
+        widget=forms.PasswordInput(attrs=input_attrs(autocomplete="current-password")),
     )
 
 
@@ -51,7 +50,7 @@ class EmailChangeForm(_PasswordForm):
     new_email = forms.CharField(
         label=gettext_lazy("New e-mail address"),
         max_length=254,
-        widget=forms.EmailInput(attrs=_input(autocomplete="email", spellcheck="false")),
+        widget=forms.EmailInput(attrs=input_attrs(autocomplete="email", spellcheck="false")),
     )
 
 
@@ -60,7 +59,7 @@ class PhoneChangeForm(_PasswordForm):
         label=gettext_lazy("New mobile number"),
         max_length=32,
         help_text=gettext_lazy("With the international prefix, for example +39 347 123 4567."),
-        widget=forms.TextInput(attrs=_input(autocomplete="tel", inputmode="tel")),
+        widget=forms.TextInput(attrs=input_attrs(autocomplete="tel", inputmode="tel")),
     )
 
 
@@ -74,16 +73,9 @@ def _render(request: HttpRequest, template: str, section: str, status: int = 200
 
 
 def _password_ok(request: HttpRequest, holder: Holder, form: _PasswordForm, purpose: str) -> bool:
-    if request.user.check_password(form.cleaned_data["current_password"]):
+    if user_password_reconfirm(user=request.user, password=form.cleaned_data["current_password"], purpose=purpose,
+                               ip=client_ip(request)):
         return True
-    audit_record(
-        event_type="panel.password_reentry_failed",
-        outcome=Outcome.FAILURE,
-        actor=request.user,
-        organization=holder.organization,
-        ip=client_ip(request),
-        details={"purpose": purpose},
-    )
     form.add_error("current_password", _("The password is not correct."))
     return False
 
@@ -125,10 +117,6 @@ def email_confirm_view(request: HttpRequest, token: str) -> HttpResponse:
     try:
         previous, new = email_change_confirm(holder=holder, token=token, actor=request.user, ip=client_ip(request))
     except ApplicationError as exc:
-        audit_record(
-            event_type="holder.email_change_refused", outcome=Outcome.DENIED, actor=request.user,
-            organization=holder.organization, ip=client_ip(request), details={"reason": exc.code},
-        )
         return _render(request, "panel/email_confirm_error.html", "email", status=400, error=str(exc.message))
     stepup_consume(request=request, operation="change_email")
     messages.success(request, _("Your e-mail address is now %(email)s.") % {"email": new})
