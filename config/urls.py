@@ -3,13 +3,15 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy
 
 from accounts.urls import auth_patterns, console_patterns, panel_patterns
 from accounts.views.auth import admin_login_view
 
 # Platform admins log in through the same throttled, audited login as everyone else.
 admin.site.login = admin_login_view  # type: ignore[method-assign]
-admin.site.site_header = "Firma remota – amministrazione piattaforma"
+admin.site.site_header = gettext_lazy("Remote signature – platform administration")
+admin.site.site_title = gettext_lazy("Remote signature – platform administration")
 
 urlpatterns = [
     path(settings.ADMIN_URL, admin.site.urls),
