@@ -5,10 +5,13 @@ Demo data only: fixed, published passwords. ``seed_demo`` refuses to run with DE
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Holder, Operator, OperatorRole, Organization, User
 from accounts.services.authentication import login_throttle_clear
@@ -69,6 +72,16 @@ def _ensure_password(user: User, password: str) -> None:
         user.set_password(password)
         user.save(update_fields=["password"])
     login_throttle_clear(user=user)
+
+
+def _ensure_user_code(holder: Holder) -> str:
+    """A published user code per demo holder (demo data only), for trying password recovery."""
+    code = f"{zlib.crc32(holder.codice_fiscale.encode()):010d}"
+    if not holder.user_code_hash or not check_password(code, holder.user_code_hash):
+        holder.user_code_hash = make_password(code)
+        holder.user_code_issued_at = timezone.now()
+        holder.save(update_fields=["user_code_hash", "user_code_issued_at", "updated_at"])
+    return code
 
 
 # Demo OTP devices with published seeds (demo data only): add the otpauth:// URI printed by
@@ -143,7 +156,11 @@ def seed_demo() -> dict[str, Any]:
                     residence_province="MO" if organization.slug == "unimore" else "MN",
                 )
             _ensure_password(holder.user, DEMO_HOLDER_PASSWORD)
-            entry: dict[str, Any] = {"username": username, "password": DEMO_HOLDER_PASSWORD}
+            entry: dict[str, Any] = {
+                "username": username,
+                "password": DEMO_HOLDER_PASSWORD,
+                "user_code": _ensure_user_code(holder),
+            }
             device = DEMO_DEVICES.get(username)
             if device is not None:
                 entry["otp"] = _ensure_device(holder, **device)

@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from accounts.captcha import CaptchaField
 from accounts.validators import MAX_PASSWORD_LENGTH
 
 
@@ -28,13 +29,67 @@ class LoginForm(forms.Form):
     )
 
 
-class PasswordChangeForm(forms.Form):
-    current_password = forms.CharField(
-        label=_("Current password"),
-        max_length=MAX_PASSWORD_LENGTH,
-        strip=False,
-        widget=forms.PasswordInput(attrs=input_attrs(autocomplete="current-password")),
+class LanguageForm(forms.Form):
+    language = forms.CharField(max_length=8)
+    next = forms.CharField(max_length=2000, required=False)
+
+
+
+class HolderSearchForm(forms.Form):
+    """The console's holder search; Django's CharField also refuses NUL characters (PostgreSQL would)."""
+
+    q = forms.CharField(required=False, max_length=100)
+
+
+class PasswordRecoveryForm(forms.Form):
+    """Seed 002 §2: "Codice utente", "Nome utente", "Non sono un robot"."""
+
+    user_code = forms.CharField(
+        label=_("User code"),
+        max_length=32,
+        help_text=_("You find it in the activation e-mail."),
+        widget=forms.PasswordInput(attrs=input_attrs(autocomplete="off", inputmode="numeric")),
     )
+    username = forms.CharField(
+        label=_("Username"),
+        max_length=150,
+        help_text=_("You find it in the activation e-mail."),
+        widget=forms.TextInput(attrs=input_attrs(autocomplete="username", autocapitalize="none", spellcheck="false")),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["captcha"] = CaptchaField()
+
+
+class UsernameRecoveryForm(forms.Form):
+    codice_fiscale = forms.CharField(
+        label=_("Codice fiscale"),
+        max_length=16,
+        min_length=16,
+        widget=forms.TextInput(attrs=input_attrs(autocomplete="off", autocapitalize="characters", spellcheck="false")),
+    )
+    email = forms.EmailField(
+        label=_("E-mail"),
+        max_length=254,
+        help_text=_("The e-mail address registered for your remote signature."),
+        widget=forms.EmailInput(attrs=input_attrs(autocomplete="email")),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["captcha"] = CaptchaField()
+
+
+class RecoveryCodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("Code received by SMS"),
+        max_length=16,
+        widget=forms.TextInput(attrs=input_attrs(autocomplete="one-time-code", inputmode="numeric")),
+    )
+
+
+class NewPasswordForm(forms.Form):
     new_password = forms.CharField(
         label=_("New password"),
         max_length=MAX_PASSWORD_LENGTH,
@@ -62,13 +117,12 @@ class PasswordChangeForm(forms.Form):
         return cleaned
 
 
-class LanguageForm(forms.Form):
-    language = forms.CharField(max_length=8)
-    next = forms.CharField(max_length=2000, required=False)
+class PasswordChangeForm(NewPasswordForm):
+    field_order = ["current_password", "new_password", "new_password_confirm"]
 
-
-
-class HolderSearchForm(forms.Form):
-    """The console's holder search; Django's CharField also refuses NUL characters (PostgreSQL would)."""
-
-    q = forms.CharField(required=False, max_length=100)
+    current_password = forms.CharField(
+        label=_("Current password"),
+        max_length=MAX_PASSWORD_LENGTH,
+        strip=False,
+        widget=forms.PasswordInput(attrs=input_attrs(autocomplete="current-password")),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -231,6 +232,10 @@ class Holder(models.Model):
     residence_country = models.CharField(_("country"), max_length=2, default="IT")
     role_organization = models.CharField(_("role organization"), max_length=200, blank=True)
     role_title = models.CharField(_("title / role"), max_length=200, blank=True)
+    # The user code (SPEC §3) is sent once, in the activation e-mail, and kept only as an Argon2
+    # hash: it proves possession of that e-mail for password recovery and suspension without login.
+    user_code_hash = models.CharField(_("user code (hash)"), max_length=256, blank=True, editable=False)
+    user_code_issued_at = models.DateTimeField(_("user code issued"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -319,3 +324,41 @@ class LoginThrottle(models.Model):
 
     def __str__(self) -> str:
         return self.username_digest[:12]
+
+
+class RecoveryKind(models.TextChoices):
+    PASSWORD = "password", _("password recovery")
+    USERNAME = "username", _("username recovery")
+
+
+class RecoveryState(models.TextChoices):
+    STARTED = "started", _("started")
+    LINK_SENT = "link_sent", _("verification e-mail sent")
+    COMPLETED = "completed", _("completed")
+    ABANDONED = "abandoned", _("abandoned")
+
+
+class RecoveryRequest(models.Model):
+    """One request to recover a password or a username, whether or not the data matched an account.
+
+    A request whose data matched nothing is stored exactly like one that matched (``holder`` empty):
+    the page, the work done and the time taken are the same, so nothing tells the two apart. The
+    verification link of a password recovery is kept only as a hash.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(max_length=16, choices=RecoveryKind.choices)
+    holder = models.ForeignKey(Holder, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=16, choices=RecoveryState.choices, default=RecoveryState.STARTED)
+    ip = models.CharField(max_length=45, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    code_attempts = models.PositiveSmallIntegerField(default=0)
+    link_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    link_expires_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["holder", "kind", "state"], name="recovery_holder_kind_state")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.public_id}"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from accounts.views import auth, console, contacts, panel
+from accounts.views import auth, console, contacts, panel, recovery
 from notifications import views_console as notifications_console
 from otp import views_console as otp_console
 
@@ -11,6 +11,25 @@ auth_patterns = (
         path("accesso/", auth.login_view, name="login"),
         path("esci/", auth.logout_view, name="logout"),
         path("lingua/", auth.language_view, name="language"),
+        path("accesso/recupero-password/", recovery.password_recovery_view, name="password_recovery"),
+        path("accesso/recupero-password/codice/", recovery.password_recovery_code_view, name="password_recovery_code"),
+        path(
+            "accesso/recupero-password/email-inviata/",
+            recovery.password_recovery_email_sent_view,
+            name="password_recovery_email_sent",
+        ),
+        path(
+            "accesso/recupero-password/nuova/<str:token>/",
+            recovery.password_recovery_reset_view,
+            name="password_recovery_reset",
+        ),
+        path("accesso/recupero-password/fatto/", recovery.password_recovery_done_view, name="password_recovery_done"),
+        path("accesso/recupero-nome-utente/", recovery.username_recovery_view, name="username_recovery"),
+        path(
+            "accesso/recupero-nome-utente/inviato/",
+            recovery.username_recovery_sent_view,
+            name="username_recovery_sent",
+        ),
     ],
     "accounts",
 )
@@ -42,6 +61,9 @@ console_patterns = (
             "titolari/<int:holder_id>/dispositivi/<str:device_id>/sblocca/",
             otp_console.device_unlock_view,
             name="device_unlock",
+        ),
+        path(
+            "titolari/<int:holder_id>/sms/invia/", otp_console.sms_enrolment_send_view, name="sms_enrolment_send"
         ),
         path("organizzazione/", console.organization_view, name="organization"),
         path("messaggi/", notifications_console.messages_view, name="messages"),

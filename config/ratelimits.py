@@ -17,6 +17,16 @@ RATE_LIMITS: dict[str, str] = {
     # OTP checks from the panel, per account: the device lockout (10 wrong codes) protects the
     # device; this bounds the volume of attempts a session can make at all.
     "otp_verify_user": "20/600s",
+    # Password and username recovery, per source address: a person needs one or two tries, a
+    # shared university NAT a few dozen an hour; a script harvesting accounts is stopped (the
+    # captcha is the other half).
+    "recovery_ip": "30/3600s",
+    # Per account (the username or codice fiscale typed): five guesses an hour make the 10-digit
+    # user code and the codice fiscale + e-mail pair unguessable, and cap the SMS and e-mails one
+    # stranger can make us send to a person.
+    "recovery_account": "5/3600s",
+    # SMS codes typed on the recovery page, per source address (each request also allows 5).
+    "recovery_code_ip": "30/600s",
     # The language switch is harmless, but unbounded POSTs still cost a session write each.
     "language_ip": "60/60s",
 }

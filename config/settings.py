@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "django_recaptcha",
     "accounts",
     "audit",
     "certificates",
@@ -284,6 +285,26 @@ if OTP_SEED_KEY_ID not in OTP_SEED_KEYS:
     raise ImproperlyConfigured("OTP_SEED_KEY_ID must name one of the keys in OTP_SEED_KEYS")
 # Consecutive wrong codes before a device is locked (SPEC §5).
 OTP_MAX_FAILURES = env_int("OTP_MAX_FAILURES", 10, minimum=3, maximum=50)
+
+# --- reCAPTCHA (password and username recovery) --------------------------------------------------
+# The keys of the site at Google. Without them (DEBUG only) Google's published test keys are used:
+# the box is shown and every check passes, which is what a developer needs and nothing more.
+RECAPTCHA_PUBLIC_KEY = env_secret("RECAPTCHA_PUBLIC_KEY") or ""
+RECAPTCHA_PRIVATE_KEY = env_secret("RECAPTCHA_PRIVATE_KEY") or ""
+if not (RECAPTCHA_PUBLIC_KEY and RECAPTCHA_PRIVATE_KEY):
+    if not DEBUG:
+        raise ImproperlyConfigured("RECAPTCHA_PUBLIC_KEY and RECAPTCHA_PRIVATE_KEY are required when DEBUG is off")
+    from django_recaptcha.constants import TEST_PRIVATE_KEY, TEST_PUBLIC_KEY
+
+    RECAPTCHA_PUBLIC_KEY, RECAPTCHA_PRIVATE_KEY = TEST_PUBLIC_KEY, TEST_PRIVATE_KEY
+    SILENCED_SYSTEM_CHECKS = ["django_recaptcha.recaptcha_test_key_error"]
+# "www.recaptcha.net" where www.google.com is not reachable.
+RECAPTCHA_DOMAIN = env_str("RECAPTCHA_DOMAIN", "www.google.com")
+RECAPTCHA_VERIFY_REQUEST_TIMEOUT = env_int("RECAPTCHA_VERIFY_REQUEST_TIMEOUT", 5, minimum=1, maximum=30)
+# Only the pages that show the box may load Google's script and frame; every other page keeps 'self'.
+CAPTCHA_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace(
+    "script-src 'self'", f"script-src 'self' https://{RECAPTCHA_DOMAIN}/recaptcha/ https://www.gstatic.com/recaptcha/"
+).replace("object-src", f"frame-src https://{RECAPTCHA_DOMAIN}/recaptcha/; object-src")
 
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")

@@ -42,11 +42,24 @@ MESSAGE_TYPES: dict[str, MessageType] = {
         channels=frozenset({Channel.EMAIL}),
         required=frozenset({"holder_name", "link", "valid_hours"}),
     ),
+    "password_recovery_link": MessageType(
+        key="password_recovery_link",
+        label=_("Password recovery: verification e-mail"),
+        channels=frozenset({Channel.EMAIL}),
+        required=frozenset({"holder_name", "link", "valid_minutes"}),
+    ),
+    "username_reminder": MessageType(
+        key="username_reminder",
+        label=_("Your username"),
+        channels=frozenset({Channel.EMAIL}),
+        required=frozenset({"holder_name", "username", "login_url"}),
+    ),
 }
 
 # What changed, in words (lazy: rendered in the recipient's language).
 SECURITY_EVENTS = {
     "password_changed": _("The password of your account was changed."),
+    "password_recovered": _("A new password was set for your account through password recovery."),
     "email_changed": _("The e-mail address of your account was changed."),
     "phone_changed": _("The mobile number of your account was changed."),
     "device_changed": _("An OTP device of your account was changed."),

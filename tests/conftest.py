@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from accounts.models import Holder, Operator, OperatorRole, Organization, User
 from accounts.services.people import holder_create, operator_create
-from tests.stubs.fixtures import twilio_stub  # noqa: F401  (a local stub of Twilio's Messages API)
+from tests.stubs.fixtures import recaptcha, twilio_stub  # noqa: F401  (local stubs of Twilio and reCAPTCHA)
 
 HOLDER_PASSWORD = "Quercia-Lenta-Sul-Fiume-42"
 OPERATOR_PASSWORD = "Sportello-Aperto-Martedi-17"

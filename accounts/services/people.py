@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.errors import ApplicationError
@@ -214,3 +217,30 @@ def operator_create(
             details={"role": role},
         )
     return operator
+
+
+USER_CODE_DIGITS = 10
+
+
+def holder_user_code_issue(*, holder: Holder, actor: User | None = None, ip: str = "") -> str:
+    """Give the holder a new user code and return it, in clear, this once (SPEC §3).
+
+    Ten random digits (33 bits): guessing is bounded by the captcha and the per-account rate limit
+    of the recovery pages, and the stored Argon2 hash makes a database dump useless for it. The
+    caller sends the code to the holder (the activation e-mail) and forgets it; any earlier code
+    stops working.
+    """
+    code = f"{secrets.randbelow(10**USER_CODE_DIGITS):0{USER_CODE_DIGITS}d}"
+    with transaction.atomic():
+        holder.user_code_hash = make_password(code)
+        holder.user_code_issued_at = timezone.now()
+        holder.save(update_fields=["user_code_hash", "user_code_issued_at", "updated_at"])
+        audit_record(
+            event_type="holder.user_code_issued", actor=actor, organization=holder.organization, subject=holder, ip=ip
+        )
+    return code
+
+
+def user_code_normalize(value: str) -> str:
+    """What people type from the e-mail, spaces and dashes included, as the digits only."""
+    return "".join(ch for ch in str(value or "") if ch not in " -\u00a0\t")[:32]

@@ -14,6 +14,7 @@ from accounts.forms import HolderSearchForm
 from accounts.ratelimit import client_ip
 from accounts.selectors import holder_get_for_operator, holder_list_for_operator, operator_for_user
 from accounts.services.authentication import login_locked_until, login_throttle_reset
+from otp.models import DeviceKind, DeviceState
 from otp.selectors import device_list_for_operator
 from otp.views_console import TokenAssignForm
 
@@ -42,6 +43,7 @@ def home_view(request: HttpRequest) -> HttpResponse:
 def holder_detail_view(request: HttpRequest, holder_id: int) -> HttpResponse:
     operator = operator_for_user(user=request.user)
     holder = holder_get_for_operator(user=request.user, holder_id=holder_id)
+    devices = list(device_list_for_operator(user=request.user, holder_id=holder.pk))
     return render(
         request,
         "console/holder_detail.html",
@@ -50,7 +52,9 @@ def holder_detail_view(request: HttpRequest, holder_id: int) -> HttpResponse:
             "organization": operator.organization,
             "holder": holder,
             "locked_until": login_locked_until(user=holder.user),
-            "devices": device_list_for_operator(user=request.user, holder_id=holder.pk),
+            "devices": devices,
+            "sms_active": any(d.kind == DeviceKind.SMS and d.state == DeviceState.ACTIVE for d in devices),
+            "sms_pending": any(d.kind == DeviceKind.SMS and d.state == DeviceState.PENDING for d in devices),
             "token_form": TokenAssignForm(),
             "section": "holders",
         },

@@ -91,3 +91,16 @@ def test_demo_holders_get_otp_devices_whose_printed_uris_produce_accepted_codes(
     assert summary["tokens_in_stock"] == ["1000000000002", "1000000000003"]
     assert seed()["tokens_in_stock"] == ["1000000000002", "1000000000003"]  # still idempotent
     assert OtpDevice.objects.count() == 4
+
+
+def test_demo_holders_get_a_published_user_code_that_starts_password_recovery(recaptcha):
+    from accounts.models import Holder, RecoveryRequest
+    from accounts.services.recovery import password_recovery_start
+
+    summary = seed()
+    entry = summary["organizations"][0]["holders"][0]
+    assert len(entry["user_code"]) == 10 and entry["user_code"].isdigit()
+    holder = Holder.objects.get(user__username=entry["username"])
+    assert entry["user_code"] not in holder.user_code_hash
+    recovery = password_recovery_start(username=entry["username"], user_code=entry["user_code"])
+    assert RecoveryRequest.objects.get(pk=recovery.pk).holder == holder

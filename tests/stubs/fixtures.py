@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.stubs.recaptcha import RecaptchaStub
 from tests.stubs.twilio_stub import TwilioStub
 
 
@@ -26,3 +27,11 @@ def twilio_stub(settings) -> Iterator[TwilioStub]:
         yield stub
     finally:
         stub.stop()
+
+
+@pytest.fixture
+def recaptcha(monkeypatch) -> RecaptchaStub:
+    """reCAPTCHA's verify call answered locally (see ``tests/stubs/recaptcha.py``)."""
+    stub = RecaptchaStub()
+    monkeypatch.setattr("django_recaptcha.client.recaptcha_request", stub)
+    return stub
