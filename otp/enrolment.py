@@ -1,4 +1,10 @@
-"""Smartphone app enrolment (SPEC §5): a fresh seed shown once, the device confirmed by its first code.
+"""Smartphone app and SMS enrolment (SPEC §5): a device is active only once its first code came back.
+
+SMS: ``sms_enrolment_send`` (by the holder, or by an operator: "resend the SMS enrolment") makes a
+PENDING SMS device and sends an enrolment code to the registered mobile; ``sms_enrolment_confirm``
+activates the device with that code.
+
+Smartphone app: a fresh seed shown once, the device confirmed by its first code.
 
 ``app_enrolment_start`` makes a PENDING app device and hands its secret back exactly once; the seed
 is then only stored encrypted and never shown again (starting over retires the pending device and
@@ -24,6 +30,7 @@ from notifications.services import security_notice_send
 from otp.models import DeviceKind, DeviceState, OtpDevice
 from otp.oath import otpauth_uri
 from otp.services import VerifyOutcome, VerifyResult, device_create, device_verify
+from otp.sms_codes import sms_code_issue, sms_code_verify
 
 # RFC 4226 §4 (R6) asks for a 160-bit shared secret with HMAC-SHA-1; it is also what the common
 # authenticator apps expect from an otpauth:// URI.
@@ -115,3 +122,52 @@ def app_enrolment_confirm(*, holder: Holder, device: OtpDevice, code: str, ip: s
         security_notice_send(holder=holder, event="device_changed", reference=f"enrol:{locked.public_id}")
     device.state, device.confirmed_at = locked.state, locked.confirmed_at
     return result
+
+
+SMS_ENROLMENT_PURPOSE = "sms_enrolment"
+
+
+def sms_enrolment_send(*, holder: Holder, actor: object, ip: str = "") -> OtpDevice:
+    """Keep (or make) the holder's pending SMS device and send it an enrolment code.
+
+    ``actor`` is the holder's user or an operator of the holder's organization. Raises
+    :class:`ApplicationError` when the organization does not use SMS codes, when the holder already
+    receives codes by SMS, or when a code was sent too recently (the device then stays pending).
+    """
+    if not holder.organization.otp_sms_allowed:
+        raise ApplicationError("sms_not_allowed", _("This organization does not use OTP codes by SMS."))
+    with transaction.atomic():
+        Holder.objects.select_for_update().filter(pk=holder.pk).first()
+        devices = OtpDevice.objects.filter(holder=holder, kind=DeviceKind.SMS)
+        if devices.filter(state=DeviceState.ACTIVE).exists():
+            raise ApplicationError("sms_already_active", _("OTP codes by SMS are already active for this holder."))
+        device = devices.filter(state=DeviceState.PENDING).first() or device_create(
+            kind=DeviceKind.SMS, holder=holder, state=DeviceState.PENDING, actor=actor, ip=ip
+        )
+    # Outside the transaction above: a refused code (too soon) is audited by sms_code_issue and
+    # must not be rolled back with it.
+    sms_code_issue(holder=holder, purpose=SMS_ENROLMENT_PURPOSE, ip=ip)
+    audit_record(
+        event_type="otp.sms_enrolment_sent", actor=actor, organization=holder.organization, subject=device, ip=ip
+    )
+    return device
+
+
+def sms_enrolment_confirm(*, holder: Holder, code: str, ip: str = "") -> bool:
+    """Activate the pending SMS device with the enrolment code; ``False`` if the code is not right."""
+    with transaction.atomic():
+        device = (
+            OtpDevice.objects.select_for_update()
+            .filter(holder=holder, kind=DeviceKind.SMS, state=DeviceState.PENDING)
+            .first()
+        )
+        if device is None or not sms_code_verify(holder=holder, purpose=SMS_ENROLMENT_PURPOSE, code=code, ip=ip):
+            return False
+        device.state, device.confirmed_at = DeviceState.ACTIVE, timezone.now()
+        device.save(update_fields=["state", "confirmed_at"])
+        audit_record(
+            event_type="otp.device_enrolled", actor=holder.user, organization=holder.organization, subject=device,
+            ip=ip, details={"kind": device.kind, "replaced": []},
+        )
+        security_notice_send(holder=holder, event="device_changed", reference=f"enrol:{device.public_id}")
+    return True

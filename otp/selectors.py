@@ -23,6 +23,12 @@ def device_codes_for_holder(*, user: User) -> QuerySet[OtpDevice]:
     return device_list_for_holder(user=user).filter(state=DeviceState.ACTIVE).exclude(kind=DeviceKind.SMS)
 
 
+def sms_device_for_holder(*, user: User) -> OtpDevice | None:
+    """The holder's SMS device (pending or active), if any."""
+    # "active" sorts before "pending": the working one wins if both exist.
+    return device_list_for_holder(user=user).filter(kind=DeviceKind.SMS).order_by("state").first()
+
+
 def device_get_for_holder(*, user: User, public_id: str) -> OtpDevice:
     """The holder's device; 404 for missing, foreign and malformed ids alike."""
     try:

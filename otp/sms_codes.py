@@ -54,6 +54,7 @@ SMS_CODE_PURPOSES = {
     "pin_change": _("changing your signing PIN"),
     "sign": _("signing documents"),
     "step_up": _("confirming the operation"),
+    "sms_enrolment": _("activating SMS codes"),
 }
 
 

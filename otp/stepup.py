@@ -31,6 +31,18 @@ OPERATIONS = {
     "sign": _("sign documents"),
 }
 
+# The SMS code purpose of each operation (otp.sms_codes): a code sent to confirm "revoke" confirms
+# nothing else.
+SMS_PURPOSE_OF_OPERATION = {
+    "change_email": "change_email",
+    "change_phone": "change_phone",
+    "device_change": "device_change",
+    "certificate_suspend": "suspend",
+    "certificate_revoke": "revoke",
+    "pin_change": "pin_change",
+    "sign": "sign",
+}
+
 
 def stepup_grant(*, request: HttpRequest, operation: str) -> None:
     if operation not in OPERATIONS:

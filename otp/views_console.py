@@ -1,4 +1,4 @@
-"""OTP actions of the operator console: a holder's devices, token assignment by serial, unlock."""
+"""OTP actions of the operator console: a holder's devices, token assignment by serial, unlock, SMS enrolment."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from accounts.decorators import operator_required
 from accounts.errors import ApplicationError
 from accounts.ratelimit import client_ip
 from accounts.selectors import holder_get_for_operator
+from otp.enrolment import sms_enrolment_send
 from otp.selectors import device_get_for_operator
 from otp.services import device_unlock, token_assign
 
@@ -47,3 +48,19 @@ def device_unlock_view(request: HttpRequest, holder_id: int, device_id: str) -> 
     device_unlock(device=device, actor=request.user, ip=client_ip(request))
     messages.success(request, _("The device can be used again."))
     return redirect("console:holder_detail", holder_id=holder_id)
+
+
+@operator_required
+@require_POST
+def sms_enrolment_send_view(request: HttpRequest, holder_id: int) -> HttpResponse:
+    """Send (again) the code that turns on OTP codes by SMS for a holder at the counter."""
+    holder = holder_get_for_operator(user=request.user, holder_id=holder_id)
+    try:
+        sms_enrolment_send(holder=holder, actor=request.user, ip=client_ip(request))
+    except ApplicationError as exc:
+        messages.error(request, str(exc.message))
+    else:
+        messages.success(
+            request, _("Activation code sent by SMS. The holder enters it in the panel within 5 minutes.")
+        )
+    return redirect("console:holder_detail", holder_id=holder.pk)

@@ -1,5 +1,5 @@
 """"Gestione dispositivi" of the holder's panel (seed 002): test a device, synchronize a hardware
-token, enrol (or change) the smartphone app.
+token, enrol (or change) the smartphone app, turn on codes by SMS.
 
 Synchronizing and a first enrolment ask for the account password again; changing an app when the
 holder already has a working device asks for a code from it (step-up "device_change"). The fresh
@@ -31,10 +31,10 @@ from accounts.models import Holder
 from accounts.ratelimit import client_ip, consume_or_429
 from accounts.selectors import holder_for_user
 from accounts.services.authentication import user_password_reconfirm
-from otp.enrolment import app_enrolment_confirm, app_enrolment_start
+from otp.enrolment import app_enrolment_confirm, app_enrolment_start, sms_enrolment_confirm, sms_enrolment_send
 from otp.forms import code_field
 from otp.models import DeviceKind, DeviceState, OtpDevice
-from otp.selectors import device_codes_for_holder, device_get_for_holder, device_list_for_holder
+from otp.selectors import device_codes_for_holder, device_get_for_holder, device_list_for_holder, sms_device_for_holder
 from otp.services import device_resynchronize, device_verify
 from otp.stepup import stepup_consume, stepup_required
 from otp.texts import verify_message
@@ -310,4 +310,58 @@ def app_confirm_view(request: HttpRequest, device_id: str) -> HttpResponse:
         request, "otp/app_confirm.html",
         {"form": form, "device": device, "confirm_url": reverse("otp:app_confirm", args=[device.public_id])},
         400,
+    )
+
+
+# ------------------------------------------------------------------------------------------- SMS
+
+
+class SmsEnrolmentSendForm(PasswordReentryForm):
+    """Turning on a new factor asks for the password again (ASVS 2.x); the code then proves the phone."""
+
+
+class SmsEnrolmentCodeForm(forms.Form):
+    code = code_field(gettext_lazy("Code received by SMS"))
+
+
+@sensitive_post_parameters("password", "code")
+@never_cache
+@holder_required
+@require_http_methods(["GET", "POST"])
+def sms_enrol_view(request: HttpRequest) -> HttpResponse:
+    holder = holder_for_user(user=request.user)
+    if not holder.organization.otp_sms_allowed:
+        return _render(request, "otp/sms_enrol.html", {"not_allowed": True})
+    device = sms_device_for_holder(user=request.user)
+    if device is not None and device.state == DeviceState.ACTIVE:
+        return _render(request, "otp/sms_enrol.html", {"active": True})
+    send_form = SmsEnrolmentSendForm(request.POST if "send" in request.POST else None)
+    code_form = SmsEnrolmentCodeForm(request.POST if "confirm" in request.POST else None)
+    status = 200
+    if request.method == "POST":
+        limited = _limited(request)
+        if limited is not None:
+            return limited
+        status = 400
+        if "send" in request.POST and send_form.is_valid():
+            if not user_password_reconfirm(user=request.user, password=send_form.cleaned_data["password"],
+                                           purpose="sms_enrolment", ip=client_ip(request)):
+                send_form.add_error("password", _("The password is not correct."))
+            else:
+                try:
+                    device = sms_enrolment_send(holder=holder, actor=request.user, ip=client_ip(request))
+                except ApplicationError as exc:
+                    send_form.add_error(None, str(exc.message))
+                else:
+                    messages.info(request, _("We sent a code by SMS to your registered mobile number."))
+                    return redirect("otp:sms_enrol")
+        elif "confirm" in request.POST and code_form.is_valid():
+            if sms_enrolment_confirm(holder=holder, code=code_form.cleaned_data["code"], ip=client_ip(request)):
+                messages.success(request, _("OTP codes by SMS are active: you can use them to confirm operations."))
+                return redirect("panel:devices")
+            code_form.add_error("code", _("The code is not correct or has expired. Ask for a new code."))
+    pending = device is not None and device.state == DeviceState.PENDING
+    return _render(
+        request, "otp/sms_enrol.html",
+        {"send_form": send_form, "code_form": code_form, "pending": pending}, status,
     )
