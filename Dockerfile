@@ -12,7 +12,7 @@ COPY . .
 # Static files are collected (hashed and compressed, as production serves them) at build time; the
 # throw-away key of this step is not the one the containers run with.
 RUN DJANGO_SECRET_KEY=collectstatic-only-$(python -c 'import secrets; print(secrets.token_urlsafe(48))') \
-    DJANGO_DEBUG=false DJANGO_ALLOWED_HOSTS=build VAR_DIR=/tmp/build-var python manage.py collectstatic --no-input \
+    DJANGO_DEBUG=false DJANGO_ALLOWED_HOSTS=build RECAPTCHA_PUBLIC_KEY=build RECAPTCHA_PRIVATE_KEY=build VAR_DIR=/tmp/build-var python manage.py collectstatic --no-input \
     && rm -rf /tmp/build-var && chown -R firma /var/lib/firma
 
 USER firma

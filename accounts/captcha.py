@@ -18,6 +18,12 @@ from django_recaptcha.fields import ReCaptchaField
 from django_recaptcha.widgets import ReCaptchaV2Checkbox
 
 
+class CaptchaWidget(ReCaptchaV2Checkbox):
+    # Not a hidden input for the form: its errors belong next to the box, not in the page's summary
+    # of hidden-field errors (the template renders the box whatever this says).
+    input_type = "recaptcha"
+
+
 class CaptchaField(ReCaptchaField):
     default_error_messages = {
         "required": _("Tick the box “I'm not a robot”."),
@@ -26,7 +32,7 @@ class CaptchaField(ReCaptchaField):
     }
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(widget=ReCaptchaV2Checkbox(), label=_("I'm not a robot"), **kwargs)
+        super().__init__(widget=CaptchaWidget(), label=_("I'm not a robot"), **kwargs)
         # The widget speaks the page's language (reCAPTCHA's "hl" parameter).
         self.widget.api_params = {"hl": translation.get_language() or "it"}
 

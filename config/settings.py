@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.forms",  # the built-in widget templates, for FORM_RENDERER below
     "rest_framework",
     "drf_spectacular",
     "django_recaptcha",
@@ -195,6 +196,9 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 )
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
+# Widgets render through TEMPLATES, so templates/ can override a library's widget (the reCAPTCHA one
+# carries an inline script our CSP forbids).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 # --- Internationalization -------------------------------------------------------------------------
 LANGUAGE_CODE = "it"

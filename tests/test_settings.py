@@ -23,6 +23,8 @@ def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         DJANGO_DEBUG="false",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
         DJANGO_ALLOWED_HOSTS="firma.example.org",
+        RECAPTCHA_PUBLIC_KEY="site-key-of-firma-example-org",
+        RECAPTCHA_PRIVATE_KEY=secrets.token_urlsafe(30),
         VAR_DIR=str(tmp_path),
     )
     env.update(extra)
@@ -52,6 +54,7 @@ def test_production_settings_pass_check_deploy_without_warnings(tmp_path):
         ("CELERY_BROKER_URL", "ftp://x", "CELERY_BROKER_URL must be"),
         ("CACHE_URL", "memcached://x", "CACHE_URL must be"),
         ("DJANGO_ADMIN_URL", "/admin", "DJANGO_ADMIN_URL must look like"),
+        ("RECAPTCHA_PRIVATE_KEY", "", "RECAPTCHA_PUBLIC_KEY and RECAPTCHA_PRIVATE_KEY are required"),
     ],
 )
 def test_a_malformed_setting_stops_the_process_at_start(tmp_path, variable, value, message):
