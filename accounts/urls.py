@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from accounts.views import auth, console, contacts, panel, recovery
+from certificates import views_panel as certificate_views
 from notifications import views_console as notifications_console
 from otp import views_console as otp_console
 
@@ -11,6 +12,7 @@ auth_patterns = (
         path("accesso/", auth.login_view, name="login"),
         path("esci/", auth.logout_view, name="logout"),
         path("lingua/", auth.language_view, name="language"),
+        path("sospensione/", certificate_views.without_login_view, name="certificate_without_login"),
         path("accesso/recupero-password/", recovery.password_recovery_view, name="password_recovery"),
         path("accesso/recupero-password/codice/", recovery.password_recovery_code_view, name="password_recovery_code"),
         path(
@@ -44,6 +46,15 @@ panel_patterns = (
         path("utenza/email/conferma/<str:token>/", contacts.email_confirm_view, name="email_confirm"),
         path("utenza/codice-utente/", panel.user_code_view, name="user_code"),
         path("dispositivi/", panel.devices_view, name="devices"),
+        path("certificato/", certificate_views.certificate_view, name="certificate"),
+        path(
+            "certificato/scarica/<slug:kind>/", certificate_views.certificate_download_view,
+            name="certificate_download",
+        ),
+        path("certificato/pin/", certificate_views.pin_change_view, name="pin_change"),
+        path("certificato/sospendi/", certificate_views.suspend_view, name="certificate_suspend"),
+        path("certificato/riattiva/", certificate_views.reactivate_view, name="certificate_reactivate"),
+        path("certificato/revoca/", certificate_views.revoke_view, name="certificate_revoke"),
         path("firma/", panel.signing_view, name="signing"),
         path("notifiche/", panel.notifications_view, name="notifications"),
     ],

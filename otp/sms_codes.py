@@ -51,6 +51,7 @@ SMS_CODE_PURPOSES = {
     "password_recovery": _("recovering your password"),
     "suspend": _("suspending your certificate"),
     "revoke": _("revoking your certificate"),
+    "reactivate": _("reactivating your certificate"),
     "pin_change": _("changing your signing PIN"),
     "sign": _("signing documents"),
     "step_up": _("confirming the operation"),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from typing import Any
 
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -239,6 +240,40 @@ def holder_user_code_issue(*, holder: Holder, actor: User | None = None, ip: str
             event_type="holder.user_code_issued", actor=actor, organization=holder.organization, subject=holder, ip=ip
         )
     return code
+
+
+@functools.cache
+def _dummy_user_code_hash() -> str:
+    """A hash to check against when there is no account, so that a refusal costs one Argon2 either way."""
+    return make_password(secrets.token_hex(8))
+
+
+def holder_by_user_code(*, username: str, user_code: str) -> tuple[User | None, Holder | None]:
+    """The account named ``username`` and, if ``user_code`` is its user code, its holder.
+
+    Exactly one Argon2 check runs whatever the input (against a dummy hash when the username is
+    unknown or has no user code yet), so the time taken says nothing about which usernames exist.
+    The holder comes back only for an active account of an active organization.
+    """
+    normalized = str(username or "").strip().lower()[:150]
+    user = (
+        User.objects.select_related("holder__organization").filter(username=normalized, kind=UserKind.HOLDER).first()
+        if normalized
+        else None
+    )
+    holder: Holder | None = getattr(user, "holder", None) if user is not None else None
+    stored = holder.user_code_hash if holder is not None and holder.user_code_hash else _dummy_user_code_hash()
+    code_ok = check_password(user_code_normalize(user_code), stored)
+    if (
+        code_ok
+        and holder is not None
+        and holder.user_code_hash
+        and user is not None
+        and user.is_active
+        and holder.organization.is_active
+    ):
+        return user, holder
+    return user, None
 
 
 def user_code_normalize(value: str) -> str:

@@ -20,21 +20,19 @@ import logging
 import secrets
 import uuid
 from datetime import timedelta
-from functools import cache
 from urllib.parse import urljoin
 
 from django.conf import settings
 from django.contrib.auth import password_validation
-from django.contrib.auth.hashers import check_password, make_password
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.errors import ApplicationError
-from accounts.models import Holder, RecoveryKind, RecoveryRequest, RecoveryState, User, UserKind
-from accounts.services.authentication import login_throttle_clear, normalize_username
-from accounts.services.people import user_code_normalize
+from accounts.models import Holder, RecoveryKind, RecoveryRequest, RecoveryState, User
+from accounts.services.authentication import login_throttle_clear
+from accounts.services.people import holder_by_user_code
 from audit.models import Outcome
 from audit.services import audit_record
 from notifications.models import Channel
@@ -49,12 +47,6 @@ RECOVERY_CODE_WINDOW = timedelta(minutes=30)
 # Wrong SMS codes one recovery request accepts before it is spent (the SMS code itself allows 5).
 RECOVERY_CODE_MAX_ATTEMPTS = 5
 SMS_PURPOSE = "password_recovery"
-
-
-@cache
-def _dummy_user_code_hash() -> str:
-    """A hash to check against when there is no account, so that a refusal costs one Argon2 either way."""
-    return make_password(secrets.token_hex(8))
 
 
 def _link_digest(token: str) -> str:
@@ -80,23 +72,10 @@ def _dispatch_on_commit(recovery_id: int) -> None:
 
 def password_recovery_start(*, username: str, user_code: str, ip: str = "") -> RecoveryRequest:
     """Record a password recovery request; if username and user code match, an SMS code follows."""
-    normalized = normalize_username(username)
-    user = (
-        User.objects.select_related("holder__organization").filter(username=normalized, kind=UserKind.HOLDER).first()
-        if normalized
-        else None
-    )
-    holder: Holder | None = getattr(user, "holder", None) if user is not None else None
-    stored = holder.user_code_hash if holder is not None and holder.user_code_hash else _dummy_user_code_hash()
-    code_ok = check_password(user_code_normalize(user_code), stored)
-    matched = (
-        code_ok
-        and holder is not None
-        and bool(holder.user_code_hash)
-        and user is not None
-        and user.is_active
-        and holder.organization.is_active
-    )
+    user, holder = holder_by_user_code(username=username, user_code=user_code)
+    matched = holder is not None
+    if holder is None and user is not None:
+        holder = getattr(user, "holder", None)  # for the audit row's organization only
     with transaction.atomic():
         recovery = RecoveryRequest.objects.create(
             kind=RecoveryKind.PASSWORD, holder=holder if matched else None, ip=ip[:45]

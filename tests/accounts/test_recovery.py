@@ -156,7 +156,7 @@ def _observed(client: Client, username: str, code: str, monkeypatch) -> tuple:
         checks.append(encoded.split("$")[0])
         return check_password(password, encoded, *args, **kwargs)
 
-    monkeypatch.setattr("accounts.services.recovery.check_password", counting)
+    monkeypatch.setattr("accounts.services.people.check_password", counting)
     audit_before = AuditEvent.objects.count()
     log = StatementLog()
     with connection.execute_wrapper(log):
