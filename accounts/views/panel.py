@@ -18,6 +18,7 @@ from accounts.forms import PasswordChangeForm
 from accounts.ratelimit import client_ip, consume_or_429
 from accounts.selectors import holder_for_user
 from accounts.services.authentication import user_password_change
+from certificates.selectors import certificate_current_for_holder
 from notifications.selectors import message_list_for_holder
 from notifications.views import message_rows_for_holder
 from otp.models import DeviceKind, DeviceState, OtpDevice
@@ -45,6 +46,7 @@ def profile_view(request: HttpRequest) -> HttpResponse:
     return _render(
         request, "panel/profile.html", "profile", recent_messages=message_rows_for_holder(recent),
         devices=[device for device in devices if device.state == DeviceState.ACTIVE], otp_state=otp_state,
+        certificate=certificate_current_for_holder(user=request.user),
     )
 
 
