@@ -291,4 +291,5 @@ def activation_complete(*, activation: Activation, pin: str, ip: str = "") -> Ho
         login_throttle_clear(user=user)
         _audit(locked, "completed", ip)
     activation.state = locked.state
-    return locked.holder
+    # Fresh from the database: the caller logs this account in, and the session hash must be the new password's.
+    return Holder.objects.select_related("user", "organization").get(pk=locked.holder_id)
