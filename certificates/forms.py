@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import input_attrs
@@ -36,7 +37,7 @@ def otp_choices(organization: Organization) -> list[tuple[str, Any]]:
 class DeviceChoiceForm(forms.Form):
     """The OTP device chosen at issuance: a token by its 13-digit serial, the app, or SMS."""
 
-    otp_choice = forms.ChoiceField(label=_("OTP device"), widget=forms.RadioSelect)
+    otp_choice = forms.ChoiceField(label=_("Device kind"), widget=forms.RadioSelect)
     token_serial = _text(
         _("Token serial number"), 20, required=False, inputmode="numeric", autocomplete="off",
     )
@@ -66,12 +67,12 @@ class HolderRegistrationForm(DeviceChoiceForm):
     birth_date = _date(_("Birth date"))
     birth_place = _text(_("Birth place"), 100)
     id_document_type = forms.ChoiceField(
-        label=_("ID document type"), choices=[("", "—"), *IdDocumentType.choices],
+        label=capfirst(_("ID document type")), choices=[("", "—"), *IdDocumentType.choices],
         widget=forms.Select(attrs={"class": "form-select"}),
     )
-    id_document_number = _text(_("ID document number"), 32, autocomplete="off")
-    id_document_issuer = _text(_("ID document issued by"), 100)
-    id_document_expiry = _date(_("ID document expiry"))
+    id_document_number = _text(capfirst(_("ID document number")), 32, autocomplete="off")
+    id_document_issuer = _text(capfirst(_("ID document issued by")), 100)
+    id_document_expiry = _date(capfirst(_("ID document expiry")))
     residence_address = _text(_("Address"), 200)
     residence_postal_code = _text(_("Postal code"), 10, inputmode="numeric")
     residence_city = _text(_("City"), 100)

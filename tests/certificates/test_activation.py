@@ -24,7 +24,7 @@ from notifications.models import Channel, Message
 from otp.models import DeviceKind, DeviceState, OtpDevice
 from otp.oath import hotp, totp
 from otp.services import device_create
-from tests.certificates.test_issuance import SERIAL, register, sealed_text
+from tests.certificates.test_issuance import SERIAL, TEMPORARY, register, sealed_text
 
 NEW_PASSWORD = "Nuova-Chiave-Del-Portone-58"
 PIN = "Ponte-Vecchio-1934"
@@ -40,7 +40,7 @@ def secrets_of(certificate: Certificate) -> tuple[str, str, str]:
     mail = sealed_text(email)
     link = re.search(r"https?://[^/\s]+(/attivazione/link/[\w-]+/)", mail).group(1)
     user_code = re.search(r"\b(\d{10})\b", mail).group(1)
-    temporary = re.search(r"is (\S+)\. ", sealed_text(sms)).group(1)
+    temporary = TEMPORARY.search(sealed_text(sms)).group(1)
     return link, temporary, user_code
 
 
