@@ -119,7 +119,8 @@ def activation_step_view(request: HttpRequest) -> HttpResponse:
             return _error(request, exc)
         if exc.code == "activation_step":
             return redirect("activation:step")
-        raise
+        # Any other refusal (a device kind the organization stopped using…): said, and the link kept.
+        return render(request, "activation/link_error.html", {"error": exc.message}, status=400)
 
 
 def _render(request: HttpRequest, activation: Activation, context: dict[str, object], status: int = 200,

@@ -80,10 +80,12 @@ def _usable(activation: Activation | None) -> Activation:
         raise _refused("completed")
     if activation.state == State.SPENT:
         raise _refused("spent")
+    if activation.state in ACTIVATION_OPEN_STATES and (
+        activation.expires_at <= timezone.now() or activation.certificate.state == CertificateState.EXPIRED
+    ):
+        raise _refused("expired")
     if activation.state not in ACTIVATION_OPEN_STATES or activation.certificate.state != CertificateState.ISSUED:
         raise _refused("invalid")
-    if activation.expires_at <= timezone.now():
-        raise _refused("expired")
     return activation
 
 

@@ -222,3 +222,16 @@ def test_the_steps_cannot_be_skipped(client, world, ca):
     certificate.refresh_from_db()
     assert certificate.state == CertificateState.ISSUED
     assert Client().get(step).status_code == 400  # no session bound to a link
+
+
+def test_a_certificate_expired_at_its_deadline_says_so(client, world, ca):
+    from certificates.services import certificate_expire
+    from certificates.services.activation import _refused
+
+    certificate = register(world)
+    link, _temporary, _code = secrets_of(certificate)
+    later = certificate.activation_deadline + timedelta(seconds=1)
+    certificate_expire(certificate=certificate, now=later)
+    response = client.get(link)
+    assert response.status_code == 400
+    assert response.context["error"] == _refused("expired").message
