@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from accounts.views import auth, console, contacts, panel, recovery
+from certificates import views_console as certificates_console
 from certificates import views_panel as certificate_views
 from notifications import views_console as notifications_console
 from otp import views_console as otp_console
@@ -65,7 +66,18 @@ console_patterns = (
     [
         path("", console.home_view, name="home"),
         path("accesso/", auth.console_login_view, name="login"),
+        path("titolari/nuovo/", certificates_console.holder_new_view, name="holder_new"),
         path("titolari/<int:holder_id>/", console.holder_detail_view, name="holder_detail"),
+        path("titolari/<int:holder_id>/certificati/emetti/", certificates_console.certificate_issue_view,
+             name="certificate_issue"),
+        path("titolari/<int:holder_id>/certificati/<int:certificate_id>/attivazione/",
+             certificates_console.activation_resend_view, name="activation_resend"),
+        path("titolari/<int:holder_id>/certificati/<int:certificate_id>/sospendi/",
+             certificates_console.certificate_suspend_view, name="certificate_suspend"),
+        path("titolari/<int:holder_id>/certificati/<int:certificate_id>/riattiva/",
+             certificates_console.certificate_reactivate_view, name="certificate_reactivate"),
+        path("titolari/<int:holder_id>/certificati/<int:certificate_id>/revoca/",
+             certificates_console.certificate_revoke_view, name="certificate_revoke"),
         path("titolari/<int:holder_id>/sblocca-accesso/", console.holder_unlock_view, name="holder_unlock"),
         path("titolari/<int:holder_id>/token/", otp_console.token_assign_view, name="token_assign"),
         path(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -233,3 +235,71 @@ class Crl(models.Model):
 
     def __str__(self) -> str:
         return f"CRL #{self.number} of {self.authority.role}"
+
+
+class OtpChoice(models.TextChoices):
+    """The OTP device the operator chose at issuance; the activation enrols or checks it."""
+
+    HARDWARE = "hardware", _("Hardware token")
+    APP = "app", _("Smartphone app")
+    SMS = "sms", _("SMS")
+
+
+class ActivationState(models.TextChoices):
+    SENT = "sent", _("sent, waiting for the holder")
+    PASSWORD_CHECKED = "password_checked", _("temporary password accepted")
+    PASSWORD_CHOSEN = "password_chosen", _("new password chosen")
+    DEVICE_READY = "device_ready", _("OTP device ready")
+    COMPLETED = "completed", _("completed")
+    SUPERSEDED = "superseded", _("replaced by a newer activation")
+    SPENT = "spent", _("refused after too many wrong temporary passwords")
+
+
+# An activation in one of these states can still be continued from its link.
+ACTIVATION_OPEN_STATES = (
+    ActivationState.SENT,
+    ActivationState.PASSWORD_CHECKED,
+    ActivationState.PASSWORD_CHOSEN,
+    ActivationState.DEVICE_READY,
+)
+
+
+class Activation(models.Model):
+    """The activation of one issued certificate (SPEC §6.2): link → temporary password → new password →
+    OTP device → signing PIN. Each step is recorded here, bound to the link, never in the browser.
+
+    The link and the temporary password are kept only as an HMAC and an Argon2 hash; the new password
+    chosen mid-way only as a password hash, set on the account in the final step's transaction.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    holder = models.ForeignKey(Holder, on_delete=models.PROTECT, related_name="activations")
+    certificate = models.ForeignKey(Certificate, on_delete=models.PROTECT, related_name="activations")
+    otp_choice = models.CharField(max_length=16, choices=OtpChoice.choices)
+    state = models.CharField(max_length=20, choices=ActivationState.choices, default=ActivationState.SENT)
+    link_hash = models.CharField(max_length=64, unique=True)
+    temporary_password_hash = models.CharField(max_length=256, blank=True)
+    new_password_hash = models.CharField(max_length=256, blank=True)
+    password_failures = models.PositiveSmallIntegerField(default=0)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("certificate activation")
+        verbose_name_plural = _("certificate activations")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["certificate"],
+                condition=models.Q(state__in=[s.value for s in ACTIVATION_OPEN_STATES]),
+                name="activation_one_open_per_certificate",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"activation {self.public_id} ({self.state})"

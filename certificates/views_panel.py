@@ -19,7 +19,7 @@ from accounts.decorators import holder_required
 from accounts.errors import ApplicationError
 from accounts.ratelimit import client_ip, consume_or_429
 from accounts.selectors import holder_for_user
-from certificates.forms import PinChangeForm, RevokeForm, WithoutLoginForm
+from certificates.forms import HolderRevokeForm, PinChangeForm, WithoutLoginForm
 from certificates.models import Certificate, CertificateState
 from certificates.selectors import certificate_current_for_holder, certificate_list_for_holder
 from certificates.services import (
@@ -112,8 +112,8 @@ def pin_change_view(request: HttpRequest) -> HttpResponse:
 
 def _transition(request: HttpRequest, operation: str, states: tuple[str, ...], template: str) -> HttpResponse:
     certificate = _current(request, *states)
-    form = RevokeForm(request.POST) if operation == "certificate_revoke" and request.method == "POST" else (
-        RevokeForm() if operation == "certificate_revoke" else None
+    form = HolderRevokeForm(request.POST) if operation == "certificate_revoke" and request.method == "POST" else (
+        HolderRevokeForm() if operation == "certificate_revoke" else None
     )
     if request.method == "POST":
         if form is not None and not form.is_valid():

@@ -27,6 +27,11 @@ RATE_LIMITS: dict[str, str] = {
     "recovery_account": "5/3600s",
     # SMS codes typed on the recovery page, per source address (each request also allows 5).
     "recovery_code_ip": "30/600s",
+    # Certificate activation pages, per source address: a holder needs a dozen requests; the wrong
+    # temporary passwords are capped per link (5) and OTP codes per device (10) on their own.
+    "activation_ip": "60/600s",
+    # Per activation (the link opened): bounds what one stolen session can try in a window.
+    "activation_link": "30/600s",
     # The language switch is harmless, but unbounded POSTs still cost a session write each.
     "language_ip": "60/60s",
 }

@@ -17,6 +17,7 @@ urlpatterns = [
     path(settings.ADMIN_URL, admin.site.urls),
     path("", include("notifications.webhooks")),
     path("", include("certificates.urls")),
+    path("", include("certificates.urls_activation")),
     path("operatore/", include(console_patterns)),
     path("", include("otp.urls")),
     path("", include(auth_patterns)),

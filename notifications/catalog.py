@@ -54,6 +54,18 @@ MESSAGE_TYPES: dict[str, MessageType] = {
         channels=frozenset({Channel.EMAIL}),
         required=frozenset({"holder_name", "username", "login_url"}),
     ),
+    "certificate_activation": MessageType(
+        key="certificate_activation",
+        label=_("Activate your remote signature"),
+        channels=frozenset({Channel.EMAIL}),
+        required=frozenset({"holder_name", "username", "user_code", "link", "deadline"}),
+    ),
+    "certificate_activation_password": MessageType(
+        key="certificate_activation_password",
+        label=_("Temporary password"),
+        channels=frozenset({Channel.SMS}),
+        required=frozenset({"username", "temporary_password"}),
+    ),
 }
 
 # What changed, in words (lazy: rendered in the recipient's language).

@@ -56,6 +56,7 @@ SMS_CODE_PURPOSES = {
     "sign": _("signing documents"),
     "step_up": _("confirming the operation"),
     "sms_enrolment": _("activating SMS codes"),
+    "activation": _("activating your certificate"),
 }
 
 

@@ -14,6 +14,9 @@ from accounts.forms import HolderSearchForm
 from accounts.ratelimit import client_ip
 from accounts.selectors import holder_get_for_operator, holder_list_for_operator, operator_for_user
 from accounts.services.authentication import login_locked_until, login_throttle_reset
+from certificates.forms import DeviceChoiceForm, SuspendForm
+from certificates.models import LIVE_STATES, CertificateState
+from certificates.selectors import certificate_list_for_operator
 from otp.models import DeviceKind, DeviceState
 from otp.selectors import device_list_for_operator
 from otp.views_console import TokenAssignForm
@@ -44,6 +47,9 @@ def holder_detail_view(request: HttpRequest, holder_id: int) -> HttpResponse:
     operator = operator_for_user(user=request.user)
     holder = holder_get_for_operator(user=request.user, holder_id=holder_id)
     devices = list(device_list_for_operator(user=request.user, holder_id=holder.pk))
+    certificates = list(
+        certificate_list_for_operator(user=request.user).filter(holder=holder).order_by("-requested_at", "-pk")
+    )
     return render(
         request,
         "console/holder_detail.html",
@@ -56,6 +62,10 @@ def holder_detail_view(request: HttpRequest, holder_id: int) -> HttpResponse:
             "sms_active": any(d.kind == DeviceKind.SMS and d.state == DeviceState.ACTIVE for d in devices),
             "sms_pending": any(d.kind == DeviceKind.SMS and d.state == DeviceState.PENDING for d in devices),
             "token_form": TokenAssignForm(),
+            "certificates": certificates,
+            "can_issue": not any(c.state in (CertificateState.REQUESTED, *LIVE_STATES) for c in certificates),
+            "issue_form": DeviceChoiceForm(organization=operator.organization, prefix="issue"),
+            "suspend_form": SuspendForm(),
             "section": "holders",
         },
     )

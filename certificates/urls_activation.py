@@ -1,0 +1,14 @@
+"""The holder's activation pages (seed 002 §1): the e-mailed link, then one address for every step."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from certificates import views_activation
+
+app_name = "activation"
+
+urlpatterns = [
+    path("attivazione/", views_activation.activation_step_view, name="step"),
+    path("attivazione/link/<str:token>/", views_activation.activation_start_view, name="start"),
+]
