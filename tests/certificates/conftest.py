@@ -11,6 +11,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.test import override_settings
+from django.utils import translation
 
 from accounts.models import Holder
 from certificates.models import AuthorityRole, Certificate, CertificateAuthority
@@ -23,6 +24,15 @@ from certificates.services import (
 )
 
 PIN = "48213957"
+
+
+@pytest.fixture(autouse=True)
+def english_messages():
+    """Service messages are lazy and read in the thread's active language, which an earlier page
+    request may have left Italian: the tests of this package read them in English."""
+    with translation.override("en"):
+        yield
+
 OTHER_PIN = "Lungo-Argine-39"
 
 
