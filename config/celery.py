@@ -20,4 +20,17 @@ app.conf.beat_schedule = {
     "audit-chain-verify": {"task": "audit.tasks.audit_chain_verify", "schedule": crontab(minute=17)},
     # Expired sessions are already refused; deleting them keeps the table small.
     "sessions-clear-expired": {"task": "accounts.tasks.sessions_clear_expired", "schedule": crontab(minute=5)},
+    # The CRL is republished on every status change; this catches a failed publication within
+    # minutes and renews it at half its life, long before relying parties see it expire.
+    "ca-crl-refresh": {"task": "certificates.tasks.crl_refresh", "schedule": 300.0},
+    # Time-driven lifecycle (SPEC §4): hourly is precise enough for day-granular policies.
+    "certificates-expire-unactivated": {
+        "task": "certificates.tasks.certificates_expire_unactivated", "schedule": crontab(minute=23),
+    },
+    "certificates-expire-past-validity": {
+        "task": "certificates.tasks.certificates_expire_past_validity", "schedule": crontab(minute=25),
+    },
+    "certificates-auto-revoke-suspended": {
+        "task": "certificates.tasks.certificates_auto_revoke_suspended", "schedule": crontab(minute=27),
+    },
 }

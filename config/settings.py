@@ -180,6 +180,9 @@ if SESSION_COOKIE_SECURE:
 if CSRF_COOKIE_SECURE:
     CSRF_COOKIE_NAME = "__Host-csrftoken"
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _secure_default)
+# CRLs, OCSP answers and CA certificates are signed objects that relying parties fetch over plain
+# HTTP (RFC 5280 §4.2.1.13, RFC 6960 App. A: https would make validation depend on validating TLS).
+SECURE_REDIRECT_EXEMPT = [r"^ca/"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if _secure_default else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _secure_default)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", _secure_default)
@@ -305,6 +308,66 @@ RECAPTCHA_VERIFY_REQUEST_TIMEOUT = env_int("RECAPTCHA_VERIFY_REQUEST_TIMEOUT", 5
 CAPTCHA_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace(
     "script-src 'self'", f"script-src 'self' https://{RECAPTCHA_DOMAIN}/recaptcha/ https://www.gstatic.com/recaptcha/"
 ).replace("object-src", f"frame-src https://{RECAPTCHA_DOMAIN}/recaptcha/; object-src")
+
+# --- Certificate authority and key custody (SPEC §4, §8) --------------------------------------------
+def _key_map(name: str, purpose: str) -> dict[str, str]:
+    """``"id:base64,id2:base64"`` (32-byte keys), like OTP_SEED_KEYS; default derived from SECRET_KEY."""
+    raw = env_secret(name)
+    if not raw:
+        derived = hashlib.sha256(f"{purpose}:{SECRET_KEY}".encode()).digest()
+        return {"default": base64.b64encode(derived).decode()}
+    keys: dict[str, str] = {}
+    for item in raw.split(","):
+        key_id, sep, value = item.strip().partition(":")
+        if not sep or not key_id or not value:
+            raise ImproperlyConfigured(f"{name} must look like 'id:base64key,id2:base64key'")
+        try:
+            if len(base64.b64decode(value, validate=True)) != 32:
+                raise ValueError
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}: key {key_id!r} is not 32 bytes of base64") from exc
+        keys[key_id] = value
+    return keys
+
+
+# Key-encryption keys of the software key vault (certificates/vault.py): every data key — of the
+# CA and of the holders — is wrapped by CA_KEK_KEYS[CA_KEK_KEY_ID]; rows remember their id, so a new
+# id plus `manage.py ca_rotate_kek` rotates without downtime.
+CA_KEK_KEYS = _key_map("CA_KEK_KEYS", "ca-kek")
+CA_KEK_KEY_ID = env_str("CA_KEK_KEY_ID", next(iter(CA_KEK_KEYS)))
+if CA_KEK_KEY_ID not in CA_KEK_KEYS:
+    raise ImproperlyConfigured("CA_KEK_KEY_ID must name one of the keys in CA_KEK_KEYS")
+# Mixed into every PIN before the KDF: a stolen database alone does not allow guessing PINs offline.
+CA_PIN_PEPPER = env_secret("CA_PIN_PEPPER") or f"ca-pin-pepper:{SECRET_KEY}"
+# Argon2id cost of the PIN-derived key (RFC 9106 second recommended option, memory in KiB). The
+# parameters are stored with each wrapped key, so raising them later does not break existing PINs.
+CA_PIN_KDF_COST = {
+    "time_cost": env_int("CA_PIN_KDF_TIME_COST", 3, minimum=1, maximum=20),
+    "memory_cost": env_int("CA_PIN_KDF_MEMORY_KIB", 65536, minimum=8, maximum=4 * 1024 * 1024),
+    "parallelism": env_int("CA_PIN_KDF_PARALLELISM", 1, minimum=1, maximum=16),
+}
+# Where private keys live: the software vault (envelope encryption in the database) today; a PKCS#11
+# HSM backend implements the same interface later.
+CA_KEY_VAULT_BACKEND = env_str("CA_KEY_VAULT_BACKEND", "certificates.vault.SoftwareKeyVault")
+# Base of the URLs written into certificates (CRL distribution point, OCSP, caIssuers). They are
+# published forever in every certificate: change it only together with a new CA.
+CA_PUBLIC_URL = (env_str("CA_PUBLIC_URL", SITE_URL) or "").rstrip("/")
+# The CA's own name (subject O of the root, issuing, OCSP and TSA certificates).
+CA_ORGANIZATION_NAME = env_str("CA_ORGANIZATION_NAME", "Firma Remota Trust Service (development)")
+# The certificate policy of holder certificates. The default is a PLACEHOLDER arc under the IANA
+# private-enterprise tree (1.3.6.1.4.1): a trust service sets its own registered OID here.
+CA_POLICY_OID = env_str("CA_POLICY_OID", "1.3.6.1.4.1.99999.1.1.1")
+# PKI disclosure statement (QcPDS, ETSI EN 319 412-5): must be https.
+CA_PDS_URL = env_str("CA_PDS_URL", "https://" + CA_PUBLIC_URL.split("://", 1)[-1] + "/ca/pds/en.pdf")
+if not CA_PDS_URL.startswith("https://"):  # type: ignore[union-attr]
+    raise ImproperlyConfigured("CA_PDS_URL must be an https:// URL (ETSI EN 319 412-5)")
+# A published CRL is valid this long; the beat job publishes a new one well before (at half-life).
+CA_CRL_VALIDITY_HOURS = env_int("CA_CRL_VALIDITY_HOURS", 24, minimum=1, maximum=24 * 10)
+CA_ROOT_CRL_VALIDITY_DAYS = env_int("CA_ROOT_CRL_VALIDITY_DAYS", 30, minimum=1, maximum=365)
+# An OCSP answer may be cached by relying parties this long (nextUpdate).
+CA_OCSP_VALIDITY_MINUTES = env_int("CA_OCSP_VALIDITY_MINUTES", 60, minimum=1, maximum=24 * 60)
+# A real OCSP request is a few hundred bytes; anything much larger is refused unread.
+CA_OCSP_MAX_REQUEST_BYTES = env_int("CA_OCSP_MAX_REQUEST_BYTES", 8192, minimum=512, maximum=65536)
 
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")

@@ -16,3 +16,7 @@ os.environ.setdefault("DJANGO_DEBUG", "true")
 os.environ.setdefault("VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
 
 from config.settings import *  # noqa: E402,F403
+
+# Argon2id at its minimum cost: the tests derive many PIN keys; production keeps CA_PIN_KDF_COST's
+# defaults (the parameters travel with each wrapped key, so nothing else changes).
+CA_PIN_KDF_COST = {"time_cost": 1, "memory_cost": 64, "parallelism": 1}

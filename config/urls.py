@@ -16,6 +16,7 @@ admin.site.site_title = gettext_lazy("Remote signature – platform administrati
 urlpatterns = [
     path(settings.ADMIN_URL, admin.site.urls),
     path("", include("notifications.webhooks")),
+    path("", include("certificates.urls")),
     path("operatore/", include(console_patterns)),
     path("", include("otp.urls")),
     path("", include(auth_patterns)),

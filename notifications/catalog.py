@@ -64,7 +64,13 @@ SECURITY_EVENTS = {
     "phone_changed": _("The mobile number of your account was changed."),
     "device_changed": _("An OTP device of your account was changed."),
     "pin_changed": _("The signing PIN of your certificate was changed."),
+    "certificate_activated": _("Your signature certificate was activated and a signing PIN was set."),
     "certificate_suspended": _("Your signature certificate was suspended."),
+    "certificate_reactivated": _("Your signature certificate was reactivated after a suspension."),
+    "certificate_blocked": _(
+        "Your signature certificate was blocked after too many wrong PINs. It must be revoked and a new "
+        "certificate issued."
+    ),
     "certificate_revoked": _("Your signature certificate was revoked."),
     "otp_code_reused": _("A one-time code that had already been used was presented again for your account."),
 }

@@ -1,0 +1,78 @@
+"""Reads of certificates. Tenant data only through the acting user, filtered by their organization."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography import x509
+from django.db.models import QuerySet
+
+from accounts.models import UserKind
+from certificates.models import AuthorityRole, Certificate, CertificateAuthority, CertificateState, Crl
+
+
+class AuthorityMissing(Exception):
+    """The CA has not been initialised (``manage.py ca_init``)."""
+
+
+def _holder_scope(user: Any) -> QuerySet[Certificate]:
+    if not getattr(user, "is_authenticated", False) or getattr(user, "kind", None) != UserKind.HOLDER:
+        return Certificate.objects.none()
+    organization = user.organization
+    if organization is None:
+        return Certificate.objects.none()
+    return Certificate.objects.filter(organization=organization, holder__user=user)
+
+
+def certificate_list_for_holder(*, user: Any) -> QuerySet[Certificate]:
+    """The holder's own certificates, newest first."""
+    return _holder_scope(user).order_by("-requested_at", "-pk")
+
+
+def certificate_get_for_holder(*, user: Any, certificate_id: int) -> Certificate:
+    """One of the holder's certificates; someone else's raises ``DoesNotExist`` exactly like a missing one."""
+    return _holder_scope(user).get(pk=certificate_id)
+
+
+def certificate_current_for_holder(*, user: Any) -> Certificate | None:
+    """The certificate the panel talks about: the newest one not yet in a final state, else the newest."""
+    scope = _holder_scope(user).exclude(state=CertificateState.REQUESTED)
+    live = scope.filter(
+        state__in=[
+            CertificateState.ACTIVE, CertificateState.SUSPENDED, CertificateState.ISSUED, CertificateState.BLOCKED,
+        ]
+    )
+    return live.order_by("-issued_at", "-pk").first() or scope.order_by("-issued_at", "-pk").first()
+
+
+def certificate_list_for_operator(*, user: Any) -> QuerySet[Certificate]:
+    """Every certificate of the operator's organization."""
+    if not getattr(user, "is_authenticated", False) or getattr(user, "kind", None) != UserKind.OPERATOR:
+        return Certificate.objects.none()
+    organization = user.organization
+    if organization is None:
+        return Certificate.objects.none()
+    return Certificate.objects.filter(organization=organization).select_related("holder")
+
+
+def certificate_get_for_operator(*, user: Any, certificate_id: int) -> Certificate:
+    """A certificate of the operator's organization; a foreign one raises ``DoesNotExist`` like a missing one."""
+    return certificate_list_for_operator(user=user).get(pk=certificate_id)
+
+
+# --- The CA's own objects (public by nature) -------------------------------------------------------
+
+
+def authority_current(role: str) -> CertificateAuthority:
+    authority = CertificateAuthority.objects.filter(role=role, is_current=True).first()
+    if authority is None:
+        raise AuthorityMissing(f"no current {role} authority: run manage.py ca_init")
+    return authority
+
+
+def authority_x509(authority: CertificateAuthority) -> x509.Certificate:
+    return x509.load_der_x509_certificate(bytes(authority.der))
+
+
+def crl_latest(*, role: str = AuthorityRole.ISSUING) -> Crl | None:
+    return Crl.objects.filter(authority__role=role, authority__is_current=True).order_by("-number").first()

@@ -1,0 +1,51 @@
+"""Every state change of the CA and of certificates (see each module)."""
+
+from __future__ import annotations
+
+from certificates.services.authority import authority_hierarchy_build, authority_init, authority_private_key
+from certificates.services.custody import (
+    certificate_key_unlock,
+    certificate_pin_change,
+    keys_rewrap_kek,
+    pin_validate,
+)
+from certificates.services.lifecycle import (
+    certificate_activate,
+    certificate_block,
+    certificate_expire,
+    certificate_issue,
+    certificate_reactivate,
+    certificate_request,
+    certificate_revoke,
+    certificate_suspend,
+)
+from certificates.services.revocation import crl_publish, crl_refresh, ocsp_respond
+from certificates.services.schedule import (
+    certificates_auto_revoke_suspended,
+    certificates_expire_past_validity,
+    certificates_expire_unactivated,
+)
+
+__all__ = [
+    "authority_hierarchy_build",
+    "authority_init",
+    "authority_private_key",
+    "certificate_activate",
+    "certificate_block",
+    "certificate_expire",
+    "certificate_issue",
+    "certificate_key_unlock",
+    "certificate_pin_change",
+    "certificate_reactivate",
+    "certificate_request",
+    "certificate_revoke",
+    "certificate_suspend",
+    "certificates_auto_revoke_suspended",
+    "certificates_expire_past_validity",
+    "certificates_expire_unactivated",
+    "crl_publish",
+    "crl_refresh",
+    "keys_rewrap_kek",
+    "ocsp_respond",
+    "pin_validate",
+]

@@ -1,0 +1,224 @@
+"""Using and guarding holder keys: the signing PIN, its retry counter, PIN change, KEK rotation.
+
+The cryptography is in ``certificates/vault.py`` (design and limits in its docstring); this module
+adds the business rules around it: only an active certificate opens, every wrong PIN counts under
+the certificate's row lock, and at ``organization.pin_max_retries`` the certificate is blocked.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
+
+from accounts.errors import ApplicationError
+from accounts.models import Holder
+from audit.models import Outcome
+from audit.services import audit_record
+from certificates.models import Certificate, CertificateAuthority, CertificateKey, CertificateState
+from certificates.services.lifecycle import _audit, _block_locked, _lock, _notify
+from certificates.vault import KeyUnavailable, PrivateKey, WrongPin, sealed_from_row, sealed_to_row, vault_get
+
+logger = logging.getLogger(__name__)
+
+PIN_MIN_LENGTH = 8
+PIN_MAX_LENGTH = 64
+
+
+def _is_sequence(text: str) -> bool:
+    steps = {ord(b) - ord(a) for a, b in zip(text, text[1:], strict=False)}
+    return steps in ({1}, {-1})
+
+
+def pin_validate(*, pin: str, holder: Holder | None = None) -> None:
+    """The signing PIN rule: at least 8 characters and not guessable from the holder's data.
+
+    Characters of any kind are allowed (digits only is fine); what is refused is what an attacker
+    tries first: one repeated character, a run like 12345678 or 87654321, the codice fiscale or the
+    birth date.
+    """
+    if not isinstance(pin, str) or len(pin) < PIN_MIN_LENGTH:
+        raise ApplicationError("weak_pin", _("The PIN must be at least 8 characters long."), field="pin")
+    if len(pin) > PIN_MAX_LENGTH:
+        raise ApplicationError("weak_pin", _("The PIN must be at most 64 characters long."), field="pin")
+    if len(set(pin)) == 1:
+        raise ApplicationError("weak_pin", _("The PIN must not repeat a single character."), field="pin")
+    if _is_sequence(pin.lower()):
+        raise ApplicationError(
+            "weak_pin", _("The PIN must not be a run of consecutive characters, such as 12345678."), field="pin"
+        )
+    if holder is not None:
+        normalized = re.sub(r"[\s./-]", "", pin).upper()
+        cf = holder.codice_fiscale.upper()
+        if cf and (cf in normalized or normalized in cf):
+            raise ApplicationError("weak_pin", _("The PIN must not contain your codice fiscale."), field="pin")
+        if holder.birth_date is not None:
+            d = holder.birth_date
+            dates = {
+                d.strftime(fmt) for fmt in ("%d%m%Y", "%Y%m%d", "%d%m%y", "%m%d%Y", "%y%m%d", "%Y%d%m")
+            }
+            if any(date in normalized for date in dates):
+                raise ApplicationError("weak_pin", _("The PIN must not contain your birth date."), field="pin")
+
+
+def _pin_attempt(
+    certificate: Certificate, *, pin: str, ip: str, operation: str
+) -> tuple[PrivateKey | None, ApplicationError | None]:
+    """Open the key of the locked, active ``certificate`` with ``pin``; count a failure.
+
+    Returns the key, or the error to raise *after* the transaction commits: raising inside it would
+    roll back the failure count, and an attacker could then guess forever.
+    """
+    holder_user = certificate.holder.user
+    key = CertificateKey.objects.get(certificate=certificate, destroyed_at__isnull=True)
+    try:
+        private_key = vault_get(key.vault).open_with_pin(
+            sealed=sealed_from_row(key), binding=key.key_binding, pin=pin
+        )
+    except WrongPin:
+        pass
+    else:
+        if certificate.pin_failures:
+            certificate.pin_failures = 0
+            certificate.save(update_fields=["pin_failures"])
+        return private_key, None
+    certificate.pin_failures += 1
+    limit = certificate.organization.pin_max_retries
+    remaining = max(limit - certificate.pin_failures, 0)
+    audit_record(
+        event_type="certificate.pin_failed",
+        outcome=Outcome.FAILURE,
+        actor=holder_user,
+        organization=certificate.organization_id,
+        subject=certificate,
+        ip=ip,
+        details={"iut": certificate.iut, "failures": certificate.pin_failures, "remaining": remaining, "op": operation},
+    )
+    if remaining == 0:
+        _block_locked(certificate, actor=None, ip=ip, now=timezone.now())
+        return None, ApplicationError(
+            "locked_pin",
+            _(
+                "Wrong PIN. The maximum number of attempts has been reached and the certificate is now blocked: "
+                "it must be revoked and a new certificate issued."
+            ),
+        )
+    certificate.save(update_fields=["pin_failures"])
+    return None, ApplicationError(
+        "invalid_pin",
+        ngettext_lazy(
+            "Wrong PIN. %(count)d attempt left before the certificate is blocked.",
+            "Wrong PIN. %(count)d attempts left before the certificate is blocked.",
+            "count",
+        )
+        % {"count": remaining},
+        field="pin",
+    )
+
+
+def _usable(certificate: Certificate) -> None:
+    if certificate.state == CertificateState.BLOCKED:
+        raise ApplicationError(
+            "locked_pin",
+            _("This certificate is blocked after too many wrong PINs: it must be revoked and a new one issued."),
+        )
+    if certificate.state != CertificateState.ACTIVE:
+        raise ApplicationError("certificate_not_active", _("This certificate is not active."))
+
+
+def certificate_key_unlock(*, certificate: Certificate, pin: str, ip: str = "") -> PrivateKey:
+    """The private key of an active certificate, opened with the holder's PIN (in memory only).
+
+    Call it outside any transaction of your own (or commit before re-raising): a wrong PIN is
+    counted in this function's transaction, and an enclosing rollback would un-count it.
+    """
+    with transaction.atomic():
+        # The row lock serializes attempts on one certificate: N parallel guesses cannot all be
+        # checked against the same counter value.
+        certificate = _lock(certificate)
+        _usable(certificate)
+        try:
+            private_key, error = _pin_attempt(certificate, pin=pin, ip=ip, operation="unlock")
+        except (KeyUnavailable, CertificateKey.DoesNotExist) as exc:
+            logger.error("key of certificate %s cannot be opened: %s", certificate.pk, exc)
+            raise ApplicationError("key_unavailable", _("The signing key is not available.")) from exc
+        if private_key is not None:
+            audit_record(
+                event_type="certificate.key_unlocked",
+                actor=certificate.holder.user,
+                organization=certificate.organization_id,
+                subject=certificate,
+                ip=ip,
+                details={"iut": certificate.iut},
+            )
+    if error is not None:
+        raise error
+    assert private_key is not None
+    return private_key
+
+
+def certificate_pin_change(
+    *, certificate: Certificate, current_pin: str, new_pin: str, actor: Any = None, ip: str = ""
+) -> None:
+    """Re-wrap the key under a new PIN (and a new data key): the old PIN stops working.
+
+    A wrong current PIN counts towards blocking exactly like a wrong PIN when signing, otherwise this
+    would be a PIN oracle without a retry counter.
+    """
+    pin_validate(pin=new_pin, holder=certificate.holder)
+    if new_pin == current_pin:
+        raise ApplicationError("same_pin", _("The new PIN must be different from the current one."), field="new_pin")
+    with transaction.atomic():
+        certificate = _lock(certificate)
+        _usable(certificate)
+        try:
+            private_key, error = _pin_attempt(certificate, pin=current_pin, ip=ip, operation="pin_change")
+            if private_key is not None:
+                del private_key
+                key = CertificateKey.objects.select_for_update().get(certificate=certificate)
+                vault = vault_get(key.vault)
+                sealed = vault.pin_change(
+                    sealed=sealed_from_row(key), binding=key.key_binding, current_pin=current_pin, new_pin=new_pin
+                )
+                key.save(update_fields=[*sealed_to_row(key, sealed), "updated_at"])
+                now = timezone.now()
+                _audit("pin_changed", certificate, actor or certificate.holder.user, ip)
+                _notify(certificate, "pin_changed", now)
+        except (KeyUnavailable, CertificateKey.DoesNotExist) as exc:
+            logger.error("key of certificate %s cannot be opened: %s", certificate.pk, exc)
+            raise ApplicationError("key_unavailable", _("The signing key is not available.")) from exc
+    if error is not None:
+        raise error
+
+
+def keys_rewrap_kek(*, batch_size: int = 200) -> int:
+    """Re-wrap every key (holders' and the CA's) not under ``CA_KEK_KEY_ID`` — no PIN needed, only the
+    outer layer changes. Row by row under lock, so keys stay usable meanwhile. Returns how many."""
+    current = settings.CA_KEK_KEY_ID
+    done = 0
+    for model in (CertificateKey, CertificateAuthority):
+        while True:
+            with transaction.atomic():
+                queryset = model.objects.select_for_update().exclude(kek_id=current)
+                if model is CertificateKey:
+                    queryset = queryset.filter(destroyed_at__isnull=True)
+                rows = list(queryset.order_by("pk")[:batch_size])
+                for row in rows:
+                    sealed = vault_get(row.vault).kek_rewrap(sealed=sealed_from_row(row), binding=row.key_binding)
+                    row.kek_id, row.wrapped_data_key = sealed.kek_id, sealed.wrapped_data_key
+                    row.save(update_fields=["kek_id", "wrapped_data_key"])
+                if rows:
+                    audit_record(
+                        event_type="ca.keys_rewrapped",
+                        details={"count": len(rows), "kek_id": current, "kind": model._meta.model_name},
+                    )
+            done += len(rows)
+            if len(rows) < batch_size:
+                break
+    return done

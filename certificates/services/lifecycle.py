@@ -1,0 +1,414 @@
+"""The certificate lifecycle (SPEC §4): every state change is one atomic, audited service.
+
+::
+
+    requested ─issue→ issued ─activate→ active ─suspend→ suspended ─reactivate→ active
+                        │                 │                 └─(auto, N days)→ revoked
+                        │                 ├─revoke─────────────────────────→ revoked (final)
+                        └─deadline→ expired├─PIN retries exhausted→ blocked (final; can only be revoked)
+                                           └─not_after passed→ expired
+
+Lock order, everywhere: holder row, then certificate row, then key row — so two services that need
+several of them cannot deadlock. A refused transition raises before anything is written.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.errors import ApplicationError
+from accounts.models import Holder
+from audit.services import audit_record
+from certificates.models import (
+    LIVE_STATES,
+    AuthorityRole,
+    Certificate,
+    CertificateKey,
+    CertificateState,
+    RevocationReason,
+)
+from certificates.profile import HolderSubject, holder_certificate_build, random_serial
+from certificates.selectors import AuthorityMissing, authority_current, authority_x509
+from certificates.services.authority import authority_private_key
+from certificates.services.revocation import crl_publish_on_commit
+from certificates.vault import sealed_from_row, sealed_to_row, vault_get
+from notifications.services import security_notice_send
+
+State = CertificateState
+
+# Which states each operation may start from.
+ALLOWED_FROM: dict[str, tuple[str, ...]] = {
+    "issue": (State.REQUESTED,),
+    "activate": (State.ISSUED,),
+    "suspend": (State.ACTIVE,),
+    "reactivate": (State.SUSPENDED,),
+    "revoke": (State.ISSUED, State.ACTIVE, State.SUSPENDED, State.BLOCKED),
+    "block": (State.ACTIVE,),
+    "expire": (State.ISSUED, State.ACTIVE, State.SUSPENDED, State.BLOCKED),
+}
+
+_REFUSED = {
+    "issue": _("This certificate has already been issued."),
+    "activate": _("Only an issued certificate that is awaiting activation can be activated."),
+    "suspend": _("Only an active certificate can be suspended."),
+    "reactivate": _("Only a suspended certificate can be reactivated."),
+    "revoke": _("This certificate is already revoked or expired: it cannot be revoked."),
+    "block": _("Only an active certificate can be blocked."),
+    "expire": _("This certificate is already in a final state."),
+}
+# Where a more precise sentence helps the person who tried.
+_REFUSED_FROM = {
+    ("reactivate", State.REVOKED): _("A revoked certificate cannot be reactivated: revocation is final."),
+    ("reactivate", State.BLOCKED): _(
+        "A blocked certificate cannot be reactivated: it can only be revoked, and a new certificate issued."
+    ),
+    ("activate", State.ACTIVE): _("This certificate is already active."),
+    ("suspend", State.SUSPENDED): _("This certificate is already suspended."),
+}
+
+# Reasons a caller may give (certificate_hold is suspension, not revocation).
+REVOCATION_REASONS = (
+    RevocationReason.UNSPECIFIED,
+    RevocationReason.KEY_COMPROMISE,
+    RevocationReason.AFFILIATION_CHANGED,
+    RevocationReason.SUPERSEDED,
+    RevocationReason.CESSATION_OF_OPERATION,
+)
+
+
+def _check_transition(certificate: Certificate, operation: str) -> None:
+    if certificate.state not in ALLOWED_FROM[operation]:
+        message = _REFUSED_FROM.get((operation, certificate.state), _REFUSED[operation])
+        raise ApplicationError("invalid_transition", message)
+
+
+def _lock(certificate: Certificate) -> Certificate:
+    return Certificate.objects.select_for_update().get(pk=certificate.pk)
+
+
+def _lock_holder(holder_id: int) -> Holder:
+    return Holder.objects.select_for_update().select_related("organization", "user").get(pk=holder_id)
+
+
+def _check_capacity(holder: Holder, *, states: tuple[str, ...], exclude: Certificate | None = None) -> None:
+    """The organization's "certificates per holder" policy; the caller holds the holder row lock, so two
+    concurrent issuances for one holder are serialized and cannot both pass."""
+    taken = Certificate.objects.filter(holder=holder, state__in=states)
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude.pk)
+    if taken.count() >= holder.organization.max_active_certificates:
+        raise ApplicationError(
+            "certificate_limit",
+            _(
+                "This holder already has as many certificates as the organization allows. Revoke the "
+                "current certificate (or let it expire) before a new one is issued."
+            ),
+        )
+
+
+def _save(certificate: Certificate, now: datetime, *fields: str) -> None:
+    certificate.status_changed_at = now
+    certificate.save(update_fields=["state", "status_changed_at", *fields])
+
+
+def _destroy_key(certificate: Certificate, now: datetime) -> None:
+    """Crypto-shredding: a certificate in a final state must never sign again, whoever holds the KEK.
+    (PostgreSQL keeps dead tuples until VACUUM; the wrapped data key is erased with the ciphertext.)"""
+    CertificateKey.objects.filter(certificate=certificate, destroyed_at__isnull=True).update(
+        key_ciphertext=b"", key_nonce=b"", wrapped_data_key=b"", pin_salt=b"", pin_kdf={}, destroyed_at=now,
+        updated_at=now,
+    )
+
+
+def _audit(event: str, certificate: Certificate, actor: Any, ip: str, **details: Any) -> None:
+    audit_record(
+        event_type=f"certificate.{event}",
+        actor=actor,
+        organization=certificate.organization_id,
+        subject=certificate,
+        ip=ip,
+        details={"iut": certificate.iut, "serial": certificate.serial or "", "state": certificate.state, **details},
+    )
+
+
+def _notify(certificate: Certificate, event: str, now: datetime) -> None:
+    security_notice_send(
+        holder=certificate.holder, event=event, reference=f"{certificate.iut}:{now.isoformat()}", occurred_at=now
+    )
+
+
+def _new_iut() -> str:
+    # 80 random bits, base32: short enough to read on the phone, never reused (unique column).
+    for _attempt in range(5):
+        iut = base64.b32encode(secrets.token_bytes(10)).decode()
+        if not Certificate.objects.filter(iut=iut).exists():
+            return iut
+    raise RuntimeError("could not draw an unused IUT")
+
+
+def _add_months(moment: datetime, months: int) -> datetime:
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    for day in (moment.day, 30, 29, 28):  # 31 January + 1 month = 28/29 February
+        try:
+            return moment.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    raise ValueError("unreachable")
+
+
+# --- The operations ---------------------------------------------------------------------------------
+
+
+def certificate_request(*, holder: Holder, actor: Any = None, ip: str = "") -> Certificate:
+    """Record that ``holder`` (identified face to face) gets a certificate; snapshot the subject."""
+    with transaction.atomic():
+        holder = _lock_holder(holder.pk)
+        organization = holder.organization
+        if not organization.is_active:
+            raise ApplicationError("organization_inactive", _("This organization is not active."))
+        _check_capacity(holder, states=(State.REQUESTED, *LIVE_STATES))
+        subject = HolderSubject(
+            given_name=holder.given_name,
+            surname=holder.surname,
+            organization=holder.role_organization or organization.name,
+            codice_fiscale=holder.codice_fiscale.upper(),
+        )
+        certificate = Certificate.objects.create(
+            organization=organization,
+            holder=holder,
+            iut=_new_iut(),
+            key_algorithm=organization.key_algorithm,
+            subject_given_name=subject.given_name,
+            subject_surname=subject.surname,
+            subject_common_name=subject.common_name,
+            subject_organization=subject.organization,
+            subject_serial_number=subject.serial_number,
+            requested_by=actor if getattr(actor, "pk", None) else None,
+        )
+        _audit("requested", certificate, actor, ip, key_algorithm=certificate.key_algorithm)
+    return certificate
+
+
+def certificate_issue(*, certificate: Certificate, actor: Any = None, ip: str = "") -> Certificate:
+    """Generate the key pair (server-side, sealed under the KEK until the holder sets a PIN) and sign
+    the certificate. The activation deadline starts now."""
+    with transaction.atomic():
+        _lock_holder(certificate.holder_id)
+        certificate = _lock(certificate)
+        _check_transition(certificate, "issue")
+        holder = certificate.holder
+        _check_capacity(holder, states=LIVE_STATES, exclude=certificate)
+        try:
+            issuing = authority_current(AuthorityRole.ISSUING)
+        except AuthorityMissing as exc:
+            raise ApplicationError("ca_not_ready", _("The certification authority is not available.")) from exc
+        organization = holder.organization
+        now = timezone.now()
+        vault = vault_get()
+        private_key, sealed = vault.generate(algorithm=certificate.key_algorithm, binding=certificate.key_binding)
+        serial = random_serial()
+        x509_cert = holder_certificate_build(
+            subject=HolderSubject(
+                given_name=certificate.subject_given_name,
+                surname=certificate.subject_surname,
+                organization=certificate.subject_organization,
+                codice_fiscale=certificate.subject_serial_number.removeprefix("TINIT-"),
+            ),
+            public_key=private_key.public_key(),
+            serial=serial,
+            # A few minutes back: relying parties with a slow clock must not see "not yet valid".
+            not_before=now - timedelta(minutes=5),
+            not_after=_add_months(now, organization.certificate_validity_months),
+            issuer_cert=authority_x509(issuing),
+            issuer_key=authority_private_key(issuing),
+        )
+        del private_key
+        certificate.issuer = issuing
+        certificate.serial = str(serial)
+        certificate.der = x509_cert.public_bytes(Encoding.DER)
+        certificate.not_before = x509_cert.not_valid_before_utc
+        certificate.not_after = x509_cert.not_valid_after_utc
+        certificate.issued_at = now
+        certificate.activation_deadline = now + timedelta(days=organization.activation_deadline_days)
+        certificate.issued_by = actor if getattr(actor, "pk", None) else None
+        certificate.state = State.ISSUED
+        _save(
+            certificate, now, "issuer", "serial", "der", "not_before", "not_after", "issued_at",
+            "activation_deadline", "issued_by",
+        )
+        spki = x509_cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        key = CertificateKey(certificate=certificate, public_key_sha256=hashlib.sha256(spki).hexdigest())
+        sealed_to_row(key, sealed)
+        key.save(force_insert=True)
+        _audit("issued", certificate, actor, ip, key_algorithm=certificate.key_algorithm)
+    return certificate
+
+
+def certificate_activate(*, certificate: Certificate, pin: str, actor: Any = None, ip: str = "") -> Certificate:
+    """The holder chooses the signing PIN: the data key is re-wrapped by KEK **and** PIN, the KEK-only
+    wrapping is gone, and from now on the key opens only with the PIN."""
+    from certificates.services.custody import pin_validate
+
+    with transaction.atomic():
+        holder = _lock_holder(certificate.holder_id)
+        certificate = _lock(certificate)
+        _check_transition(certificate, "activate")
+        now = timezone.now()
+        if certificate.activation_deadline is not None and now >= certificate.activation_deadline:
+            raise ApplicationError(
+                "activation_deadline_passed",
+                _("The activation deadline of this certificate has passed: a new certificate is needed."),
+            )
+        pin_validate(pin=pin, holder=holder)
+        _check_capacity(holder, states=LIVE_STATES, exclude=certificate)
+        key = CertificateKey.objects.select_for_update().get(certificate=certificate)
+        vault = vault_get(key.vault)
+        sealed = vault.pin_set(sealed=sealed_from_row(key), binding=key.key_binding, pin=pin)
+        key.save(update_fields=[*sealed_to_row(key, sealed), "updated_at"])
+        certificate.state = State.ACTIVE
+        certificate.activated_at = now
+        certificate.pin_failures = 0
+        _save(certificate, now, "activated_at", "pin_failures")
+        _audit("activated", certificate, actor, ip)
+        _notify(certificate, "certificate_activated", now)
+    return certificate
+
+
+def certificate_suspend(*, certificate: Certificate, actor: Any = None, note: str = "", ip: str = "") -> Certificate:
+    """Suspend (certificateHold on the CRL and in OCSP). ``note`` is the holder's or operator's reason."""
+    with transaction.atomic():
+        certificate = _lock(certificate)
+        _check_transition(certificate, "suspend")
+        now = timezone.now()
+        certificate.state = State.SUSPENDED
+        certificate.suspended_at = now
+        certificate.revocation_reason = RevocationReason.CERTIFICATE_HOLD
+        certificate.revocation_time = now
+        _save(certificate, now, "suspended_at", "revocation_reason", "revocation_time")
+        _audit("suspended", certificate, actor, ip, note=note[:500])
+        _notify(certificate, "certificate_suspended", now)
+        crl_publish_on_commit()
+    return certificate
+
+
+def certificate_reactivate(*, certificate: Certificate, actor: Any = None, ip: str = "") -> Certificate:
+    """Lift a suspension: the CRL entry and the OCSP hold disappear."""
+    with transaction.atomic():
+        holder = _lock_holder(certificate.holder_id)
+        certificate = _lock(certificate)
+        _check_transition(certificate, "reactivate")
+        _check_capacity(holder, states=LIVE_STATES, exclude=certificate)
+        now = timezone.now()
+        certificate.state = State.ACTIVE
+        certificate.revocation_reason = ""
+        certificate.revocation_time = None
+        _save(certificate, now, "revocation_reason", "revocation_time")
+        _audit("reactivated", certificate, actor, ip)
+        _notify(certificate, "certificate_reactivated", now)
+        crl_publish_on_commit()
+    return certificate
+
+
+def certificate_revoke(
+    *,
+    certificate: Certificate,
+    reason: str,
+    actor: Any = None,
+    ip: str = "",
+    suspended_before: datetime | None = None,
+) -> Certificate:
+    """Revoke for good (RFC 5280 reason); the private key is destroyed.
+
+    ``suspended_before`` is for the scheduler: revoke only a certificate still suspended since before
+    that moment (checked under the lock, so a reactivation in between wins).
+    """
+    if reason not in REVOCATION_REASONS:
+        raise ApplicationError("invalid_reason", _("Choose a revocation reason from the list."), field="reason")
+    with transaction.atomic():
+        certificate = _lock(certificate)
+        _check_transition(certificate, "revoke")
+        if suspended_before is not None and not (
+            certificate.state == State.SUSPENDED
+            and certificate.suspended_at is not None
+            and certificate.suspended_at <= suspended_before
+        ):
+            raise ApplicationError("not_due", _("This certificate is not due for automatic revocation."))
+        now = timezone.now()
+        previous = certificate.state
+        certificate.state = State.REVOKED
+        certificate.revoked_at = now
+        certificate.revocation_reason = reason
+        certificate.revocation_time = now
+        _save(certificate, now, "revoked_at", "revocation_reason", "revocation_time")
+        _destroy_key(certificate, now)
+        _audit("revoked", certificate, actor, ip, reason=reason, previous_state=previous)
+        _notify(certificate, "certificate_revoked", now)
+        crl_publish_on_commit()
+    return certificate
+
+
+def _block_locked(certificate: Certificate, *, actor: Any, ip: str, now: datetime) -> None:
+    certificate.state = State.BLOCKED
+    certificate.blocked_at = now
+    _save(certificate, now, "blocked_at", "pin_failures")
+    _destroy_key(certificate, now)
+    _audit("blocked", certificate, actor, ip, pin_failures=certificate.pin_failures)
+    _notify(certificate, "certificate_blocked", now)
+
+
+def certificate_block(*, certificate: Certificate, actor: Any = None, ip: str = "") -> Certificate:
+    """Block for good (PIN retries exhausted): the key is destroyed; the certificate can only be revoked."""
+    with transaction.atomic():
+        certificate = _lock(certificate)
+        _check_transition(certificate, "block")
+        _block_locked(certificate, actor=actor, ip=ip, now=timezone.now())
+    return certificate
+
+
+def certificate_expire(
+    *, certificate: Certificate, actor: Any = None, ip: str = "", now: datetime | None = None
+) -> Certificate:
+    """Expire an unactivated certificate past its activation deadline, or any certificate past not_after.
+
+    An unactivated certificate that expires before its not_after is also listed as revoked
+    (cessationOfOperation): its key is destroyed, and no relying party should accept it meanwhile.
+    """
+    with transaction.atomic():
+        certificate = _lock(certificate)
+        _check_transition(certificate, "expire")
+        now = now or timezone.now()
+        past_validity = certificate.not_after is not None and now >= certificate.not_after
+        past_deadline = (
+            certificate.state == State.ISSUED
+            and certificate.activation_deadline is not None
+            and now >= certificate.activation_deadline
+        )
+        if not (past_validity or past_deadline):
+            raise ApplicationError("not_expired", _("This certificate has not expired yet."))
+        previous = certificate.state
+        certificate.state = State.EXPIRED
+        certificate.expired_at = now
+        fields = ["expired_at"]
+        if not past_validity and previous == State.ISSUED:
+            certificate.revocation_reason = RevocationReason.CESSATION_OF_OPERATION
+            certificate.revocation_time = now
+            fields += ["revocation_reason", "revocation_time"]
+        _save(certificate, now, *fields)
+        _destroy_key(certificate, now)
+        _audit(
+            "expired", certificate, actor, ip, previous_state=previous,
+            cause="validity_end" if past_validity else "activation_deadline",
+        )
+        if "revocation_reason" in fields:
+            crl_publish_on_commit()
+    return certificate

@@ -1,0 +1,32 @@
+"""Periodic jobs of the CA (schedule in ``config/celery.py``). Thin: each calls one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from certificates.services import (
+    certificates_auto_revoke_suspended,
+    certificates_expire_past_validity,
+    certificates_expire_unactivated,
+    crl_refresh,
+)
+
+
+@shared_task(name="certificates.tasks.certificates_expire_unactivated")
+def certificates_expire_unactivated_task() -> int:
+    return certificates_expire_unactivated()
+
+
+@shared_task(name="certificates.tasks.certificates_expire_past_validity")
+def certificates_expire_past_validity_task() -> int:
+    return certificates_expire_past_validity()
+
+
+@shared_task(name="certificates.tasks.certificates_auto_revoke_suspended")
+def certificates_auto_revoke_suspended_task() -> int:
+    return certificates_auto_revoke_suspended()
+
+
+@shared_task(name="certificates.tasks.crl_refresh")
+def crl_refresh_task() -> int:
+    return len(crl_refresh())

@@ -1,0 +1,16 @@
+"""Stable public URLs of the CA: they are written into every certificate (``certificates/profile.py``)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from certificates import views
+
+app_name = "ca"
+
+urlpatterns = [
+    path("ca/crl/<slug:name>.crl", views.crl_view, name="crl"),
+    path("ca/cert/<slug:name>.crt", views.ca_certificate_view, name="certificate"),
+    path("ca/ocsp/", views.ocsp_view, name="ocsp"),
+    path("ca/ocsp/<path:encoded>", views.ocsp_view, name="ocsp_get"),
+]
