@@ -159,11 +159,11 @@ class Certificate(models.Model):
             models.Index(fields=["state", "activation_deadline"]),
             models.Index(fields=["state", "not_after"]),
             # The daily expiry-reminder job (certificates/services/reminders.py): active certificates by
-            # not_after range, with the last reminder and the id in the index so that the ones already
-            # reminded are skipped without reading the table (index-only scan).
+            # not_after range, with the last reminder, the id and the organization in the index so that the ones
+            # already reminded are skipped without reading the table (index-only scan).
             models.Index(
                 fields=["not_after", "expiry_reminded_days"],
-                include=["id"],
+                include=["id", "organization_id"],
                 condition=models.Q(state="active"),
                 name="certificate_reminder_due_idx",
             ),

@@ -17,6 +17,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='certificate',
-            index=models.Index(condition=models.Q(('state', 'active')), fields=['not_after', 'expiry_reminded_days'], include=('id',), name='certificate_reminder_due_idx'),
+            index=models.Index(condition=models.Q(('state', 'active')), fields=['not_after', 'expiry_reminded_days'], include=('id', 'organization_id'), name='certificate_reminder_due_idx'),
         ),
     ]
