@@ -12,9 +12,18 @@ from django.test import Client
 
 from accounts.models import Holder, Operator, Organization, User
 from audit.services import audit_chain_verify
+from tests.certificates.conftest import ca_hierarchy, load_hierarchy  # noqa: F401  (session-built CA)
 from tests.conftest import login
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _ca_built_once(request: pytest.FixtureRequest) -> None:
+    """The CA's keys are built once per session and loaded here (seed_demo then finds it), except in
+    the test that checks seed_demo creates a missing CA."""
+    if "lifecycle_with_their_signing_pin" not in request.node.name:
+        load_hierarchy(request.getfixturevalue("ca_hierarchy"))
 
 
 def seed() -> dict:
@@ -114,6 +123,7 @@ def test_demo_holders_get_certificates_at_several_points_of_the_lifecycle_with_t
     from certificates.models import Certificate, CertificateAuthority
     from certificates.services import certificate_key_unlock
 
+    assert not CertificateAuthority.objects.exists()
     summary = seed()
     assert CertificateAuthority.objects.filter(is_current=True).count() == 4  # the CA, created by seed_demo
     holders = {h["username"]: h for o in summary["organizations"] for h in o["holders"]}
