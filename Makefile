@@ -27,11 +27,15 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest
 
-# Load check of the outbox (not part of `make test`): prints figures, asserts only no loss/no duplicate.
-# Runs in a throw-away VAR_DIR unless one is given; BENCH_MESSAGES (default 10000) sets the size.
+# Load checks (not part of `make test`): print figures, assert only correctness, never time.
+# - bench_outbox: no loss/no duplicate through real workers; BENCH_MESSAGES (default 10000) sets the size.
+# - bench_reminders: the daily expiry-reminder job at 100k and 1M certificates (PostgreSQL only, skipped
+#   otherwise: set DATABASE_URL); BENCH_SIZES ("100000,1000000") and BENCH_DUE (1000) set the sizes.
+# Runs in a throw-away VAR_DIR unless one is given.
 bench: $(VENV)/.installed
 	@dir=$$(mktemp -d /tmp/firma-bench.XXXXXX); trap 'rm -rf "$$dir"' EXIT; \
-	  VAR_DIR="$${VAR_DIR:-$$dir}" $(PY) -m pytest tests/bench -p no:cacheprovider -s -o python_files='bench_*.py'
+	  VAR_DIR="$${VAR_DIR:-$$dir}" $(PY) -m pytest tests/bench/bench_outbox.py tests/bench/bench_reminders.py \
+	  -p no:cacheprovider -s -o python_files='bench_*.py'
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

@@ -6,6 +6,7 @@ Demo data only: fixed, published passwords. ``seed_demo`` refuses to run with DE
 from __future__ import annotations
 
 import zlib
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -13,7 +14,7 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Holder, Operator, OperatorRole, Organization, User
+from accounts.models import Holder, KeyAlgorithm, Operator, OperatorRole, Organization, User
 from accounts.services.authentication import login_throttle_clear
 from accounts.services.people import holder_create, operator_create
 from otp.models import DeviceKind, DeviceState, OtpDevice
@@ -53,6 +54,8 @@ ORGANIZATIONS: list[dict[str, Any]] = [
         "certificate_validity_months": 24,
         "renewable": False,
         "renewal_requires_approval": True,
+        # The other key algorithm the CA offers (and a faster demo: no RSA key generation here).
+        "key_algorithm": KeyAlgorithm.ECDSA_P256,
         "operators": [
             ("cciaa.operatore", "Sara", "Conti", OperatorRole.OPERATOR),
             ("cciaa.admin", "Davide", "Moretti", OperatorRole.ORGANIZATION_ADMIN),
@@ -106,10 +109,76 @@ def _ensure_device(holder: Holder, *, kind: str, seed: bytes, serial: str | None
     return {"kind": str(kind), "serial": serial or "", "otpauth": uri}
 
 
+# The demo certificates, one per holder, at several points of the lifecycle (SPEC §4): "expires_in"
+# moves not_after to that many days from now, so that the renewal window and the expiry reminders
+# (60/30/7 days) can be tried at once.
+DEMO_CERTIFICATES: dict[str, dict[str, Any]] = {
+    "mario.rossi": {"state": "active"},
+    "laura.bianchi": {"state": "active", "expires_in": 45},
+    "giuseppe.verdi": {"state": "suspended"},
+    "lucia.neri": {"state": "active", "expires_in": 6},  # chamber of commerce: not renewable
+    "franco.galli": {"state": "revoked"},
+}
+
+
+def _demo_pin(holder: Holder) -> str:
+    """A published signing PIN per demo holder (demo data only), derived like the user code."""
+    from accounts.errors import ApplicationError
+    from certificates.services import pin_validate
+
+    for salt in range(10):
+        pin = f"{zlib.crc32(f'pin:{salt}:{holder.codice_fiscale}'.encode()) % 10**8:08d}"
+        try:
+            pin_validate(pin=pin, holder=holder)
+        except ApplicationError:  # a weak derived PIN (a run, a repeat): the next salt
+            pass
+        else:
+            return pin
+    raise RuntimeError("no acceptable demo PIN")
+
+
+def _ensure_certificate(holder: Holder, *, state: str, expires_in: int | None = None) -> dict[str, str]:
+    """The holder's demo certificate, issued once: an existing one is reported as it is now."""
+    from certificates.models import Certificate
+    from certificates.services import (
+        certificate_activate,
+        certificate_issue,
+        certificate_request,
+        certificate_revoke,
+        certificate_suspend,
+    )
+
+    pin = _demo_pin(holder)
+    certificate = Certificate.objects.filter(holder=holder).order_by("-requested_at", "-pk").first()
+    if certificate is None:
+        certificate = certificate_issue(certificate=certificate_request(holder=holder))
+        certificate = certificate_activate(certificate=certificate, pin=pin, actor=holder.user)
+        if expires_in is not None:
+            # Demo only: the row's validity is moved closer, so that the panel, the renewal window and
+            # the reminder job see a certificate about to expire. The DER keeps the validity it was
+            # signed with; a real certificate's dates never change after issuance.
+            not_after = timezone.now() + timedelta(days=expires_in)
+            Certificate.objects.filter(pk=certificate.pk).update(not_after=not_after)
+            certificate.not_after = not_after
+        if state == "suspended":
+            certificate = certificate_suspend(certificate=certificate, note="demo")
+        elif state == "revoked":
+            certificate = certificate_revoke(certificate=certificate, reason="affiliation_changed")
+    return {
+        "state": certificate.state,
+        "iut": certificate.iut,
+        "valid_until": timezone.localdate(certificate.not_after).isoformat() if certificate.not_after else "",
+        "signing_pin": pin,
+    }
+
+
 @transaction.atomic
 def seed_demo() -> dict[str, Any]:
     """Create (or bring back to its initial state) the demo world; return the summary to print."""
+    from certificates.services import authority_init
+
     summary: dict[str, Any] = {"panel_url": f"{settings.SITE_URL}/", "organizations": []}
+    authority_init()  # the CA, once: nothing happens when it exists
     for spec in ORGANIZATIONS:
         defaults = {k: v for k, v in spec.items() if k not in {"slug", "operators", "holders"}}
         organization, _ = Organization.objects.update_or_create(slug=spec["slug"], defaults=defaults)
@@ -164,6 +233,9 @@ def seed_demo() -> dict[str, Any]:
             device = DEMO_DEVICES.get(username)
             if device is not None:
                 entry["otp"] = _ensure_device(holder, **device)
+            certificate = DEMO_CERTIFICATES.get(username)
+            if certificate is not None:
+                entry["certificate"] = _ensure_certificate(holder, **certificate)
             org_summary["holders"].append(entry)
         summary["organizations"].append(org_summary)
     for serial, seed in DEMO_STOCK.items():

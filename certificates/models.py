@@ -141,6 +141,10 @@ class Certificate(models.Model):
     status_changed_at = models.DateTimeField(default=timezone.now)
 
     pin_failures = models.PositiveSmallIntegerField(default=0)
+    # The smallest expiry-reminder threshold (days before not_after) already sent; null: none yet. The
+    # outbox idempotency key is what makes a reminder unique; this column lets the daily job select
+    # only the certificates still owed one, through an index, instead of every certificate in the window.
+    expiry_reminded_days = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
 
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -153,7 +157,19 @@ class Certificate(models.Model):
         verbose_name = _("certificate")
         verbose_name_plural = _("certificates")
         ordering = ["-requested_at", "-pk"]
-        indexes = [models.Index(fields=["state", "activation_deadline"]), models.Index(fields=["state", "not_after"])]
+        indexes = [
+            models.Index(fields=["state", "activation_deadline"]),
+            models.Index(fields=["state", "not_after"]),
+            # The daily expiry-reminder job (certificates/services/reminders.py): active certificates by
+            # not_after range, with the last reminder, the id and the organization in the index so that the ones
+            # already reminded are skipped without reading the table (index-only scan).
+            models.Index(
+                fields=["not_after", "expiry_reminded_days"],
+                include=["id", "organization_id"],
+                condition=models.Q(state="active"),
+                name="certificate_reminder_due_idx",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(state__in=CertificateState.values), name="certificate_state_known"

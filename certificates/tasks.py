@@ -9,6 +9,7 @@ from certificates.services import (
     certificates_expire_past_validity,
     certificates_expire_unactivated,
     crl_refresh,
+    expiry_reminders_send,
 )
 
 
@@ -30,3 +31,10 @@ def certificates_auto_revoke_suspended_task() -> int:
 @shared_task(name="certificates.tasks.crl_refresh")
 def crl_refresh_task() -> int:
     return len(crl_refresh())
+
+
+# Idempotent (outbox keys + the row's expiry_reminded_days): a lost or repeated run is harmless, and the
+# next day's run still sends what a failed one did not.
+@shared_task(name="certificates.tasks.expiry_reminders_send")
+def expiry_reminders_send_task() -> int:
+    return expiry_reminders_send()

@@ -30,6 +30,11 @@ app.conf.beat_schedule = {
     "certificates-expire-past-validity": {
         "task": "certificates.tasks.certificates_expire_past_validity", "schedule": crontab(minute=25),
     },
+    # Expiry reminders (SPEC §9) once a day, in the morning (CELERY_TIMEZONE, Europe/Rome): not at night,
+    # and after the hourly expiry job has moved yesterday's expired certificates out of "active".
+    "certificates-expiry-reminders": {
+        "task": "certificates.tasks.expiry_reminders_send", "schedule": crontab(hour=8, minute=41),
+    },
     "certificates-auto-revoke-suspended": {
         "task": "certificates.tasks.certificates_auto_revoke_suspended", "schedule": crontab(minute=27),
     },

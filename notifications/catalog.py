@@ -66,6 +66,14 @@ MESSAGE_TYPES: dict[str, MessageType] = {
         channels=frozenset({Channel.SMS}),
         required=frozenset({"username", "temporary_password"}),
     ),
+    # renewal_url is empty where the organization does not renew (the text then says to ask the
+    # registration office for a new certificate); "renewable" decides which text is shown.
+    "certificate_expiry_reminder": MessageType(
+        key="certificate_expiry_reminder",
+        label=_("Your remote signature certificate is about to expire"),
+        channels=frozenset({Channel.EMAIL}),
+        required=frozenset({"holder_name", "iut", "expires_on", "days_left", "renewable"}),
+    ),
 }
 
 # What changed, in words (lazy: rendered in the recipient's language).

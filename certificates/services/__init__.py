@@ -19,6 +19,7 @@ from certificates.services.lifecycle import (
     certificate_revoke,
     certificate_suspend,
 )
+from certificates.services.reminders import expiry_reminders_send
 from certificates.services.revocation import crl_publish, crl_refresh, ocsp_respond
 from certificates.services.schedule import (
     certificates_auto_revoke_suspended,
@@ -44,6 +45,7 @@ __all__ = [
     "certificates_expire_past_validity",
     "certificates_expire_unactivated",
     "crl_publish",
+    "expiry_reminders_send",
     "crl_refresh",
     "keys_rewrap_kek",
     "ocsp_respond",

@@ -12,9 +12,18 @@ from django.test import Client
 
 from accounts.models import Holder, Operator, Organization, User
 from audit.services import audit_chain_verify
+from tests.certificates.conftest import ca_hierarchy, load_hierarchy  # noqa: F401  (session-built CA)
 from tests.conftest import login
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _ca_built_once(request: pytest.FixtureRequest) -> None:
+    """The CA's keys are built once per session and loaded here (seed_demo then finds it), except in
+    the test that checks seed_demo creates a missing CA."""
+    if "lifecycle_with_their_signing_pin" not in request.node.name:
+        load_hierarchy(request.getfixturevalue("ca_hierarchy"))
 
 
 def seed() -> dict:
@@ -104,3 +113,52 @@ def test_demo_holders_get_a_published_user_code_that_starts_password_recovery(re
     assert entry["user_code"] not in holder.user_code_hash
     recovery = password_recovery_start(username=entry["username"], user_code=entry["user_code"])
     assert RecoveryRequest.objects.get(pk=recovery.pk).holder == holder
+
+
+def test_demo_holders_get_certificates_at_several_points_of_the_lifecycle_with_their_signing_pin():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from certificates.models import Certificate, CertificateAuthority
+    from certificates.services import certificate_key_unlock
+
+    assert not CertificateAuthority.objects.exists()
+    summary = seed()
+    assert CertificateAuthority.objects.filter(is_current=True).count() == 4  # the CA, created by seed_demo
+    holders = {h["username"]: h for o in summary["organizations"] for h in o["holders"]}
+    states = {username: entry["certificate"]["state"] for username, entry in holders.items()}
+    assert states == {"mario.rossi": "active", "laura.bianchi": "active", "giuseppe.verdi": "suspended",
+                      "lucia.neri": "active", "franco.galli": "revoked"}
+    today = timezone.localdate()
+    valid_until = {u: e["certificate"]["valid_until"] for u, e in holders.items()}
+    assert valid_until["laura.bianchi"] == (today + timedelta(days=45)).isoformat()
+    assert valid_until["lucia.neri"] == (today + timedelta(days=6)).isoformat()
+    assert valid_until["mario.rossi"] > (today + timedelta(days=365 * 2)).isoformat()
+    for username, entry in holders.items():
+        certificate = Certificate.objects.get(iut=entry["certificate"]["iut"])
+        assert certificate.holder.user.username == username
+        assert certificate.key_algorithm == certificate.organization.key_algorithm
+        pin = entry["certificate"]["signing_pin"]
+        assert len(pin) == 8 and pin.isdigit()
+        if certificate.state == "active":  # the printed PIN opens the signing key
+            assert certificate_key_unlock(certificate=certificate, pin=pin) is not None
+    assert Certificate.objects.get(iut=holders["mario.rossi"]["certificate"]["iut"]).key_algorithm == "rsa-2048"
+    assert Certificate.objects.get(iut=holders["lucia.neri"]["certificate"]["iut"]).key_algorithm == "ecdsa-p256"
+    # Running it again issues nothing new and creates no second CA.
+    assert seed() == summary
+    assert Certificate.objects.count() == 5 and CertificateAuthority.objects.count() == 4
+
+
+def test_the_demo_certificates_about_to_expire_get_their_reminders():
+    from certificates.services import expiry_reminders_send
+    from notifications.models import Message
+
+    summary = seed()
+    assert expiry_reminders_send() == 2
+    reminders = {m.holder.user.username: m for m in Message.objects.filter(message_type="certificate_expiry_reminder")}
+    assert set(reminders) == {"laura.bianchi", "lucia.neri"}
+    laura, lucia = reminders["laura.bianchi"], reminders["lucia.neri"]
+    assert laura.idempotency_key.endswith(":60") and lucia.idempotency_key.endswith(":7")
+    assert f"{summary['panel_url']}rinnovo/" in laura.body_text  # the university renews
+    assert "/rinnovo/" not in lucia.body_text  # the chamber of commerce does not
