@@ -204,7 +204,7 @@ def password_recovery_code_verify(*, recovery_id: str, code: str, ip: str = "") 
         raise _code_refused(spent=True) from exc
     with transaction.atomic():
         recovery = (
-            RecoveryRequest.objects.select_for_update()
+            RecoveryRequest.objects.select_for_update(of=("self",))  # the holder join is nullable
             .select_related("holder__user", "holder__organization")
             .filter(public_id=public_id, kind=RecoveryKind.PASSWORD)
             .first()
@@ -278,7 +278,7 @@ def _link_request(*, token: str, lock: bool) -> RecoveryRequest:
         raise _link_refused("invalid")
     queryset = RecoveryRequest.objects.select_related("holder__user", "holder__organization")
     if lock:
-        queryset = queryset.select_for_update()
+        queryset = queryset.select_for_update(of=("self",))  # the holder join is nullable (PostgreSQL)
     recovery = queryset.filter(link_hash=_link_digest(token), kind=RecoveryKind.PASSWORD).first()
     if recovery is None or recovery.holder is None or recovery.state != RecoveryState.LINK_SENT:
         raise _link_refused("invalid")
