@@ -377,6 +377,23 @@ CA_OCSP_VALIDITY_MINUTES = env_int("CA_OCSP_VALIDITY_MINUTES", 60, minimum=1, ma
 # A real OCSP request is a few hundred bytes; anything much larger is refused unread.
 CA_OCSP_MAX_REQUEST_BYTES = env_int("CA_OCSP_MAX_REQUEST_BYTES", 8192, minimum=512, maximum=65536)
 
+# --- Signing (SPEC §7, §8) -------------------------------------------------------------------------
+# A signature activation (SAD) lives this long after PIN + OTP; SCAL2 practice is minutes, never more than 5.
+SIGNING_SAD_LIFETIME_SECONDS = env_int("SIGNING_SAD_LIFETIME_SECONDS", 300, minimum=30, maximum=300)
+# Signatures one activation may authorize (the CSC ``multisign`` value and the batch limit).
+SIGNING_MAX_SIGNATURES_PER_ACTIVATION = env_int(
+    "SIGNING_MAX_SIGNATURES_PER_ACTIVATION", 1000, minimum=1, maximum=10000
+)
+# Used activations keep their row (no key material) this long for the history, then are deleted.
+SIGNING_ACTIVATION_RETENTION_DAYS = env_int("SIGNING_ACTIVATION_RETENTION_DAYS", 30, minimum=1, maximum=3650)
+# An external RFC 3161 TSA for B-T and above; empty: the internal TSA (signing/tsa.py), in process.
+SIGNING_TSA_URL = env_str("SIGNING_TSA_URL", "") or ""
+SIGNING_TSA_TIMEOUT_SECONDS = env_int("SIGNING_TSA_TIMEOUT_SECONDS", 10, minimum=1, maximum=60)
+# The internal TSA's policy OID: a PLACEHOLDER arc like CA_POLICY_OID; a trust service sets its own.
+SIGNING_TSA_POLICY_OID = env_str("SIGNING_TSA_POLICY_OID", "1.3.6.1.4.1.99999.1.2.1")
+# A TimeStampReq is about a hundred bytes; the public /tsa/ endpoint reads no more than this.
+SIGNING_TSA_MAX_REQUEST_BYTES = env_int("SIGNING_TSA_MAX_REQUEST_BYTES", 4096, minimum=256, maximum=65536)
+
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL == "filesystem://":

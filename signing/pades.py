@@ -1,0 +1,304 @@
+"""The signer: PAdES baseline B-B, B-T, B-LT, B-LTA with a key already open in memory (SPEC §8).
+
+Why not ``SimpleSigner``: it keeps a PKCS#8 blob and re-parses it on every signature; here the key
+object comes out of the vault once per activation and :class:`EngineSigner` signs with it directly,
+so a batch costs the PDF work plus one private-key operation per document.
+
+Per batch, once: the certificate chain, the time-stamper (the internal TSA, in process, unless
+``SIGNING_TSA_URL`` is set), the trust material for B-LT (our OCSP answers and root CRL, computed in
+process: :mod:`signing.revinfo`) and the space reserved for the CMS container (one dry run). Per
+document: parse, sign, timestamp, DSS.
+
+Everything that reads the database happens before pyHanko's event loop starts (Django refuses
+database access inside it); the loop then runs the whole batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from io import BytesIO
+
+from asn1crypto import algos
+from asn1crypto import x509 as asn1_x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+from django.utils.translation import gettext_lazy as _
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import fields, signers
+from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
+from pyhanko.sign.timestamps import TimeStamper
+from pyhanko.stamp import TextStampStyle
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+from accounts.errors import ApplicationError
+from certificates.models import Certificate
+from certificates.vault import PrivateKey
+from signing.revinfo import trust_material
+from signing.tsa import timestamper_get
+
+
+class Level(enum.StrEnum):
+    B_B = "B-B"
+    B_T = "B-T"
+    B_LT = "B-LT"
+    B_LTA = "B-LTA"
+
+
+LEVEL_ORDER = (Level.B_B, Level.B_T, Level.B_LT, Level.B_LTA)
+
+# SHA-256 digest lengths the hash-level API accepts, per algorithm.
+HASH_LENGTHS = {"sha256": 32, "sha384": 48, "sha512": 64}
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512,
+}
+
+DEFAULT_STAMP_TEXT = "Firmato digitalmente da / Digitally signed by\n%(signer)s\n%(ts)s"
+
+
+@dataclass(frozen=True)
+class SignatureAppearance:
+    """A visible signature: the page (0-based; negative counts from the end), the box in PDF points
+    (x1, y1, x2, y2 from the bottom left) and the text (``%(signer)s`` and ``%(ts)s`` are filled in)."""
+
+    page: int = 0
+    box: tuple[int, int, int, int] = (36, 36, 286, 106)
+    text: str = DEFAULT_STAMP_TEXT
+
+
+@dataclass(frozen=True)
+class SignatureOptions:
+    level: Level = Level.B_B
+    appearance: SignatureAppearance | None = None
+    reason: str = ""
+    location: str = ""
+    contact: str = ""
+    # Certification (DocMDP) signature: only as the document's first signature.
+    certify: bool = False
+    docmdp: fields.MDPPerm = fields.MDPPerm.FILL_FORMS
+
+
+def level_parse(value: str | Level) -> Level:
+    try:
+        return Level(str(value).upper())
+    except ValueError as exc:
+        raise ApplicationError(
+            "invalid_request", _("Unknown signature level: use B-B, B-T, B-LT or B-LTA.")
+        ) from exc
+
+
+# --- The signer --------------------------------------------------------------------------------------
+
+
+def _mechanism(private_key: PrivateKey, digest_algorithm: str) -> str:
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        return "rsassa_pkcs1v15"
+    return f"{digest_algorithm}_ecdsa"
+
+
+def raw_sign(private_key: PrivateKey, data: bytes, digest_algorithm: str = "sha256") -> bytes:
+    """RSA PKCS#1 v1.5 or ECDSA (DER) over ``data`` hashed with ``digest_algorithm``."""
+    algorithm = _HASHES[digest_algorithm]()
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        return private_key.sign(data, padding.PKCS1v15(), algorithm)
+    return private_key.sign(data, ec.ECDSA(algorithm))
+
+
+def digest_sign(private_key: PrivateKey, digest: bytes, digest_algorithm: str = "sha256") -> bytes:
+    """The same over a digest computed by the caller (CSC signHash)."""
+    prehashed = utils.Prehashed(_HASHES[digest_algorithm]())
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        return private_key.sign(digest, padding.PKCS1v15(), prehashed)
+    return private_key.sign(digest, ec.ECDSA(prehashed))
+
+
+class EngineSigner(signers.Signer):
+    """A pyHanko signer over a private key object already open in memory."""
+
+    def __init__(
+        self, *, private_key: PrivateKey, certificate: asn1_x509.Certificate, chain: Sequence[asn1_x509.Certificate]
+    ) -> None:
+        mechanism = None
+        if isinstance(private_key, rsa.RSAPrivateKey):
+            mechanism = algos.SignedDigestAlgorithm({"algorithm": "rsassa_pkcs1v15"})
+        super().__init__(
+            signing_cert=certificate,
+            cert_registry=SimpleCertificateStore.from_certs(list(chain)),
+            signature_mechanism=mechanism,
+            embed_roots=False,
+        )
+        self._private_key = private_key
+        if isinstance(private_key, rsa.RSAPrivateKey):
+            self._dummy = bytes(private_key.key_size // 8)
+        else:
+            # The longest DER ECDSA signature for the curve: SEQUENCE of two INTEGERs with a sign byte.
+            size = (private_key.curve.key_size + 7) // 8 + 1
+            self._dummy = bytes([0x30, 2 * (size + 2), 0x02, size, *bytes(size), 0x02, size, *bytes(size)])
+
+    async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
+        if dry_run:
+            return self._dummy
+        return raw_sign(self._private_key, data, digest_algorithm)
+
+    def forget_key(self) -> None:
+        self._private_key = None  # type: ignore[assignment]
+
+
+# --- Documents ---------------------------------------------------------------------------------------
+
+
+def pdf_check(data: bytes) -> PdfFileReader:
+    """The parsed document, or a clear refusal: not a PDF, corrupt, encrypted."""
+    if not isinstance(data, bytes | bytearray) or not bytes(data[:1024]).lstrip().startswith(b"%PDF-"):
+        raise ApplicationError("invalid_document", _("The file is not a PDF document."))
+    try:
+        reader = PdfFileReader(BytesIO(data), strict=False)
+        encrypted = reader.encrypted
+        if not encrypted:
+            reader.root  # noqa: B018  (the catalog must be readable)
+    except (PdfError, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise ApplicationError("invalid_document", _("The PDF document is damaged and cannot be read.")) from exc
+    if encrypted:
+        raise ApplicationError("invalid_document", _("Encrypted PDF documents cannot be signed or validated."))
+    return reader
+
+
+def _has_signatures(reader: PdfFileReader) -> bool:
+    return bool(reader.embedded_signatures) or bool(reader.embedded_timestamp_signatures)
+
+
+@dataclass
+class _Batch:
+    signer: EngineSigner
+    options: SignatureOptions
+    timestamper: TimeStamper | None
+    validation_context: object | None
+    bytes_reserved: int = 0
+
+    async def estimate(self) -> None:
+        """Space for the CMS container, once: a dry run with the real certificates and a real timestamp.
+
+        Hex-encoded in the file (×2), plus a margin for what varies between documents (DER integer
+        lengths of the ECDSA signature and of the timestamp's serial, an external TSA's answers)."""
+        test = await self.signer.async_sign(
+            hashlib.sha256(b"").digest(),
+            "sha256",
+            dry_run=True,
+            use_pades=True,
+            timestamper=self.timestamper,
+            signed_attr_settings=PdfCMSSignedAttributes(signing_time=datetime.now(tz=UTC)),
+        )
+        size = len(test.dump()) * 2
+        self.bytes_reserved = size + 2 * (size // 8) + 512  # even, as pyHanko requires
+
+    def pdf_signer(self, reader: PdfFileReader) -> signers.PdfSigner:
+        options = self.options
+        level = options.level
+        if options.certify and _has_signatures(reader):
+            raise ApplicationError(
+                "invalid_request", _("A certification signature must be the first signature of the document.")
+            )
+        field_name = f"Firma-{uuid.uuid4().hex[:12]}"
+        meta = signers.PdfSignatureMetadata(
+            field_name=field_name,
+            md_algorithm="sha256",
+            subfilter=fields.SigSeedSubFilter.PADES,
+            reason=options.reason or None,
+            location=options.location or None,
+            contact_info=options.contact or None,
+            certify=options.certify,
+            docmdp_permissions=options.docmdp,
+            embed_validation_info=level in (Level.B_LT, Level.B_LTA),
+            use_pades_lta=level == Level.B_LTA,
+            validation_context=self.validation_context if level in (Level.B_LT, Level.B_LTA) else None,
+        )
+        appearance = options.appearance
+        if appearance is None:
+            field_spec = fields.SigFieldSpec(sig_field_name=field_name)
+            style = None
+        else:
+            pages = int(reader.root["/Pages"]["/Count"])
+            page = appearance.page if appearance.page >= 0 else pages + appearance.page
+            if not 0 <= page < pages:
+                raise ApplicationError("invalid_request", _("The page of the visible signature does not exist."))
+            field_spec = fields.SigFieldSpec(sig_field_name=field_name, on_page=page, box=appearance.box)
+            style = TextStampStyle(stamp_text=appearance.text, border_width=1)
+        return signers.PdfSigner(
+            meta, signer=self.signer, timestamper=self.timestamper, stamp_style=style, new_field_spec=field_spec
+        )
+
+    async def sign(self, data: bytes) -> bytes:
+        writer = IncrementalPdfFileWriter(BytesIO(data), strict=False)
+        pdf_signer = self.pdf_signer(writer.prev)
+        output = await pdf_signer.async_sign_pdf(writer, bytes_reserved=self.bytes_reserved, output=BytesIO())
+        return output.getvalue()
+
+
+def signer_for(*, private_key: PrivateKey, certificate: Certificate) -> EngineSigner:
+    issuer = certificate.issuer
+    chain = [asn1_x509.Certificate.load(bytes(issuer.der))] if issuer is not None else []
+    return EngineSigner(
+        private_key=private_key, certificate=asn1_x509.Certificate.load(bytes(certificate.der)), chain=chain
+    )
+
+
+def documents_sign(
+    *,
+    private_key: PrivateKey,
+    certificate: Certificate,
+    documents: Sequence[bytes],
+    level: Level | str = Level.B_B,
+    appearance: SignatureAppearance | None = None,
+    reason: str = "",
+    location: str = "",
+    contact: str = "",
+    certify: bool = False,
+    docmdp: fields.MDPPerm = fields.MDPPerm.FILL_FORMS,
+) -> list[bytes]:
+    """Sign every document with the open key of ``certificate``; the signed PDFs, in order.
+
+    No authorization is checked here: this is the engine under :mod:`signing.services.activation`,
+    which is the only caller that may hold a holder's key.
+    """
+    options = SignatureOptions(
+        level=level_parse(level), appearance=appearance, reason=reason[:200], location=location[:200],
+        contact=contact[:200], certify=certify, docmdp=docmdp,
+    )
+    for data in documents:
+        pdf_check(data)
+    timestamper = timestamper_get() if options.level != Level.B_B else None
+    validation_context = None
+    if options.level in (Level.B_LT, Level.B_LTA):
+        validation_context = trust_material(certificates=[bytes(certificate.der)]).validation_context()
+    batch = _Batch(
+        signer=signer_for(private_key=private_key, certificate=certificate),
+        options=options,
+        timestamper=timestamper,
+        validation_context=validation_context,
+    )
+
+    async def run() -> list[bytes]:
+        await batch.estimate()
+        return [await batch.sign(bytes(data)) for data in documents]
+
+    try:
+        return asyncio.run(run())
+    finally:
+        batch.signer.forget_key()
+
+
+def hashes_sign(*, private_key: PrivateKey, hashes: Sequence[bytes], hash_algorithm: str = "sha256") -> list[bytes]:
+    """Raw signatures over digests (CSC signHash): RSA PKCS#1 v1.5 or ECDSA (DER), in order."""
+    if hash_algorithm not in HASH_LENGTHS:
+        raise ApplicationError("invalid_request", _("Unsupported hash algorithm."))
+    length = HASH_LENGTHS[hash_algorithm]
+    if any(len(h) != length for h in hashes):
+        raise ApplicationError("invalid_request", _("A hash has the wrong length for its algorithm."))
+    return [digest_sign(private_key, bytes(h), hash_algorithm) for h in hashes]

@@ -1,0 +1,225 @@
+"""The internal time-stamping authority (RFC 3161, with the ESSCertIDv2 of RFC 5816).
+
+One function, :func:`tsa_respond`, turns a ``TimeStampReq`` into a ``TimeStampResp``; it needs no
+database and no network, so it runs inside pyHanko's event loop (:class:`InternalTimeStamper`, used
+by the signer for B-T and above) as well as behind the public ``/tsa/`` endpoint.
+
+The TSA's certificate is the CA's ``tsa`` authority (EKU id-kp-timeStamping only, critical). Its key
+is opened from the vault once per process and kept in memory (:func:`tsa_material`): a timestamp
+costs one ECDSA signature, never a KEK unwrap.
+
+``SIGNING_TSA_URL`` replaces the internal TSA with an external one (pyHanko's ``HTTPTimeStamper``),
+for a trust service that buys qualified timestamps elsewhere.
+
+Refusals follow RFC 3161 §2.4.2: a ``rejection`` status with the failure bit that says why, never an
+exception, whatever the bytes sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from asn1crypto import algos, cms, core, tsp, x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from django.conf import settings
+from pyhanko.sign.general import as_signing_certificate_v2, simple_cms_attribute
+from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
+
+from certificates.models import AuthorityRole
+from certificates.selectors import authority_current
+from certificates.services.authority import authority_private_key
+from certificates.vault import PrivateKey
+
+logger = logging.getLogger(__name__)
+
+TIMESTAMP_QUERY_TYPE = "application/timestamp-query"
+TIMESTAMP_REPLY_TYPE = "application/timestamp-reply"
+
+# Message imprints we accept, with their digest length (RFC 3161 §2.4.1: the TSA checks the length).
+_IMPRINT_LENGTHS = {"sha256": 32, "sha384": 48, "sha512": 64, "sha3_256": 32, "sha3_512": 64}
+
+
+@dataclass(frozen=True)
+class TsaMaterial:
+    """What signing a timestamp needs, loaded once: the TSA certificate, its chain and its key."""
+
+    serial: str
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...]  # issuing CA (the root is the relying party's trust anchor)
+    private_key: PrivateKey
+    policy: str
+
+
+_cache: dict[str, TsaMaterial] = {}
+_cache_lock = threading.Lock()
+
+
+def tsa_material() -> TsaMaterial:
+    """The current TSA's certificate and key; the key is opened once per process per TSA certificate.
+
+    Touches the database (one indexed read to learn which TSA is current): call it before entering
+    pyHanko's event loop, never from inside it.
+    """
+    authority = authority_current(AuthorityRole.TSA)
+    material = _cache.get(authority.serial)
+    if material is not None:
+        return material
+    with _cache_lock:
+        material = _cache.get(authority.serial)
+        if material is None:
+            issuer = authority.issuer
+            material = TsaMaterial(
+                serial=authority.serial,
+                certificate=x509.Certificate.load(bytes(authority.der)),
+                chain=(x509.Certificate.load(bytes(issuer.der)),) if issuer is not None else (),
+                private_key=authority_private_key(authority),
+                policy=settings.SIGNING_TSA_POLICY_OID,
+            )
+            _cache.clear()  # a rotated TSA: the old key leaves memory
+            _cache[authority.serial] = material
+    return material
+
+
+def _rejection(fail_info: str, text: str) -> tsp.TimeStampResp:
+    return tsp.TimeStampResp(
+        {
+            "status": tsp.PKIStatusInfo(
+                {
+                    "status": tsp.PKIStatus("rejection"),
+                    "status_string": tsp.PKIFreeText([text]),
+                    "fail_info": tsp.PKIFailureInfo({fail_info}),
+                }
+            )
+        }
+    )
+
+
+def _sign(private_key: PrivateKey, data: bytes) -> tuple[str, bytes]:
+    """(CMS signature algorithm name, signature) over ``data`` with SHA-256."""
+    if isinstance(private_key, ec.EllipticCurvePrivateKey):
+        return "sha256_ecdsa", private_key.sign(data, ec.ECDSA(hashes.SHA256()))
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        return "rsassa_pkcs1v15", private_key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    raise TypeError("unsupported TSA key")
+
+
+def tsa_timestamp(
+    request: tsp.TimeStampReq, *, material: TsaMaterial, now: datetime | None = None
+) -> tsp.TimeStampResp:
+    """Answer one parsed request: a granted token, or a rejection saying why. Pure: no I/O."""
+    try:
+        if request["version"].native not in (1, "v1"):
+            return _rejection("bad_request", "unsupported version")
+        imprint = request["message_imprint"]
+        algorithm = imprint["hash_algorithm"]["algorithm"].native
+        digest = imprint["hashed_message"].native
+        if algorithm not in _IMPRINT_LENGTHS:
+            return _rejection("bad_alg", "unsupported hash algorithm")
+        if not isinstance(digest, bytes) or len(digest) != _IMPRINT_LENGTHS[algorithm]:
+            return _rejection("bad_data_format", "digest length does not match the algorithm")
+        requested_policy = request["req_policy"].native
+        if requested_policy is not None and requested_policy != material.policy:
+            return _rejection("unaccepted_policy", "unsupported policy")
+        if request["extensions"].native:
+            return _rejection("unaccepted_extensions", "extensions are not supported")
+        nonce = request["nonce"].native
+        cert_req = bool(request["cert_req"].native)
+    except Exception:  # a structurally valid DER that is not a TimeStampReq
+        return _rejection("bad_data_format", "malformed request")
+
+    gen_time = (now or datetime.now(tz=UTC)).astimezone(UTC)
+    tst_info_fields: dict[str, object] = {
+        "version": "v1",
+        "policy": material.policy,
+        "message_imprint": imprint,
+        # RFC 3161 §2.4.2: unique per token; 128 random bits need no counter shared between workers.
+        "serial_number": int.from_bytes(os.urandom(16), "big"),
+        "gen_time": gen_time,
+        "accuracy": {"seconds": 1},
+        "ordering": False,
+        "tsa": x509.GeneralName(name="directory_name", value=material.certificate.subject),
+    }
+    if nonce is not None:
+        tst_info_fields["nonce"] = nonce
+    tst_info = tsp.TSTInfo(tst_info_fields).dump()
+
+    message_digest = hashes.Hash(hashes.SHA256())
+    message_digest.update(tst_info)
+    signed_attrs = cms.CMSAttributes(
+        [
+            simple_cms_attribute("content_type", "tst_info"),
+            simple_cms_attribute("signing_time", cms.Time({"utc_time": core.UTCTime(gen_time)})),
+            simple_cms_attribute("message_digest", message_digest.finalize()),
+            # RFC 5816: the TSA certificate bound by its SHA-256 hash.
+            simple_cms_attribute("signing_certificate_v2", as_signing_certificate_v2(material.certificate)),
+        ]
+    )
+    signature_algorithm, signature = _sign(material.private_key, signed_attrs.dump())
+    digest_algorithm = algos.DigestAlgorithm({"algorithm": "sha256"})
+    signer_info = cms.SignerInfo(
+        {
+            "version": "v1",
+            "sid": cms.SignerIdentifier(
+                {
+                    "issuer_and_serial_number": cms.IssuerAndSerialNumber(
+                        {"issuer": material.certificate.issuer, "serial_number": material.certificate.serial_number}
+                    )
+                }
+            ),
+            "digest_algorithm": digest_algorithm,
+            "signed_attrs": signed_attrs,
+            "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": signature_algorithm}),
+            "signature": signature,
+        }
+    )
+    signed_data: dict[str, object] = {
+        "version": "v3",
+        "digest_algorithms": [digest_algorithm],
+        "encap_content_info": {"content_type": "tst_info", "content": cms.ParsableOctetString(tst_info)},
+        "signer_infos": [signer_info],
+    }
+    if cert_req:
+        # RFC 3161 §2.4.1: the TSA certificate MUST be included when asked for, and only then.
+        signed_data["certificates"] = [material.certificate, *material.chain]
+    token = cms.ContentInfo({"content_type": "signed_data", "content": cms.SignedData(signed_data)})
+    granted = tsp.PKIStatusInfo({"status": tsp.PKIStatus("granted")})
+    return tsp.TimeStampResp({"status": granted, "time_stamp_token": token})
+
+
+def tsa_respond(*, request_der: bytes, material: TsaMaterial | None = None) -> bytes:
+    """The DER ``TimeStampResp`` to a DER ``TimeStampReq``. Never raises."""
+    try:
+        request = tsp.TimeStampReq.load(request_der, strict=True)
+        request.native  # noqa: B018  (parse every field now: asn1crypto is lazy)
+    except Exception:
+        return _rejection("bad_data_format", "malformed request").dump()
+    try:
+        return tsa_timestamp(request, material=material or tsa_material()).dump()
+    except Exception:
+        logger.exception("the TSA could not answer")
+        return _rejection("system_failure", "the time-stamping authority is not available").dump()
+
+
+class InternalTimeStamper(TimeStamper):
+    """pyHanko's view of the internal TSA: a direct function call, no HTTP to ourselves."""
+
+    def __init__(self, material: TsaMaterial) -> None:
+        super().__init__(include_nonce=True)
+        self.material = material
+
+    async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
+        return tsa_timestamp(req, material=self.material)
+
+
+def timestamper_get() -> TimeStamper:
+    """The time-stamper signatures use: the external TSA when ``SIGNING_TSA_URL`` is set, else ours.
+
+    Call outside pyHanko's event loop (it may read the database)."""
+    if settings.SIGNING_TSA_URL:
+        return HTTPTimeStamper(settings.SIGNING_TSA_URL, timeout=settings.SIGNING_TSA_TIMEOUT_SECONDS)
+    return InternalTimeStamper(tsa_material())
