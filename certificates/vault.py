@@ -328,6 +328,17 @@ class SoftwareKeyVault(KeyVault):
         data_key = data_key_unwrap(sealed=sealed, binding=binding, pin_key=pin_key)
         return private_key_decrypt(sealed=sealed, binding=binding, data_key=data_key)
 
+    def data_key_open_with_pin(self, *, sealed: SealedKey, binding: str, pin: str) -> bytes:
+        """The data key alone (both layers removed), for a signature activation to re-wrap under a
+        one-time key (``signing/services/activation.py``); raises :class:`WrongPin`."""
+        if sealed.awaiting_pin:
+            raise KeyUnavailable("this key has no PIN yet")
+        pin_key = pin_key_derive(pin=pin, salt=sealed.pin_salt, params=sealed.pin_kdf)
+        return data_key_unwrap(sealed=sealed, binding=binding, pin_key=pin_key)
+
+    def open_with_data_key(self, *, sealed: SealedKey, binding: str, data_key: bytes) -> PrivateKey:
+        return private_key_decrypt(sealed=sealed, binding=binding, data_key=data_key)
+
     def pin_change(self, *, sealed: SealedKey, binding: str, current_pin: str, new_pin: str) -> SealedKey:
         private_key = self.open_with_pin(sealed=sealed, binding=binding, pin=current_pin)
         return self._seal_with_pin(private_key, binding=binding, version=sealed.key_version + 1, pin=new_pin)

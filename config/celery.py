@@ -35,6 +35,8 @@ app.conf.beat_schedule = {
     "certificates-expiry-reminders": {
         "task": "certificates.tasks.expiry_reminders_send", "schedule": crontab(hour=8, minute=41),
     },
+    # Signature activations nobody came back to lose their wrapped key within minutes of expiring.
+    "signing-activations-purge": {"task": "signing.tasks.signature_activations_purge", "schedule": 300.0},
     "certificates-auto-revoke-suspended": {
         "task": "certificates.tasks.certificates_auto_revoke_suspended", "schedule": crontab(minute=27),
     },

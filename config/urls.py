@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("notifications.webhooks")),
     path("", include("certificates.urls")),
     path("", include("certificates.urls_activation")),
+    path("", include("signing.urls")),
     path("operatore/", include(console_patterns)),
     path("", include("otp.urls")),
     path("", include(auth_patterns)),

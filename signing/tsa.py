@@ -85,7 +85,7 @@ def tsa_material() -> TsaMaterial:
     return material
 
 
-def _rejection(fail_info: str, text: str) -> tsp.TimeStampResp:
+def tsa_rejection(fail_info: str, text: str) -> tsp.TimeStampResp:
     return tsp.TimeStampResp(
         {
             "status": tsp.PKIStatusInfo(
@@ -114,23 +114,23 @@ def tsa_timestamp(
     """Answer one parsed request: a granted token, or a rejection saying why. Pure: no I/O."""
     try:
         if request["version"].native not in (1, "v1"):
-            return _rejection("bad_request", "unsupported version")
+            return tsa_rejection("bad_request", "unsupported version")
         imprint = request["message_imprint"]
         algorithm = imprint["hash_algorithm"]["algorithm"].native
         digest = imprint["hashed_message"].native
         if algorithm not in _IMPRINT_LENGTHS:
-            return _rejection("bad_alg", "unsupported hash algorithm")
+            return tsa_rejection("bad_alg", "unsupported hash algorithm")
         if not isinstance(digest, bytes) or len(digest) != _IMPRINT_LENGTHS[algorithm]:
-            return _rejection("bad_data_format", "digest length does not match the algorithm")
+            return tsa_rejection("bad_data_format", "digest length does not match the algorithm")
         requested_policy = request["req_policy"].native
         if requested_policy is not None and requested_policy != material.policy:
-            return _rejection("unaccepted_policy", "unsupported policy")
+            return tsa_rejection("unaccepted_policy", "unsupported policy")
         if request["extensions"].native:
-            return _rejection("unaccepted_extensions", "extensions are not supported")
+            return tsa_rejection("unaccepted_extensions", "extensions are not supported")
         nonce = request["nonce"].native
         cert_req = bool(request["cert_req"].native)
     except Exception:  # a structurally valid DER that is not a TimeStampReq
-        return _rejection("bad_data_format", "malformed request")
+        return tsa_rejection("bad_data_format", "malformed request")
 
     gen_time = (now or datetime.now(tz=UTC)).astimezone(UTC)
     tst_info_fields: dict[str, object] = {
@@ -197,12 +197,12 @@ def tsa_respond(*, request_der: bytes, material: TsaMaterial | None = None) -> b
         request = tsp.TimeStampReq.load(request_der, strict=True)
         request.native  # noqa: B018  (parse every field now: asn1crypto is lazy)
     except Exception:
-        return _rejection("bad_data_format", "malformed request").dump()
+        return tsa_rejection("bad_data_format", "malformed request").dump()
     try:
         return tsa_timestamp(request, material=material or tsa_material()).dump()
     except Exception:
         logger.exception("the TSA could not answer")
-        return _rejection("system_failure", "the time-stamping authority is not available").dump()
+        return tsa_rejection("system_failure", "the time-stamping authority is not available").dump()
 
 
 class InternalTimeStamper(TimeStamper):

@@ -68,19 +68,26 @@ def pin_validate(*, pin: str, holder: Holder | None = None) -> None:
 
 
 def _pin_attempt(
-    certificate: Certificate, *, pin: str, ip: str, operation: str
-) -> tuple[PrivateKey | None, ApplicationError | None]:
+    certificate: Certificate, *, pin: str, ip: str, operation: str, data_key_only: bool = False
+) -> tuple[Any, ApplicationError | None]:
     """Open the key of the locked, active ``certificate`` with ``pin``; count a failure.
 
-    Returns the key, or the error to raise *after* the transaction commits: raising inside it would
-    roll back the failure count, and an attacker could then guess forever.
+    Returns the key (or, with ``data_key_only``, the data key and the key version), or the error to
+    raise *after* the transaction commits: raising inside it would roll back the failure count, and
+    an attacker could then guess forever.
     """
     holder_user = certificate.holder.user
     key = CertificateKey.objects.get(certificate=certificate, destroyed_at__isnull=True)
+    vault = vault_get(key.vault)
+    private_key: Any
     try:
-        private_key = vault_get(key.vault).open_with_pin(
-            sealed=sealed_from_row(key), binding=key.key_binding, pin=pin
-        )
+        if data_key_only:
+            if not hasattr(vault, "data_key_open_with_pin"):
+                raise KeyUnavailable(f"vault {vault.name!r} does not hand out data keys")
+            data_key = vault.data_key_open_with_pin(sealed=sealed_from_row(key), binding=key.key_binding, pin=pin)
+            private_key = (data_key, key.key_version)
+        else:
+            private_key = vault.open_with_pin(sealed=sealed_from_row(key), binding=key.key_binding, pin=pin)
     except WrongPin:
         pass
     else:
@@ -161,6 +168,36 @@ def certificate_key_unlock(*, certificate: Certificate, pin: str, ip: str = "") 
         raise error
     assert private_key is not None
     return private_key
+
+
+def certificate_data_key_unlock(*, certificate: Certificate, pin: str, ip: str = "") -> tuple[bytes, int]:
+    """The data key of an active certificate's private key, opened with the holder's PIN, and the key
+    version it belongs to. Same rules and counting as :func:`certificate_key_unlock` (call it outside
+    your own transaction); used by the signature activation, which re-wraps it under a one-time key.
+    """
+    with transaction.atomic():
+        certificate = _lock(certificate)
+        _usable(certificate)
+        try:
+            opened, error = _pin_attempt(
+                certificate, pin=pin, ip=ip, operation="activate_signature", data_key_only=True
+            )
+        except (KeyUnavailable, CertificateKey.DoesNotExist) as exc:
+            logger.error("key of certificate %s cannot be opened: %s", certificate.pk, exc)
+            raise ApplicationError("key_unavailable", _("The signing key is not available.")) from exc
+        if opened is not None:
+            audit_record(
+                event_type="certificate.key_unlocked",
+                actor=certificate.holder.user,
+                organization=certificate.organization_id,
+                subject=certificate,
+                ip=ip,
+                details={"iut": certificate.iut, "op": "activate_signature"},
+            )
+    if error is not None:
+        raise error
+    assert opened is not None
+    return opened
 
 
 def certificate_pin_change(

@@ -3,12 +3,20 @@ active certificate and an OTP device."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from io import BytesIO
 
 import pytest
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
 
+from accounts.models import Holder
+from certificates.models import Certificate
+from otp.models import DeviceKind, OtpDevice
+from otp.oath import hotp
+from otp.services import device_create
+from signing.models import Channel, SignatureActivation
+from signing.services import signature_authorize
 from tests.certificates.conftest import (  # noqa: F401  (fixtures re-exported for this package)
     PIN,
     active,
@@ -44,3 +52,42 @@ def pdf_make(text: str = "Verbale d'esame n. 1", pages: int = 1) -> bytes:
 @pytest.fixture
 def pdf() -> bytes:
     return pdf_make()
+
+
+HOTP_SEED = b"12345678901234567890"
+
+
+@dataclass
+class Signer:
+    """An alpha holder ready to sign: an active certificate (PIN ``PIN``) and an HOTP token."""
+
+    holder: Holder
+    certificate: Certificate
+    device: OtpDevice
+    counter: int = 0
+
+    def otp(self) -> str:
+        code = hotp(HOTP_SEED, self.counter)
+        self.counter += 1
+        return code
+
+
+@pytest.fixture
+def signer(world, ca) -> Signer:  # noqa: ANN001, F811
+    holder = world.alpha.holder
+    certificate = active(holder)
+    device = device_create(kind=DeviceKind.HARDWARE_HOTP, seed=HOTP_SEED, holder=holder, serial="4000000000001")
+    return Signer(holder=holder, certificate=certificate, device=device)
+
+
+def authorize(signer: Signer, **kwargs: object) -> tuple[SignatureActivation, str]:
+    values: dict[str, object] = {
+        "holder": signer.holder, "certificate": signer.certificate, "pin": PIN, "otp_device": signer.device,
+        "channel": Channel.PANEL,
+    }
+    values.update(kwargs)
+    if "otp_code" not in values:
+        values["otp_code"] = signer.otp()
+    if "hashes" not in values and "num_signatures" not in values:
+        values["num_signatures"] = 1
+    return signature_authorize(**values)  # type: ignore[arg-type]

@@ -1,0 +1,102 @@
+"""Signature activations (SAD) and the holder's signature history (SPEC §8)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Holder, Organization
+from certificates.models import Certificate
+
+
+class Channel(models.TextChoices):
+    PANEL = "panel", _("selfcare panel")
+    CSC = "csc", _("CSC API")
+    API = "api", _("batch API")
+
+
+class SignatureActivation(models.Model):
+    """One PIN + OTP authorization to sign: these hashes (or this many documents), with this
+    certificate, for this API client, for a few minutes, once. Design in
+    ``signing/services/activation.py``.
+
+    ``wrapped_data_key`` is the certificate's data key encrypted under a one-time key that only the
+    SAD token carries: useless without the token, erased when the activation is used up or expires.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    holder = models.ForeignKey(Holder, on_delete=models.PROTECT, related_name="signature_activations")
+    certificate = models.ForeignKey(Certificate, on_delete=models.PROTECT, related_name="signature_activations")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    # The OAuth2 client_id of the API client that asked, if any: the SAD is usable by that client only.
+    client_id = models.CharField(max_length=100, blank=True)
+    hash_algorithm = models.CharField(max_length=16, default="sha256")
+    # Hex digests still authorized (hash-bound activation); empty for a count-bound one (the panel).
+    hashes = models.JSONField(default=list, blank=True)
+    num_signatures = models.PositiveIntegerField()
+    signatures_left = models.PositiveIntegerField()
+    # The CertificateKey version the data key belongs to: a PIN change in between makes it useless.
+    key_version = models.PositiveIntegerField()
+    wrapped_data_key = models.BinaryField(blank=True, default=b"", editable=False)
+    ip = models.CharField(max_length=45, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("signature activation")
+        verbose_name_plural = _("signature activations")
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["closed_at", "expires_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(signatures_left__lte=models.F("num_signatures")),
+                name="signature_activation_left_within_authorized",
+            ),
+            # Used up or closed: no key material left on the row.
+            models.CheckConstraint(
+                condition=models.Q(closed_at__isnull=True, signatures_left__gt=0) | models.Q(wrapped_data_key=b""),
+                name="signature_activation_closed_has_no_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"signature activation {self.public_id} ({self.signatures_left}/{self.num_signatures})"
+
+    @property
+    def aad(self) -> bytes:
+        """What the wrapped data key is bound to: this activation, this certificate, this key version."""
+        return f"firma-remota/sad|{self.public_id}|certificate:{self.certificate_id}|{self.key_version}".encode()
+
+
+class SignatureRecord(models.Model):
+    """One signature made: the holder's history and the evidence of what was signed, when, how."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    holder = models.ForeignKey(Holder, on_delete=models.PROTECT, related_name="signature_records")
+    certificate = models.ForeignKey(Certificate, on_delete=models.PROTECT, related_name="signature_records")
+    activation = models.ForeignKey(
+        SignatureActivation, on_delete=models.SET_NULL, null=True, blank=True, related_name="records"
+    )
+    document_name = models.CharField(_("document"), max_length=255, blank=True)
+    # SHA-256 of the document as received (PDF) or the hash signed (signHash).
+    document_sha256 = models.CharField(_("SHA-256"), max_length=128)
+    signed_sha256 = models.CharField(max_length=64, blank=True)
+    # B-B, B-T, B-LT, B-LTA for PDFs; "hash" for a raw signature over a digest.
+    level = models.CharField(_("level"), max_length=8)
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    client_id = models.CharField(_("API client"), max_length=100, blank=True)
+    signed_at = models.DateTimeField(_("signed at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("signature")
+        verbose_name_plural = _("signatures")
+        ordering = ["-signed_at", "-pk"]
+        indexes = [models.Index(fields=["holder", "-signed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.document_name or self.document_sha256[:16]} ({self.level}, {self.signed_at:%Y-%m-%d %H:%M})"

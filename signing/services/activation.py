@@ -1,0 +1,523 @@
+"""Signature activation (SAD), SCAL2-style: PIN + OTP authorize exactly these hashes (or this many
+documents), with this certificate, for this API client, for a few minutes, once (SPEC §8).
+
+Design: how the signing step opens the key without a usable secret at rest
+-------------------------------------------------------------------------
+::
+
+    authorize (PIN + OTP checked, both counted)
+      DEK  = the certificate's data key, unwrapped with KEK + PIN   (certificate_data_key_unlock)
+      K    = 32 random bytes, fresh per activation
+      row.wrapped_data_key = nonce ‖ AES-256-GCM(K, DEK,
+                             AAD = "firma-remota/sad|<activation id>|certificate:<id>|<key version>")
+      SAD token (to the caller, never stored) = base64url(activation id ‖ K)
+
+    sign (token + hashes/documents)
+      lock the row → checks (expiry, count, hashes, certificate, client, certificate still active)
+      DEK = AES-GCM-decrypt(K from the token, row.wrapped_data_key)      → wrong K: refused, nothing used
+      private key = AES-GCM-decrypt(DEK, CertificateKey.key_ciphertext)  → in memory only
+      count down (and, at zero, erase wrapped_data_key) in the same transaction; commit; sign
+
+*What is at rest*: the row holds the DEK encrypted under K, and K exists only in the token the
+caller holds. Without the token the row opens nothing; the token without the row (expired, used up,
+purged) opens nothing either. Neither the PIN nor anything derived from it is stored; the private
+key itself is still only in ``CertificateKey``, under the DEK, so a revoked certificate (whose key
+ciphertext is destroyed) or a PIN change (a new DEK and key version) makes every open activation
+useless at once. The AAD binds the wrapped DEK to its activation, certificate and key version: copied
+onto another row, it does not decrypt.
+
+*Lifetime*: ``SIGNING_SAD_LIFETIME_SECONDS`` (at most 300). The row's ciphertext is erased when the
+last authorized signature is made, when a signing attempt finds it expired, and by the beat job
+``signature_activations_purge`` for the ones nobody came back to.
+
+*Single use*: every signing call locks the row (``select_for_update``), checks, and counts down
+before it commits; two concurrent calls cannot both spend the same signatures. A hash-bound
+activation crosses off each hash as it is signed. A refused call spends nothing.
+
+*Limits*: Python cannot reliably wipe memory; the DEK and key objects are dropped as soon as the
+signing call ends, and nothing puts them in logs, audit rows or exceptions. Between authorize and
+sign, whoever holds the token *and* the database *and* the KEK-free row can sign the authorized
+hashes only: that is the SAD's purpose. The HSM backend would keep the activation inside the device.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+import os
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
+
+from accounts.errors import ApplicationError
+from accounts.models import Holder
+from audit.models import Outcome
+from audit.services import audit_record
+from certificates.models import Certificate, CertificateKey, CertificateState
+from certificates.services.custody import certificate_data_key_unlock
+from certificates.vault import KeyUnavailable, PrivateKey, sealed_from_row, vault_get
+from otp.models import OtpDevice
+from otp.services import VerifyOutcome, device_verify
+from otp.sms_codes import sms_code_verify
+from signing import pades
+from signing.models import Channel, SignatureActivation, SignatureRecord
+
+logger = logging.getLogger(__name__)
+
+_NONCE = 12
+_ID = 16
+_K = 32
+OTP_PURPOSE = "sign"
+
+
+class ApiClient(Protocol):
+    """What the API side passes as ``client``: its OAuth2 client id and its organization."""
+
+    client_id: str
+    organization_id: int
+
+
+def _client_id(client: ApiClient | None) -> str:
+    return "" if client is None else str(client.client_id)
+
+
+# --- Errors (codes the CSC layer maps 1:1) --------------------------------------------------------
+
+
+def _invalid_request(message: Any = None) -> ApplicationError:
+    return ApplicationError("invalid_request", message or _("The request is not valid for this signature activation."))
+
+
+def _sad_expired() -> ApplicationError:
+    return ApplicationError(
+        "sad_expired", _("The signature authorization has expired or has already been used: authorize again.")
+    )
+
+
+def _disabled() -> ApplicationError:
+    return ApplicationError("credential_is_disabled", _("This certificate is not active: it cannot sign."))
+
+
+def _refusal_audit(
+    error: ApplicationError, *, step: str, holder: Holder | None, certificate: Certificate | None,
+    channel: str, client: ApiClient | None, ip: str, extra: dict[str, Any] | None = None,
+) -> None:
+    """Every refused authorization or signing attempt, in its own transaction (ETSI TS 119 431-2)."""
+    details: dict[str, Any] = {"step": step, "error": error.code, "channel": channel, "client": _client_id(client)}
+    if certificate is not None:
+        details["iut"] = certificate.iut
+    details.update(extra or {})
+    with transaction.atomic():
+        audit_record(
+            event_type="signature.refused",
+            outcome=Outcome.DENIED,
+            actor=holder.user if holder is not None else None,
+            organization=certificate.organization_id if certificate is not None else None,
+            subject=certificate,
+            ip=ip,
+            details=details,
+        )
+
+
+# --- The token ------------------------------------------------------------------------------------
+
+
+def _token_encode(public_id: uuid.UUID, key: bytes) -> str:
+    return base64.urlsafe_b64encode(public_id.bytes + key).rstrip(b"=").decode()
+
+
+def _token_decode(token: str) -> tuple[uuid.UUID, bytes]:
+    try:
+        raw = base64.urlsafe_b64decode(str(token).strip() + "=" * (-len(str(token).strip()) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise _invalid_request(_("The SAD is malformed.")) from exc
+    if len(raw) != _ID + _K:
+        raise _invalid_request(_("The SAD is malformed."))
+    return uuid.UUID(bytes=raw[:_ID]), raw[_ID:]
+
+
+# --- Authorize ------------------------------------------------------------------------------------
+
+
+def _hashes_hex(hashes: Sequence[bytes], hash_algorithm: str) -> list[str]:
+    length = pades.HASH_LENGTHS.get(hash_algorithm)
+    if length is None:
+        raise _invalid_request(_("Unsupported hash algorithm."))
+    out: list[str] = []
+    for value in hashes:
+        if not isinstance(value, bytes | bytearray) or len(value) != length:
+            raise _invalid_request(_("A hash has the wrong length for its algorithm."))
+        out.append(bytes(value).hex())
+    return out
+
+
+def _otp_check(*, holder: Holder, otp_device: OtpDevice | None, sms: bool, otp_code: str, ip: str) -> None:
+    if otp_device is not None:
+        if otp_device.holder_id != holder.pk:
+            raise _invalid_request(_("This OTP device is not yours."))
+        result = device_verify(device=otp_device, code=otp_code, purpose=OTP_PURPOSE, ip=ip)
+        if result.ok:
+            return
+        if result.outcome is VerifyOutcome.LOCKED:
+            raise ApplicationError(
+                "locked_otp", _("The OTP device is locked after too many wrong codes: ask your operator to unlock it.")
+            )
+        if result.failures_left is not None:
+            raise ApplicationError(
+                "invalid_otp",
+                ngettext_lazy(
+                    "Wrong OTP code. %(count)d attempt left before the device is locked.",
+                    "Wrong OTP code. %(count)d attempts left before the device is locked.",
+                    "count",
+                )
+                % {"count": result.failures_left},
+                field="otp",
+            )
+        raise ApplicationError("invalid_otp", _("Wrong OTP code."), field="otp")
+    if sms:
+        if sms_code_verify(holder=holder, purpose=OTP_PURPOSE, code=otp_code, ip=ip):
+            return
+        raise ApplicationError("invalid_otp", _("Wrong or expired SMS code."), field="otp")
+    raise _invalid_request(_("An OTP device or an SMS code is required."))
+
+
+def signature_authorize(
+    *,
+    holder: Holder,
+    certificate: Certificate,
+    pin: str,
+    otp_code: str,
+    otp_device: OtpDevice | None = None,
+    sms: bool = False,
+    hashes: Sequence[bytes] | None = None,
+    num_signatures: int | None = None,
+    hash_algorithm: str = "sha256",
+    channel: str = Channel.PANEL,
+    client: ApiClient | None = None,
+    ip: str = "",
+) -> tuple[SignatureActivation, str]:
+    """Check OTP then PIN (both counted), and open an activation; returns it and the SAD token.
+
+    ``hashes``: the exact digests that may be signed (CSC signHash; for documents, the SHA-256 of
+    each PDF as sent). Without them, ``num_signatures`` documents of any content (the panel, where
+    the holder has just uploaded them). Call outside any transaction: failures must stay counted.
+    """
+    try:
+        hex_hashes: list[str] = []
+        if hashes is not None:
+            hex_hashes = _hashes_hex(hashes, hash_algorithm)
+            if not hex_hashes:
+                raise _invalid_request(_("No hash to authorize."))
+            if num_signatures is not None and num_signatures != len(hex_hashes):
+                raise _invalid_request(_("The number of signatures does not match the number of hashes."))
+            num_signatures = len(hex_hashes)
+        if not isinstance(num_signatures, int) or num_signatures < 1:
+            raise _invalid_request(_("Say how many signatures to authorize."))
+        if num_signatures > settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION:
+            raise ApplicationError(
+                "num_signatures_too_high",
+                _("Too many signatures for one authorization (at most %(limit)d).")
+                % {"limit": settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION},
+            )
+        if channel not in Channel.values:
+            raise _invalid_request()
+        if certificate.holder_id != holder.pk or certificate.organization_id != holder.organization_id:
+            raise _invalid_request(_("Unknown certificate."))
+        if client is not None and client.organization_id != certificate.organization_id:
+            raise _invalid_request(_("Unknown certificate."))
+        if certificate.state == CertificateState.BLOCKED:
+            raise ApplicationError(
+                "locked_pin", _("This certificate is blocked after too many wrong PINs: it cannot sign.")
+            )
+        if certificate.state != CertificateState.ACTIVE:
+            raise _disabled()
+        _otp_check(holder=holder, otp_device=otp_device, sms=sms, otp_code=otp_code, ip=ip)
+        try:
+            data_key, key_version = certificate_data_key_unlock(certificate=certificate, pin=pin, ip=ip)
+        except ApplicationError as exc:
+            if exc.code == "certificate_not_active":
+                raise _disabled() from exc
+            raise
+    except ApplicationError as error:
+        _refusal_audit(
+            error, step="authorize", holder=holder, certificate=certificate, channel=channel, client=client, ip=ip,
+            extra={"num_signatures": num_signatures if isinstance(num_signatures, int) else None},
+        )
+        raise
+
+    one_time_key = AESGCM.generate_key(bit_length=256)
+    now = timezone.now()
+    activation = SignatureActivation(
+        public_id=uuid.uuid4(),
+        organization_id=certificate.organization_id,
+        holder=holder,
+        certificate=certificate,
+        channel=channel,
+        client_id=_client_id(client),
+        hash_algorithm=hash_algorithm,
+        hashes=hex_hashes,
+        num_signatures=num_signatures,
+        signatures_left=num_signatures,
+        key_version=key_version,
+        ip=ip or "",
+        created_at=now,
+        expires_at=now + timedelta(seconds=settings.SIGNING_SAD_LIFETIME_SECONDS),
+    )
+    nonce = os.urandom(_NONCE)
+    activation.wrapped_data_key = nonce + AESGCM(one_time_key).encrypt(nonce, data_key, activation.aad)
+    del data_key
+    with transaction.atomic():
+        activation.save(force_insert=True)
+        audit_record(
+            event_type="signature.authorized",
+            actor=holder.user,
+            organization=certificate.organization_id,
+            subject=certificate,
+            ip=ip,
+            details={
+                "iut": certificate.iut, "activation": str(activation.public_id), "channel": channel,
+                "client": activation.client_id, "num_signatures": num_signatures, "hash_bound": bool(hex_hashes),
+                "expires_at": activation.expires_at.isoformat(),
+            },
+        )
+    return activation, _token_encode(activation.public_id, one_time_key)
+
+
+# --- Spend ----------------------------------------------------------------------------------------
+
+
+def _close(activation: SignatureActivation, now: datetime) -> None:
+    activation.closed_at = activation.closed_at or now
+    activation.wrapped_data_key = b""
+    activation.save(update_fields=["closed_at", "wrapped_data_key", "signatures_left", "hashes"])
+
+
+@dataclass
+class _Spent:
+    activation: SignatureActivation
+    private_key: PrivateKey
+
+
+def _spend(
+    *, sad_token: str, certificate: Certificate, client: ApiClient | None, hex_hashes: list[str],
+    hash_algorithm: str, ip: str,
+) -> _Spent:
+    """Check the SAD against the request and count the signatures down; the open key, or an error.
+
+    A refusal spends nothing (except that an expired or disabled activation is closed for good)."""
+    public_id, one_time_key = _token_decode(sad_token)
+    error: ApplicationError | None = None
+    spent: _Spent | None = None
+    with transaction.atomic():
+        now = timezone.now()
+        activation = (
+            SignatureActivation.objects.select_for_update(of=("self",))
+            .select_related("holder__user", "certificate")
+            .filter(public_id=public_id)
+            .first()
+        )
+        if activation is None:
+            error = _sad_expired()
+        elif activation.certificate_id != certificate.pk:
+            error = _invalid_request(_("This authorization is for another certificate."))
+        elif activation.client_id != _client_id(client) or (
+            client is not None and client.organization_id != activation.organization_id
+        ):
+            error = _invalid_request(_("This authorization was not given to this client."))
+        elif activation.closed_at is not None or activation.signatures_left == 0:
+            error = _sad_expired()
+        elif activation.expires_at <= now:
+            _close(activation, now)
+            error = _sad_expired()
+        elif Certificate.objects.filter(pk=certificate.pk).values_list("state", flat=True).first() != (
+            CertificateState.ACTIVE
+        ):
+            _close(activation, now)
+            error = _disabled()
+        elif activation.hashes and activation.hash_algorithm != hash_algorithm:
+            error = _invalid_request(_("The hash algorithm differs from the authorized one."))
+        elif len(hex_hashes) > activation.signatures_left:
+            error = ApplicationError(
+                "num_signatures_too_high",
+                ngettext_lazy(
+                    "This authorization allows only %(count)d more signature.",
+                    "This authorization allows only %(count)d more signatures.",
+                    "count",
+                )
+                % {"count": activation.signatures_left},
+            )
+        elif activation.hashes and (Counter(hex_hashes) - Counter(activation.hashes)):
+            error = ApplicationError("unauthorized_hash", _("A hash to sign was not part of the authorization."))
+        else:
+            wrapped = bytes(activation.wrapped_data_key)
+            key_row = CertificateKey.objects.filter(certificate_id=certificate.pk, destroyed_at__isnull=True).first()
+            try:
+                if key_row is None or key_row.key_version != activation.key_version or len(wrapped) <= _NONCE:
+                    raise KeyUnavailable("key replaced or destroyed since the authorization")
+                data_key = AESGCM(one_time_key).decrypt(wrapped[:_NONCE], wrapped[_NONCE:], activation.aad)
+                private_key = vault_get(key_row.vault).open_with_data_key(  # type: ignore[attr-defined]
+                    sealed=sealed_from_row(key_row), binding=key_row.key_binding, data_key=data_key
+                )
+                del data_key
+            except (InvalidTag, KeyUnavailable, AttributeError):
+                # A forged token (wrong K) or a key changed under the activation: nothing is spent.
+                error = _sad_expired()
+            else:
+                if activation.hashes:
+                    to_cross_off = Counter(hex_hashes)
+                    kept = []
+                    for value in activation.hashes:
+                        if to_cross_off[value] > 0:
+                            to_cross_off[value] -= 1
+                        else:
+                            kept.append(value)
+                    activation.hashes = kept
+                activation.signatures_left -= len(hex_hashes)
+                if activation.signatures_left == 0:
+                    _close(activation, now)
+                else:
+                    activation.save(update_fields=["signatures_left", "hashes"])
+                spent = _Spent(activation=activation, private_key=private_key)
+    if error is not None:
+        holder = activation.holder if activation is not None else None
+        _refusal_audit(
+            error, step="sign", holder=holder, certificate=certificate,
+            channel=activation.channel if activation is not None else "", client=client, ip=ip,
+            extra={"count": len(hex_hashes)},
+        )
+        raise error
+    assert spent is not None
+    return spent
+
+
+def _record(
+    spent: _Spent, *, entries: list[tuple[str, str, str]], level: str, ip: str
+) -> None:
+    """History rows and one audit event for the signatures just made: (name, sha256, signed sha256)."""
+    activation = spent.activation
+    now = timezone.now()
+    with transaction.atomic():
+        SignatureRecord.objects.bulk_create(
+            [
+                SignatureRecord(
+                    organization_id=activation.organization_id, holder_id=activation.holder_id,
+                    certificate_id=activation.certificate_id, activation=activation, document_name=name[:255],
+                    document_sha256=digest, signed_sha256=signed, level=level, channel=activation.channel,
+                    client_id=activation.client_id, signed_at=now,
+                )
+                for name, digest, signed in entries
+            ],
+            batch_size=500,
+        )
+        audit_record(
+            event_type="signature.created",
+            actor=activation.holder.user,
+            organization=activation.organization_id,
+            subject=activation.certificate,
+            ip=ip,
+            details={
+                "iut": activation.certificate.iut, "activation": str(activation.public_id), "level": level,
+                "channel": activation.channel, "client": activation.client_id, "count": len(entries),
+                "documents": [{"name": name[:255], "sha256": digest} for name, digest, _signed in entries],
+                "signatures_left": activation.signatures_left,
+            },
+        )
+
+
+def signature_sign_hashes(
+    *,
+    sad_token: str,
+    hashes: Sequence[bytes],
+    certificate: Certificate,
+    hash_algorithm: str = "sha256",
+    client: ApiClient | None = None,
+    ip: str = "",
+) -> list[bytes]:
+    """Raw signatures (RSA PKCS#1 v1.5 / ECDSA DER) over authorized digests, in order (CSC signHash)."""
+    if not hashes:
+        raise _invalid_request(_("No hash to sign."))
+    hex_hashes = _hashes_hex(hashes, hash_algorithm)
+    spent = _spend(
+        sad_token=sad_token, certificate=certificate, client=client, hex_hashes=hex_hashes,
+        hash_algorithm=hash_algorithm, ip=ip,
+    )
+    try:
+        signatures = pades.hashes_sign(private_key=spent.private_key, hashes=hashes, hash_algorithm=hash_algorithm)
+    finally:
+        spent.private_key = None  # type: ignore[assignment]
+    _record(spent, entries=[("", h, "") for h in hex_hashes], level="hash", ip=ip)
+    return signatures
+
+
+def signature_sign_documents(
+    *,
+    sad_token: str,
+    documents: Sequence[bytes],
+    certificate: Certificate,
+    level: str = pades.Level.B_B,
+    names: Sequence[str] | None = None,
+    appearance: pades.SignatureAppearance | None = None,
+    reason: str = "",
+    location: str = "",
+    contact: str = "",
+    certify: bool = False,
+    client: ApiClient | None = None,
+    ip: str = "",
+) -> list[bytes]:
+    """PAdES-sign ``documents`` with an activation; the signed PDFs, in order.
+
+    A hash-bound activation must list the SHA-256 of each document exactly as sent. Every document is
+    checked (a PDF, readable, not encrypted) before anything is spent.
+    """
+    if not documents:
+        raise _invalid_request(_("No document to sign."))
+    names = list(names or [""] * len(documents))
+    if len(names) != len(documents):
+        raise _invalid_request()
+    parsed_level = pades.level_parse(level)
+    for data in documents:
+        pades.pdf_check(data)
+    digests = [hashlib.sha256(bytes(d)).hexdigest() for d in documents]
+    spent = _spend(
+        sad_token=sad_token, certificate=certificate, client=client, hex_hashes=digests, hash_algorithm="sha256",
+        ip=ip,
+    )
+    try:
+        signed = pades.documents_sign(
+            private_key=spent.private_key, certificate=spent.activation.certificate, documents=documents,
+            level=parsed_level, appearance=appearance, reason=reason, location=location, contact=contact,
+            certify=certify,
+        )
+    finally:
+        spent.private_key = None  # type: ignore[assignment]
+    _record(
+        spent,
+        entries=[(n, d, hashlib.sha256(s).hexdigest()) for n, d, s in zip(names, digests, signed, strict=True)],
+        level=str(parsed_level),
+        ip=ip,
+    )
+    return signed
+
+
+def signature_activations_purge(*, now: datetime | None = None) -> int:
+    """Close expired activations (their wrapped data key erased) and delete old closed ones. Beat job."""
+    now = now or timezone.now()
+    closed = SignatureActivation.objects.filter(closed_at__isnull=True, expires_at__lte=now).update(
+        closed_at=now, wrapped_data_key=b""
+    )
+    horizon = now - timedelta(days=settings.SIGNING_ACTIVATION_RETENTION_DAYS)
+    SignatureActivation.objects.filter(closed_at__lt=horizon).delete()
+    return closed
