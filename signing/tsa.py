@@ -85,8 +85,14 @@ def tsa_material() -> TsaMaterial:
     return material
 
 
+class TimeStampResponse(core.Sequence):
+    """RFC 3161 TimeStampResp: asn1crypto's own marks the token as required, but a rejection has none."""
+
+    _fields = [("status", tsp.PKIStatusInfo), ("time_stamp_token", cms.ContentInfo, {"optional": True})]
+
+
 def tsa_rejection(fail_info: str, text: str) -> tsp.TimeStampResp:
-    return tsp.TimeStampResp(
+    return TimeStampResponse(
         {
             "status": tsp.PKIStatusInfo(
                 {
