@@ -8,8 +8,12 @@ from signing.services.activation import (
     signature_sign_documents,
     signature_sign_hashes,
 )
+from signing.services.validation import SignatureReport, ValidationReport, pdf_validate
 
 __all__ = [
+    "SignatureReport",
+    "ValidationReport",
+    "pdf_validate",
     "signature_activations_purge",
     "signature_authorize",
     "signature_sign_documents",
