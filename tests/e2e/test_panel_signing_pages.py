@@ -1,0 +1,81 @@
+"""The panel's "Firma" and "Verifica" pages in a real browser: the form with three files chosen, an
+engine refusal shown on the form, the validation report. The engine, the selector and the validator
+are the interface stand-ins of tests/signing/conftest.py (the live server runs in this process); the
+full journey against the real engine is tests/e2e/test_panel_signing.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from otp.models import DeviceKind
+from otp.services import device_create
+from signing.exam_records import exam_records_write
+from tests.certificates.conftest import active, ca, ca_hierarchy  # noqa: F401  (fixtures)
+from tests.conftest import HOLDER_PASSWORD, World
+from tests.e2e.conftest import log_in, screenshot
+from tests.signing.conftest import GOOD_PIN, FakeEngine, engine, history, validator  # noqa: F401  (fixtures)
+from tests.signing.pdfs import pdf_bytes
+
+SEED = bytes.fromhex("3132333435363738393031323334353637383930")
+
+
+def test_the_signing_page_with_three_files_chosen_and_a_refused_code(
+    page: Page, world: World, ca, engine: FakeEngine, tmp_path: Path  # noqa: F811
+):
+    holder = world.alpha.holder
+    active(holder)
+    device_create(kind=DeviceKind.HARDWARE_HOTP, seed=SEED, holder=holder, serial="1234567890123")
+    paths, _seconds = exam_records_write(count=3, directory=tmp_path)
+
+    log_in(page, holder.user.username, HOLDER_PASSWORD)
+    with page.expect_navigation():
+        page.click("a[href='/firma/']")
+    expect(page.locator("nav.app-side-menu a[aria-current=page]")).to_have_attribute("href", "/firma/")
+    page.set_input_files("#id_documents", [str(path) for path in paths])
+    expect(page.locator("#id_level_1")).to_be_checked()  # B-T by default
+    page.click("label[for=id_appearance_1]")
+    expect(page.locator("#id_appearance_1")).to_be_checked()
+    page.fill("#id_reason", "Approvazione verbale d'esame")
+    page.fill("#id_location", "Modena")
+    page.fill("#id_pin", GOOD_PIN)
+    page.fill("#id_code", "000000")
+    assert page.evaluate("document.querySelector('#id_documents').files.length") == 3
+    screenshot(page, "panel-signing.png")
+
+    with page.expect_navigation():
+        page.click("main form[data-testid=signing-form] button.btn-primary")
+    expect(page.locator("#id_code_error")).to_be_visible()
+    screenshot(page, "panel-signing-refused.png")
+    (call,) = engine.authorize_calls
+    assert call["num_signatures"] == 3 and call["otp_code"] == "000000"
+    assert engine.sign_calls == []
+
+
+def test_the_validation_page_shows_a_report(page: Page, world: World, validator, tmp_path: Path):  # noqa: F811
+    signed = tmp_path / "verbale-00001-firmato.pdf"
+    signed.write_bytes(pdf_bytes() + b"\n%signed")
+    log_in(page, world.alpha.holder.user.username, HOLDER_PASSWORD)
+    page.goto("/firma/verifica/")
+    page.set_input_files("#id_document", str(signed))
+    with page.expect_navigation():
+        page.click("main form button.btn-primary")
+    expect(page.get_by_test_id("validation-report")).to_be_visible()
+    expect(page.get_by_test_id("signature-verdict")).to_have_count(1)
+    screenshot(page, "panel-validation.png")
+
+
+def test_the_history_page(page: Page, world: World, history):  # noqa: F811
+    from datetime import UTC, datetime
+
+    from tests.signing.conftest import FakeRecord
+
+    user = world.alpha.holder.user
+    for number, (level, channel) in enumerate((("B-T", "panel"), ("B-LTA", "API"), ("B-B", "CSC")), start=1):
+        history.append(FakeRecord(user.pk, f"verbale-{number:05d}.pdf", f"{number:x}" * 64,
+                                  datetime(2025, 6, number, 9, 30, tzinfo=UTC), level, channel))
+    log_in(page, user.username, HOLDER_PASSWORD)
+    page.goto("/firma/storico/")
+    expect(page.get_by_test_id("signature-history").locator("tbody tr")).to_have_count(3)
+    screenshot(page, "panel-signing-history.png")
