@@ -4,6 +4,10 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 VAR_DIR=/var/lib/firma STATIC_ROOT=/app/staticfiles
 WORKDIR /app
 
+# WeasyPrint (sample exam records) renders through Pango and subsets fonts with HarfBuzz.
+RUN apt-get update && apt-get install -y --no-install-recommends \
+      libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --home /var/lib/firma --create-home firma
 
 COPY pyproject.toml README.md ./

@@ -7,6 +7,7 @@ from certificates import views_console as certificates_console
 from certificates import views_panel as certificate_views
 from notifications import views_console as notifications_console
 from otp import views_console as otp_console
+from signing import views as signing_views
 
 auth_patterns = (
     [
@@ -56,7 +57,9 @@ panel_patterns = (
         path("certificato/sospendi/", certificate_views.suspend_view, name="certificate_suspend"),
         path("certificato/riattiva/", certificate_views.reactivate_view, name="certificate_reactivate"),
         path("certificato/revoca/", certificate_views.revoke_view, name="certificate_revoke"),
-        path("firma/", panel.signing_view, name="signing"),
+        path("firma/", signing_views.signing_view, name="signing"),
+        path("firma/storico/", signing_views.history_view, name="signing_history"),
+        path("firma/verifica/", signing_views.validation_view, name="signing_validation"),
         path("notifiche/", panel.notifications_view, name="notifications"),
     ],
     "panel",

@@ -32,6 +32,9 @@ RATE_LIMITS: dict[str, str] = {
     "activation_ip": "60/600s",
     # Per activation (the link opened): bounds what one stolen session can try in a window.
     "activation_link": "30/600s",
+    # Verifying a signed PDF parses it and checks every signature's chain and revocation: a holder
+    # checks a few documents at a time; this bounds the CPU one session can take.
+    "signature_validation_user": "30/600s",
     # The language switch is harmless, but unbounded POSTs still cost a session write each.
     "language_ip": "60/60s",
 }

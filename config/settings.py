@@ -394,6 +394,17 @@ SIGNING_TSA_POLICY_OID = env_str("SIGNING_TSA_POLICY_OID", "1.3.6.1.4.1.99999.1.
 # A TimeStampReq is about a hundred bytes; the public /tsa/ endpoint reads no more than this.
 SIGNING_TSA_MAX_REQUEST_BYTES = env_int("SIGNING_TSA_MAX_REQUEST_BYTES", 4096, minimum=256, maximum=65536)
 
+# --- PDF intake (panel signing, batch API, validation) ---------------------------------------------
+# Checked by signing/pdf_input.py before anything is signed. 200 one-page exam records of a session
+# are ~10 MB in all; a 10 MB file is a long scanned document. The reverse proxy's body limit must be
+# at least SIGNING_MAX_BATCH_BYTES plus the form overhead.
+SIGNING_MAX_FILE_BYTES = env_int("SIGNING_MAX_FILE_BYTES", 10 * 1024 * 1024, minimum=1024)
+SIGNING_MAX_BATCH_FILES = env_int("SIGNING_MAX_BATCH_FILES", 200, minimum=1, maximum=10_000)
+SIGNING_MAX_BATCH_BYTES = env_int("SIGNING_MAX_BATCH_BYTES", 100 * 1024 * 1024, minimum=1024)
+# Django refuses a request with more files than this before any view runs (a 400): one more than a
+# batch, so that "too many files" up to that point gets the form's own message.
+DATA_UPLOAD_MAX_NUMBER_FILES = SIGNING_MAX_BATCH_FILES + 1
+
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL == "filesystem://":

@@ -1,35 +1,239 @@
-"""The public RFC 3161 endpoint of the internal TSA (``/tsa/``).
-
-Like OCSP, it answers anyone and must never fail loudly: a body that is too large, empty or not a
-``TimeStampReq`` gets a TSA ``rejection``, never a 500, and the body is read only up to
-``SIGNING_TSA_MAX_REQUEST_BYTES``.
-"""
+"""The panel's "Firma" pages (seed 002, SPEC §6.9): sign PDFs with PIN + OTP, the signature history,
+and the verification of a signed PDF. The work is the signing engine's (``signing.services``)."""
 
 from __future__ import annotations
 
-from django.conf import settings
+import io
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.shortcuts import render
+from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
 
-from signing.tsa import TIMESTAMP_REPLY_TYPE, tsa_rejection, tsa_respond
+from accounts.decorators import holder_required
+from accounts.errors import ApplicationError
+from accounts.ratelimit import client_ip, consume_or_429
+from accounts.selectors import holder_for_user
+from certificates.models import CertificateState
+from certificates.selectors import certificate_current_for_holder
+from notifications.views import mobile_masked
+from otp.models import DeviceState
+from otp.selectors import device_codes_for_holder, device_get_for_holder, sms_device_for_holder
+from otp.sms_codes import sms_code_issue
+from otp.stepup import SMS_PURPOSE_OF_OPERATION
+from signing.forms import SigningForm, ValidationForm
+from signing.models import Channel
+from signing.pades import SignatureAppearance
+from signing.pdf_input import PdfDocument
+from signing.selectors import signature_list_for_holder
+from signing.services import pdf_validate, signature_authorize, signature_sign_documents
+
+SMS_CHOICE = "sms"
+SIGNED_SUFFIX = "-firmato"
+ZIP_NAME = "documenti-firmati.zip"
+# Engine error codes that belong to one field of the form; any other refusal is shown above the form.
+FIELD_OF_ERROR = {
+    "invalid_pin": "pin", "locked_pin": "pin",
+    "invalid_otp": "code", "locked_otp": "code",
+}
 
 
-@csrf_exempt  # a protocol endpoint for machines; there is no session to ride on
-@require_POST
-def tsa_view(request: HttpRequest) -> HttpResponse:
-    limit = settings.SIGNING_TSA_MAX_REQUEST_BYTES
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = limit + 1
-    body = b""
-    if 0 < declared <= limit:
-        # Read the stream, not request.body: never buffer more than the limit.
-        data = request.read(limit + 1)
-        body = data if len(data) <= limit else b""
-    if body:
-        der = tsa_respond(request_der=body)
+# --------------------------------------------------------------------------------------------- sign
+
+
+def _otp_choices(request: HttpRequest, holder: Any) -> tuple[list[tuple[str, str]], Any]:
+    devices = list(device_codes_for_holder(user=request.user))
+    choices = [(str(d.public_id), f"{d.get_kind_display()}{f' {d.serial}' if d.serial else ''}") for d in devices]
+    sms_device = sms_device_for_holder(user=request.user)
+    if sms_device is not None and sms_device.state != DeviceState.ACTIVE:
+        sms_device = None
+    if sms_device is not None:
+        choices.append((SMS_CHOICE, _("Code by SMS to %(mobile)s") % {"mobile": mobile_masked(holder.mobile)}))
+    return choices, sms_device
+
+
+def signed_name(name: str) -> str:
+    stem = name[:-4] if name.lower().endswith(".pdf") else name
+    return f"{stem}{SIGNED_SUFFIX}.pdf"
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """``a.pdf``, ``a (2).pdf``…: two uploads with one name must not overwrite each other in the zip."""
+    used: set[str] = set()
+    result = []
+    for name in names:
+        stem, extension = (name[:-4], name[-4:]) if name.lower().endswith(".pdf") else (name, "")
+        candidate, number = name, 1
+        while candidate.lower() in used:
+            number += 1
+            candidate = f"{stem} ({number}){extension}"
+        used.add(candidate.lower())
+        result.append(candidate)
+    return result
+
+
+def _download(documents: list[PdfDocument], signed: list[bytes]) -> HttpResponse:
+    pairs = list(zip(documents, signed, strict=True))  # the engine returns one signed PDF per document
+    if len(pairs) == 1:
+        document, data = pairs[0]
+        response = HttpResponse(data, content_type="application/pdf")
+        filename = signed_name(document.name)
     else:
-        der = tsa_rejection("bad_request", "empty or oversized request").dump()
-    return HttpResponse(der, content_type=TIMESTAMP_REPLY_TYPE)
+        buffer = io.BytesIO()
+        names = unique_names([signed_name(document.name) for document, _data in pairs])
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, (_document, data) in zip(names, pairs, strict=True):
+                archive.writestr(name, data)
+        response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+        filename = ZIP_NAME
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@sensitive_post_parameters("pin", "code")
+@holder_required
+@require_http_methods(["GET", "POST"])
+def signing_view(request: HttpRequest) -> HttpResponse:
+    holder = holder_for_user(user=request.user)
+    context: dict[str, Any] = {"holder": holder, "section": "signing"}
+    certificate = certificate_current_for_holder(user=request.user)
+    if certificate is None or certificate.state != CertificateState.ACTIVE:
+        return render(
+            request, "signing/sign.html", {**context, "certificate": certificate, "certificate_usable": False},
+            status=400 if request.method == "POST" else 200,
+        )
+    choices, sms_device = _otp_choices(request, holder)
+    sending = request.method == "POST" and "send_sms" in request.POST
+    form = SigningForm(
+        request.POST if request.method == "POST" and not sending else None,
+        request.FILES if request.method == "POST" and not sending else None,
+        devices=choices, initial={"device": SMS_CHOICE} if sending else None,
+    )
+    status = 200
+    sms_notice = sms_error = ""
+    if request.method == "POST":
+        # Every POST checks (or sends) an OTP: the same budget as the step-up page.
+        limited = consume_or_429(request, "otp_verify_user", key=str(request.user.pk))
+        if limited is not None:
+            return limited
+        if sending:
+            if sms_device is None:
+                sms_error, status = _("No SMS device is active on your account."), 400
+            else:
+                try:
+                    sms_code_issue(holder=holder, purpose=SMS_PURPOSE_OF_OPERATION["sign"], ip=client_ip(request))
+                except ApplicationError as exc:  # asked again too soon: say when
+                    sms_error, status = str(exc.message), 400
+                else:
+                    sms_notice = _("We sent a code by SMS to %(mobile)s. It is valid for 5 minutes.") % {
+                        "mobile": mobile_masked(holder.mobile)
+                    }
+        elif form.is_valid():
+            data = form.cleaned_data
+            documents: list[PdfDocument] = data["documents"]
+            by_sms = data["device"] == SMS_CHOICE
+            device = None if by_sms else device_get_for_holder(user=request.user, public_id=data["device"])
+            visible = form.visible()
+            appearance = (
+                SignatureAppearance(page=visible["page"] - 1, box=tuple(visible["box"])) if visible else None
+            )
+            try:
+                _activation, sad_token = signature_authorize(
+                    holder=holder, certificate=certificate, pin=data["pin"], otp_device=device, sms=by_sms,
+                    otp_code=data["code"], num_signatures=len(documents), channel=Channel.PANEL,
+                    ip=client_ip(request),
+                )
+                signed = signature_sign_documents(
+                    sad_token=sad_token, documents=[d.data for d in documents], names=[d.name for d in documents],
+                    level=data["level"], appearance=appearance, reason=data["reason"], location=data["location"],
+                    certificate=certificate, ip=client_ip(request),
+                )
+            except ApplicationError as exc:
+                field = exc.field if exc.field in form.fields else FIELD_OF_ERROR.get(exc.code)
+                form.add_error(field, str(exc.message))
+                status = 400
+            else:
+                return _download(documents, signed)
+        else:
+            status = 400
+    return render(
+        request, "signing/sign.html",
+        {
+            **context, "certificate": certificate, "certificate_usable": True, "form": form,
+            "has_devices": bool(choices), "sms_usable": sms_device is not None,
+            "sms_notice": sms_notice, "sms_error": sms_error,
+        },
+        status=status,
+    )
+
+
+# ------------------------------------------------------------------------------------------ history
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    document_name: str
+    document_sha256: str
+    signed_at: datetime | None
+    level: str
+    channel: str
+
+
+def history_row(record: Any) -> HistoryRow:
+    """One ``SignatureRecord`` as the page shows it (the model belongs to the signing engine)."""
+    channel_display = getattr(record, "get_channel_display", None)
+    return HistoryRow(
+        document_name=record.document_name,
+        document_sha256=record.document_sha256,
+        signed_at=record.signed_at,
+        level=record.level,
+        channel=channel_display() if callable(channel_display) else record.channel,
+    )
+
+
+@holder_required
+@require_http_methods(["GET"])
+def history_view(request: HttpRequest) -> HttpResponse:
+    holder = holder_for_user(user=request.user)
+    context: dict[str, Any] = {"holder": holder, "section": "signing_history"}
+    page = Paginator(signature_list_for_holder(user=request.user), 25).get_page(request.GET.get("page"))
+    rows = [history_row(record) for record in page.object_list]
+    return render(request, "signing/history.html", {**context, "page": page, "rows": rows})
+
+
+# --------------------------------------------------------------------------------------- validation
+
+
+@holder_required
+@require_http_methods(["GET", "POST"])
+def validation_view(request: HttpRequest) -> HttpResponse:
+    holder = holder_for_user(user=request.user)
+    context: dict[str, Any] = {"holder": holder, "section": "signing_validation"}
+    form = ValidationForm(*((request.POST, request.FILES) if request.method == "POST" else ()))
+    status, report, document = 200, None, None
+    if request.method == "POST":
+        limited = consume_or_429(request, "signature_validation_user", key=str(request.user.pk))
+        if limited is not None:
+            return limited
+        if form.is_valid():
+            document = form.cleaned_data["document"]
+            try:
+                report = pdf_validate(data=document.data)
+            except ApplicationError as exc:
+                form.add_error("document", str(exc.message))
+                status = 400
+        else:
+            status = 400
+    return render(
+        request, "signing/validation.html",
+        {**context, "form": form, "report": report, "document": document},
+        status=status,
+    )

@@ -1,4 +1,4 @@
-"""The holder's selfcare panel (seed 002): "Gestione utenza", "Gestione dispositivi", "Firma", "Notifiche"."""
+"""The holder's selfcare panel (seed 002): "Gestione utenza", "Gestione dispositivi", "Notifiche"."""
 
 from __future__ import annotations
 
@@ -101,11 +101,6 @@ def devices_view(request: HttpRequest) -> HttpResponse:
             for d in devices
         ),
     )
-
-
-@holder_required
-def signing_view(request: HttpRequest) -> HttpResponse:
-    return _render(request, "panel/signing.html", "signing")
 
 
 @holder_required

@@ -48,6 +48,20 @@ class SignatureReport:
     certification: bool = False
     summary: str = ""
 
+    @property
+    def modified_after(self) -> bool:
+        """Changed after signing in a way the signature does not allow for: later signatures, form
+        filling and long-term validation data (DSS, document timestamps) are not changes."""
+        return self.modification_level not in ("", "NONE", "LTA_UPDATES", "FORM_FILLING")
+
+    @property
+    def signing_at(self) -> datetime | None:
+        return datetime.fromisoformat(self.signing_time) if self.signing_time else None
+
+    @property
+    def timestamp_at(self) -> datetime | None:
+        return datetime.fromisoformat(self.timestamp_time) if self.timestamp_time else None
+
 
 @dataclass
 class ValidationReport:

@@ -15,6 +15,8 @@ PANEL_PAGES = [
     "/utenza/codice-utente/",
     "/dispositivi/",
     "/firma/",
+    "/firma/storico/",
+    "/firma/verifica/",
     "/notifiche/",
 ]
 
