@@ -244,9 +244,16 @@ def credential_info(certificate: Certificate, *, version: str, certificates: str
     return info
 
 
+def engine_available(module: str = "signing.services.activation") -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # the parent package (signing.services) is not there either
+        return False
+
+
 def _engine(function: str, module: str = "signing.services.activation") -> Any:
     """A function of the signing engine, or a clear 501 while the engine is not installed."""
-    if importlib.util.find_spec(module) is None:
+    if not engine_available(module):
         raise ApplicationError("not_implemented", "Signing is not available on this server.")
     implementation = getattr(importlib.import_module(module), function, None)
     if implementation is None:
