@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from oauth2_provider.models import get_access_token_model
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import Throttled
@@ -94,3 +95,20 @@ class ApiClientRateLimit(BasePermission):
             return True
         _limit, window = _parse(settings.RATE_LIMITS["api_client"])
         raise Throttled(wait=window)
+
+
+class ApiClientAuthenticationScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI schema describes the authentication: OAuth 2.0 client credentials, bearer token."""
+
+    target_class = "signing.api.authentication.ApiClientAuthentication"
+    name = "oauth2ClientCredentials"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "oauth2",
+            "flows": {"clientCredentials": {"tokenUrl": "/oauth2/token", "scopes": dict(settings.API_SCOPES)}},
+        }
+
+    def get_security_requirement(self, auto_schema: Any) -> dict[str, list[str]]:
+        scope = getattr(auto_schema.view, "required_scope", None)
+        return {self.name: [scope] if scope else []}

@@ -654,3 +654,19 @@ class TimestampApi(CscView):
             nonce=int(data["nonce"], 16) if data.get("nonce") else None, client=self.client,
         )
         return Response({"timestamp": base64.b64encode(token).decode("ascii")})
+
+
+def _name_schema_components() -> None:
+    """Give every nested Input/OutputSerializer its own OpenAPI component name ("CredentialsInfoInput"…);
+    left alone, drf-spectacular names them all "Input"/"Output" and they overwrite each other."""
+    for view in (InfoApi, CredentialsListApi, CredentialsInfoApi, CredentialsSendOtpApi, AuthorizeApi,
+                 ExtendTransactionApi, SignHashApi, SignDocApi, TimestampApi):
+        base = view.__name__.removesuffix("Api")
+        for attribute, suffix in (("InputSerializer", "Input"), ("InputSerializerV2", "InputV2"),
+                                  ("OutputSerializer", "Output")):
+            serializer = view.__dict__.get(attribute)
+            if serializer is not None:
+                serializer.Meta = type("Meta", (), {"ref_name": f"Csc{base}{suffix}"})
+
+
+_name_schema_components()
