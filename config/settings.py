@@ -461,9 +461,17 @@ OAUTH2_PROVIDER = {
     # Client secrets are stored as password hashes (Argon2, PASSWORD_HASHERS[0]), never in clear.
     "CLIENT_SECRET_HASHER": "default",
     "PKCE_REQUIRED": True,
-    # RFC 9700 §4.14: access tokens are kept only as a SHA-256 checksum, never as the bearer value.
-    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
-    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+    # Every RFC 9700 (OAuth 2.0 Security BCP) safeguard on. Only client credentials are used, so most
+    # only close doors; TOKEN_STORAGE keeps access tokens as a SHA-256 checksum, never the bearer value.
+    **{
+        f"COMPLIANT_BCP_RFC9700_{flag}": True
+        for flag in (
+            "ACCESS_TOKEN_TRANSPORT", "AUTHZ_RESPONSE_ISS", "IMPLICIT_GRANT", "PASSWORD_GRANT", "PKCE_METHOD",
+            "PKCE_REQUIRED", "REDIRECT_URI_MATCHING", "REDIRECT_URI_SCHEME", "REFRESH_TOKEN", "TOKEN_STORAGE",
+        )
+    },
 }
 # Largest JSON body an API accepts, in bytes (a signHash of 1,000 SHA-512 hashes is ~100 kB).
 API_MAX_REQUEST_BYTES = env_int("API_MAX_REQUEST_BYTES", 1024 * 1024, minimum=16 * 1024)
