@@ -17,6 +17,7 @@ from django.db.models.lookups import Exact
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
+from oauth2_provider.settings import oauth2_settings
 
 DEFAULT_REMINDER_DAYS = (60, 30, 7)
 
@@ -362,3 +363,57 @@ class RecoveryRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.public_id}"
+
+
+class ApiScope(models.TextChoices):
+    """What an API client may do, one scope per function (SPEC §7)."""
+
+    CSC = "csc", _("CSC API: credentials and signatures")
+    BATCH = "batch", _("Exam-records batch signing")
+    VALIDATION = "validation", _("Signature validation")
+
+
+class ApiClient(models.Model):
+    """An organization's system calling the APIs with OAuth 2.0 client credentials.
+
+    The OAuth side (client id, hashed secret, tokens) is django-oauth-toolkit's ``Application``; this
+    row says which organization it acts for — every call is confined to that organization's holders —
+    which scopes it may ask for, and whether it was revoked (revoked clients get no token, and their
+    tokens are deleted at revocation).
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="api_clients")
+    application = models.OneToOneField(
+        oauth2_settings.APPLICATION_MODEL, on_delete=models.PROTECT, related_name="api_client"
+    )
+    name = models.CharField(_("name"), max_length=100)
+    scopes = models.JSONField(_("scopes"), default=list)
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    revoked_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        verbose_name = _("API client")
+        verbose_name_plural = _("API clients")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                "organization", Lower("name"), condition=models.Q(revoked_at__isnull=True),
+                name="api_client_name_unique_per_org",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.organization.slug})"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @property
+    def client_id(self) -> str:
+        return self.application.client_id
+
+    def allows_scope(self, scope: str) -> bool:
+        return scope in self.scopes

@@ -6,7 +6,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from accounts.models import Holder, Operator, Organization, User, UserKind
+from accounts.models import ApiClient, Holder, Operator, Organization, User, UserKind
 
 
 def operator_for_user(*, user: User) -> Operator:
@@ -44,3 +44,13 @@ def holder_get_for_operator(*, user: User, holder_id: int) -> Holder:
 
 def organization_for_operator(*, user: User) -> Organization:
     return operator_for_user(user=user).organization
+
+
+def api_client_list_for_operator(*, user: User) -> QuerySet[ApiClient]:
+    """The API clients of the operator's organization (the console shows them to its admin only)."""
+    operator = operator_for_user(user=user)
+    return ApiClient.objects.filter(organization=operator.organization).select_related("application", "created_by")
+
+
+def api_client_get_for_operator(*, user: User, api_client_id: int) -> ApiClient:
+    return get_object_or_404(api_client_list_for_operator(user=user), pk=api_client_id)

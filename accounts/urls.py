@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from accounts.views import auth, console, contacts, panel, recovery
+from accounts.views import api_clients, auth, console, contacts, panel, recovery
 from certificates import views_console as certificates_console
 from certificates import views_panel as certificate_views
 from notifications import views_console as notifications_console
@@ -92,6 +92,9 @@ console_patterns = (
             "titolari/<int:holder_id>/sms/invia/", otp_console.sms_enrolment_send_view, name="sms_enrolment_send"
         ),
         path("organizzazione/", console.organization_view, name="organization"),
+        path("api/", api_clients.api_clients_view, name="api_clients"),
+        path("api/nuovo/", api_clients.api_client_create_view, name="api_client_create"),
+        path("api/<int:api_client_id>/revoca/", api_clients.api_client_revoke_view, name="api_client_revoke"),
         path("messaggi/", notifications_console.messages_view, name="messages"),
         path("messaggi/<int:message_id>/riprova/", notifications_console.message_retry_view, name="message_retry"),
     ],

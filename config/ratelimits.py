@@ -37,4 +37,11 @@ RATE_LIMITS: dict[str, str] = {
     "signature_validation_user": "30/600s",
     # The language switch is harmless, but unbounded POSTs still cost a session write each.
     "language_ip": "60/60s",
+    # API calls per client (every endpoint but the token one): a university system signing exam
+    # records makes a few calls per batch; a runaway loop is cut off without hurting the others.
+    "api_client": "600/60s",
+    # Token requests per client id (known or not) and per source address: a token lives 10 minutes,
+    # so a well-behaved client asks a few times an hour; secret guessing is stopped early.
+    "api_token_client": "30/600s",
+    "api_token_ip": "120/600s",
 }

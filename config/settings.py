@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "django.forms",  # the built-in widget templates, for FORM_RENDERER below
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "oauth2_provider",
     "django_recaptcha",
     "accounts",
     "audit",
@@ -434,18 +436,79 @@ CELERY_TIMEZONE = TIME_ZONE
 # set it separately so the two can rotate independently.
 AUDIT_CHAIN_KEY = env_secret("AUDIT_CHAIN_KEY") or f"audit-chain:{SECRET_KEY}"
 
-# --- REST framework -------------------------------------------------------------------------------
+# --- REST framework and the APIs for organization systems (SPEC §7) -------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["signing.api.parsers.LimitedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # One handler for every API: domain errors to HTTP, and the CSC error form under /csc/.
+    "EXCEPTION_HANDLER": "signing.api.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Firma remota – API",
     "VERSION": "0.1.0",
+    "DESCRIPTION": (
+        "APIs for the systems of an organization: the Cloud Signature Consortium API (v1 and v2) and the "
+        "exam-records batch API. Authenticate with OAuth 2.0 client credentials at /oauth2/token."
+    ),
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the sidecar package (local static files, no CDN); the split view serves its
+    # initialisation as a script file, so the page needs no inline script under our CSP.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_PUBLIC": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
 }
+# Access tokens of API clients are short-lived: a leaked token is worth minutes, and revoking a
+# client (which deletes its tokens) is immediate anyway.
+API_ACCESS_TOKEN_SECONDS = env_int("API_ACCESS_TOKEN_SECONDS", 600, minimum=60, maximum=3600)
+# The scopes an organization admin may grant an API client, one per function.
+API_SCOPES = {
+    "csc": "CSC API: credentials and signatures",
+    "batch": "Exam-records batch signing",
+    "validation": "Signature validation",
+}
+# django-oauth-toolkit's own models; named here because migrations resolve swappable models from settings.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+OAUTH2_PROVIDER = {
+    "ACCESS_TOKEN_EXPIRE_SECONDS": API_ACCESS_TOKEN_SECONDS,
+    "SCOPES": API_SCOPES,
+    "DEFAULT_SCOPES": ["__all__"],  # resolved per client by the scopes backend below
+    "SCOPES_BACKEND_CLASS": "accounts.oauth.ApiClientScopes",
+    "OAUTH2_VALIDATOR_CLASS": "accounts.oauth.ApiClientOAuth2Validator",
+    "OAUTH2_BACKEND_CLASS": "accounts.oauth.FormOrJsonOAuthLibCore",
+    # Client secrets are stored as password hashes (Argon2, PASSWORD_HASHERS[0]), never in clear.
+    "CLIENT_SECRET_HASHER": "default",
+    "PKCE_REQUIRED": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+    # Every RFC 9700 (OAuth 2.0 Security BCP) safeguard on. Only client credentials are used, so most
+    # only close doors; TOKEN_STORAGE keeps access tokens as a SHA-256 checksum, never the bearer value.
+    **{
+        f"COMPLIANT_BCP_RFC9700_{flag}": True
+        for flag in (
+            "ACCESS_TOKEN_TRANSPORT", "AUTHZ_RESPONSE_ISS", "IMPLICIT_GRANT", "PASSWORD_GRANT", "PKCE_METHOD",
+            "PKCE_REQUIRED", "REDIRECT_URI_MATCHING", "REDIRECT_URI_SCHEME", "REFRESH_TOKEN", "TOKEN_STORAGE",
+        )
+    },
+}
+# Largest JSON body an API accepts, in bytes (a signHash of 1,000 SHA-512 hashes is ~100 kB).
+API_MAX_REQUEST_BYTES = env_int("API_MAX_REQUEST_BYTES", 1024 * 1024, minimum=16 * 1024)
+# CSC v2 signatures/signDoc carries whole PDFs in base64.
+API_MAX_DOCUMENT_REQUEST_BYTES = env_int("API_MAX_DOCUMENT_REQUEST_BYTES", 64 * 1024 * 1024, minimum=1024 * 1024)
+# The most signatures one authorization may cover (CSC ``multisign``, the batch limit).
+SIGNING_BATCH_LIMIT = env_int("SIGNING_BATCH_LIMIT", 1000, minimum=1, maximum=10000)
+# The name this service gives itself in CSC ``info``.
+CSC_SERVICE_NAME = env_str("CSC_SERVICE_NAME", CA_ORGANIZATION_NAME)
 
 # --- Logging --------------------------------------------------------------------------------------
 LOGGING = {

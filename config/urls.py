@@ -15,6 +15,7 @@ admin.site.site_title = gettext_lazy("Remote signature – platform administrati
 
 urlpatterns = [
     path(settings.ADMIN_URL, admin.site.urls),
+    path("", include("signing.api.urls")),
     path("", include("notifications.webhooks")),
     path("", include("certificates.urls")),
     path("", include("certificates.urls_activation")),

@@ -229,3 +229,23 @@ def timestamper_get() -> TimeStamper:
     if settings.SIGNING_TSA_URL:
         return HTTPTimeStamper(settings.SIGNING_TSA_URL, timeout=settings.SIGNING_TSA_TIMEOUT_SECONDS)
     return InternalTimeStamper(tsa_material())
+
+
+def timestamp_token(*, digest: bytes, digest_algorithm: str, nonce: int | None = None, client: object = None) -> bytes:
+    """A DER TimeStampToken over ``digest`` from the internal TSA (CSC ``signatures/timestamp``).
+
+    Raises :class:`ApplicationError` ``invalid_request`` when the TSA refuses (unknown algorithm,
+    wrong length); ``client`` is accepted for the API's audit trail and not otherwise used.
+    """
+    from accounts.errors import ApplicationError
+
+    request = tsp.TimeStampReq({
+        "version": "v1",
+        "message_imprint": {"hash_algorithm": {"algorithm": digest_algorithm}, "hashed_message": digest},
+        "nonce": nonce,
+        "cert_req": True,
+    })
+    answer = tsa_timestamp(request, material=tsa_material())
+    if answer["status"]["status"].native not in ("granted", "granted_with_mods"):
+        raise ApplicationError("invalid_request", "The timestamp request was refused.")
+    return answer["time_stamp_token"].dump()

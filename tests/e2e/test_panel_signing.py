@@ -21,6 +21,7 @@ from tests.certificates.conftest import PIN, active, ca, ca_hierarchy  # noqa: F
 from tests.conftest import HOLDER_PASSWORD, World
 from tests.e2e.conftest import english_leftovers, log_in, path_of, screenshot
 
+
 def off_the_event_loop(function, **kwargs):
     """Playwright's sync API keeps an asyncio loop running in this thread, and pyHanko's validator
     runs its own loop: call it from a thread of its own, as the server does."""

@@ -1,16 +1,20 @@
 """Signing tests: the CA of the certificate tests, a tiny PDF made in process, holders with an
-active certificate and an OTP device."""
+active certificate and an OTP device, API clients and their tokens."""
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import dataclass
 from io import BytesIO
 
 import pytest
+from django.test import Client
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
 
-from accounts.models import Holder
+from accounts.models import ApiClient, Holder
+from accounts.services.api_clients import api_client_create
 from certificates.models import Certificate
 from otp.models import DeviceKind, OtpDevice
 from otp.oath import hotp
@@ -91,3 +95,35 @@ def authorize(signer: Signer, **kwargs: object) -> tuple[SignatureActivation, st
     if "hashes" not in values and "num_signatures" not in values:
         values["num_signatures"] = 1
     return signature_authorize(**values)  # type: ignore[arg-type]
+
+
+# --- API clients -------------------------------------------------------------------------------------
+
+
+def api_client_for(tenant, *, scopes=("csc",), name="Exam records") -> tuple[ApiClient, str]:
+    return api_client_create(actor=tenant.admin.user, name=name, scopes=list(scopes))
+
+
+def token_for(client: Client, api_client: ApiClient, secret: str, **extra) -> dict:
+    basic = base64.b64encode(f"{api_client.application.client_id}:{secret}".encode()).decode()
+    response = client.post(
+        "/oauth2/token", {"grant_type": "client_credentials", **extra}, HTTP_AUTHORIZATION=f"Basic {basic}"
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+@pytest.fixture
+def alpha_api(world) -> tuple[ApiClient, str]:
+    return api_client_for(world.alpha)
+
+
+@pytest.fixture
+def alpha_token(client, alpha_api) -> str:
+    return token_for(client, *alpha_api)["access_token"]
+
+
+def csc_post(client: Client, path: str, body=None, token: str | None = None, **extra):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+    data = body if isinstance(body, str | bytes) else json.dumps(body or {})
+    return client.post(path, data=data, content_type=extra.pop("content_type", "application/json"), **headers, **extra)

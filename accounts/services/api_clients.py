@@ -1,0 +1,98 @@
+"""API clients of an organization: created and revoked by its organization admin (SPEC §7)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from oauth2_provider.generators import generate_client_secret
+from oauth2_provider.models import get_access_token_model, get_application_model, get_refresh_token_model
+
+from accounts.errors import ApplicationError
+from accounts.models import ApiClient, Operator, User, UserKind
+from audit.services import audit_record
+
+
+def _admin_of(actor: User) -> Operator:
+    """The acting organization admin; anyone else is refused (the views answer 403 before this)."""
+    operator = (
+        Operator.objects.select_related("organization").filter(user=actor).first()
+        if getattr(actor, "kind", None) == UserKind.OPERATOR
+        else None
+    )
+    if operator is None or not operator.is_organization_admin:
+        raise ApplicationError("forbidden", _("Only the organization administrator can manage API clients."))
+    return operator
+
+
+def api_client_create(*, actor: User, name: str, scopes: list[str], ip: str = "") -> tuple[ApiClient, str]:
+    """Create an API client of the actor's organization; returns it with its secret, in clear, once.
+
+    The secret is never stored in clear: django-oauth-toolkit hashes it with the password hasher
+    when the application is saved, so it cannot be shown again — only revoked and replaced.
+    """
+    admin = _admin_of(actor)
+    name = " ".join(name.split())
+    if not name:
+        raise ApplicationError("invalid_name", _("Enter a name for the API client."), field="name")
+    if len(name) > 100:
+        raise ApplicationError("invalid_name", _("The name can be at most 100 characters."), field="name")
+    granted = sorted(set(scopes))
+    if not granted or any(scope not in settings.API_SCOPES for scope in granted):
+        raise ApplicationError("invalid_scopes", _("Choose at least one function for the API client."), field="scopes")
+    secret = generate_client_secret()
+    Application = get_application_model()
+    with transaction.atomic():
+        if ApiClient.objects.filter(
+            organization=admin.organization, name__iexact=name, revoked_at__isnull=True
+        ).exists():
+            raise ApplicationError(
+                "duplicate_name", _("The organization already has an API client with this name."), field="name"
+            )
+        application = Application(
+            name=f"{admin.organization.slug}: {name}"[:255],
+            client_type=Application.CLIENT_CONFIDENTIAL,
+            authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+            client_secret=secret,
+            hash_client_secret=True,
+            skip_authorization=False,
+        )
+        application.save()
+        api_client = ApiClient.objects.create(
+            organization=admin.organization, application=application, name=name, scopes=granted, created_by=actor
+        )
+        audit_record(
+            event_type="api_client.created",
+            actor=actor,
+            organization=admin.organization,
+            subject=api_client,
+            ip=ip,
+            details={"name": name, "client_id": application.client_id, "scopes": granted},
+        )
+    return api_client, secret
+
+
+def api_client_revoke(*, actor: User, api_client: ApiClient, ip: str = "") -> ApiClient:
+    """Revoke for good: no new token, and the tokens already issued stop working now."""
+    admin = _admin_of(actor)
+    with transaction.atomic():
+        locked = ApiClient.objects.select_for_update().select_related("application").get(pk=api_client.pk)
+        if locked.organization_id != admin.organization.pk:
+            raise ApplicationError("forbidden", _("Only the organization administrator can manage API clients."))
+        if locked.revoked_at is not None:
+            raise ApplicationError("already_revoked", _("The API client was already revoked."))
+        locked.revoked_at = timezone.now()
+        locked.revoked_by = actor
+        locked.save(update_fields=["revoked_at", "revoked_by"])
+        get_refresh_token_model().objects.filter(application=locked.application).delete()
+        tokens_deleted, _unused = get_access_token_model().objects.filter(application=locked.application).delete()
+        audit_record(
+            event_type="api_client.revoked",
+            actor=actor,
+            organization=admin.organization,
+            subject=locked,
+            ip=ip,
+            details={"name": locked.name, "client_id": locked.application.client_id, "tokens_deleted": tokens_deleted},
+        )
+    return locked

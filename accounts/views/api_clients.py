@@ -1,0 +1,96 @@
+"""API clients in the operator console: the organization admin lists, creates and revokes them (SPEC §7)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from accounts.decorators import organization_admin_required
+from accounts.errors import ApplicationError
+from accounts.forms import input_attrs
+from accounts.models import ApiScope
+from accounts.ratelimit import client_ip
+from accounts.selectors import api_client_get_for_operator, api_client_list_for_operator, operator_for_user
+from accounts.services.api_clients import api_client_create, api_client_revoke
+
+
+class ApiClientForm(forms.Form):
+    name = forms.CharField(
+        label=gettext_lazy("Name"),
+        max_length=100,
+        help_text=gettext_lazy("For example, the system that will call the API: “Exam records (ESSE3)”."),
+        widget=forms.TextInput(attrs=input_attrs(autocomplete="off")),
+    )
+    scopes = forms.MultipleChoiceField(
+        label=gettext_lazy("Functions it may use"),
+        choices=ApiScope.choices,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+
+def _list_context(request: HttpRequest, form: ApiClientForm) -> dict[str, object]:
+    operator = operator_for_user(user=request.user)
+    return {
+        "operator": operator,
+        "organization": operator.organization,
+        "clients": list(api_client_list_for_operator(user=request.user)),
+        "form": form,
+        "scope_labels": dict(ApiScope.choices),
+        "section": "api_clients",
+    }
+
+
+@organization_admin_required
+def api_clients_view(request: HttpRequest) -> HttpResponse:
+    return render(request, "console/api_clients.html", _list_context(request, ApiClientForm()))
+
+
+@organization_admin_required
+@require_POST
+def api_client_create_view(request: HttpRequest) -> HttpResponse:
+    form = ApiClientForm(request.POST)
+    if form.is_valid():
+        try:
+            api_client, secret = api_client_create(
+                actor=request.user, name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"],
+                ip=client_ip(request),
+            )
+        except ApplicationError as exc:
+            form.add_error("name" if exc.field == "name" else None, str(exc.message))
+        else:
+            # The secret exists in clear only in this response (never stored, never redirected
+            # through a session); the page is not cached (PrivatePagesNotCachedMiddleware).
+            operator = operator_for_user(user=request.user)
+            return render(
+                request,
+                "console/api_client_created.html",
+                {
+                    "operator": operator,
+                    "organization": operator.organization,
+                    "api_client": api_client,
+                    "client_secret": secret,
+                    "scope_labels": dict(ApiScope.choices),
+                    "token_url": request.build_absolute_uri(reverse("oauth2_token")),
+                    "section": "api_clients",
+                },
+            )
+    return render(request, "console/api_clients.html", _list_context(request, form), status=400)
+
+
+@organization_admin_required
+@require_POST
+def api_client_revoke_view(request: HttpRequest, api_client_id: int) -> HttpResponse:
+    api_client = api_client_get_for_operator(user=request.user, api_client_id=api_client_id)
+    try:
+        api_client_revoke(actor=request.user, api_client=api_client, ip=client_ip(request))
+    except ApplicationError as exc:
+        messages.error(request, str(exc.message))
+    else:
+        messages.success(request, _("The API client was revoked: its tokens no longer work."))
+    return redirect("console:api_clients")

@@ -1,0 +1,175 @@
+"""The one exception handler of every API (REST_FRAMEWORK["EXCEPTION_HANDLER"]).
+
+Domain errors (:class:`accounts.errors.ApplicationError`) and DRF's own errors become a status and
+a body. Under ``/csc/`` the body is the Cloud Signature Consortium's ``{"error", "error_description"}``
+with its codes, so CSC clients (pyHanko's among them) read every failure the same way; elsewhere it is
+``{"code", "message", "fields"}``. Whatever a client sends, the answer is a 4xx, never a 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from accounts.errors import ApplicationError
+from signing.api.parsers import RequestTooLarge
+
+# Codes of the CSC specification (v1 §10, v2 §11) plus RFC 6749/6750 ones used by the token checks.
+# Any other domain code is answered as invalid_request, with the service's message as description.
+CSC_ERROR_CODES = frozenset(
+    {
+        "invalid_request",
+        "invalid_pin",
+        "locked_pin",
+        "invalid_otp",
+        "locked_otp",
+        "sad_expired",
+        "unauthorized_hash",
+        "num_signatures_too_high",
+        "credential_is_disabled",
+        "invalid_token",
+        "insufficient_scope",
+        "too_many_requests",
+        "not_implemented",
+    }
+)
+
+# HTTP status of domain error codes; the rest are 400 Bad Request.
+APPLICATION_ERROR_STATUS = {
+    "forbidden": status.HTTP_403_FORBIDDEN,
+    "sms_code_cooldown": status.HTTP_429_TOO_MANY_REQUESTS,
+    "sms_code_hourly_limit": status.HTTP_429_TOO_MANY_REQUESTS,
+    "not_implemented": status.HTTP_501_NOT_IMPLEMENTED,
+}
+APPLICATION_ERROR_CSC_CODE = {
+    "sms_code_cooldown": "too_many_requests",
+    "sms_code_hourly_limit": "too_many_requests",
+}
+
+
+class InvalidToken(exceptions.AuthenticationFailed):
+    default_detail = "The access token is not valid."
+    default_code = "invalid_token"
+
+
+class InsufficientScope(exceptions.PermissionDenied):
+    default_detail = "The access token does not grant this function."
+    default_code = "insufficient_scope"
+
+
+def is_csc_request(request: Any) -> bool:
+    return bool(request is not None and str(getattr(request, "path", "")).startswith("/csc/"))
+
+
+def _describe_validation(detail: Any, prefix: str = "") -> tuple[str, dict[str, list[str]]]:
+    """The first problem as one CSC-style sentence, and every problem by field."""
+    fields: dict[str, list[str]] = {}
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(inner, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            fields.setdefault(path or "non_field_errors", []).extend(str(v) for v in value)
+        elif isinstance(value, list):
+            for index, inner in enumerate(value):
+                walk(inner, f"{path}[{index}]" if path else f"[{index}]")
+        else:
+            fields.setdefault(path or "non_field_errors", []).append(str(value))
+
+    walk(detail, prefix)
+    if not fields:
+        return "Invalid request.", fields
+    field, messages = next(iter(fields.items()))
+    codes = _codes_of(detail, field)
+    if field == "non_field_errors":
+        return messages[0], fields
+    name = field.split(".")[0].split("[")[0]
+    if "required" in codes:
+        return f"Missing parameter {name}", fields
+    return f"Invalid parameter {name}: {messages[0]}", fields
+
+
+def _codes_of(detail: Any, field: str) -> set[str]:
+    node = detail
+    for part in field.replace("[", ".").replace("]", "").split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            break
+    items = node if isinstance(node, list) else [node]
+    return {getattr(item, "code", "") for item in items}
+
+
+def _classify(exc: Exception) -> tuple[int, str, str, dict[str, list[str]], dict[str, str]]:
+    """(status, code, description, fields, headers) for any exception an API view may raise."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, ApplicationError):
+        fields = {exc.field: [str(exc.message)]} if exc.field else {}
+        return APPLICATION_ERROR_STATUS.get(exc.code, 400), exc.code, str(exc.message), fields, headers
+    if isinstance(exc, exceptions.ValidationError):
+        description, fields = _describe_validation(exc.detail)
+        return 400, "invalid_request", description, fields, headers
+    if isinstance(exc, RequestTooLarge) or isinstance(exc, RequestDataTooBig):
+        return 413, "invalid_request", "The request body is too large.", {}, headers
+    if isinstance(exc, exceptions.ParseError):
+        return 400, "invalid_request", str(exc.detail), {}, headers
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        return 415, "invalid_request", "The request body must be application/json.", {}, headers
+    if isinstance(exc, exceptions.NotAuthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="api"'
+        return 401, "invalid_token", "An access token is required (Authorization: Bearer).", {}, headers
+    if isinstance(exc, exceptions.AuthenticationFailed):
+        headers["WWW-Authenticate"] = 'Bearer realm="api", error="invalid_token"'
+        return 401, "invalid_token", str(exc.detail), {}, headers
+    if isinstance(exc, InsufficientScope):
+        headers["WWW-Authenticate"] = 'Bearer realm="api", error="insufficient_scope"'
+        return 403, "insufficient_scope", str(exc.detail), {}, headers
+    if isinstance(exc, exceptions.Throttled):
+        if exc.wait:
+            headers["Retry-After"] = str(int(exc.wait))
+        return 429, "too_many_requests", "Too many requests: try again later.", {}, headers
+    if isinstance(exc, exceptions.MethodNotAllowed):
+        return 405, "invalid_request", str(exc.detail), {}, headers
+    if isinstance(exc, exceptions.NotAcceptable):
+        return 406, "invalid_request", str(exc.detail), {}, headers
+    if isinstance(exc, exceptions.PermissionDenied | DjangoPermissionDenied):
+        return 403, "access_denied", "Not allowed.", {}, headers
+    if isinstance(exc, exceptions.NotFound | Http404):
+        return 404, "invalid_request", "Not found.", {}, headers
+    if isinstance(exc, SuspiciousOperation):
+        return 400, "invalid_request", "Invalid request.", {}, headers
+    if isinstance(exc, exceptions.APIException):
+        return exc.status_code, "invalid_request", str(exc.detail), {}, headers
+    raise exc
+
+
+def error_response(*, csc: bool, status_code: int, code: str, description: str,
+                   fields: dict[str, list[str]] | None = None, headers: dict[str, str] | None = None) -> Response:
+    if csc:
+        csc_code = APPLICATION_ERROR_CSC_CODE.get(code, code)
+        if csc_code not in CSC_ERROR_CODES:
+            csc_code = "access_denied" if status_code == 403 else "invalid_request"
+        body: dict[str, Any] = {"error": csc_code, "error_description": description}
+    else:
+        body = {"code": code, "message": description, "fields": fields or {}}
+    return Response(body, status=status_code, headers=headers)
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    request = context.get("request")
+    try:
+        status_code, code, description, fields, headers = _classify(exc)
+    except Exception:  # noqa: BLE001 — not ours to answer: a real bug stays a 500 with its traceback
+        return None
+    return error_response(
+        csc=is_csc_request(request), status_code=status_code, code=code, description=description,
+        fields=fields, headers=headers,
+    )

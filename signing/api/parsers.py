@@ -1,0 +1,51 @@
+"""A JSON parser that refuses large bodies before reading them.
+
+DRF reads the request stream itself, past Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` check (which only
+guards ``request.body``), so without this a client could make a worker buffer and parse any size.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from rest_framework import status
+from rest_framework.exceptions import APIException, ParseError
+from rest_framework.parsers import JSONParser
+
+
+class RequestTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "request_too_large"
+
+
+def max_body_bytes(view: Any) -> int:
+    return int(getattr(view, "max_body_bytes", None) or settings.API_MAX_REQUEST_BYTES)
+
+
+class LimitedJSONParser(JSONParser):
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
+        parser_context = parser_context or {}
+        limit = max_body_bytes(parser_context.get("view"))
+        request = parser_context.get("request")
+        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
+        try:
+            if declared and int(declared) > limit:
+                raise RequestTooLarge()
+        except ValueError as exc:
+            raise ParseError("Invalid Content-Length.") from exc
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise RequestTooLarge()
+        encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            return json.loads(raw.decode(encoding), parse_constant=_refuse_constant)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ParseError("The request body is not valid JSON.") from exc
+
+
+def _refuse_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON (RFC 8259); Python's json accepts them unless told otherwise.
+    raise ValueError(f"{name} is not valid JSON")

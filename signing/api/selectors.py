@@ -1,0 +1,57 @@
+"""Reads of tenant data for API clients: everything through the client, confined to its organization.
+
+A holder or credential of another organization is answered exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from accounts.models import ApiClient, Holder
+from certificates.models import Certificate, CertificateState
+from otp.models import DeviceKind, DeviceState, OtpDevice
+
+# Credentials the CSC API shows: certificates with a live key. Suspended ones are listed by
+# credentials/info with key status "disabled"; final states (revoked, blocked, expired) are gone.
+CREDENTIAL_STATES = (CertificateState.ACTIVE, CertificateState.SUSPENDED)
+
+
+def holder_get_for_api_client(*, client: ApiClient, username: str) -> Holder:
+    """The holder of the client's organization with this username; ``Holder.DoesNotExist`` otherwise."""
+    username = (username or "").strip().lower()
+    if not username or len(username) > 150:
+        raise Holder.DoesNotExist
+    return Holder.objects.select_related("user", "organization").get(
+        organization=client.organization, organization__is_active=True, user__username=username,
+        user__is_active=True,
+    )
+
+
+def credential_list_for_api_client(*, client: ApiClient, holder: Holder) -> QuerySet[Certificate]:
+    """The holder's active certificates: the credentials a CSC client may use."""
+    return Certificate.objects.filter(
+        organization=client.organization, holder=holder, state=CertificateState.ACTIVE
+    ).order_by("-issued_at", "-pk")
+
+
+def credential_get_for_api_client(*, client: ApiClient, credential_id: str) -> Certificate:
+    """A credential (certificate IUT) of the client's organization; ``Certificate.DoesNotExist`` otherwise."""
+    credential_id = (credential_id or "").strip()
+    if not credential_id or len(credential_id) > 32:
+        raise Certificate.DoesNotExist
+    return Certificate.objects.select_related("holder", "holder__user", "issuer", "issuer__issuer").get(
+        organization=client.organization, organization__is_active=True, iut=credential_id,
+        state__in=CREDENTIAL_STATES, holder__user__is_active=True,
+    )
+
+
+def otp_devices_for_credential(*, certificate: Certificate) -> list[OtpDevice]:
+    """The usable OTP devices of the credential's holder (not locked, active)."""
+    return list(
+        OtpDevice.objects.filter(holder=certificate.holder, state=DeviceState.ACTIVE, locked_at__isnull=True)
+        .order_by("created_at", "pk")
+    )
+
+
+def sms_device_active(devices: list[OtpDevice]) -> OtpDevice | None:
+    return next((d for d in devices if d.kind == DeviceKind.SMS), None)

@@ -1,0 +1,52 @@
+"""URLs of the APIs: the OAuth 2.0 token endpoint, CSC v1 and v2, the OpenAPI schema and its docs."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import path, re_path
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from signing.api import csc
+from signing.api.token import token_view
+
+
+@csrf_exempt
+def csc_not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """Anything else under /csc/: a CSC error, not the HTML 404 page."""
+    return JsonResponse({"error": "invalid_request", "error_description": "Unknown method."}, status=404)
+
+
+def _csc(version: str) -> list:
+    def view(cls: type, **kwargs: object):  # noqa: ANN202
+        return cls.as_view(api_version=version, **kwargs)
+
+    patterns = [
+        path(f"csc/{version}/info", view(csc.InfoApi), name=f"csc_{version}_info"),
+        path(f"csc/{version}/oauth2/token", token_view, name=f"csc_{version}_oauth2_token"),
+        path(f"csc/{version}/credentials/list", view(csc.CredentialsListApi), name=f"csc_{version}_credentials_list"),
+        path(f"csc/{version}/credentials/info", view(csc.CredentialsInfoApi), name=f"csc_{version}_credentials_info"),
+        path(f"csc/{version}/credentials/sendOTP", view(csc.CredentialsSendOtpApi),
+             name=f"csc_{version}_credentials_send_otp"),
+        path(f"csc/{version}/credentials/authorize", view(csc.AuthorizeApi),
+             name=f"csc_{version}_credentials_authorize"),
+        path(f"csc/{version}/credentials/extendTransaction", view(csc.ExtendTransactionApi),
+             name=f"csc_{version}_credentials_extend_transaction"),
+        path(f"csc/{version}/signatures/signHash", view(csc.SignHashApi), name=f"csc_{version}_signatures_sign_hash"),
+        path(f"csc/{version}/signatures/timestamp", view(csc.TimestampApi), name=f"csc_{version}_signatures_timestamp"),
+    ]
+    if version == "v2":
+        patterns.append(
+            path("csc/v2/signatures/signDoc", view(csc.SignDocApi), name="csc_v2_signatures_sign_doc"),
+        )
+    return patterns
+
+
+urlpatterns = [
+    path("oauth2/token", token_view, name="oauth2_token"),
+    *_csc("v1"),
+    *_csc("v2"),
+    re_path(r"^csc/(?P<rest>.*)$", csc_not_found),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api_schema"), name="api_docs"),
+]

@@ -1,0 +1,345 @@
+"""CSC API v1/v2: info, credentials, sendOTP, and every kind of bad input answered in CSC form."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import io
+from datetime import UTC, datetime
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from otp.models import DeviceKind, DeviceState, OtpDevice, SmsCode
+from otp.services import device_create
+from tests.certificates.conftest import PIN, active
+from tests.signing.conftest import csc_post
+
+
+def test_info_is_public_and_names_the_oauth2_server(client):
+    for version, specs in (("v1", "1.0.4.0"), ("v2", "2.0.0.2")):
+        response = csc_post(client, f"/csc/{version}/info", {"lang": "it-IT"})
+        assert response.status_code == 200, response.content
+        body = response.json()
+        assert body["specs"] == specs and body["authType"] == ["oauth2client"]
+        assert body["oauth2"] == "http://testserver"
+        assert {"credentials/list", "credentials/info", "credentials/authorize", "signatures/signHash",
+                "credentials/sendOTP", "oauth2/token"} <= set(body["methods"])
+        assert ("signatures/signDoc" in body["methods"]) == (version == "v2")
+
+
+def test_credentials_info_gives_the_chain_the_key_and_scal2(client, world, ca, alpha_token, settings):
+    certificate = active(world.alpha.holder)
+    response = csc_post(client, "/csc/v1/credentials/info",
+                        {"credentialID": certificate.iut, "certificates": "chain", "certInfo": True,
+                         "authInfo": True}, alpha_token)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    chain = [x509.load_der_x509_certificate(base64.b64decode(c)) for c in body["cert"]["certificates"]]
+    assert len(chain) == 3  # holder, issuing CA, root
+    assert chain[0].serial_number == int(certificate.serial)
+    assert chain[0].issuer == chain[1].subject and chain[1].issuer == chain[2].subject == chain[2].subject
+    assert isinstance(chain[0].public_key(), rsa.RSAPublicKey)
+    assert body["key"] == {"status": "enabled", "len": 2048, "algo": [
+        "1.2.840.113549.1.1.1", "1.2.840.113549.1.1.11", "1.2.840.113549.1.1.12", "1.2.840.113549.1.1.13"]}
+    assert body["cert"]["status"] == "valid" and body["cert"]["serialNumber"] == format(int(certificate.serial), "x")
+    assert body["authMode"] == "explicit" and body["SCAL"] == "2"
+    assert body["PIN"]["presence"] == "true" and body["PIN"]["format"] == "N"
+    assert body["OTP"]["presence"] == "true" and body["OTP"]["type"] in ("offline", "online")
+    assert body["multisign"] == settings.SIGNING_BATCH_LIMIT
+
+    single = csc_post(client, "/csc/v2/credentials/info", {"credentialID": certificate.iut}, alpha_token).json()
+    assert len(single["cert"]["certificates"]) == 1
+    assert single["auth"]["mode"] == "explicit" and [o["id"] for o in single["auth"]["objects"]] == ["PIN", "OTP"]
+
+
+def test_a_suspended_credential_is_not_listed_and_its_key_is_disabled(client, world, ca, alpha_token):
+    from certificates.services import certificate_suspend
+
+    certificate = active(world.alpha.holder)
+    certificate_suspend(certificate=certificate, actor=world.alpha.operator.user, note="test")
+    listed = csc_post(client, "/csc/v1/credentials/list", {"userID": "mario.rossi"}, alpha_token).json()
+    assert listed["credentialIDs"] == []
+    info = csc_post(client, "/csc/v1/credentials/info", {"credentialID": certificate.iut}, alpha_token).json()
+    assert info["key"]["status"] == "disabled" and info["cert"]["status"] == "suspended"
+    otp = csc_post(client, "/csc/v1/credentials/sendOTP", {"credentialID": certificate.iut}, alpha_token)
+    assert otp.status_code == 400 and otp.json()["error"] == "credential_is_disabled"
+
+
+def test_credentials_list_v2_can_include_the_infos(client, world, ca, alpha_token):
+    certificate = active(world.alpha.holder)
+    body = csc_post(client, "/csc/v2/credentials/list", {"userID": "MARIO.ROSSI", "credentialInfo": True},
+                    alpha_token).json()
+    assert body["credentialIDs"] == [certificate.iut]
+    assert body["credentialInfos"][0]["credentialID"] == certificate.iut
+    assert body["credentialInfos"][0]["SCAL"] == "2"
+
+
+def _sms_only(holder) -> None:
+    OtpDevice.objects.filter(holder=holder).exclude(kind=DeviceKind.SMS).update(state=DeviceState.RETIRED)
+    if not OtpDevice.objects.filter(holder=holder, kind=DeviceKind.SMS, state=DeviceState.ACTIVE).exists():
+        device_create(kind=DeviceKind.SMS, holder=holder)
+
+
+def test_send_otp_queues_an_sms_code_for_signing(client, world, ca, alpha_token):
+    certificate = active(world.alpha.holder)
+    _sms_only(world.alpha.holder)
+    info = csc_post(client, "/csc/v1/credentials/info", {"credentialID": certificate.iut}, alpha_token).json()
+    assert info["OTP"]["type"] == "online"
+    before = SmsCode.objects.filter(holder=world.alpha.holder, purpose="sign").count()
+    response = csc_post(client, "/csc/v1/credentials/sendOTP", {"credentialID": certificate.iut}, alpha_token)
+    assert response.status_code == 204, response.content
+    codes = SmsCode.objects.filter(holder=world.alpha.holder, purpose="sign")
+    assert codes.count() == before + 1
+    assert codes.order_by("-created_at").first().recipient == world.alpha.holder.mobile
+    # A second request at once is the SMS cooldown: 429 in CSC form, nothing sent.
+    again = csc_post(client, "/csc/v1/credentials/sendOTP", {"credentialID": certificate.iut}, alpha_token)
+    assert again.status_code == 429 and set(again.json()) == {"error", "error_description"}
+    assert codes.count() == before + 1
+
+
+def test_send_otp_refuses_a_holder_with_a_token(client, world, ca, alpha_token):
+    certificate = active(world.alpha.holder)
+    OtpDevice.objects.filter(holder=world.alpha.holder, kind=DeviceKind.SMS).update(state=DeviceState.RETIRED)
+    device_create(kind=DeviceKind.APP_TOTP, holder=world.alpha.holder, seed=b"s" * 20)
+    response = csc_post(client, "/csc/v1/credentials/sendOTP", {"credentialID": certificate.iut}, alpha_token)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_request"
+    assert not SmsCode.objects.filter(holder=world.alpha.holder, purpose="sign").exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "description"),
+    [
+        ("{not json", "application/json", 400, "The request body is not valid JSON."),
+        ('{"userID": NaN}', "application/json", 400, "The request body is not valid JSON."),
+        ("[1, 2]", "application/json", 400, None),
+        ("{}", "application/json", 400, "Missing parameter userID"),
+        ('{"userID": ["a"]}', "application/json", 400, None),
+        ('{"userID": "x"}', "text/plain", 415, None),
+        (b"\xff\xfe", "application/json", 400, None),
+    ],
+)
+def test_bad_bodies_get_csc_errors(client, alpha_token, body, content_type, status, description):
+    response = csc_post(client, "/csc/v1/credentials/list", body, alpha_token, content_type=content_type)
+    assert response.status_code == status, response.content
+    payload = response.json()
+    assert set(payload) == {"error", "error_description"} and payload["error"] == "invalid_request"
+    if description:
+        assert payload["error_description"] == description
+
+
+def test_a_huge_body_is_refused_unread(client, alpha_token, settings):
+    huge = '{"userID": "' + "a" * (settings.API_MAX_REQUEST_BYTES + 10) + '"}'
+    response = csc_post(client, "/csc/v1/credentials/list", huge, alpha_token)
+    assert response.status_code == 413 and response.json()["error"] == "invalid_request"
+
+
+def test_missing_and_malformed_fields_of_credentials(client, world, ca, alpha_token):
+    assert csc_post(client, "/csc/v1/credentials/info", {}, alpha_token).json() == {
+        "error": "invalid_request", "error_description": "Missing parameter credentialID"}
+    bad = csc_post(client, "/csc/v1/credentials/info", {"credentialID": "x", "certificates": "all"}, alpha_token)
+    assert bad.status_code == 400 and bad.json()["error_description"].startswith("Invalid parameter certificates")
+    page = csc_post(client, "/csc/v1/credentials/list", {"userID": "mario.rossi", "pageToken": "zz"}, alpha_token)
+    assert page.json()["error_description"] == "Invalid parameter pageToken"
+
+
+def test_authorize_refuses_bad_hashes_before_reaching_the_engine(client, world, ca, alpha_token):
+    certificate = active(world.alpha.holder)
+    base = {"credentialID": certificate.iut, "numSignatures": 1, "PIN": PIN, "OTP": "123456"}
+    cases = [
+        ({**base, "hash": ["not base64!"]}, "Invalid parameter hash"),
+        ({**base, "hash": [base64.b64encode(b"short").decode()]}, "Invalid parameter hash"),
+        ({**base}, "Missing parameter hash"),
+        ({**base, "numSignatures": 2, "hash": [base64.b64encode(bytes(32)).decode()]},
+         "Invalid parameter numSignatures"),
+        ({**base, "numSignatures": 0, "hash": []}, "Invalid parameter numSignatures"),
+        ({k: v for k, v in base.items() if k != "PIN"} | {"hash": [base64.b64encode(bytes(32)).decode()]},
+         "Missing parameter PIN"),
+    ]
+    for body, description in cases:
+        response = csc_post(client, "/csc/v1/credentials/authorize", body, alpha_token)
+        assert response.status_code == 400, (body, response.content)
+        assert response.json()["error"] == "invalid_request"
+        assert response.json()["error_description"].startswith(description), response.json()
+    too_many = csc_post(client, "/csc/v1/credentials/authorize",
+                        {**base, "numSignatures": 100000, "hash": [base64.b64encode(bytes(32)).decode()]}, alpha_token)
+    assert too_many.status_code == 400
+
+
+def test_sign_hash_checks_the_algorithms(client, world, ca, alpha_token):
+    certificate = active(world.alpha.holder)
+    digest = base64.b64encode(hashlib.sha256(b"x").digest()).decode()
+    base = {"credentialID": certificate.iut, "SAD": "sad", "hash": [digest]}
+    ecdsa = csc_post(client, "/csc/v1/signatures/signHash", {**base, "signAlgo": "1.2.840.10045.4.3.2"}, alpha_token)
+    assert ecdsa.json()["error_description"] == "Invalid parameter signAlgo"
+    bare = csc_post(client, "/csc/v1/signatures/signHash", {**base, "signAlgo": "1.2.840.113549.1.1.1"}, alpha_token)
+    assert bare.json()["error_description"] == "Missing parameter hashAlgo"
+    mismatch = csc_post(client, "/csc/v1/signatures/signHash",
+                        {**base, "signAlgo": "1.2.840.113549.1.1.13"}, alpha_token)
+    assert mismatch.json()["error_description"].startswith("Invalid parameter hash")
+
+
+def test_extend_transaction_says_to_authorize_again(client, world, ca, alpha_token):
+    certificate = active(world.alpha.holder)
+    response = csc_post(client, "/csc/v1/credentials/extendTransaction", {
+        "credentialID": certificate.iut, "SAD": "sad"}, alpha_token)
+    assert response.status_code == 501 and response.json()["error"] == "not_implemented"
+
+
+def test_an_unknown_csc_method_is_a_csc_404(client):
+    response = client.post("/csc/v1/credentials/nothing", "{}", content_type="application/json")
+    assert response.status_code == 404 and response.json()["error"] == "invalid_request"
+
+
+def test_get_is_not_allowed(client, alpha_token):
+    response = client.get("/csc/v1/credentials/list", HTTP_AUTHORIZATION=f"Bearer {alpha_token}")
+    assert response.status_code == 405 and response.json()["error"] == "invalid_request"
+
+
+def _with_app(holder, seed: bytes = b"12345678901234567890") -> bytes:
+    OtpDevice.objects.filter(holder=holder).update(state=DeviceState.RETIRED)
+    device_create(kind=DeviceKind.APP_TOTP, holder=holder, seed=seed)
+    return seed
+
+
+def test_authorize_then_sign_hash_with_pin_and_otp(client, world, ca, alpha_token):
+    import time
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, utils
+
+    from otp.oath import totp
+
+    certificate = active(world.alpha.holder)
+    seed = _with_app(world.alpha.holder)
+    digests = [hashlib.sha256(f"exam record {i}".encode()).digest() for i in range(3)]
+    b64 = [base64.b64encode(d).decode() for d in digests]
+    authorized = csc_post(client, "/csc/v1/credentials/authorize", {
+        "credentialID": certificate.iut, "numSignatures": 3, "hash": b64, "PIN": PIN,
+        "OTP": totp(seed, time.time())}, alpha_token)
+    assert authorized.status_code == 200, authorized.content
+    assert 0 < authorized.json()["expiresIn"] <= 300
+    signed = csc_post(client, "/csc/v1/signatures/signHash", {
+        "credentialID": certificate.iut, "SAD": authorized.json()["SAD"], "hash": b64,
+        "signAlgo": "1.2.840.113549.1.1.11"}, alpha_token)
+    assert signed.status_code == 200, signed.content
+    public_key = x509.load_der_x509_certificate(bytes(certificate.der)).public_key()
+    for digest, signature in zip(digests, signed.json()["signatures"], strict=True):
+        public_key.verify(base64.b64decode(signature), digest, padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))
+    # Single use: the same SAD again is refused in CSC form.
+    again = csc_post(client, "/csc/v1/signatures/signHash", {
+        "credentialID": certificate.iut, "SAD": authorized.json()["SAD"], "hash": b64,
+        "signAlgo": "1.2.840.113549.1.1.11"}, alpha_token)
+    assert again.status_code == 400 and again.json()["error"] in ("sad_expired", "invalid_request")
+
+
+def test_a_wrong_pin_is_invalid_pin_in_csc_form(client, world, ca, alpha_token):
+    import time
+
+    from otp.oath import totp
+
+    certificate = active(world.alpha.holder)
+    seed = _with_app(world.alpha.holder)
+    response = csc_post(client, "/csc/v1/credentials/authorize", {
+        "credentialID": certificate.iut, "numSignatures": 1, "hash": [base64.b64encode(bytes(32)).decode()],
+        "PIN": "00000000", "OTP": totp(seed, time.time())}, alpha_token)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_pin"
+
+
+# --- pyHanko's own CSC client against a live server -------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pyhanko_csc_signer_fetches_the_credential(live_server, world, ca_hierarchy):
+    import aiohttp
+    from pyhanko.sign.signers.csc_signer import CSCServiceSessionInfo, fetch_certs_in_csc_credential
+
+    from tests.certificates.conftest import load_hierarchy
+    from tests.signing.conftest import api_client_for
+
+    load_hierarchy(ca_hierarchy)
+    certificate = active(world.alpha.holder)
+    api_client, secret = api_client_for(world.alpha)
+
+    async def run() -> object:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{live_server.url}/csc/v1/oauth2/token", data={
+                "grant_type": "client_credentials", "client_id": api_client.client_id, "client_secret": secret,
+            }) as response:
+                token = (await response.json())["access_token"]
+            info = CSCServiceSessionInfo(live_server.url, certificate.iut, oauth_token=token)
+            return await fetch_certs_in_csc_credential(session, info)
+
+    credential = asyncio.run(run())
+    assert credential.signing_cert.serial_number == int(certificate.serial)
+    assert len(credential.chain) == 2
+    assert credential.hash_pinning_required is True
+    assert "sha256_rsa" in credential.supported_mechanisms
+    assert credential.max_batch_size >= 1
+
+
+class PinAndOtpFromTheHolder:
+    """What an exam-records system does at ``credentials/authorize``: the holder's PIN and a fresh OTP,
+    bound to the hashes pyHanko is about to sign (pyHanko leaves this step to the integrator)."""
+
+    @staticmethod
+    def manager(session, info, credential, seed: bytes):
+        import time
+        from datetime import timedelta
+
+        from pyhanko.sign.signers.csc_signer import CSCAuthorizationInfo, CSCAuthorizationManager
+
+        from otp.oath import totp
+
+        class Manager(CSCAuthorizationManager):
+            async def authorize_signature(self, hash_b64s):
+                body = self.format_csc_auth_request(
+                    num_signatures=len(hash_b64s), pin=PIN, otp=totp(seed, time.time()), hash_b64s=hash_b64s,
+                )
+                async with session.post(self.csc_session_info.endpoint_url("credentials/authorize"), json=body,
+                                        headers=self.csc_session_info.auth_headers) as response:
+                    data = await response.json()
+                    assert response.status == 200, data
+                expires = datetime.now(UTC) + timedelta(seconds=data["expiresIn"])
+                return CSCAuthorizationInfo(sad=data["SAD"], expires_at=expires)
+
+        return Manager(info, credential)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pyhankos_own_csc_signer_signs_a_pdf_through_csc_v1_and_it_validates(live_server, world, ca_hierarchy):
+    import aiohttp
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+    from pyhanko.sign.signers.csc_signer import CSCServiceSessionInfo, CSCSigner, fetch_certs_in_csc_credential
+
+    from signing.services import pdf_validate
+    from tests.certificates.conftest import load_hierarchy
+    from tests.signing.conftest import api_client_for, pdf_make
+
+    load_hierarchy(ca_hierarchy)
+    certificate = active(world.alpha.holder)
+    seed = _with_app(world.alpha.holder)
+    api_client, secret = api_client_for(world.alpha)
+
+    async def run() -> bytes:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{live_server.url}/csc/v1/oauth2/token", data={
+                "grant_type": "client_credentials", "client_id": api_client.client_id, "client_secret": secret,
+            }) as response:
+                token = (await response.json())["access_token"]
+            info = CSCServiceSessionInfo(live_server.url, certificate.iut, oauth_token=token)
+            credential = await fetch_certs_in_csc_credential(session, info)
+            signer = CSCSigner(session, auth_manager=PinAndOtpFromTheHolder.manager(session, info, credential, seed))
+            output = await signers.async_sign_pdf(
+                IncrementalPdfFileWriter(io.BytesIO(pdf_make())),
+                signers.PdfSignatureMetadata(field_name="Firma"), signer=signer,
+            )
+            return output.getvalue()
+
+    signed = asyncio.run(run())
+    (signature,) = pdf_validate(data=signed).signatures
+    assert signature.intact and signature.valid and signature.trusted and not signature.revoked
+    assert str(certificate.subject_common_name) in signature.signer
