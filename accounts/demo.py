@@ -14,7 +14,8 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Holder, KeyAlgorithm, Operator, OperatorRole, Organization, User
+from accounts.models import ApiClient, Holder, KeyAlgorithm, Operator, OperatorRole, Organization, User
+from accounts.services.api_clients import api_client_create
 from accounts.services.authentication import login_throttle_clear
 from accounts.services.people import holder_create, operator_create
 from otp.models import DeviceKind, DeviceState, OtpDevice
@@ -244,4 +245,34 @@ def seed_demo() -> dict[str, Any]:
     summary["tokens_in_stock"] = [
         serial for serial in DEMO_STOCK if OtpDevice.objects.filter(serial=serial, state=DeviceState.AVAILABLE).exists()
     ]
+    summary["api_client"] = _ensure_api_client()
     return summary
+
+
+DEMO_API_CLIENT_NAME = "Verbali d'esame (demo)"
+# Published, like every demo password: for trying the CSC API with curl or pyHanko's CSCSigner.
+DEMO_API_CLIENT_SECRET = "Demo-API-Secret-Verbali-2026-non-usare-in-produzione"
+
+
+def _ensure_api_client() -> dict[str, Any]:
+    """The university's exam-records system, with all scopes; the secret is stored hashed as usual."""
+    organization = Organization.objects.get(slug="unimore")
+    api_client = ApiClient.objects.filter(
+        organization=organization, name=DEMO_API_CLIENT_NAME, revoked_at__isnull=True
+    ).first()
+    if api_client is None:
+        admin = Operator.objects.get(organization=organization, role=OperatorRole.ORGANIZATION_ADMIN)
+        api_client, _secret = api_client_create(
+            actor=admin.user, name=DEMO_API_CLIENT_NAME, scopes=list(settings.API_SCOPES)
+        )
+    application = api_client.application
+    if not check_password(DEMO_API_CLIENT_SECRET, application.client_secret):
+        application.client_secret = DEMO_API_CLIENT_SECRET  # hashed by django-oauth-toolkit on save
+        application.save(update_fields=["client_secret"])
+    return {
+        "organization": organization.slug,
+        "client_id": application.client_id,
+        "client_secret": DEMO_API_CLIENT_SECRET,
+        "token_url": f"{settings.SITE_URL}/oauth2/token",
+        "csc_url": f"{settings.SITE_URL}/csc/v1/",
+    }
