@@ -167,7 +167,8 @@ def test_the_demo_certificates_about_to_expire_get_their_reminders():
 def test_the_demo_api_client_gets_a_token_with_the_printed_secret():
     summary = seed()["api_client"]
     response = Client().post("/oauth2/token", {
-        "grant_type": "client_credentials", "client_id": summary["client_id"], "client_secret": summary["client_secret"],
+        "grant_type": "client_credentials", "client_id": summary["client_id"],
+        "client_secret": summary["client_secret"],
     })
     assert response.status_code == 200, response.content
     assert response.json()["access_token"]
