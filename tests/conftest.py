@@ -151,3 +151,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if skipped:
         reporter.write_line(f"STRICT_NO_SKIP: {len(skipped)} test(s) skipped; every test must run in CI.", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def run_coroutine(coroutine: object) -> object:
+    """Run ``coroutine`` to completion on a thread of its own.
+
+    The browser journeys keep Playwright's event loop running in the main thread for the rest of
+    the session, and ``asyncio.run`` refuses to start inside a running loop.
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -46,13 +46,6 @@ def test_profile_shows_username_holder_and_role_data_and_the_honest_states(world
     assert "Al momento non ci sono notifiche da visualizzare" in page
 
 
-@pytest.mark.parametrize("name", ["signing"])
-def test_pages_of_later_issues_say_not_available_yet_instead_of_faking_data(holder_client, name):
-    response = holder_client.get(reverse(f"panel:{name}"))
-    assert "app-not-available" in response.content.decode()
-    assert "<form" not in response.content.decode().split('id="main-content"')[1]
-
-
 def test_switching_to_english_translates_the_panel_and_remembers_the_choice(world, holder_client):
     response = holder_client.post(reverse("accounts:language"), {"language": "en", "next": reverse("panel:email")})
     assert response.status_code == 302 and response["Location"] == reverse("panel:email")

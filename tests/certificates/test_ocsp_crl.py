@@ -3,7 +3,6 @@ a live server, and garbage thrown at the public endpoints."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
 import urllib.parse
@@ -26,6 +25,7 @@ from certificates.services import (
     certificate_suspend,
 )
 from tests.certificates.conftest import active, issued, openssl, write_pem
+from tests.conftest import run_coroutine
 
 OCSP_TYPE = "application/ocsp-response"
 
@@ -120,7 +120,7 @@ def test_pyhanko_validates_in_hard_fail_mode_through_suspension_and_reactivation
             trust_roots=[root], other_certs=[issuing], allow_fetching=True, revocation_mode="hard-fail"
         )
         validator = CertificateValidator(leaf, intermediate_certs=[issuing], validation_context=context)
-        return asyncio.run(validator.async_validate_usage({"non_repudiation"}))
+        return run_coroutine(validator.async_validate_usage({"non_repudiation"}))
 
     assert validate()  # active: a valid path, revocation checked through our CRL and OCSP
 

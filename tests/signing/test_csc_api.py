@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import io
@@ -15,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from otp.models import DeviceKind, DeviceState, OtpDevice, SmsCode
 from otp.services import device_create
 from tests.certificates.conftest import PIN, active
+from tests.conftest import run_coroutine
 from tests.signing.conftest import csc_post
 
 
@@ -272,7 +272,7 @@ def test_pyhanko_csc_signer_fetches_the_credential(live_server, world, ca_hierar
             info = CSCServiceSessionInfo(live_server.url, certificate.iut, oauth_token=token)
             return await fetch_certs_in_csc_credential(session, info)
 
-    credential = asyncio.run(run())
+    credential = run_coroutine(run())
     assert credential.signing_cert.serial_number == int(certificate.serial)
     assert len(credential.chain) == 2
     assert credential.hash_pinning_required is True
@@ -339,7 +339,7 @@ def test_pyhankos_own_csc_signer_signs_a_pdf_through_csc_v1_and_it_validates(liv
             )
             return output.getvalue()
 
-    signed = asyncio.run(run())
+    signed = run_coroutine(run())
     (signature,) = pdf_validate(data=signed).signatures
     assert signature.intact and signature.valid and signature.trusted and not signature.revoked
     assert str(certificate.subject_common_name) in signature.signer

@@ -238,6 +238,7 @@ def test_an_unsigned_pdf_gets_a_report_saying_there_is_no_signature(holder_clien
 
 
 def test_validation_refuses_what_the_intake_refuses(holder_client: Client):
+    holder_client.cookies["django_language"] = "en"
     response = holder_client.post(VALIDATION_URL, {"document": pdf("vuoto.pdf", b"")})
     assert response.status_code == 400 and "vuoto.pdf is empty." in response.content.decode()
     response = holder_client.post(VALIDATION_URL, {})
