@@ -273,3 +273,25 @@ def test_the_schema_documents_the_batch_and_validation_apis(client, db):
                  "/api/v1/validation"):
         assert path in paths
     assert {"200", "202"} <= set(paths["/api/v1/batch/sign"]["post"]["responses"])
+
+
+def test_the_purge_fails_a_job_whose_worker_was_lost(client, signer, batch_token, settings, monkeypatch,
+                                                     django_capture_on_commit_callbacks):
+    from signing import tasks
+
+    settings.SIGNING_BATCH_SYNC_LIMIT = 1
+    monkeypatch.setattr(tasks.signing_job_run_task, "apply_async", lambda *a, **k: None)  # no worker ever runs it
+    docs = _docs(2)
+    authorized = _authorize(client, batch_token, signer, docs)
+    with django_capture_on_commit_callbacks(execute=True):
+        url = csc_post(client, "/api/v1/batch/sign", _sign_body(signer, authorized["SAD"], docs),
+                       batch_token).json()["job"]
+    signing_jobs_purge()
+    assert SigningJob.objects.get().state == SigningJobState.QUEUED  # not stale yet
+
+    SigningJob.objects.update(created_at=timezone.now() - timedelta(seconds=settings.SIGNING_JOB_MAX_RUN_SECONDS + 1))
+    signing_jobs_purge()
+
+    body = client.get(url, HTTP_AUTHORIZATION=f"Bearer {batch_token}").json()
+    assert body["state"] == "failed" and body["error"]["code"] == "interrupted"
+    assert not SigningJobDocument.objects.exists() and SignatureRecord.objects.count() == 0
