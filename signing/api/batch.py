@@ -98,6 +98,9 @@ class BatchAuthorizeApi(ApiView):
             name = serializers.CharField(max_length=255)
             sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", error_messages={"invalid": "not a SHA-256 (hex)"})
 
+            class Meta:
+                ref_name = "BatchAuthorizeDocument"
+
         userID = serializers.CharField(max_length=150)  # noqa: N815
         credentialID = serializers.CharField(max_length=64)  # noqa: N815
         PIN = serializers.CharField(max_length=64, trim_whitespace=False)
@@ -127,6 +130,11 @@ class BatchAuthorizeApi(ApiView):
         return Response({"SAD": sad, "expiresIn": _expires_in(activation)})
 
 
+class BatchSignedDocument(serializers.Serializer):
+    name = serializers.CharField()
+    content = serializers.CharField(help_text="The signed PDF, base64")
+
+
 class BatchSignApi(DocumentBodyLimit, ApiView):
     """The documents of an authorized batch: signed at once (small batch) or as a job (large one)."""
 
@@ -135,7 +143,10 @@ class BatchSignApi(DocumentBodyLimit, ApiView):
     class InputSerializer(serializers.Serializer):
         class Document(serializers.Serializer):
             name = serializers.CharField(max_length=255)
-            content = Base64Field(max_length=settings.API_MAX_DOCUMENT_REQUEST_BYTES)
+            content = Base64Field(max_length=settings.API_MAX_DOCUMENT_REQUEST_BYTES, help_text="The PDF, base64")
+
+            class Meta:
+                ref_name = "BatchSignDocument"
 
         credentialID = serializers.CharField(max_length=64)  # noqa: N815
         SAD = serializers.CharField(max_length=1024)
@@ -144,12 +155,8 @@ class BatchSignApi(DocumentBodyLimit, ApiView):
         location = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
         documents = serializers.ListField(child=Document(), min_length=1, max_length=settings.SIGNING_BATCH_LIMIT)
 
-    class DocumentSerializer(serializers.Serializer):
-        name = serializers.CharField()
-        content = serializers.CharField(help_text="The signed PDF, base64")
-
     class OutputSerializer(serializers.Serializer):
-        documents = serializers.ListField(child=serializers.DictField())
+        documents = serializers.ListField(child=BatchSignedDocument())
 
     @extend_schema(
         request=InputSerializer,
@@ -195,7 +202,7 @@ class BatchJobApi(ApiView):
         finishedAt = serializers.DateTimeField(allow_null=True)  # noqa: N815
         expiresAt = serializers.DateTimeField(allow_null=True)  # noqa: N815
         error = serializers.DictField(allow_null=True)
-        documents = serializers.ListField(child=serializers.DictField(), required=False)
+        documents = serializers.ListField(child=BatchSignedDocument(), required=False)
 
     @extend_schema(responses={200: OutputSerializer, 404: OpenApiResponse(description="No such job"),
                               410: OpenApiResponse(description="The results have expired")}, tags=["Batch"])
@@ -252,8 +259,7 @@ class ValidationApi(DocumentBodyLimit, ApiView):
 def _name_schema_components() -> None:
     for view in (BatchAuthorizeApi, BatchSignApi, BatchJobApi, ValidationApi):
         base = view.__name__.removesuffix("Api")
-        for attribute, suffix in (("InputSerializer", "Input"), ("OutputSerializer", "Output"),
-                                  ("DocumentSerializer", "Document")):
+        for attribute, suffix in (("InputSerializer", "Input"), ("OutputSerializer", "Output")):
             serializer = view.__dict__.get(attribute)
             if serializer is not None:
                 serializer.Meta = type("Meta", (), {"ref_name": f"{base}{suffix}"})
