@@ -37,6 +37,8 @@ app.conf.beat_schedule = {
     },
     # Signature activations nobody came back to lose their wrapped key within minutes of expiring.
     "signing-activations-purge": {"task": "signing.tasks.signature_activations_purge", "schedule": 300.0},
+    # Signed documents of batch jobs are deleted when their results expire (SIGNING_JOB_RESULT_SECONDS).
+    "signing-jobs-purge": {"task": "signing.tasks.signing_jobs_purge", "schedule": 300.0},
     "certificates-auto-revoke-suspended": {
         "task": "certificates.tasks.certificates_auto_revoke_suspended", "schedule": crontab(minute=27),
     },

@@ -507,6 +507,15 @@ API_MAX_REQUEST_BYTES = env_int("API_MAX_REQUEST_BYTES", 1024 * 1024, minimum=16
 API_MAX_DOCUMENT_REQUEST_BYTES = env_int("API_MAX_DOCUMENT_REQUEST_BYTES", 64 * 1024 * 1024, minimum=1024 * 1024)
 # The most signatures one authorization may cover (CSC ``multisign``, the batch limit).
 SIGNING_BATCH_LIMIT = env_int("SIGNING_BATCH_LIMIT", 1000, minimum=1, maximum=10000)
+# The batch API signs up to this many documents within the request; a larger batch becomes an
+# asynchronous job for the Celery workers (202 + job URL), so no HTTP request holds a worker for minutes.
+SIGNING_BATCH_SYNC_LIMIT = env_int("SIGNING_BATCH_SYNC_LIMIT", 20, minimum=1, maximum=10000)
+# How long the signed documents of a job can be fetched before they are deleted (and the job is 410).
+SIGNING_JOB_RESULT_SECONDS = env_int("SIGNING_JOB_RESULT_SECONDS", 3600, minimum=60, maximum=7 * 24 * 3600)
+# A job still running after this long has lost its worker: the beat job marks it failed.
+SIGNING_JOB_MAX_RUN_SECONDS = env_int("SIGNING_JOB_MAX_RUN_SECONDS", 3600, minimum=300, maximum=24 * 3600)
+# Documents signed between two progress updates of a job (one UPDATE per chunk).
+SIGNING_JOB_CHUNK = env_int("SIGNING_JOB_CHUNK", 10, minimum=1, maximum=1000)
 # The name this service gives itself in CSC ``info``.
 CSC_SERVICE_NAME = env_str("CSC_SERVICE_NAME", CA_ORGANIZATION_NAME)
 

@@ -8,7 +8,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Holder, Organization
+from accounts.models import ApiClient, Holder, Organization
 from certificates.models import Certificate
 
 
@@ -100,3 +100,76 @@ class SignatureRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document_name or self.document_sha256[:16]} ({self.level}, {self.signed_at:%Y-%m-%d %H:%M})"
+
+
+class SigningJobState(models.TextChoices):
+    QUEUED = "queued", _("queued")
+    RUNNING = "running", _("running")
+    DONE = "done", _("done")
+    FAILED = "failed", _("failed")
+
+
+class SigningJob(models.Model):
+    """An asynchronous batch of the exam-records API: the documents to sign, then the signed ones.
+
+    The SAD token that authorizes the batch is **not** on this row, nor anywhere in the database: it
+    travels to the worker inside the Celery message only (design in ``signing/services/jobs.py``).
+    Results are kept until ``expires_at`` and then deleted by the beat job ``signing_jobs_purge``.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="signing_jobs")
+    holder = models.ForeignKey(Holder, on_delete=models.PROTECT, related_name="signing_jobs")
+    certificate = models.ForeignKey(Certificate, on_delete=models.PROTECT, related_name="signing_jobs")
+    state = models.CharField(max_length=8, choices=SigningJobState.choices, default=SigningJobState.QUEUED)
+    level = models.CharField(max_length=8)
+    reason = models.CharField(max_length=200, blank=True)
+    location = models.CharField(max_length=200, blank=True)
+    total = models.PositiveIntegerField()
+    done = models.PositiveIntegerField(default=0)
+    ip = models.CharField(max_length=45, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Until when the signed documents (or the failure) can be fetched; set when the job ends.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # When the beat job deleted the documents; the row stays a while so a late fetch gets 410, not 404.
+    purged_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("signing job")
+        verbose_name_plural = _("signing jobs")
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["state", "expires_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(done__lte=models.F("total")), name="signing_job_done_within_total"
+            ),
+            models.CheckConstraint(condition=models.Q(total__gte=1), name="signing_job_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"signing job {self.public_id} ({self.state}, {self.done}/{self.total})"
+
+
+class SigningJobDocument(models.Model):
+    """One PDF of a job, in its place: as received (until signed), then as signed (until expiry)."""
+
+    job = models.ForeignKey(SigningJob, on_delete=models.CASCADE, related_name="documents")
+    position = models.PositiveIntegerField()
+    name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64)
+    data = models.BinaryField(blank=True, default=b"", editable=False)
+    signed = models.BinaryField(blank=True, default=b"", editable=False)
+
+    class Meta:
+        verbose_name = _("signing job document")
+        verbose_name_plural = _("signing job documents")
+        ordering = ["job", "position"]
+        constraints = [models.UniqueConstraint(fields=["job", "position"], name="signing_job_document_position")]
+
+    def __str__(self) -> str:
+        return f"{self.name} (#{self.position})"

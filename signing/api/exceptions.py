@@ -45,6 +45,9 @@ APPLICATION_ERROR_STATUS = {
     "sms_code_cooldown": status.HTTP_429_TOO_MANY_REQUESTS,
     "sms_code_hourly_limit": status.HTTP_429_TOO_MANY_REQUESTS,
     "not_implemented": status.HTTP_501_NOT_IMPLEMENTED,
+    "job_expired": status.HTTP_410_GONE,
+    "file_too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    "batch_too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
 }
 APPLICATION_ERROR_CSC_CODE = {
     "sms_code_cooldown": "too_many_requests",

@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 
 
 class RequestTooLarge(APIException):
@@ -49,3 +49,19 @@ class LimitedJSONParser(JSONParser):
 def _refuse_constant(name: str) -> Any:
     # NaN and Infinity are not JSON (RFC 8259); Python's json accepts them unless told otherwise.
     raise ValueError(f"{name} is not valid JSON")
+
+
+class LimitedMultiPartParser(MultiPartParser):
+    """Multipart (a PDF as a file field), refused unread when the declared body is over the view's limit."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
+        parser_context = parser_context or {}
+        limit = max_body_bytes(parser_context.get("view"))
+        request = parser_context.get("request")
+        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
+        try:
+            if not declared or int(declared) > limit:
+                raise RequestTooLarge()
+        except ValueError as exc:
+            raise ParseError("Invalid Content-Length.") from exc
+        return super().parse(stream, media_type, parser_context)

@@ -5,11 +5,14 @@ A holder or credential of another organization is answered exactly like one that
 
 from __future__ import annotations
 
+import uuid
+
 from django.db.models import QuerySet
 
 from accounts.models import ApiClient, Holder
 from certificates.models import Certificate, CertificateState
 from otp.models import DeviceKind, DeviceState, OtpDevice
+from signing.models import SigningJob
 
 # Credentials the CSC API shows: certificates with a live key. Suspended ones are listed by
 # credentials/info with key status "disabled"; final states (revoked, blocked, expired) are gone.
@@ -55,3 +58,12 @@ def otp_devices_for_credential(*, certificate: Certificate) -> list[OtpDevice]:
 
 def sms_device_active(devices: list[OtpDevice]) -> OtpDevice | None:
     return next((d for d in devices if d.kind == DeviceKind.SMS), None)
+
+
+def signing_job_get_for_api_client(*, client: ApiClient, job_id: str) -> SigningJob:
+    """A job this very client submitted; ``SigningJob.DoesNotExist`` for any other (same answer)."""
+    try:
+        public_id = uuid.UUID(str(job_id))
+    except ValueError:
+        raise SigningJob.DoesNotExist from None
+    return SigningJob.objects.get(public_id=public_id, client=client, organization=client.organization)

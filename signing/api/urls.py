@@ -1,4 +1,5 @@
-"""URLs of the APIs: the OAuth 2.0 token endpoint, CSC v1 and v2, the OpenAPI schema and its docs."""
+"""URLs of the APIs: the OAuth 2.0 token endpoint, CSC v1 and v2, the batch and validation APIs, the
+OpenAPI schema and its docs."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from signing.api import csc
+from signing.api import batch, csc
 from signing.api.token import token_view
 
 
@@ -47,6 +48,10 @@ urlpatterns = [
     *_csc("v1"),
     *_csc("v2"),
     re_path(r"^csc/(?P<rest>.*)$", csc_not_found),
+    path("api/v1/batch/authorize", batch.BatchAuthorizeApi.as_view(), name="api_batch_authorize"),
+    path("api/v1/batch/sign", batch.BatchSignApi.as_view(), name="api_batch_sign"),
+    path("api/v1/batch/jobs/<str:job_id>", batch.BatchJobApi.as_view(), name="api_batch_job"),
+    path("api/v1/validation", batch.ValidationApi.as_view(), name="api_validation"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api_schema"), name="api_docs"),
 ]

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from signing.services.activation import (
+    signature_activation_check,
     signature_activations_purge,
     signature_authorize,
     signature_sign_documents,
     signature_sign_hashes,
 )
+from signing.services.jobs import signing_job_create, signing_job_run, signing_jobs_purge
 from signing.services.validation import SignatureReport, ValidationReport, pdf_validate
 
 __all__ = [
     "SignatureReport",
     "ValidationReport",
     "pdf_validate",
+    "signature_activation_check",
     "signature_activations_purge",
     "signature_authorize",
     "signature_sign_documents",
     "signature_sign_hashes",
+    "signing_job_create",
+    "signing_job_run",
+    "signing_jobs_purge",
 ]

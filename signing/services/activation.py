@@ -49,7 +49,7 @@ import logging
 import os
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -311,6 +311,80 @@ class _Spent:
     private_key: PrivateKey
 
 
+def _refusal(
+    activation: SignatureActivation | None, *, certificate: Certificate, client: ApiClient | None,
+    hex_hashes: list[str], hash_algorithm: str, now: datetime,
+) -> tuple[ApplicationError | None, bool]:
+    """Why this activation cannot sign these hashes now (None if it can), and whether to close it."""
+    if activation is None:
+        return _sad_expired(), False
+    if activation.certificate_id != certificate.pk:
+        return _invalid_request(_("This authorization is for another certificate.")), False
+    if activation.client_id != _client_id(client) or (
+        client is not None and client.organization_id != activation.organization_id
+    ):
+        return _invalid_request(_("This authorization was not given to this client.")), False
+    if activation.closed_at is not None or activation.signatures_left == 0:
+        return _sad_expired(), False
+    if activation.expires_at <= now:
+        return _sad_expired(), True
+    if Certificate.objects.filter(pk=certificate.pk).values_list("state", flat=True).first() != (
+        CertificateState.ACTIVE
+    ):
+        return _disabled(), True
+    if activation.hashes and activation.hash_algorithm != hash_algorithm:
+        return _invalid_request(_("The hash algorithm differs from the authorized one.")), False
+    if len(hex_hashes) > activation.signatures_left:
+        return ApplicationError(
+            "num_signatures_too_high",
+            ngettext_lazy(
+                "This authorization allows only %(count)d more signature.",
+                "This authorization allows only %(count)d more signatures.",
+                "count",
+            )
+            % {"count": activation.signatures_left},
+        ), False
+    if activation.hashes and (Counter(hex_hashes) - Counter(activation.hashes)):
+        return ApplicationError("unauthorized_hash", _("A hash to sign was not part of the authorization.")), False
+    return None, False
+
+
+def signature_activation_check(
+    *, sad_token: str, certificate: Certificate, documents: Sequence[bytes], client: ApiClient | None = None,
+    ip: str = "",
+) -> None:
+    """Would this SAD sign these documents now? Raises the error signing would raise; spends nothing.
+
+    For the batch API's asynchronous jobs: a wrong, foreign, expired or hash-mismatched SAD is refused
+    when the batch is submitted, not minutes later in a worker. The one-time key is tried too (AES-GCM
+    tag), so a forged token is refused here as well; the signing step checks everything again.
+    """
+    public_id, one_time_key = _token_decode(sad_token)
+    digests = [hashlib.sha256(bytes(d)).hexdigest() for d in documents]
+    activation = (
+        SignatureActivation.objects.select_related("holder__user").filter(public_id=public_id).first()
+    )
+    error, _close_it = _refusal(
+        activation, certificate=certificate, client=client, hex_hashes=digests, hash_algorithm="sha256",
+        now=timezone.now(),
+    )
+    if error is None and activation is not None:
+        wrapped = bytes(activation.wrapped_data_key)
+        try:
+            if len(wrapped) <= _NONCE:
+                raise InvalidTag
+            AESGCM(one_time_key).decrypt(wrapped[:_NONCE], wrapped[_NONCE:], activation.aad)
+        except InvalidTag:
+            error = _sad_expired()
+    if error is not None:
+        _refusal_audit(
+            error, step="check", holder=activation.holder if activation is not None else None,
+            certificate=certificate, channel=activation.channel if activation is not None else "", client=client,
+            ip=ip, extra={"count": len(digests)},
+        )
+        raise error
+
+
 def _spend(
     *, sad_token: str, certificate: Certificate, client: ApiClient | None, hex_hashes: list[str],
     hash_algorithm: str, ip: str,
@@ -329,39 +403,13 @@ def _spend(
             .filter(public_id=public_id)
             .first()
         )
-        if activation is None:
-            error = _sad_expired()
-        elif activation.certificate_id != certificate.pk:
-            error = _invalid_request(_("This authorization is for another certificate."))
-        elif activation.client_id != _client_id(client) or (
-            client is not None and client.organization_id != activation.organization_id
-        ):
-            error = _invalid_request(_("This authorization was not given to this client."))
-        elif activation.closed_at is not None or activation.signatures_left == 0:
-            error = _sad_expired()
-        elif activation.expires_at <= now:
+        error, close = _refusal(
+            activation, certificate=certificate, client=client, hex_hashes=hex_hashes,
+            hash_algorithm=hash_algorithm, now=now,
+        )
+        if close and activation is not None:
             _close(activation, now)
-            error = _sad_expired()
-        elif Certificate.objects.filter(pk=certificate.pk).values_list("state", flat=True).first() != (
-            CertificateState.ACTIVE
-        ):
-            _close(activation, now)
-            error = _disabled()
-        elif activation.hashes and activation.hash_algorithm != hash_algorithm:
-            error = _invalid_request(_("The hash algorithm differs from the authorized one."))
-        elif len(hex_hashes) > activation.signatures_left:
-            error = ApplicationError(
-                "num_signatures_too_high",
-                ngettext_lazy(
-                    "This authorization allows only %(count)d more signature.",
-                    "This authorization allows only %(count)d more signatures.",
-                    "count",
-                )
-                % {"count": activation.signatures_left},
-            )
-        elif activation.hashes and (Counter(hex_hashes) - Counter(activation.hashes)):
-            error = ApplicationError("unauthorized_hash", _("A hash to sign was not part of the authorization."))
-        else:
+        if error is None and activation is not None:
             wrapped = bytes(activation.wrapped_data_key)
             key_row = CertificateKey.objects.filter(certificate_id=certificate.pk, destroyed_at__isnull=True).first()
             try:
@@ -476,8 +524,13 @@ def signature_sign_documents(
     certify: bool = False,
     client: ApiClient | None = None,
     ip: str = "",
+    chunk_size: int | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> list[bytes]:
     """PAdES-sign ``documents`` with an activation; the signed PDFs, in order.
+
+    The activation is spent once, up front, for all of them; ``on_progress(n)`` is called after each
+    ``chunk_size`` documents (the batch API's jobs report their progress with it).
 
     A hash-bound activation must list the SHA-256 of each document exactly as sent. Every document is
     checked (a PDF, readable, not encrypted) before anything is spent.
@@ -495,12 +548,17 @@ def signature_sign_documents(
         sad_token=sad_token, certificate=certificate, client=client, hex_hashes=digests, hash_algorithm="sha256",
         ip=ip,
     )
+    step = chunk_size or len(documents)
+    signed: list[bytes] = []
     try:
-        signed = pades.documents_sign(
-            private_key=spent.private_key, certificate=spent.activation.certificate, documents=documents,
-            level=parsed_level, appearance=appearance, reason=reason, location=location, contact=contact,
-            certify=certify,
-        )
+        for start in range(0, len(documents), step):
+            signed += pades.documents_sign(
+                private_key=spent.private_key, certificate=spent.activation.certificate,
+                documents=documents[start:start + step], level=parsed_level, appearance=appearance, reason=reason,
+                location=location, contact=contact, certify=certify and start == 0,
+            )
+            if on_progress is not None:
+                on_progress(len(signed))
     finally:
         spent.private_key = None  # type: ignore[assignment]
     _record(

@@ -1,0 +1,268 @@
+"""The exam-records batch API (``/api/v1/batch/…``) and the validation API (``/api/v1/validation``).
+
+One PIN + OTP for many PDFs (issue 6 item 7): ``authorize`` binds a SAD to the SHA-256 of each
+document; ``sign`` sends the documents. Up to ``SIGNING_BATCH_SYNC_LIMIT`` documents are signed
+within the request; a larger batch becomes a job for the Celery workers (``202`` + ``Location``),
+polled at ``jobs/<id>`` until done, its results kept ``SIGNING_JOB_RESULT_SECONDS``. How the SAD
+reaches the worker without being stored: ``signing/services/jobs.py``.
+
+Thin edges as in :mod:`signing.api.csc`: nested Input/OutputSerializers, tenant data through
+:mod:`signing.api.selectors`, state changes through services, every error through the one handler
+(``{"code", "message", "fields"}``).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.errors import ApplicationError
+from accounts.models import ApiClient, Holder
+from accounts.ratelimit import client_ip
+from certificates.models import Certificate
+from signing.api.authentication import ApiClientAuthentication, ApiClientRateLimit, HasApiScope
+from signing.api.csc import Base64Field, _expires_in, _is_usable, _otp_route
+from signing.api.parsers import LimitedJSONParser, LimitedMultiPartParser
+from signing.api.selectors import (
+    credential_get_for_api_client,
+    holder_get_for_api_client,
+    signing_job_get_for_api_client,
+)
+from signing.models import Channel, SigningJob, SigningJobState
+from signing.pdf_input import pdf_intake
+from signing.services import pdf_validate, signature_authorize, signature_sign_documents, signing_job_create
+from signing.services.jobs import signing_job_results
+
+LEVELS = ["B-B", "B-T", "B-LT", "B-LTA"]
+
+
+def _not_found() -> NotFound:
+    return NotFound()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+class ApiView(APIView):
+    """An authenticated call of an organization's API client holding ``required_scope``."""
+
+    authentication_classes = [ApiClientAuthentication]
+    permission_classes = [IsAuthenticated, ApiClientRateLimit, HasApiScope]
+    required_scope = "batch"
+
+    @property
+    def client(self) -> ApiClient:
+        return self.request.user.api_client
+
+    def input(self, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
+        serializer = serializer_class(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    def credential(self, credential_id: str) -> Certificate:
+        """The client's organization's credential, usable for signing; 404 for missing or foreign."""
+        try:
+            certificate = credential_get_for_api_client(client=self.client, credential_id=credential_id)
+        except Certificate.DoesNotExist:
+            raise _not_found() from None
+        if not _is_usable(certificate):
+            raise ApplicationError("credential_is_disabled", "The credential is disabled (certificate not active).")
+        return certificate
+
+
+class DocumentBodyLimit:
+    """Views that take whole PDFs: the body limit is the documents' one, read at request time."""
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(settings.API_MAX_DOCUMENT_REQUEST_BYTES)
+
+
+class BatchAuthorizeApi(ApiView):
+    """PIN + OTP of the holder, bound to the SHA-256 of every document of the batch: a SAD."""
+
+    class InputSerializer(serializers.Serializer):
+        class Document(serializers.Serializer):
+            name = serializers.CharField(max_length=255)
+            sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", error_messages={"invalid": "not a SHA-256 (hex)"})
+
+            class Meta:
+                ref_name = "BatchAuthorizeDocument"
+
+        userID = serializers.CharField(max_length=150)  # noqa: N815
+        credentialID = serializers.CharField(max_length=64)  # noqa: N815
+        PIN = serializers.CharField(max_length=64, trim_whitespace=False)
+        OTP = serializers.CharField(max_length=16)
+        documents = serializers.ListField(child=Document(), min_length=1, max_length=settings.SIGNING_BATCH_LIMIT)
+
+    class OutputSerializer(serializers.Serializer):
+        SAD = serializers.CharField()
+        expiresIn = serializers.IntegerField()  # noqa: N815
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer}, tags=["Batch"])
+    def post(self, request: Request) -> Response:
+        data = self.input(self.InputSerializer)
+        try:
+            holder = holder_get_for_api_client(client=self.client, username=data["userID"])
+        except Holder.DoesNotExist:
+            raise _not_found() from None
+        certificate = self.credential(data["credentialID"])
+        if certificate.holder_id != holder.pk:
+            raise _not_found()
+        hashes = [bytes.fromhex(d["sha256"]) for d in data["documents"]]
+        activation, sad = signature_authorize(
+            holder=holder, certificate=certificate, pin=data["PIN"], otp_code=data["OTP"], hashes=hashes,
+            num_signatures=len(hashes), hash_algorithm="sha256", channel=Channel.API, client=self.client,
+            ip=client_ip(request), **_otp_route(holder),
+        )
+        return Response({"SAD": sad, "expiresIn": _expires_in(activation)})
+
+
+class BatchSignedDocument(serializers.Serializer):
+    name = serializers.CharField()
+    content = serializers.CharField(help_text="The signed PDF, base64")
+
+
+class BatchSignApi(DocumentBodyLimit, ApiView):
+    """The documents of an authorized batch: signed at once (small batch) or as a job (large one)."""
+
+    parser_classes = [LimitedJSONParser]
+
+    class InputSerializer(serializers.Serializer):
+        class Document(serializers.Serializer):
+            name = serializers.CharField(max_length=255)
+            content = Base64Field(max_length=settings.API_MAX_DOCUMENT_REQUEST_BYTES, help_text="The PDF, base64")
+
+            class Meta:
+                ref_name = "BatchSignDocument"
+
+        credentialID = serializers.CharField(max_length=64)  # noqa: N815
+        SAD = serializers.CharField(max_length=1024)
+        level = serializers.ChoiceField(choices=LEVELS)
+        reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+        location = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+        documents = serializers.ListField(child=Document(), min_length=1, max_length=settings.SIGNING_BATCH_LIMIT)
+
+    class OutputSerializer(serializers.Serializer):
+        documents = serializers.ListField(child=BatchSignedDocument())
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            202: inline_serializer("BatchJobAccepted", {"job": serializers.URLField()}),
+            413: OpenApiResponse(description="A document or the batch is too large"),
+        },
+        tags=["Batch"],
+    )
+    def post(self, request: Request) -> Response:
+        data = self.input(self.InputSerializer)
+        certificate = self.credential(data["credentialID"])
+        documents = pdf_intake(files=[(d["name"], d["content"]) for d in data["documents"]])
+        ip = client_ip(request)
+        if len(documents) > settings.SIGNING_BATCH_SYNC_LIMIT:
+            job = signing_job_create(
+                client=self.client, certificate=certificate, documents=documents, level=data["level"],
+                sad_token=data["SAD"], reason=data["reason"], location=data["location"], ip=ip,
+            )
+            url = request.build_absolute_uri(reverse("api_batch_job", kwargs={"job_id": job.public_id}))
+            return Response({"job": url}, status=status.HTTP_202_ACCEPTED, headers={"Location": url})
+        signed = signature_sign_documents(
+            sad_token=data["SAD"], documents=[d.data for d in documents], names=[d.name for d in documents],
+            certificate=certificate, level=data["level"], reason=data["reason"], location=data["location"],
+            client=self.client, ip=ip,
+        )
+        return Response({"documents": [
+            {"name": doc.name, "content": _b64(pdf)} for doc, pdf in zip(documents, signed, strict=True)
+        ]})
+
+
+class BatchJobApi(ApiView):
+    """State and progress of a job; when done, its signed documents until they expire (then 410)."""
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.UUIDField()
+        state = serializers.ChoiceField(choices=SigningJobState.choices)
+        total = serializers.IntegerField()
+        done = serializers.IntegerField()
+        progress = serializers.CharField(help_text="done/total")
+        createdAt = serializers.DateTimeField()  # noqa: N815
+        finishedAt = serializers.DateTimeField(allow_null=True)  # noqa: N815
+        expiresAt = serializers.DateTimeField(allow_null=True)  # noqa: N815
+        error = serializers.DictField(allow_null=True)
+        documents = serializers.ListField(child=BatchSignedDocument(), required=False)
+
+    @extend_schema(responses={200: OutputSerializer, 404: OpenApiResponse(description="No such job"),
+                              410: OpenApiResponse(description="The results have expired")}, tags=["Batch"])
+    def get(self, request: Request, job_id: str) -> Response:
+        try:
+            job = signing_job_get_for_api_client(client=self.client, job_id=job_id)
+        except SigningJob.DoesNotExist:
+            raise _not_found() from None
+        if job.purged_at is not None or (job.expires_at is not None and job.expires_at <= timezone.now()):
+            raise ApplicationError("job_expired", "The results of this job have expired and were deleted.")
+        body: dict[str, Any] = {
+            "id": str(job.public_id), "state": job.state, "total": job.total, "done": job.done,
+            "progress": f"{job.done}/{job.total}", "createdAt": job.created_at, "finishedAt": job.finished_at,
+            "expiresAt": job.expires_at,
+            "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
+        }
+        if job.state == SigningJobState.DONE:
+            body["documents"] = [{"name": d["name"], "content": _b64(d["content"])}
+                                 for d in signing_job_results(job=job)]
+        return Response(self.OutputSerializer(body).data)
+
+
+class ValidationApi(DocumentBodyLimit, ApiView):
+    """A signed PDF (multipart ``file``, or JSON ``{"document": base64}``) → the validation report."""
+
+    required_scope = "validation"
+    parser_classes = [LimitedJSONParser, LimitedMultiPartParser]
+
+    class InputSerializer(serializers.Serializer):
+        document = Base64Field(required=False, max_length=settings.API_MAX_DOCUMENT_REQUEST_BYTES)
+        file = serializers.FileField(required=False, allow_empty_file=True)
+        name = serializers.CharField(max_length=255, required=False, default="document.pdf")
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if ("document" in attrs) == ("file" in attrs):
+                raise serializers.ValidationError("Send exactly one of document (base64) or file (multipart).")
+            return attrs
+
+    class OutputSerializer(serializers.Serializer):
+        signed = serializers.BooleanField()
+        valid = serializers.BooleanField()
+        signatures = serializers.ListField(child=serializers.DictField())
+        document_timestamps = serializers.IntegerField()
+
+    @extend_schema(request={"application/json": InputSerializer, "multipart/form-data": InputSerializer},
+                   responses={200: OutputSerializer}, tags=["Validation"])
+    def post(self, request: Request) -> Response:
+        data = self.input(self.InputSerializer)
+        upload = data.get("file") or (data["name"], data["document"])
+        (document,) = pdf_intake(files=[upload])
+        return Response(pdf_validate(data=document.data).as_dict())
+
+
+def _name_schema_components() -> None:
+    for view in (BatchAuthorizeApi, BatchSignApi, BatchJobApi, ValidationApi):
+        base = view.__name__.removesuffix("Api")
+        for attribute, suffix in (("InputSerializer", "Input"), ("OutputSerializer", "Output")):
+            serializer = view.__dict__.get(attribute)
+            if serializer is not None:
+                serializer.Meta = type("Meta", (), {"ref_name": f"{base}{suffix}"})
+
+
+_name_schema_components()

@@ -1,0 +1,186 @@
+"""Asynchronous jobs of the exam-records batch API: a large batch signed by a Celery worker.
+
+Where the SAD goes
+------------------
+A job is signed with the SAD the client obtained with PIN + OTP, and that SAD token is
+``base64url(activation id ‖ K)``: together with the activation row (which holds the data key wrapped
+under K) it opens the holder's key. So the token is **never written to the database** — not in clear,
+not encrypted. It travels from the API view to the worker inside the Celery message only
+(``signing_job_run_task``'s ``sad_token`` argument, with ``kwargsrepr`` masking it in Celery's logs
+and events), and the worker spends it at once.
+
+Why not "encrypt the SAD with a fresh key that goes back to the client in the job URL": the worker,
+not the client, needs the SAD, and it must have it before the client comes back; the key would have
+to travel in the message anyway, which is this design with one more moving part. What this design
+keeps is the split the activation already relies on: the broker holds K (in the token), the database
+holds the DEK wrapped under K; neither opens anything alone. Both together still open only what the
+holder authorized — the SHA-256 of these very documents, once, before the SAD expires
+(``SIGNING_SAD_LIFETIME_SECONDS``, ≤ 5 minutes). A job that no worker picks up in time fails with
+``sad_expired``; nothing is signed.
+
+The activation is spent once, when the worker starts, for the whole batch (the key is then in the
+worker's memory for the duration of the signing only); progress is written every
+``SIGNING_JOB_CHUNK`` documents. A message delivered twice finds the job no longer queued and does
+nothing, so the task is not retried: a retry could never succeed with a spent SAD.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.errors import ApplicationError
+from accounts.models import ApiClient
+from certificates.models import Certificate
+from signing.models import SigningJob, SigningJobDocument, SigningJobState
+from signing.pdf_input import PdfDocument
+from signing.services.activation import signature_activation_check, signature_sign_documents
+
+logger = logging.getLogger(__name__)
+
+RUNNABLE = (SigningJobState.QUEUED,)
+
+
+def _enqueue(job_id: int, sad_token: str) -> None:
+    from signing.tasks import signing_job_run_task
+
+    signing_job_run_task.apply_async(
+        args=[job_id], kwargs={"sad_token": sad_token}, kwargsrepr="{'sad_token': '<redacted>'}",
+    )
+
+
+def signing_job_create(
+    *, client: ApiClient, certificate: Certificate, documents: list[PdfDocument], level: str, sad_token: str,
+    reason: str = "", location: str = "", ip: str = "",
+) -> SigningJob:
+    """Store the batch and queue it for a worker; the SAD goes to the worker in the message only.
+
+    The SAD is checked first (the same checks signing makes, nothing spent): a wrong, expired or
+    foreign SAD or a document that was not authorized is refused now, and nothing is stored.
+    """
+    if not documents:
+        raise ApplicationError("empty_batch", _("Choose at least one PDF file."), field="documents")
+    signature_activation_check(
+        sad_token=sad_token, certificate=certificate, documents=[d.data for d in documents], client=client, ip=ip,
+    )
+    with transaction.atomic():
+        job = SigningJob.objects.create(
+            organization_id=certificate.organization_id, client=client, holder_id=certificate.holder_id,
+            certificate=certificate, level=level, reason=reason[:200], location=location[:200],
+            total=len(documents), ip=ip or "",
+        )
+        SigningJobDocument.objects.bulk_create(
+            [
+                SigningJobDocument(job=job, position=index, name=doc.name[:255], sha256=doc.sha256, data=doc.data)
+                for index, doc in enumerate(documents)
+            ],
+            batch_size=100,
+        )
+        job_id = job.pk
+        transaction.on_commit(lambda: _enqueue(job_id, sad_token))
+    return job
+
+
+def _finish(job: SigningJob, *, state: str, error: ApplicationError | None = None) -> None:
+    now = timezone.now()
+    job.state = state
+    job.finished_at = now
+    job.expires_at = now + timedelta(seconds=settings.SIGNING_JOB_RESULT_SECONDS)
+    fields = ["state", "finished_at", "expires_at", "done"]
+    if error is not None:
+        job.error_code = error.code[:40]
+        job.error_message = str(error.message)[:500]
+        fields += ["error_code", "error_message"]
+    job.save(update_fields=fields)
+
+
+def signing_job_run(*, job_id: int, sad_token: str) -> SigningJob | None:
+    """Sign a queued job's documents with the SAD (the worker's side). Idempotent on redelivery."""
+    with transaction.atomic():
+        job = (
+            SigningJob.objects.select_for_update(of=("self",))
+            .select_related("client__application", "client__organization", "certificate")
+            .filter(pk=job_id)
+            .first()
+        )
+        if job is None or job.state not in RUNNABLE:
+            return job
+        job.state = SigningJobState.RUNNING
+        job.started_at = timezone.now()
+        job.save(update_fields=["state", "started_at"])
+    documents = list(job.documents.order_by("position").only("pk", "position", "name", "data"))
+
+    def progress(done: int) -> None:
+        SigningJob.objects.filter(pk=job.pk).update(done=done)
+
+    try:
+        if job.client.is_revoked:
+            raise ApplicationError("forbidden", _("The API client was revoked before the job ran."))
+        signed = signature_sign_documents(
+            sad_token=sad_token, documents=[bytes(d.data) for d in documents], names=[d.name for d in documents],
+            certificate=job.certificate, level=job.level, reason=job.reason, location=job.location,
+            client=job.client, ip=job.ip, chunk_size=settings.SIGNING_JOB_CHUNK, on_progress=progress,
+        )
+    except ApplicationError as error:
+        with transaction.atomic():
+            job.documents.all().delete()
+            job.done = 0
+            _finish(job, state=SigningJobState.FAILED, error=error)
+        return job
+    except Exception:
+        logger.exception("signing job %s failed", job.public_id)
+        with transaction.atomic():
+            job.documents.all().delete()
+            job.done = 0
+            _finish(job, state=SigningJobState.FAILED,
+                    error=ApplicationError("internal_error", _("The batch could not be signed.")))
+        raise
+    with transaction.atomic():
+        for document, data in zip(documents, signed, strict=True):
+            document.signed = data
+            document.data = b""
+        SigningJobDocument.objects.bulk_update(documents, ["signed", "data"], batch_size=50)
+        job.done = len(signed)
+        _finish(job, state=SigningJobState.DONE)
+    return job
+
+
+def signing_job_results(*, job: SigningJob) -> list[dict[str, Any]]:
+    """The signed documents of a done job, in order: ``[{"name", "content" (bytes)}]``."""
+    return [
+        {"name": d.name, "content": bytes(d.signed)}
+        for d in job.documents.order_by("position").only("name", "signed", "position")
+    ]
+
+
+def signing_jobs_purge(*, now: datetime | None = None) -> int:
+    """Beat job: delete the documents of expired jobs, fail jobs whose worker was lost, drop old rows."""
+    now = now or timezone.now()
+    expired = list(
+        SigningJob.objects.filter(expires_at__lte=now, purged_at__isnull=True).values_list("pk", flat=True)
+    )
+    with transaction.atomic():
+        SigningJobDocument.objects.filter(job_id__in=expired).delete()
+        SigningJob.objects.filter(pk__in=expired).update(purged_at=now)
+    # Queued past any SAD's life, or running past the longest batch: no worker will finish them.
+    stale = now - timedelta(seconds=settings.SIGNING_JOB_MAX_RUN_SECONDS)
+    lost = SigningJob.objects.filter(
+        state__in=(SigningJobState.QUEUED, SigningJobState.RUNNING), created_at__lte=stale
+    )
+    for job_id in list(lost.values_list("pk", flat=True)):
+        with transaction.atomic():
+            SigningJobDocument.objects.filter(job_id=job_id).delete()
+            SigningJob.objects.filter(pk=job_id, state__in=(SigningJobState.QUEUED, SigningJobState.RUNNING)).update(
+                state=SigningJobState.FAILED, finished_at=now, error_code="interrupted",
+                error_message="The job was not completed by a worker.",
+                expires_at=now + timedelta(seconds=settings.SIGNING_JOB_RESULT_SECONDS),
+            )
+    horizon = now - timedelta(days=settings.SIGNING_ACTIVATION_RETENTION_DAYS)
+    SigningJob.objects.filter(purged_at__lt=horizon).delete()
+    return len(expired)

@@ -1,0 +1,297 @@
+"""The exam-records batch API (sync and as a job) and the validation API, over HTTP with real crypto."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from signing.models import SignatureActivation, SignatureRecord, SigningJob, SigningJobDocument, SigningJobState
+from signing.services import pdf_validate, signing_jobs_purge
+from tests.certificates.conftest import PIN
+from tests.signing.conftest import api_client_for, csc_post, pdf_make, token_for
+
+
+@pytest.fixture
+def batch_token(client, world):
+    return token_for(client, *api_client_for(world.alpha, scopes=("batch", "validation"), name="Esse3"))[
+        "access_token"]
+
+
+def _docs(count: int) -> list[tuple[str, bytes]]:
+    return [(f"verbale-{i}.pdf", pdf_make(f"Verbale d'esame n. {i}")) for i in range(count)]
+
+
+def _authorize(client, token, signer, docs) -> dict:
+    response = csc_post(client, "/api/v1/batch/authorize", {
+        "userID": signer.holder.user.username, "credentialID": signer.certificate.iut, "PIN": PIN,
+        "OTP": signer.otp(),
+        "documents": [{"name": name, "sha256": hashlib.sha256(data).hexdigest()} for name, data in docs],
+    }, token)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def _sign_body(signer, sad: str, docs, level: str = "B-B") -> dict:
+    return {
+        "credentialID": signer.certificate.iut, "SAD": sad, "level": level, "reason": "Verbalizzazione",
+        "documents": [{"name": name, "content": base64.b64encode(data).decode()} for name, data in docs],
+    }
+
+
+def _assert_signed_in_order(docs, returned, signer) -> None:
+    assert [d["name"] for d in returned] == [name for name, _ in docs]
+    for (_name, original), item in zip(docs, returned, strict=True):
+        signed = base64.b64decode(item["content"])
+        assert signed.startswith(original)  # incremental update of that very document
+        report = pdf_validate(data=signed)
+        assert report.valid, report.as_dict()
+        assert signer.certificate.subject_common_name in report.signatures[0].signer
+
+
+def test_a_batch_of_three_is_signed_at_once_in_order_and_validates(client, signer, batch_token):
+    docs = _docs(3)
+    authorized = _authorize(client, batch_token, signer, docs)
+    assert 0 < authorized["expiresIn"] <= 300
+
+    response = csc_post(client, "/api/v1/batch/sign", _sign_body(signer, authorized["SAD"], docs), batch_token)
+
+    assert response.status_code == 200, response.content
+    _assert_signed_in_order(docs, response.json()["documents"], signer)
+    records = SignatureRecord.objects.filter(holder=signer.holder)
+    assert records.count() == 3 and set(records.values_list("channel", flat=True)) == {"api"}
+    assert SignatureActivation.objects.get().signatures_left == 0
+
+
+def test_a_large_batch_becomes_a_job_that_a_worker_signs(client, signer, batch_token, settings, monkeypatch,
+                                                         django_capture_on_commit_callbacks):
+    from signing import tasks
+
+    settings.SIGNING_BATCH_SYNC_LIMIT = 1
+    settings.SIGNING_JOB_CHUNK = 2
+    enqueued: list[tuple[list, dict, dict]] = []
+    monkeypatch.setattr(tasks.signing_job_run_task, "apply_async",
+                        lambda args, kwargs, **options: enqueued.append((args, kwargs, options)))
+    docs = _docs(3)
+    authorized = _authorize(client, batch_token, signer, docs)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = csc_post(client, "/api/v1/batch/sign", _sign_body(signer, authorized["SAD"], docs), batch_token)
+
+    assert response.status_code == 202, response.content
+    url = response.json()["job"]
+    assert response["Location"] == url and "/api/v1/batch/jobs/" in url
+    job = SigningJob.objects.get()
+    assert job.state == SigningJobState.QUEUED and job.total == 3 and job.done == 0
+    # The SAD is in the message only: on no row of the job, and masked in Celery's logs.
+    [(args, kwargs, options)] = enqueued
+    assert args == [job.pk] and kwargs == {"sad_token": authorized["SAD"]}
+    assert authorized["SAD"] not in options["kwargsrepr"]
+    stored = b"".join(bytes(d.data) + d.name.encode() + d.sha256.encode() for d in SigningJobDocument.objects.all())
+    job_row = " ".join(str(v) for v in SigningJob.objects.values().get().values())
+    assert authorized["SAD"].encode() not in stored and authorized["SAD"] not in job_row
+    assert SignatureRecord.objects.count() == 0  # nothing signed before the worker runs
+
+    queued = client.get(url, HTTP_AUTHORIZATION=f"Bearer {batch_token}").json()
+    assert queued["state"] == "queued" and queued["progress"] == "0/3" and "documents" not in queued
+
+    tasks.signing_job_run_task(*args, **kwargs)  # what the worker does with the message
+
+    done = client.get(url, HTTP_AUTHORIZATION=f"Bearer {batch_token}")
+    assert done.status_code == 200, done.content
+    body = done.json()
+    assert body["state"] == "done" and body["progress"] == "3/3" and body["error"] is None
+    _assert_signed_in_order(docs, body["documents"], signer)
+    assert not any(bytes(d.data) for d in SigningJobDocument.objects.all())  # the unsigned copies are gone
+    # Delivered twice: nothing happens (the job is done, the SAD spent).
+    tasks.signing_job_run_task(*args, **kwargs)
+    assert SignatureRecord.objects.count() == 3
+
+    # After expiry: 410, and the beat job deletes the documents.
+    SigningJob.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert client.get(url, HTTP_AUTHORIZATION=f"Bearer {batch_token}").status_code == 410
+    assert signing_jobs_purge() == 1
+    assert not SigningJobDocument.objects.exists()
+    gone = client.get(url, HTTP_AUTHORIZATION=f"Bearer {batch_token}")
+    assert gone.status_code == 410 and gone.json()["code"] == "job_expired"
+
+
+def test_a_job_whose_sad_expired_before_the_worker_fails_and_signs_nothing(
+        client, signer, batch_token, settings, monkeypatch, django_capture_on_commit_callbacks):
+    from signing import tasks
+
+    settings.SIGNING_BATCH_SYNC_LIMIT = 1
+    enqueued: list = []
+    monkeypatch.setattr(tasks.signing_job_run_task, "apply_async",
+                        lambda args, kwargs, **options: enqueued.append((args, kwargs)))
+    docs = _docs(2)
+    authorized = _authorize(client, batch_token, signer, docs)
+    with django_capture_on_commit_callbacks(execute=True):
+        url = csc_post(client, "/api/v1/batch/sign", _sign_body(signer, authorized["SAD"], docs),
+                       batch_token).json()["job"]
+    SignatureActivation.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    [(args, kwargs)] = enqueued
+    tasks.signing_job_run_task(*args, **kwargs)
+
+    body = client.get(url, HTTP_AUTHORIZATION=f"Bearer {batch_token}").json()
+    assert body["state"] == "failed" and body["error"]["code"] == "sad_expired" and "documents" not in body
+    assert SignatureRecord.objects.count() == 0 and not SigningJobDocument.objects.exists()
+
+
+@pytest.mark.parametrize("sync_limit", [20, 1])
+def test_a_document_that_was_not_authorized_is_unauthorized_hash_and_nothing_is_signed(
+        client, signer, batch_token, settings, sync_limit):
+    settings.SIGNING_BATCH_SYNC_LIMIT = sync_limit
+    docs = _docs(2)
+    authorized = _authorize(client, batch_token, signer, docs)
+    swapped = [docs[0], ("verbale-x.pdf", pdf_make("Verbale d'esame falsificato"))]
+
+    response = csc_post(client, "/api/v1/batch/sign", _sign_body(signer, authorized["SAD"], swapped), batch_token)
+
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "unauthorized_hash"
+    assert SignatureRecord.objects.count() == 0 and not SigningJob.objects.exists()
+    assert SignatureActivation.objects.get().signatures_left == 2  # a refusal spends nothing
+
+
+def test_another_organizations_client_gets_404_for_the_holder_and_the_job(
+        client, world, signer, batch_token, settings, monkeypatch, django_capture_on_commit_callbacks):
+    from signing import tasks
+
+    beta_token = token_for(client, *api_client_for(world.beta, scopes=("batch",), name="Beta"))["access_token"]
+    docs = _docs(2)
+    body = {"userID": signer.holder.user.username, "credentialID": signer.certificate.iut, "PIN": PIN,
+            "OTP": signer.otp(), "documents": [{"name": "a.pdf", "sha256": hashlib.sha256(docs[0][1]).hexdigest()}]}
+    foreign = csc_post(client, "/api/v1/batch/authorize", body, beta_token)
+    assert foreign.status_code == 404 and set(foreign.json()) == {"code", "message", "fields"}
+    assert not SignatureActivation.objects.exists()
+
+    settings.SIGNING_BATCH_SYNC_LIMIT = 1
+    monkeypatch.setattr(tasks.signing_job_run_task, "apply_async", lambda *a, **k: None)
+    authorized = _authorize(client, batch_token, signer, docs)
+    foreign_sign = csc_post(client, "/api/v1/batch/sign", _sign_body(signer, authorized["SAD"], docs), beta_token)
+    assert foreign_sign.status_code == 404
+    with django_capture_on_commit_callbacks(execute=True):
+        url = csc_post(client, "/api/v1/batch/sign", _sign_body(signer, authorized["SAD"], docs),
+                       batch_token).json()["job"]
+    assert client.get(url, HTTP_AUTHORIZATION=f"Bearer {beta_token}").status_code == 404
+    # Another client of the same organization does not see it either.
+    other = token_for(client, *api_client_for(world.alpha, scopes=("batch",), name="Other"))["access_token"]
+    assert client.get(url, HTTP_AUTHORIZATION=f"Bearer {other}").status_code == 404
+    assert client.get("/api/v1/batch/jobs/not-a-uuid", HTTP_AUTHORIZATION=f"Bearer {batch_token}").status_code == 404
+
+
+def test_scopes_and_authentication(client, world, signer):
+    csc_only = token_for(client, *api_client_for(world.alpha, scopes=("csc",), name="CSC only"))["access_token"]
+    for path in ("/api/v1/batch/authorize", "/api/v1/batch/sign", "/api/v1/validation"):
+        wrong = csc_post(client, path, {}, csc_only)
+        assert wrong.status_code == 403 and wrong.json()["code"] == "insufficient_scope", path
+        anonymous = csc_post(client, path, {})
+        assert anonymous.status_code == 401 and anonymous.json()["code"] == "invalid_token", path
+    batch_only = token_for(client, *api_client_for(world.alpha, scopes=("batch",), name="Batch only"))["access_token"]
+    assert csc_post(client, "/api/v1/validation", {}, batch_only).status_code == 403
+
+
+def test_bad_input_is_a_json_4xx(client, signer, batch_token, settings):
+    base = {"credentialID": signer.certificate.iut, "SAD": "x", "level": "B-B"}
+    cases = [
+        ({**base, "documents": []}, 400),
+        ({**base, "level": "B-X", "documents": [{"name": "a.pdf", "content": "AAAA"}]}, 400),
+        ({**base, "documents": [{"name": "a.pdf", "content": "not base64!"}]}, 400),
+        ({**base, "documents": [{"name": "a.pdf", "content": base64.b64encode(b"hello").decode()}]}, 400),
+        ({**base, "credentialID": "nope", "documents": [{"name": "a.pdf", "content": "AAAA"}]}, 404),
+    ]
+    for body, expected in cases:
+        response = csc_post(client, "/api/v1/batch/sign", body, batch_token)
+        assert response.status_code == expected, (body, response.content)
+        assert set(response.json()) == {"code", "message", "fields"}
+    bad_hash = csc_post(client, "/api/v1/batch/authorize", {
+        "userID": signer.holder.user.username, "credentialID": signer.certificate.iut, "PIN": PIN, "OTP": "1",
+        "documents": [{"name": "a.pdf", "sha256": "abc"}]}, batch_token)
+    assert bad_hash.status_code == 400 and bad_hash.json()["code"] == "invalid_request"
+    settings.SIGNING_MAX_FILE_BYTES = 1024
+    big = csc_post(client, "/api/v1/batch/sign", {**base, "documents": [
+        {"name": "big.pdf", "content": base64.b64encode(pdf_make(pages=30)).decode()}]}, batch_token)
+    assert big.status_code == 413 and big.json()["code"] == "file_too_large"
+    settings.API_MAX_DOCUMENT_REQUEST_BYTES = 1024 * 1024
+    huge = csc_post(client, "/api/v1/batch/sign", '{"x": "' + "a" * (1024 * 1024 + 1) + '"}', batch_token)
+    assert huge.status_code == 413
+
+
+def test_a_wrong_pin_counts_and_authorizes_nothing(client, signer, batch_token):
+    docs = _docs(1)
+    response = csc_post(client, "/api/v1/batch/authorize", {
+        "userID": signer.holder.user.username, "credentialID": signer.certificate.iut, "PIN": "00000000",
+        "OTP": signer.otp(), "documents": [{"name": "a.pdf", "sha256": hashlib.sha256(docs[0][1]).hexdigest()}],
+    }, batch_token)
+    assert response.status_code == 400 and response.json()["code"] == "invalid_pin"
+    assert not SignatureActivation.objects.exists()
+
+
+def test_the_validation_api_reports_a_signed_pdf_and_refuses_garbage(client, signer, batch_token):
+    docs = _docs(1)
+    authorized = _authorize(client, batch_token, signer, docs)
+    signed = base64.b64decode(csc_post(client, "/api/v1/batch/sign", _sign_body(signer, authorized["SAD"], docs),
+                                       batch_token).json()["documents"][0]["content"])
+
+    as_json = csc_post(client, "/api/v1/validation", {"document": base64.b64encode(signed).decode()}, batch_token)
+    assert as_json.status_code == 200, as_json.content
+    report = as_json.json()
+    assert report["signed"] and report["valid"] and report["signatures"][0]["intact"]
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    as_file = client.post("/api/v1/validation", {"file": SimpleUploadedFile("v.pdf", signed, "application/pdf")},
+                          HTTP_AUTHORIZATION=f"Bearer {batch_token}")
+    assert as_file.status_code == 200, as_file.content
+    assert as_file.json()["valid"] is True
+
+    unsigned = csc_post(client, "/api/v1/validation", {"document": base64.b64encode(pdf_make()).decode()},
+                        batch_token).json()
+    assert unsigned["signed"] is False and unsigned["valid"] is False
+
+    for body in ({"document": base64.b64encode(b"garbage").decode()}, {"document": "%%%"}, {},
+                 {"document": base64.b64encode(b"%PDF-1.7\ngarbage").decode()}):
+        bad = csc_post(client, "/api/v1/validation", body, batch_token)
+        assert bad.status_code == 400, (body, bad.content)
+        assert set(bad.json()) == {"code", "message", "fields"}
+    garbage_file = client.post("/api/v1/validation", {"file": SimpleUploadedFile("g.pdf", b"junk")},
+                               HTTP_AUTHORIZATION=f"Bearer {batch_token}")
+    assert garbage_file.status_code == 400 and garbage_file.json()["code"] == "not_a_pdf"
+
+
+def test_the_schema_documents_the_batch_and_validation_apis(client, db):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    import yaml
+
+    paths = yaml.safe_load(schema.content)["paths"]
+    for path in ("/api/v1/batch/authorize", "/api/v1/batch/sign", "/api/v1/batch/jobs/{job_id}",
+                 "/api/v1/validation"):
+        assert path in paths
+    assert {"200", "202"} <= set(paths["/api/v1/batch/sign"]["post"]["responses"])
+
+
+def test_the_purge_fails_a_job_whose_worker_was_lost(client, signer, batch_token, settings, monkeypatch,
+                                                     django_capture_on_commit_callbacks):
+    from signing import tasks
+
+    settings.SIGNING_BATCH_SYNC_LIMIT = 1
+    monkeypatch.setattr(tasks.signing_job_run_task, "apply_async", lambda *a, **k: None)  # no worker ever runs it
+    docs = _docs(2)
+    authorized = _authorize(client, batch_token, signer, docs)
+    with django_capture_on_commit_callbacks(execute=True):
+        url = csc_post(client, "/api/v1/batch/sign", _sign_body(signer, authorized["SAD"], docs),
+                       batch_token).json()["job"]
+    signing_jobs_purge()
+    assert SigningJob.objects.get().state == SigningJobState.QUEUED  # not stale yet
+
+    SigningJob.objects.update(created_at=timezone.now() - timedelta(seconds=settings.SIGNING_JOB_MAX_RUN_SECONDS + 1))
+    signing_jobs_purge()
+
+    body = client.get(url, HTTP_AUTHORIZATION=f"Bearer {batch_token}").json()
+    assert body["state"] == "failed" and body["error"]["code"] == "interrupted"
+    assert not SigningJobDocument.objects.exists() and SignatureRecord.objects.count() == 0
