@@ -89,7 +89,7 @@ def _machine() -> str:
         f"nproc {os.cpu_count()} · CPU {cpu} · {platform.system()} {platform.release()} · "
         f"Python {platform.python_version()} · pyHanko {version('pyhanko')} · cryptography "
         f"{version('cryptography')} · Django {version('django')} · gunicorn {version('gunicorn')} · "
-        f"database {connection.vendor}"
+        f"database {connection.vendor} · load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
 
 
