@@ -13,8 +13,10 @@ Measured side by side, in one run, on the same machine, over the same N one-page
 (b) our signer in process: one ``signature_authorize`` (PIN + OTP, ``num_signatures=N``), then one
     ``signature_sign_documents`` of the N documents — B-B, and B-T with the internal TSA;
 (c) end to end over HTTP against ``gunicorn config.wsgi`` (2 sync workers, the test database):
-    OAuth2 token → CSC v2 ``credentials/authorize`` bound to the SHA-256 of each PDF → one
-    ``signatures/signDoc`` with the N PDFs (the native batch API when the tree has one);
+    OAuth2 token → CSC v2 ``credentials/authorize`` bound to the SHA-256 of each PDF →
+    ``signatures/signDoc`` with the N PDFs, in one call when the body limit allows it (see
+    :func:`_sign_doc_calls`). The native batch API (``/api/v1/batch/…``, issue 6 point 7) is not
+    in this tree; the table says so, and says if it ever is and this bench does not use it yet;
 (d) CSC v2 ``signatures/signHash`` of 1,000 SHA-256 digests in one call, against a raw
     ``private_key.sign(digest, PKCS1v15(), Prehashed(SHA256()))`` loop over the same digests;
 peak memory: the high-water RSS (``VmHWM``) of the gunicorn worker that served (c).
@@ -45,6 +47,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
+from django.conf import settings
 from django.db import connection
 from django.urls import NoReverseMatch, reverse
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -191,12 +194,33 @@ def _b64(data: bytes) -> str:
 
 def _batch_endpoint() -> str | None:
     """The native exam-records batch API, when this tree has one (issue 6, point 7)."""
-    for name in ("batch_sign", "api_batch_sign", "signing_api:batch_sign", "batch_create"):
+    for name in ("api_batch_sign", "batch_sign"):
         try:
             return reverse(name)
         except NoReverseMatch:
             continue
     return None
+
+
+def _sign_doc_calls(documents: list[bytes]) -> list[list[bytes]]:
+    """The documents in one signDoc call, or in as few calls as fit the body limit a JSON request
+    really has (all under one SAD: the activation counts down).
+
+    The limit: SignDocApi declares ``API_MAX_DOCUMENT_REQUEST_BYTES`` (64 MiB), but DRF reads a JSON
+    body through ``request.body``, so Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (2.5 MiB by default)
+    refuses a larger body with 413 before the parser's own check runs. Measured as the product ships.
+    """
+    budget = (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 1 << 62) - 64 * 1024  # the JSON around the documents
+    calls: list[list[bytes]] = [[]]
+    size = 0
+    for data in documents:
+        item = 4 * ((len(data) + 2) // 3) + 160  # base64 and the document's other members
+        if calls[-1] and size + item > budget:
+            calls.append([])
+            size = 0
+        calls[-1].append(data)
+        size += item
+    return calls
 
 
 # --- The benchmark -----------------------------------------------------------------------------------
@@ -253,6 +277,7 @@ def test_signing_benchmark(signer: Signer, world, tmp_path: Path) -> None:  # no
         hwm_boot = max(_vm_hwm_mb(pid) for pid in server.workers())
         session = requests.Session()
         batch = _batch_endpoint()
+        sign_doc_calls = _sign_doc_calls(originals)
 
         def csc(path: str, body: dict, token: str) -> dict:
             response = session.post(f"{server.url}{path}", json=body, headers={"Authorization": f"Bearer {token}"},
@@ -272,14 +297,16 @@ def test_signing_benchmark(signer: Signer, world, tmp_path: Path) -> None:  # no
             "authData": [{"id": "PIN", "value": PIN}, {"id": "OTP", "value": signer.otp()}],
         }, token)["SAD"]
         authorize_seconds = time.perf_counter() - started - token_seconds
-        body = csc("/csc/v2/signatures/signDoc", {
-            "credentialID": certificate.iut, "SAD": sad,
-            "documents": [{"document": _b64(d), "signature_format": "P", "conformance_level": "Ades-B-B",
-                           "signAlgo": SHA256_WITH_RSA_OID} for d in originals],
-        }, token)
+        over_http: list[bytes] = []
+        for chunk in sign_doc_calls:
+            body = csc("/csc/v2/signatures/signDoc", {
+                "credentialID": certificate.iut, "SAD": sad,
+                "documents": [{"document": _b64(d), "signature_format": "P", "conformance_level": "Ades-B-B",
+                               "signAlgo": SHA256_WITH_RSA_OID} for d in chunk],
+            }, token)
+            over_http += [base64.b64decode(d) for d in body["DocumentWithSignature"]]
         e2e_seconds = time.perf_counter() - started
         sign_doc_seconds = e2e_seconds - token_seconds - authorize_seconds
-        over_http = [base64.b64decode(d) for d in body["DocumentWithSignature"]]
         hwm_workers = {pid: _vm_hwm_mb(pid) for pid in server.workers()}
 
         # (d) signHash of the digests in one call.
@@ -327,7 +354,15 @@ def test_signing_benchmark(signer: Signer, world, tmp_path: Path) -> None:  # no
     peak_mb = max(hwm_workers.values())
     bb_seconds, bt_seconds = inprocess["B-B"][0], inprocess["B-T"][0]
     hash_total_seconds = hash_authorize_seconds + sign_hash_seconds
-    path_c = "native batch API" if batch else "CSC v2 signDoc (no native batch endpoint in this tree)"
+    path_c = "CSC v2 signDoc " + (
+        f"(a native batch API exists at {batch}: not measured by this bench yet)" if batch
+        else "(no native batch endpoint in this tree)"
+    )
+    calls_note = (
+        "one signDoc call" if len(sign_doc_calls) == 1 else
+        f"{len(sign_doc_calls)} signDoc calls under one SAD: one call of {DOCUMENTS} is refused with 413, "
+        f"DATA_UPLOAD_MAX_MEMORY_SIZE {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} B caps JSON bodies"
+    )
     print(f"""
 --- figures: {DOCUMENTS} documents, {HASHES} hashes ---
 (a) naive pyHanko, SimpleSigner.load per document, B-B  {_rate(DOCUMENTS, naive_seconds, "doc")}
@@ -339,6 +374,7 @@ def test_signing_benchmark(signer: Signer, world, tmp_path: Path) -> None:  # no
       end to end, B-B                                   {_rate(DOCUMENTS, e2e_seconds, "doc")}   \
 → {e2e_rate / naive_rate:5.1f}× (a)
       of which token {token_seconds:.2f} s, authorize {authorize_seconds:.2f} s, signDoc {sign_doc_seconds:.2f} s
+      ({calls_note})
 (d) CSC signHash, one call                              {_rate(HASHES, sign_hash_seconds, "hash")}
       with its authorize                                {_rate(HASHES, hash_total_seconds, "hash")}
     raw RSA-2048 PKCS#1 v1.5 sign loop, in process      {_rate(HASHES, raw_seconds, "hash")}
