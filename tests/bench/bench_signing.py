@@ -19,7 +19,9 @@ Measured side by side, in one run, on the same machine, over the same N one-page
     in this tree; the table says so, and says if it ever is and this bench does not use it yet;
 (d) CSC v2 ``signatures/signHash`` of 1,000 SHA-256 digests in one call, against a raw
     ``private_key.sign(digest, PKCS1v15(), Prehashed(SHA256()))`` loop over the same digests;
-peak memory: the high-water RSS (``VmHWM``) of the gunicorn worker that served (c).
+peak memory: the high-water RSS (``VmHWM``) of a fresh process that signs the N documents in one
+``signature_sign_documents`` call (B-T), and the high-water RSS (``VmHWM``) of the gunicorn workers
+after (c) (which may have split the batch between them: see (c)); the target is checked on the larger.
 
 Knobs (environment): ``BENCH_DOCUMENTS`` (200), ``BENCH_HASHES`` (1000), ``BENCH_VALIDATE`` (how
 many signed PDFs of each run to check with :func:`signing.services.validation.pdf_validate`; all
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import platform
 import socket
@@ -223,6 +226,47 @@ def _sign_doc_calls(documents: list[bytes]) -> list[list[bytes]]:
     return calls
 
 
+# A separate process that signs one batch through the service, as a worker would, and reports its
+# peak RSS: the figure is the batch's alone, not that of whatever else a long-lived worker has done.
+_PEAK_SCRIPT = """
+import json, os, sys
+from pathlib import Path
+import django
+
+
+def hwm_kb():  # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the forking (pytest) process
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+
+
+django.setup()
+from certificates.models import Certificate
+from signing.services import signature_sign_documents
+documents = [p.read_bytes() for p in sorted(Path(os.environ["BENCH_RECORDS_DIR"]).glob("*.pdf"))]
+certificate = Certificate.objects.get(pk=int(os.environ["BENCH_CERTIFICATE"]))
+before = hwm_kb()
+signed = signature_sign_documents(sad_token=os.environ["BENCH_SAD"], documents=documents, certificate=certificate,
+                                  level=os.environ["BENCH_LEVEL"])
+assert len(signed) == len(documents)
+peak = hwm_kb()
+print(json.dumps({"documents": len(signed), "before_kb": before, "peak_kb": peak}))
+"""
+
+
+def _batch_peak_mb(*, records: Path, certificate_pk: int, sad: str, level: str) -> tuple[int, float, float]:
+    """(documents signed, peak RSS before signing, peak RSS after) in MB of a fresh process."""
+    env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE": "config.settings_test",
+           "DJANGO_DEBUG": "true", "BENCH_RECORDS_DIR": str(records), "BENCH_CERTIFICATE": str(certificate_pk),
+           "BENCH_SAD": sad, "BENCH_LEVEL": level}
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", _PEAK_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    return figures["documents"], figures["before_kb"] / 1024, figures["peak_kb"] / 1024
+
+
 # --- The benchmark -----------------------------------------------------------------------------------
 
 
@@ -267,6 +311,15 @@ def test_signing_benchmark(signer: Signer, world, tmp_path: Path) -> None:  # no
         )
         signed = signature_sign_documents(sad_token=sad, documents=originals, certificate=certificate, level=level)
         inprocess[level] = (time.perf_counter() - started, signed)
+
+    # Peak memory of one process signing the whole batch (B-T: the heaviest of the two levels measured).
+    _activation, sad = signature_authorize(
+        holder=signer.holder, certificate=certificate, pin=PIN, otp_code=signer.otp(), otp_device=signer.device,
+        num_signatures=DOCUMENTS, channel=Channel.PANEL,
+    )
+    peak_documents, rss_before_mb, batch_peak_mb = _batch_peak_mb(
+        records=tmp_path / "records", certificate_pk=certificate.pk, sad=sad, level="B-T")
+    assert peak_documents == DOCUMENTS
 
     # (c) and (d) over HTTP against gunicorn.
     api_client, secret = api_client_for(world.alpha)
@@ -351,7 +404,8 @@ def test_signing_benchmark(signer: Signer, world, tmp_path: Path) -> None:  # no
     naive_rate = DOCUMENTS / naive_seconds
     e2e_rate = DOCUMENTS / e2e_seconds
     sign_hash_rate, raw_rate = HASHES / sign_hash_seconds, HASHES / raw_seconds
-    peak_mb = max(hwm_workers.values())
+    worker_peak_mb = max(hwm_workers.values())
+    peak_mb = max(batch_peak_mb, worker_peak_mb)
     bb_seconds, bt_seconds = inprocess["B-B"][0], inprocess["B-T"][0]
     hash_total_seconds = hash_authorize_seconds + sign_hash_seconds
     path_c = "CSC v2 signDoc " + (
@@ -378,7 +432,9 @@ def test_signing_benchmark(signer: Signer, world, tmp_path: Path) -> None:  # no
 (d) CSC signHash, one call                              {_rate(HASHES, sign_hash_seconds, "hash")}
       with its authorize                                {_rate(HASHES, hash_total_seconds, "hash")}
     raw RSA-2048 PKCS#1 v1.5 sign loop, in process      {_rate(HASHES, raw_seconds, "hash")}
-peak RSS of the gunicorn worker after (c)               {peak_mb:9.1f} MB  (workers at boot: {hwm_boot:.1f} MB; \
+peak RSS, one process signing the {DOCUMENTS}-document batch (B-T) {batch_peak_mb:9.1f} MB  \
+(VmHWM; {rss_before_mb:.1f} MB before signing, documents loaded)
+peak RSS of the gunicorn workers after (c)              {worker_peak_mb:9.1f} MB  (at boot: {hwm_boot:.1f} MB; \
 VmHWM per worker {", ".join(f"{v:.1f}" for v in hwm_workers.values())})
 
 --- targets (issue 6) ---
@@ -386,7 +442,7 @@ VmHWM per worker {", ".join(f"{v:.1f}" for v in hwm_workers.values())})
 {_met(e2e_rate / naive_rate >= TARGET_E2E_OVER_NAIVE)}
 (d) / raw RSA hashes/s      {sign_hash_rate / raw_rate:6.1%}   target ≥ {TARGET_SIGNHASH_OVER_RAW:.0%}   \
 {_met(sign_hash_rate / raw_rate >= TARGET_SIGNHASH_OVER_RAW)}
-peak worker memory          {peak_mb:6.1f} MB target < {TARGET_PEAK_MB:.0f} MB   {_met(peak_mb < TARGET_PEAK_MB)}
+peak memory (larger of two) {peak_mb:6.1f} MB target < {TARGET_PEAK_MB:.0f} MB   {_met(peak_mb < TARGET_PEAK_MB)}
 
 --- correctness ---
 signed PDFs validated (intact, valid, trusted, not revoked, level): \
