@@ -1,7 +1,9 @@
-"""A JSON parser that refuses large bodies before reading them.
+"""A JSON parser that refuses large bodies before reading them, with a limit per view.
 
-DRF reads the request stream itself, past Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` check (which only
-guards ``request.body``), so without this a client could make a worker buffer and parse any size.
+Deliberately not a subclass of DRF's ``JSONParser``: DRF 3.16 hands those ``request.body``, which
+applies Django's global ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (2.5 MiB) — too small for signDoc and the
+batch API (PDFs in base64), and the wrong place for the limit. This parser gets the stream and reads
+at most the view's own limit (``max_body_bytes``, else ``API_MAX_REQUEST_BYTES``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import BaseParser, MultiPartParser
 
 
 class RequestTooLarge(APIException):
@@ -25,7 +27,9 @@ def max_body_bytes(view: Any) -> int:
     return int(getattr(view, "max_body_bytes", None) or settings.API_MAX_REQUEST_BYTES)
 
 
-class LimitedJSONParser(JSONParser):
+class LimitedJSONParser(BaseParser):
+    media_type = "application/json"
+
     def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
         parser_context = parser_context or {}
         limit = max_body_bytes(parser_context.get("view"))

@@ -343,3 +343,19 @@ def test_pyhankos_own_csc_signer_signs_a_pdf_through_csc_v1_and_it_validates(liv
     (signature,) = pdf_validate(data=signed).signatures
     assert signature.intact and signature.valid and signature.trusted and not signature.revoked
     assert str(certificate.subject_common_name) in signature.signer
+
+
+def test_sign_doc_reads_bodies_up_to_its_own_limit_not_djangos_2_5_mib(client, world, ca, alpha_token,
+                                                                       monkeypatch):
+    from signing.api.csc import SignDocApi
+
+    certificate = active(world.alpha.holder)
+    document = base64.b64encode(b"%PDF-1.7\n" + b"0" * 3_000_000).decode()  # a 4 MB body
+    body = {"credentialID": certificate.iut, "SAD": "not-a-sad", "documents": [
+        {"document": document, "signature_format": "P", "signAlgo": "1.2.840.113549.1.1.11"}]}
+    response = csc_post(client, "/csc/v2/signatures/signDoc", body, alpha_token)
+    # Read and parsed: refused for its forged SAD, not for its size.
+    assert response.status_code == 400, response.content[:300]
+    assert "too large" not in response.json()["error_description"]
+    monkeypatch.setattr(SignDocApi, "max_body_bytes", 1_000_000)
+    assert csc_post(client, "/csc/v2/signatures/signDoc", body, alpha_token).status_code == 413
