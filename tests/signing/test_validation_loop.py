@@ -3,11 +3,10 @@ a browser): pyHanko's own loop cannot nest there, and that must not read as an i
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from signing.services import pdf_validate, signature_sign_documents
+from tests.conftest import run_coroutine
 from tests.signing.conftest import authorize
 
 
@@ -23,6 +22,6 @@ def test_a_valid_signature_is_valid_even_when_validated_inside_a_running_event_l
     async def inside_a_loop():
         return pdf_validate(data=signed)
 
-    report = asyncio.run(inside_a_loop())
+    report = run_coroutine(inside_a_loop())
     (signature,) = report.signatures
     assert signature.intact and signature.valid and signature.trusted
