@@ -15,7 +15,6 @@ database access inside it); the loop then runs the whole batch.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import hashlib
 import uuid
@@ -41,6 +40,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from accounts.errors import ApplicationError
 from certificates.models import Certificate
 from certificates.vault import PrivateKey
+from signing.loops import coroutine_run
 from signing.revinfo import trust_material
 from signing.tsa import timestamper_get
 
@@ -289,7 +289,7 @@ def documents_sign(
         return [await batch.sign(bytes(data)) for data in documents]
 
     try:
-        return asyncio.run(run())
+        return coroutine_run(run())
     finally:
         batch.signer.forget_key()
 

@@ -9,10 +9,8 @@ revocation data embedded (the long-term answer, which a later suspension does no
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,6 +25,7 @@ from pyhanko.sign.validation import (
 )
 
 from accounts.errors import ApplicationError
+from signing.loops import off_a_running_loop
 from signing.pades import pdf_check
 from signing.revinfo import TrustMaterial, trust_material
 
@@ -136,20 +135,8 @@ def pdf_validate(*, data: bytes) -> ValidationReport:
             continue
     material = trust_material(certificates=certs)
     for signature in signatures:
-        report.signatures.append(_off_a_running_loop(_signature_report, reader, signature, material))
+        report.signatures.append(off_a_running_loop(_signature_report, reader, signature, material))
     return report
-
-
-def _off_a_running_loop(function: Any, *args: Any) -> Any:
-    """Call ``function`` here, or on a thread of its own when this thread already runs an asyncio loop
-    (an ASGI server, a test driving a browser): pyHanko's synchronous validation starts a loop of its
-    own, which cannot nest, and a failure there would read as an invalid signature."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return function(*args)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(function, *args).result()
 
 
 def _signature_report(reader: PdfFileReader, signature: Any, material: TrustMaterial) -> SignatureReport:

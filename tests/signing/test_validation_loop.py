@@ -12,14 +12,15 @@ from tests.signing.conftest import authorize
 
 # Committed data: the validation thread has its own database connection, as in a server.
 @pytest.mark.django_db(transaction=True)
-def test_a_valid_signature_is_valid_even_when_validated_inside_a_running_event_loop(signer, pdf, monkeypatch):
+def test_signing_and_validation_work_inside_a_running_event_loop(signer, pdf, monkeypatch):
     # As in the browser journeys: a loop runs in this thread and Django is told that the calls made
     # from it are really synchronous.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     _activation, token = authorize(signer)
-    (signed,) = signature_sign_documents(sad_token=token, documents=[pdf], certificate=signer.certificate)
 
     async def inside_a_loop():
+        (signed,) = signature_sign_documents(sad_token=token, documents=[pdf], certificate=signer.certificate,
+                                             level="B-T")
         return pdf_validate(data=signed)
 
     report = run_coroutine(inside_a_loop())
