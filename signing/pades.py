@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import logging
+import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
 
-from asn1crypto import algos
+from asn1crypto import algos, cms
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
@@ -40,9 +42,12 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from accounts.errors import ApplicationError
 from certificates.models import Certificate
 from certificates.vault import PrivateKey
+from signing import der
 from signing.loops import coroutine_run
 from signing.revinfo import trust_material
 from signing.tsa import timestamper_get
+
+logger = logging.getLogger(__name__)
 
 
 class Level(enum.StrEnum):
@@ -119,8 +124,57 @@ def digest_sign(private_key: PrivateKey, digest: bytes, digest_algorithm: str = 
     return private_key.sign(digest, ec.ECDSA(prehashed))
 
 
+@dataclass(frozen=True)
+class CmsTemplate:
+    """The CMS ``SignedData`` of every document of a batch, encoded once (see :mod:`signing.der`).
+
+    For a PAdES signature with one key, the only parts that change from one document to the next
+    are the message digest inside the signed attributes, the signature over those attributes and
+    the signature timestamp (an unsigned attribute). Everything else — certificates, signer
+    identifier, algorithms, the other signed attributes (PAdES has no signing-time attribute) — is
+    kept here as DER.
+    """
+
+    attributes_head: bytes  # the signed attributes as a DER SET, up to the message digest's value
+    attributes_tail: bytes  # … after it
+    signer_info_head: bytes  # version, sid, digestAlgorithm
+    signature_algorithm: bytes
+    signed_data_head: bytes  # version, digestAlgorithms, encapContentInfo, [0] certificates
+    content_type: bytes  # the OID of signedData
+
+    def signed_attributes(self, digest: bytes) -> bytes:
+        """The DER SET of signed attributes over ``digest``: what the signature covers."""
+        return self.attributes_head + digest + self.attributes_tail
+
+    def content_info(self, signed_attributes: bytes, signature: bytes, unsigned_attributes: bytes = b"") -> bytes:
+        """The DER ``ContentInfo`` with one ``SignerInfo``; ``unsigned_attributes`` is the content of
+        its ``[1]`` field (attributes already encoded), absent when empty."""
+        signer_info = der.tlv(der.SEQUENCE, b"".join((
+            self.signer_info_head,
+            bytes([der.CONTEXT_0]) + signed_attributes[1:],  # [0] IMPLICIT SET: same length, other tag
+            self.signature_algorithm,
+            der.tlv(der.OCTET_STRING, signature),
+            der.tlv(der.CONTEXT_1, unsigned_attributes) if unsigned_attributes else b"",
+        )))
+        signed_data = der.tlv(der.SEQUENCE, self.signed_data_head + der.tlv(der.SET, signer_info))
+        return der.tlv(der.SEQUENCE, self.content_type + der.tlv(der.CONTEXT_0, signed_data))
+
+
+_SIGNATURE_TIMESTAMP_TYPE = cms.CMSAttributeType("signature_time_stamp_token").dump()
+
+
+def timestamp_attribute(token: bytes) -> bytes:
+    """The ``signature-time-stamp-token`` unsigned attribute carrying the DER ``token``."""
+    return der.tlv(der.SEQUENCE, _SIGNATURE_TIMESTAMP_TYPE + der.tlv(der.SET, token))
+
+
 class EngineSigner(signers.Signer):
-    """A pyHanko signer over a private key object already open in memory."""
+    """A pyHanko signer over a private key object already open in memory.
+
+    PAdES signatures of a batch go through a :class:`CmsTemplate` built on the first document from
+    pyHanko's own attributes and packaging, and checked there against pyHanko's encoding; anything
+    else (dry runs, CMS for other content, a template that would differ) takes pyHanko's path.
+    """
 
     def __init__(
         self, *, private_key: PrivateKey, certificate: asn1_x509.Certificate, chain: Sequence[asn1_x509.Certificate]
@@ -141,11 +195,97 @@ class EngineSigner(signers.Signer):
             # The longest DER ECDSA signature for the curve: SEQUENCE of two INTEGERs with a sign byte.
             size = (private_key.curve.key_size + 7) // 8 + 1
             self._dummy = bytes([0x30, 2 * (size + 2), 0x02, size, *bytes(size), 0x02, size, *bytes(size)])
+        # Per digest algorithm: the template, or None when it did not reproduce pyHanko's encoding.
+        self._templates: dict[str, CmsTemplate | None] = {}
 
     async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
         if dry_run:
             return self._dummy
         return raw_sign(self._private_key, data, digest_algorithm)
+
+    async def async_sign(  # noqa: PLR0913  (pyHanko's signature)
+        self,
+        data_digest: bytes,
+        digest_algorithm: str,
+        dry_run: bool = False,
+        use_pades: bool = False,
+        timestamper: TimeStamper | None = None,
+        signed_attr_settings: PdfCMSSignedAttributes | None = None,
+        is_pdf_sig: bool = True,
+        encap_content_info: object = None,
+    ) -> cms.ContentInfo:
+        settings = signed_attr_settings or PdfCMSSignedAttributes()
+        templated = (
+            use_pades and is_pdf_sig and not dry_run and encap_content_info is None and not self.attribute_certs
+            and self.signed_attr_prov_spec is None and self.unsigned_attr_prov_spec is None
+            and settings.cades_signed_attrs is None and settings.adobe_revinfo_attr is None
+        )
+        template = await self._template(digest_algorithm.lower(), settings, timestamper) if templated else None
+        if template is None:
+            return await super().async_sign(
+                data_digest, digest_algorithm, dry_run=dry_run, use_pades=use_pades, timestamper=timestamper,
+                signed_attr_settings=signed_attr_settings, is_pdf_sig=is_pdf_sig,
+                encap_content_info=encap_content_info,
+            )
+        digest_algorithm = digest_algorithm.lower()
+        signed_attributes = template.signed_attributes(data_digest)
+        signature = raw_sign(self._private_key, signed_attributes, digest_algorithm)
+        unsigned = b""
+        if timestamper is not None:
+            imprint = hashes.Hash(_HASHES[digest_algorithm]())
+            imprint.update(signature)
+            token = await timestamper.async_timestamp(imprint.finalize(), digest_algorithm)
+            unsigned = timestamp_attribute(token.dump())
+        # Loaded, not built: asn1crypto hands these very bytes back when pyHanko dumps it.
+        return cms.ContentInfo.load(template.content_info(signed_attributes, signature, unsigned))
+
+    async def _template(
+        self, digest_algorithm: str, settings: PdfCMSSignedAttributes, timestamper: TimeStamper | None
+    ) -> CmsTemplate | None:
+        if digest_algorithm in self._templates:
+            return self._templates[digest_algorithm]
+        template = await self._template_build(digest_algorithm, settings, timestamper)
+        self._templates[digest_algorithm] = template
+        return template
+
+    async def _template_build(
+        self, digest_algorithm: str, settings: PdfCMSSignedAttributes, timestamper: TimeStamper | None
+    ) -> CmsTemplate | None:
+        """Encode pyHanko's attributes and packaging once with a random digest and signature, cut
+        them into the template's pieces, and keep the template only if it reassembles to exactly
+        pyHanko's encoding of the same values."""
+        if digest_algorithm not in _HASHES:
+            return None
+        sentinel = os.urandom(_HASHES[digest_algorithm].digest_size)
+        attributes = await self.signed_attrs(
+            sentinel, digest_algorithm, attr_settings=settings, use_pades=True, timestamper=timestamper,
+        )
+        encoded = attributes.dump()
+        if encoded.count(sentinel) != 1:
+            logger.warning("signed attributes without a single message digest: no CMS template")
+            return None
+        head, tail = encoded.split(sentinel)
+        signature = os.urandom(len(self._dummy))
+        reference = self._package_signature(
+            digest_algorithm=digest_algorithm, cms_version="v1", signed_attrs=attributes, signature=signature,
+            unsigned_attrs=None, encap_content_info=None,
+        )
+        signed_data = reference["content"]
+        signer_info = signed_data["signer_infos"][0]
+        template = CmsTemplate(
+            attributes_head=head,
+            attributes_tail=tail,
+            signer_info_head=b"".join(signer_info[k].dump() for k in ("version", "sid", "digest_algorithm")),
+            signature_algorithm=signer_info["signature_algorithm"].dump(),
+            signed_data_head=b"".join(
+                signed_data[k].dump() for k in ("version", "digest_algorithms", "encap_content_info", "certificates")
+            ),
+            content_type=reference["content_type"].dump(),
+        )
+        if template.content_info(encoded, signature) != reference.dump():
+            logger.warning("the CMS template does not reproduce pyHanko's encoding: signing without it")
+            return None
+        return template
 
     def forget_key(self) -> None:
         self._private_key = None  # type: ignore[assignment]

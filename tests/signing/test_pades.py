@@ -23,6 +23,7 @@ from certificates.models import AuthorityRole
 from certificates.services import certificate_key_unlock, certificate_suspend
 from signing.pades import SignatureAppearance, documents_sign, hashes_sign
 from signing.revinfo import trust_material
+from tests.conftest import run_coroutine
 from tests.signing.conftest import PIN, active, pdf_make
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pyHanko's LTV validator
@@ -137,3 +138,26 @@ def test_hash_signatures_verify_with_the_certificate_key(world, ca, algorithm):
             public_key.verify(signature, digest, padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))
         else:
             public_key.verify(signature, digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+
+
+def test_the_batch_cms_template_encodes_exactly_what_pyhanko_builds(world, ca):
+    from pyhanko.sign.signers import Signer
+    from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
+
+    from signing.pades import signer_for
+
+    certificate = active(world.alpha.holder)
+    signer = signer_for(private_key=certificate_key_unlock(certificate=certificate, pin=PIN), certificate=certificate)
+    digest = hashlib.sha256(b"un verbale").digest()
+    attributes = PdfCMSSignedAttributes()
+
+    async def both() -> tuple[bytes, bytes]:
+        templated = await signer.async_sign(digest, "sha256", use_pades=True, signed_attr_settings=attributes)
+        # pyHanko's own path with the same key: PKCS#1 v1.5 is deterministic, so the bytes must agree.
+        built = await Signer.async_sign(signer, digest, "sha256", use_pades=True, signed_attr_settings=attributes)
+        return templated.dump(), built.dump()
+
+    templated, built = run_coroutine(both())
+
+    assert signer._templates["sha256"] is not None, "the template was refused: every document takes the slow path"
+    assert templated == built
