@@ -17,11 +17,13 @@ exception, whatever the bytes sent.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 from asn1crypto import algos, cms, core, tsp, x509
 from cryptography.hazmat.primitives import hashes
@@ -34,6 +36,7 @@ from certificates.models import AuthorityRole
 from certificates.selectors import authority_current
 from certificates.services.authority import authority_private_key
 from certificates.vault import PrivateKey
+from signing import der
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +48,22 @@ _IMPRINT_LENGTHS = {"sha256": 32, "sha384": 48, "sha512": 64, "sha3_256": 32, "s
 
 
 @dataclass(frozen=True)
+class TokenParts:
+    """The DER of everything a token repeats, encoded once per TSA certificate (:mod:`signing.der`
+    says why): each token then encodes only its time, serial, imprint, nonce and signature."""
+
+    policy: bytes
+    accuracy: bytes
+    tsa_name: bytes  # [0] EXPLICIT GeneralName (directoryName): the TSA's subject
+    signing_certificate: bytes  # the signing-certificate-v2 signed attribute (RFC 5816)
+    content_type: bytes  # the content-type signed attribute: id-ct-TSTInfo
+    signer_info_head: bytes  # version, sid, digestAlgorithm
+    signature_algorithm: bytes
+    signed_data_head: bytes  # version, digestAlgorithms
+    certificates: bytes  # [0] IMPLICIT SET OF the TSA certificate and its chain, for cert_req
+
+
+@dataclass(frozen=True)
 class TsaMaterial:
     """What signing a timestamp needs, loaded once: the TSA certificate, its chain and its key."""
 
@@ -53,6 +72,38 @@ class TsaMaterial:
     chain: tuple[x509.Certificate, ...]  # issuing CA (the root is the relying party's trust anchor)
     private_key: PrivateKey
     policy: str
+
+    @cached_property
+    def parts(self) -> TokenParts:
+        certificate = self.certificate
+        digest_algorithm = algos.DigestAlgorithm({"algorithm": "sha256"})
+        signer_info_head = cms.SignerInfo({
+            "version": "v1",
+            "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber(
+                {"issuer": certificate.issuer, "serial_number": certificate.serial_number})}),
+            "digest_algorithm": digest_algorithm,
+        })
+        # One TSTInfo with the constant fields, to take their encodings from asn1crypto.
+        reference = tsp.TSTInfo({
+            "version": "v1", "policy": self.policy,
+            "message_imprint": {"hash_algorithm": {"algorithm": "sha256"}, "hashed_message": bytes(32)},
+            "serial_number": 1, "gen_time": datetime.now(tz=UTC), "accuracy": {"seconds": 1},
+            "tsa": x509.GeneralName(name="directory_name", value=certificate.subject),
+        })
+        signed_data_head = cms.SignedData({"version": "v3", "digest_algorithms": [digest_algorithm]})
+        return TokenParts(
+            policy=reference["policy"].dump(),
+            accuracy=reference["accuracy"].dump(),
+            tsa_name=reference["tsa"].dump(),
+            signing_certificate=simple_cms_attribute(
+                "signing_certificate_v2", as_signing_certificate_v2(certificate)).dump(),
+            content_type=simple_cms_attribute("content_type", "tst_info").dump(),
+            signer_info_head=b"".join(signer_info_head[k].dump() for k in ("version", "sid", "digest_algorithm")),
+            signature_algorithm=algos.SignedDigestAlgorithm(
+                {"algorithm": _signature_algorithm(self.private_key)}).dump(),
+            signed_data_head=b"".join(signed_data_head[k].dump() for k in ("version", "digest_algorithms")),
+            certificates=der.tlv(der.CONTEXT_0, b"".join(sorted(c.dump() for c in (certificate, *self.chain)))),
+        )
 
 
 _cache: dict[str, TsaMaterial] = {}
@@ -105,13 +156,28 @@ def tsa_rejection(fail_info: str, text: str) -> tsp.TimeStampResp:
     )
 
 
-def _sign(private_key: PrivateKey, data: bytes) -> tuple[str, bytes]:
-    """(CMS signature algorithm name, signature) over ``data`` with SHA-256."""
+def _signature_algorithm(private_key: PrivateKey) -> str:
     if isinstance(private_key, ec.EllipticCurvePrivateKey):
-        return "sha256_ecdsa", private_key.sign(data, ec.ECDSA(hashes.SHA256()))
+        return "sha256_ecdsa"
     if isinstance(private_key, rsa.RSAPrivateKey):
-        return "rsassa_pkcs1v15", private_key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        return "rsassa_pkcs1v15"
     raise TypeError("unsupported TSA key")
+
+
+def _sign(private_key: PrivateKey, data: bytes) -> bytes:
+    """The TSA's signature over ``data`` with SHA-256."""
+    if isinstance(private_key, ec.EllipticCurvePrivateKey):
+        return private_key.sign(data, ec.ECDSA(hashes.SHA256()))
+    return private_key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+
+
+_ID_CT_TST_INFO = cms.ContentType("tst_info").dump()
+_ID_SIGNED_DATA = cms.ContentType("signed_data").dump()
+_GRANTED = tsp.PKIStatusInfo({"status": tsp.PKIStatus("granted")}).dump()
+
+
+def _attribute(name: str, value: object) -> bytes:
+    return simple_cms_attribute(name, value).dump()
 
 
 def tsa_timestamp(
@@ -135,66 +201,47 @@ def tsa_timestamp(
             return tsa_rejection("unaccepted_extensions", "extensions are not supported")
         nonce = request["nonce"].native
         cert_req = bool(request["cert_req"].native)
+        imprint_der = imprint.dump()
     except Exception:  # a structurally valid DER that is not a TimeStampReq
         return tsa_rejection("bad_data_format", "malformed request")
 
+    parts = material.parts
     gen_time = (now or datetime.now(tz=UTC)).astimezone(UTC)
-    tst_info_fields: dict[str, object] = {
-        "version": "v1",
-        "policy": material.policy,
-        "message_imprint": imprint,
+    # TSTInfo in its field order; ordering is FALSE by default, and DER leaves defaults out.
+    tst_info = der.tlv(der.SEQUENCE, b"".join((
+        core.Integer(1).dump(),
+        parts.policy,
+        imprint_der,
         # RFC 3161 §2.4.2: unique per token; 128 random bits need no counter shared between workers.
-        "serial_number": int.from_bytes(os.urandom(16), "big"),
-        "gen_time": gen_time,
-        "accuracy": {"seconds": 1},
-        "ordering": False,
-        "tsa": x509.GeneralName(name="directory_name", value=material.certificate.subject),
-    }
-    if nonce is not None:
-        tst_info_fields["nonce"] = nonce
-    tst_info = tsp.TSTInfo(tst_info_fields).dump()
-
-    message_digest = hashes.Hash(hashes.SHA256())
-    message_digest.update(tst_info)
-    signed_attrs = cms.CMSAttributes(
-        [
-            simple_cms_attribute("content_type", "tst_info"),
-            simple_cms_attribute("signing_time", cms.Time({"utc_time": core.UTCTime(gen_time)})),
-            simple_cms_attribute("message_digest", message_digest.finalize()),
-            # RFC 5816: the TSA certificate bound by its SHA-256 hash.
-            simple_cms_attribute("signing_certificate_v2", as_signing_certificate_v2(material.certificate)),
-        ]
-    )
-    signature_algorithm, signature = _sign(material.private_key, signed_attrs.dump())
-    digest_algorithm = algos.DigestAlgorithm({"algorithm": "sha256"})
-    signer_info = cms.SignerInfo(
-        {
-            "version": "v1",
-            "sid": cms.SignerIdentifier(
-                {
-                    "issuer_and_serial_number": cms.IssuerAndSerialNumber(
-                        {"issuer": material.certificate.issuer, "serial_number": material.certificate.serial_number}
-                    )
-                }
-            ),
-            "digest_algorithm": digest_algorithm,
-            "signed_attrs": signed_attrs,
-            "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": signature_algorithm}),
-            "signature": signature,
-        }
-    )
-    signed_data: dict[str, object] = {
-        "version": "v3",
-        "digest_algorithms": [digest_algorithm],
-        "encap_content_info": {"content_type": "tst_info", "content": cms.ParsableOctetString(tst_info)},
-        "signer_infos": [signer_info],
-    }
-    if cert_req:
+        core.Integer(int.from_bytes(os.urandom(16), "big")).dump(),
+        core.GeneralizedTime(gen_time).dump(),
+        parts.accuracy,
+        core.Integer(nonce).dump() if nonce is not None else b"",
+        parts.tsa_name,
+    )))
+    # The signed attributes: a DER SET OF, so sorted by encoding.
+    signed_attributes = der.tlv(der.SET, b"".join(sorted((
+        parts.content_type,
+        _attribute("signing_time", cms.Time({"utc_time": core.UTCTime(gen_time)})),
+        _attribute("message_digest", hashlib.sha256(tst_info).digest()),
+        parts.signing_certificate,
+    ))))
+    signature = _sign(material.private_key, signed_attributes)
+    signer_info = der.tlv(der.SEQUENCE, b"".join((
+        parts.signer_info_head,
+        bytes([der.CONTEXT_0]) + signed_attributes[1:],
+        parts.signature_algorithm,
+        der.tlv(der.OCTET_STRING, signature),
+    )))
+    signed_data = der.tlv(der.SEQUENCE, b"".join((
+        parts.signed_data_head,
+        der.tlv(der.SEQUENCE, _ID_CT_TST_INFO + der.tlv(der.CONTEXT_0, der.tlv(der.OCTET_STRING, tst_info))),
         # RFC 3161 §2.4.1: the TSA certificate MUST be included when asked for, and only then.
-        signed_data["certificates"] = [material.certificate, *material.chain]
-    token = cms.ContentInfo({"content_type": "signed_data", "content": cms.SignedData(signed_data)})
-    granted = tsp.PKIStatusInfo({"status": tsp.PKIStatus("granted")})
-    return tsp.TimeStampResp({"status": granted, "time_stamp_token": token})
+        parts.certificates if cert_req else b"",
+        der.tlv(der.SET, signer_info),
+    )))
+    token = der.tlv(der.SEQUENCE, _ID_SIGNED_DATA + der.tlv(der.CONTEXT_0, signed_data))
+    return tsp.TimeStampResp.load(der.tlv(der.SEQUENCE, _GRANTED + token))
 
 
 def tsa_respond(*, request_der: bytes, material: TsaMaterial | None = None) -> bytes:

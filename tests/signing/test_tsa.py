@@ -62,3 +62,37 @@ def test_garbage_gets_a_rejection_never_a_500(ca, client, body):
 
 def test_get_is_not_allowed(ca, client):
     assert client.get("/tsa/").status_code == 405
+
+
+@pytest.mark.parametrize("cert_req", [True, False])
+def test_tokens_are_canonical_der_with_every_field_in_place(ca, cert_req):
+    import hashlib
+
+    from asn1crypto import cms
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from signing.tsa import tsa_material, tsa_timestamp
+
+    digest = hashlib.sha256(b"Verbale d'esame 42").digest()
+    imprint = {"hash_algorithm": {"algorithm": "sha256"}, "hashed_message": digest}
+    request = tsp.TimeStampReq({"version": 1, "nonce": 123456789, "cert_req": cert_req, "message_imprint": imprint})
+    material = tsa_material()
+
+    encoded = tsa_timestamp(request, material=material).dump()
+
+    reparsed = tsp.TimeStampResp.load(encoded)
+    assert reparsed.dump(force=True) == encoded  # asn1crypto's own DER of the same values: lengths, order, SETs
+    signed_data = reparsed["time_stamp_token"]["content"]
+    info = signed_data["encap_content_info"]["content"].parsed
+    assert info["message_imprint"]["hashed_message"].native == digest
+    assert info["nonce"].native == 123456789 and info["policy"].dotted == material.policy
+    assert info["tsa"].chosen == material.certificate.subject
+    assert bool(signed_data["certificates"].native) is cert_req
+    signer_info = signed_data["signer_infos"][0]
+    attributes = {a["type"].native: a["values"][0] for a in signer_info["signed_attrs"]}
+    assert attributes["message_digest"].native == hashlib.sha256(info.dump()).digest()
+    assert set(attributes) == {"content_type", "signing_time", "message_digest", "signing_certificate_v2"}
+    public_key = material.private_key.public_key()
+    signed = cms.CMSAttributes(list(signer_info["signed_attrs"])).dump()
+    public_key.verify(signer_info["signature"].native, signed, ec.ECDSA(hashes.SHA256()))
