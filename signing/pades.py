@@ -389,49 +389,74 @@ def signer_for(*, private_key: PrivateKey, certificate: Certificate) -> EngineSi
     )
 
 
-def documents_sign(
-    *,
-    private_key: PrivateKey,
-    certificate: Certificate,
-    documents: Sequence[bytes],
-    level: Level | str = Level.B_B,
-    appearance: SignatureAppearance | None = None,
-    reason: str = "",
-    location: str = "",
-    contact: str = "",
-    certify: bool = False,
-    docmdp: fields.MDPPerm = fields.MDPPerm.FILL_FORMS,
-) -> list[bytes]:
-    """Sign every document with the open key of ``certificate``; the signed PDFs, in order.
+class PadesBatch:
+    """One batch of PAdES signatures with one open key: what is the same for every document (chain,
+    time-stamper, trust material, reserved size, CMS template) is prepared once, and :meth:`sign`
+    may be called for successive chunks (a job reports progress between them, outside pyHanko's
+    event loop, where the database can be written).
 
     No authorization is checked here: this is the engine under :mod:`signing.services.activation`,
-    which is the only caller that may hold a holder's key.
+    which is the only caller that may hold a holder's key. Use it as a context manager: the key
+    reference is dropped on exit.
     """
-    options = SignatureOptions(
-        level=level_parse(level), appearance=appearance, reason=reason[:200], location=location[:200],
-        contact=contact[:200], certify=certify, docmdp=docmdp,
-    )
-    for data in documents:
-        pdf_check(data)
-    timestamper = timestamper_get() if options.level != Level.B_B else None
-    validation_context = None
-    if options.level in (Level.B_LT, Level.B_LTA):
-        validation_context = trust_material(certificates=[bytes(certificate.der)]).validation_context()
-    batch = _Batch(
-        signer=signer_for(private_key=private_key, certificate=certificate),
-        options=options,
-        timestamper=timestamper,
-        validation_context=validation_context,
-    )
 
-    async def run() -> list[bytes]:
-        await batch.estimate()
-        return [await batch.sign(bytes(data)) for data in documents]
+    def __init__(
+        self,
+        *,
+        private_key: PrivateKey,
+        certificate: Certificate,
+        level: Level | str = Level.B_B,
+        appearance: SignatureAppearance | None = None,
+        reason: str = "",
+        location: str = "",
+        contact: str = "",
+        certify: bool = False,
+        docmdp: fields.MDPPerm = fields.MDPPerm.FILL_FORMS,
+    ) -> None:
+        options = SignatureOptions(
+            level=level_parse(level), appearance=appearance, reason=reason[:200], location=location[:200],
+            contact=contact[:200], certify=certify, docmdp=docmdp,
+        )
+        validation_context = None
+        if options.level in (Level.B_LT, Level.B_LTA):
+            validation_context = trust_material(certificates=[bytes(certificate.der)]).validation_context()
+        self._batch = _Batch(
+            signer=signer_for(private_key=private_key, certificate=certificate),
+            options=options,
+            timestamper=timestamper_get() if options.level != Level.B_B else None,
+            validation_context=validation_context,
+        )
 
-    try:
+    def sign(self, documents: Sequence[bytes]) -> list[bytes]:
+        """The signed PDFs, in order. With ``certify`` every document gets a certification signature
+        (each is a document of its own: it must not be signed yet)."""
+        for data in documents:
+            pdf_check(data)
+        batch = self._batch
+
+        async def run() -> list[bytes]:
+            if not batch.bytes_reserved:
+                await batch.estimate()
+            return [await batch.sign(bytes(data)) for data in documents]
+
         return coroutine_run(run())
-    finally:
-        batch.signer.forget_key()
+
+    def close(self) -> None:
+        self._batch.signer.forget_key()
+
+    def __enter__(self) -> PadesBatch:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def documents_sign(*, private_key: PrivateKey, certificate: Certificate, documents: Sequence[bytes],
+                   **options: object) -> list[bytes]:
+    """Sign every document with the open key of ``certificate`` in one :class:`PadesBatch`; the
+    signed PDFs, in order (``options``: those of :class:`PadesBatch`)."""
+    with PadesBatch(private_key=private_key, certificate=certificate, **options) as batch:  # type: ignore[arg-type]
+        return batch.sign(documents)
 
 
 def hashes_sign(*, private_key: PrivateKey, hashes: Sequence[bytes], hash_algorithm: str = "sha256") -> list[bytes]:

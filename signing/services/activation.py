@@ -551,14 +551,14 @@ def signature_sign_documents(
     step = chunk_size or len(documents)
     signed: list[bytes] = []
     try:
-        for start in range(0, len(documents), step):
-            signed += pades.documents_sign(
-                private_key=spent.private_key, certificate=spent.activation.certificate,
-                documents=documents[start:start + step], level=parsed_level, appearance=appearance, reason=reason,
-                location=location, contact=contact, certify=certify and start == 0,
-            )
-            if on_progress is not None:
-                on_progress(len(signed))
+        with pades.PadesBatch(
+            private_key=spent.private_key, certificate=spent.activation.certificate, level=parsed_level,
+            appearance=appearance, reason=reason, location=location, contact=contact, certify=certify,
+        ) as batch:
+            for start in range(0, len(documents), step):
+                signed += batch.sign(documents[start:start + step])
+                if on_progress is not None:
+                    on_progress(len(signed))
     finally:
         spent.private_key = None  # type: ignore[assignment]
     _record(
