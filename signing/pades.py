@@ -429,9 +429,10 @@ class PadesBatch:
 
     def sign(self, documents: Sequence[bytes]) -> list[bytes]:
         """The signed PDFs, in order. With ``certify`` every document gets a certification signature
-        (each is a document of its own: it must not be signed yet)."""
-        for data in documents:
-            pdf_check(data)
+        (each is a document of its own: it must not be signed yet).
+
+        The documents must have passed :func:`pdf_check` (the callers check them all before they
+        spend an authorization; parsing each twice more here was a fifth of the signing time)."""
         batch = self._batch
 
         async def run() -> list[bytes]:
@@ -455,6 +456,8 @@ def documents_sign(*, private_key: PrivateKey, certificate: Certificate, documen
                    **options: object) -> list[bytes]:
     """Sign every document with the open key of ``certificate`` in one :class:`PadesBatch`; the
     signed PDFs, in order (``options``: those of :class:`PadesBatch`)."""
+    for data in documents:
+        pdf_check(data)
     with PadesBatch(private_key=private_key, certificate=certificate, **options) as batch:  # type: ignore[arg-type]
         return batch.sign(documents)
 
