@@ -36,6 +36,8 @@ from otp.sms_codes import sms_code_issue
 from signing.api.authentication import ApiClientAuthentication, ApiClientRateLimit, HasApiScope
 from signing.api.selectors import (
     credential_get_for_api_client,
+    credential_get_usable_for_api_client,
+    credential_is_usable,
     credential_list_for_api_client,
     holder_get_for_api_client,
     otp_devices_for_credential,
@@ -171,12 +173,6 @@ def _sign_algos(cert: x509.Certificate) -> dict[str, str | None]:
     return {}
 
 
-def _is_usable(certificate: Certificate) -> bool:
-    return certificate.state == CertificateState.ACTIVE and (
-        certificate.not_after is None or certificate.not_after > timezone.now()
-    )
-
-
 def _cert_status(certificate: Certificate) -> str:
     if certificate.not_after is not None and certificate.not_after <= timezone.now():
         return "expired"
@@ -202,7 +198,7 @@ def _otp_info(certificate: Certificate) -> dict[str, Any]:
 def credential_info(certificate: Certificate, *, version: str, certificates: str, cert_info: bool,
                     auth_info: bool, lang: str | None = None) -> dict[str, Any]:
     cert = x509.load_der_x509_certificate(bytes(certificate.der))
-    usable = _is_usable(certificate)
+    usable = credential_is_usable(certificate)
     cert_block: dict[str, Any] = {"status": _cert_status(certificate)}
     if certificates in ("single", "chain"):
         ders = _chain(certificate) if certificates == "chain" else [bytes(certificate.der)]
@@ -299,10 +295,10 @@ class CscView(APIView):
             raise _invalid(INVALID_CREDENTIAL) from None
 
     def usable_credential(self, credential_id: str) -> Certificate:
-        certificate = self.credential(credential_id)
-        if not _is_usable(certificate):
-            raise ApplicationError("credential_is_disabled", "The credential is disabled (certificate not active).")
-        return certificate
+        try:
+            return credential_get_usable_for_api_client(client=self.client, credential_id=credential_id)
+        except Certificate.DoesNotExist:
+            raise _invalid(INVALID_CREDENTIAL) from None
 
 
 class InfoApi(APIView):

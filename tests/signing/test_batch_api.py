@@ -295,3 +295,24 @@ def test_the_purge_fails_a_job_whose_worker_was_lost(client, signer, batch_token
     body = client.get(url, HTTP_AUTHORIZATION=f"Bearer {batch_token}").json()
     assert body["state"] == "failed" and body["error"]["code"] == "interrupted"
     assert not SigningJobDocument.objects.exists() and SignatureRecord.objects.count() == 0
+
+
+def test_a_suspended_credential_is_credential_is_disabled_in_the_batch_api_and_in_csc(client, world, signer,
+                                                                                      batch_token):
+    from certificates.services import certificate_suspend
+    from tests.signing.conftest import api_client_for as csc_client
+
+    certificate_suspend(certificate=signer.certificate, actor=world.alpha.operator.user, note="test")
+    docs = _docs(1)
+    batch = csc_post(client, "/api/v1/batch/sign", _sign_body(signer, "x", docs), batch_token)
+    assert batch.status_code == 400 and batch.json()["code"] == "credential_is_disabled"
+    csc_token = token_for(client, *csc_client(world.alpha, name="CSC"))["access_token"]
+    csc = csc_post(client, "/csc/v1/signatures/signHash", {
+        "credentialID": signer.certificate.iut, "SAD": "x", "hash": [base64.b64encode(bytes(32)).decode()],
+        "signAlgo": "1.2.840.113549.1.1.11"}, csc_token)
+    # One rule, one message: the same refusal in each API's own form.
+    assert csc.status_code == 400 and csc.json() == {
+        "error": "credential_is_disabled", "error_description": batch.json()["message"]}
+    missing = csc_post(client, "/api/v1/batch/sign", {**_sign_body(signer, "x", docs), "credentialID": "nope"},
+                       batch_token)
+    assert missing.status_code == 404
