@@ -5,6 +5,7 @@ from __future__ import annotations
 from signing.services.activation import (
     signature_activation_check,
     signature_activation_close_for_job,
+    signature_activation_extend,
     signature_activation_reserve,
     signature_activations_purge,
     signature_authorize,
@@ -20,6 +21,7 @@ __all__ = [
     "pdf_validate",
     "signature_activation_check",
     "signature_activation_close_for_job",
+    "signature_activation_extend",
     "signature_activation_reserve",
     "signature_activations_purge",
     "signature_authorize",

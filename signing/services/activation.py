@@ -39,6 +39,13 @@ activation crosses off each hash as it is signed. A refused call spends nothing.
 a reserved activation is a SAD already used (``sad_expired``): a second job, a synchronous signing
 call, an extension. A job that fails closes its activation and keeps it reserved.
 
+*Extension* (CSC ``credentials/extendTransaction``, ``signature_activation_extend``): under the row
+lock, the data key is unwrapped with the caller's K and wrapped again under a fresh K' for a new
+``public_id`` (and so a new AAD); the caller gets ``base64url(new id ‖ K')``. The old token finds no
+row and its K opens nothing any more. Nothing new is authorized: the remaining hashes and count are
+kept. The new expiry is ``SIGNING_SAD_LIFETIME_SECONDS`` away but never past
+``created_at + SIGNING_SAD_MAX_TOTAL_SECONDS``, after which only a new PIN + OTP helps.
+
 *Limits*: Python cannot reliably wipe memory; the DEK and key objects are dropped as soon as the
 signing call ends, and nothing puts them in logs, audit rows or exceptions. Between authorize and
 sign, whoever holds the token *and* the database *and* the KEK-free row can sign the authorized
@@ -660,6 +667,105 @@ def signature_activation_close_for_job(*, job: SigningJob) -> None:
     SignatureActivation.objects.filter(reserved_for=job, closed_at__isnull=True).update(
         closed_at=now, wrapped_data_key=b""
     )
+
+
+# --- Extend (CSC credentials/extendTransaction) ---------------------------------------------------
+
+
+def _not_extendable() -> ApplicationError:
+    return ApplicationError(
+        "sad_expired",
+        _("This signature authorization cannot be extended any further: authorize again with PIN and OTP."),
+    )
+
+
+def signature_activation_extend(
+    *,
+    sad_token: str,
+    certificate: Certificate,
+    client: ApiClient | None = None,
+    hashes: Sequence[bytes] | None = None,
+    hash_algorithm: str | None = None,
+    ip: str = "",
+) -> tuple[SignatureActivation, str]:
+    """A new SAD token and a new expiry for what an open activation still allows; the old token dies.
+
+    CSC ``credentials/extendTransaction``: an activation that can still sign (not expired, not used
+    up, not reserved for a batch job, this certificate, this API client) is re-keyed under the row
+    lock — its data key unwrapped with the old token's K, wrapped again under a fresh K', and its
+    ``public_id`` replaced (the AAD changes with it), so the old token finds no row any more. Nothing
+    new is authorized: the remaining hashes and ``signatures_left`` are kept as they are. ``hashes``
+    (CSC: the hashes the new SAD is for, required with SCAL 2 by the specification) must each be
+    among the ones still authorized (``unauthorized_hash`` otherwise); the new SAD still covers all
+    of them. The new expiry is ``now + SIGNING_SAD_LIFETIME_SECONDS``, never past
+    ``created_at + SIGNING_SAD_MAX_TOTAL_SECONDS``; from that bound on, extending is refused
+    (``sad_expired``: the holder's PIN and OTP are needed again). Every extension and every refusal is
+    audited.
+    """
+    activation: SignatureActivation | None = None
+    error: ApplicationError | None = None
+    new_key = b""
+    previous = ""
+    try:
+        public_id, one_time_key = _token_decode(sad_token)
+        hex_hashes = _hashes_hex(hashes, hash_algorithm or "sha256") if hashes else []
+    except ApplicationError as exc:
+        _refusal_audit(exc, step="extend", holder=None, certificate=certificate, channel="", client=client, ip=ip)
+        raise
+    with transaction.atomic():
+        now = timezone.now()
+        activation = (
+            SignatureActivation.objects.select_for_update(of=("self",))
+            .select_related("holder__user")
+            .filter(public_id=public_id)
+            .first()
+        )
+        algorithm = hash_algorithm or (activation.hash_algorithm if activation is not None else "sha256")
+        error, close = _refusal(
+            activation, certificate=certificate, client=client, hex_hashes=hex_hashes, hash_algorithm=algorithm,
+            now=now,
+        )
+        if close and activation is not None:
+            _close(activation, now)
+        if error is None and activation is not None:
+            bound = activation.created_at + timedelta(seconds=settings.SIGNING_SAD_MAX_TOTAL_SECONDS)
+            try:
+                if now >= bound:
+                    raise _not_extendable()
+                data_key = _unwrap(activation, one_time_key)
+            except InvalidTag:
+                error = _sad_expired()
+            except ApplicationError as exc:
+                error = exc
+            else:
+                previous = str(activation.public_id)
+                activation.public_id = uuid.uuid4()
+                new_key = _wrap(activation, data_key)
+                del data_key
+                activation.expires_at = min(now + timedelta(seconds=settings.SIGNING_SAD_LIFETIME_SECONDS), bound)
+                activation.save(update_fields=["public_id", "wrapped_data_key", "expires_at"])
+                audit_record(
+                    event_type="signature.extended",
+                    actor=activation.holder.user,
+                    organization=activation.organization_id,
+                    subject=certificate,
+                    ip=ip,
+                    details={
+                        "iut": certificate.iut, "activation": str(activation.public_id), "previous": previous,
+                        "channel": activation.channel, "client": activation.client_id,
+                        "signatures_left": activation.signatures_left, "hashes": len(hex_hashes),
+                        "expires_at": activation.expires_at.isoformat(),
+                    },
+                )
+    if error is not None:
+        _refusal_audit(
+            error, step="extend", holder=activation.holder if activation is not None else None,
+            certificate=certificate, channel=activation.channel if activation is not None else "", client=client,
+            ip=ip, extra={"count": len(hex_hashes)},
+        )
+        raise error
+    assert activation is not None
+    return activation, _token_encode(activation.public_id, new_key)
 
 
 def signature_activations_purge(*, now: datetime | None = None) -> int:
