@@ -382,6 +382,10 @@ CA_OCSP_MAX_REQUEST_BYTES = env_int("CA_OCSP_MAX_REQUEST_BYTES", 8192, minimum=5
 # --- Signing (SPEC §7, §8) -------------------------------------------------------------------------
 # A signature activation (SAD) lives this long after PIN + OTP; SCAL2 practice is minutes, never more than 5.
 SIGNING_SAD_LIFETIME_SECONDS = env_int("SIGNING_SAD_LIFETIME_SECONDS", 300, minimum=30, maximum=300)
+# CSC credentials/extendTransaction gives an open activation a new SAD and a new expiry, but never past
+# this long after the holder's PIN + OTP: then they must authorize again (the SAD's "few minutes" of
+# SPEC §8 stay bounded however often a client extends).
+SIGNING_SAD_MAX_TOTAL_SECONDS = env_int("SIGNING_SAD_MAX_TOTAL_SECONDS", 900, minimum=30, maximum=3600)
 # Signatures one activation may authorize (the CSC ``multisign`` value and the batch limit).
 SIGNING_MAX_SIGNATURES_PER_ACTIVATION = env_int(
     "SIGNING_MAX_SIGNATURES_PER_ACTIVATION", 1000, minimum=1, maximum=10000

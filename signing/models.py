@@ -46,6 +46,12 @@ class SignatureActivation(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     expires_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
+    # The batch job this activation was handed to (one SAD, one job): from then on only that job's
+    # worker may spend it; a second job, a synchronous call or an extension with the same SAD is refused.
+    reserved_for = models.OneToOneField(
+        "SigningJob", on_delete=models.SET_NULL, null=True, blank=True, related_name="activation",
+        editable=False,
+    )
 
     class Meta:
         verbose_name = _("signature activation")

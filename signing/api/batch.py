@@ -32,10 +32,10 @@ from accounts.models import ApiClient, Holder
 from accounts.ratelimit import client_ip
 from certificates.models import Certificate
 from signing.api.authentication import ApiClientAuthentication, ApiClientRateLimit, HasApiScope
-from signing.api.csc import Base64Field, _expires_in, _is_usable, _otp_route
+from signing.api.csc import Base64Field, _expires_in, _otp_route
 from signing.api.parsers import LimitedJSONParser, LimitedMultiPartParser
 from signing.api.selectors import (
-    credential_get_for_api_client,
+    credential_get_usable_for_api_client,
     holder_get_for_api_client,
     signing_job_get_for_api_client,
 )
@@ -74,12 +74,9 @@ class ApiView(APIView):
     def credential(self, credential_id: str) -> Certificate:
         """The client's organization's credential, usable for signing; 404 for missing or foreign."""
         try:
-            certificate = credential_get_for_api_client(client=self.client, credential_id=credential_id)
+            return credential_get_usable_for_api_client(client=self.client, credential_id=credential_id)
         except Certificate.DoesNotExist:
             raise _not_found() from None
-        if not _is_usable(certificate):
-            raise ApplicationError("credential_is_disabled", "The credential is disabled (certificate not active).")
-        return certificate
 
 
 class DocumentBodyLimit:

@@ -36,6 +36,8 @@ from otp.sms_codes import sms_code_issue
 from signing.api.authentication import ApiClientAuthentication, ApiClientRateLimit, HasApiScope
 from signing.api.selectors import (
     credential_get_for_api_client,
+    credential_get_usable_for_api_client,
+    credential_is_usable,
     credential_list_for_api_client,
     holder_get_for_api_client,
     otp_devices_for_credential,
@@ -43,7 +45,12 @@ from signing.api.selectors import (
 )
 from signing.models import Channel
 from signing.pades import HASH_LENGTHS
-from signing.services import signature_authorize, signature_sign_documents, signature_sign_hashes
+from signing.services import (
+    signature_activation_extend,
+    signature_authorize,
+    signature_sign_documents,
+    signature_sign_hashes,
+)
 from signing.tsa import timestamp_token
 
 CSC_V1_SPECS = "1.0.4.0"
@@ -171,12 +178,6 @@ def _sign_algos(cert: x509.Certificate) -> dict[str, str | None]:
     return {}
 
 
-def _is_usable(certificate: Certificate) -> bool:
-    return certificate.state == CertificateState.ACTIVE and (
-        certificate.not_after is None or certificate.not_after > timezone.now()
-    )
-
-
 def _cert_status(certificate: Certificate) -> str:
     if certificate.not_after is not None and certificate.not_after <= timezone.now():
         return "expired"
@@ -202,7 +203,7 @@ def _otp_info(certificate: Certificate) -> dict[str, Any]:
 def credential_info(certificate: Certificate, *, version: str, certificates: str, cert_info: bool,
                     auth_info: bool, lang: str | None = None) -> dict[str, Any]:
     cert = x509.load_der_x509_certificate(bytes(certificate.der))
-    usable = _is_usable(certificate)
+    usable = credential_is_usable(certificate)
     cert_block: dict[str, Any] = {"status": _cert_status(certificate)}
     if certificates in ("single", "chain"):
         ders = _chain(certificate) if certificates == "chain" else [bytes(certificate.der)]
@@ -299,10 +300,10 @@ class CscView(APIView):
             raise _invalid(INVALID_CREDENTIAL) from None
 
     def usable_credential(self, credential_id: str) -> Certificate:
-        certificate = self.credential(credential_id)
-        if not _is_usable(certificate):
-            raise ApplicationError("credential_is_disabled", "The credential is disabled (certificate not active).")
-        return certificate
+        try:
+            return credential_get_usable_for_api_client(client=self.client, credential_id=credential_id)
+        except Certificate.DoesNotExist:
+            raise _invalid(INVALID_CREDENTIAL) from None
 
 
 class InfoApi(APIView):
@@ -509,24 +510,51 @@ class AuthorizeApi(CscView):
 
 
 class ExtendTransactionApi(CscView):
-    """``credentials/extendTransaction``: a fresh SAD for the same authorization (same hashes)."""
+    """``credentials/extendTransaction``: a new SAD, with a new expiry, for what the SAD still allows.
+
+    The old SAD stops working at once; the remaining hashes and signatures are unchanged (nothing new
+    is authorized). ``hash`` (v1) / ``hashes`` (v2), which the specification asks for with SCAL 2,
+    must be among the hashes still authorized; without them the new SAD covers all of those. An
+    activation cannot be extended past ``SIGNING_SAD_MAX_TOTAL_SECONDS`` after its PIN + OTP.
+    Rules: ``signing.services.activation.signature_activation_extend``.
+    """
 
     class InputSerializer(CredentialInput):
-        hash = _hash_list(required=False)
         SAD = serializers.CharField(max_length=1024)
+        hash = _hash_list(required=False)
+
+    class InputSerializerV2(CredentialInput):
+        SAD = serializers.CharField(max_length=1024)
+        hashes = _hash_list(required=False)
+        hashAlgorithmOID = serializers.ChoiceField(choices=list(DIGESTS), required=False)  # noqa: N815
 
     class OutputSerializer(serializers.Serializer):
         SAD = serializers.CharField()
         expiresIn = serializers.IntegerField()  # noqa: N815
 
-    @extend_schema(request=InputSerializer, responses=OutputSerializer, tags=["CSC"])
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer,
+                   400: OpenApiResponse(description="sad_expired, unauthorized_hash, invalid_request (CSC form)")},
+        tags=["CSC"],
+    )
     def post(self, request: Request) -> Response:
-        data = self.input(self.InputSerializer)
+        if self.api_version == "v1":
+            data = self.input(self.InputSerializer)
+            hashes = data.get("hash")
+        else:
+            data = self.input(self.InputSerializerV2)
+            hashes = data.get("hashes")
+            length = DIGESTS[data["hashAlgorithmOID"]][1] if data.get("hashAlgorithmOID") else None
+            if length and any(len(h) != length for h in hashes or []):
+                raise _invalid("Invalid parameter hashes: length does not match hashAlgorithmOID")
         certificate = self.usable_credential(data["credentialID"])
-        # A SAD here lives at most 5 minutes and is not renewed: a client that needs more time
-        # authorizes again with PIN + OTP (SCAL2 gives no way to extend without the holder).
-        del certificate
-        raise ApplicationError("not_implemented", "extendTransaction is not supported: authorize again.")
+        activation, sad = signature_activation_extend(
+            sad_token=data["SAD"], certificate=certificate, client=self.client,
+            hashes=list(hashes) if hashes else None, hash_algorithm=_hash_algorithm(list(hashes)) if hashes else None,
+            ip=client_ip(request),
+        )
+        return Response({"SAD": sad, "expiresIn": _expires_in(activation)})
 
 
 def _check_algorithms(certificate: Certificate, sign_algo: str, hash_algo: str | None, hashes: list[bytes]) -> None:

@@ -8,7 +8,10 @@ from __future__ import annotations
 import uuid
 
 from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
+from accounts.errors import ApplicationError
 from accounts.models import ApiClient, Holder
 from certificates.models import Certificate, CertificateState
 from otp.models import DeviceKind, DeviceState, OtpDevice
@@ -46,6 +49,27 @@ def credential_get_for_api_client(*, client: ApiClient, credential_id: str) -> C
         organization=client.organization, organization__is_active=True, iut=credential_id,
         state__in=CREDENTIAL_STATES, holder__user__is_active=True,
     )
+
+
+def credential_is_usable(certificate: Certificate) -> bool:
+    """Can this credential sign now: an active certificate within its validity (a suspended one is
+    still shown by credentials/info, with its key "disabled")."""
+    return certificate.state == CertificateState.ACTIVE and (
+        certificate.not_after is None or certificate.not_after > timezone.now()
+    )
+
+
+def credential_get_usable_for_api_client(*, client: ApiClient, credential_id: str) -> Certificate:
+    """A credential of the client's organization that can sign now, for every API that signs.
+
+    ``Certificate.DoesNotExist`` for a missing or foreign one (each API answers it its own way: CSC
+    "Invalid parameter credentialID", the batch API 404); ``credential_is_disabled`` for one that
+    exists but cannot sign (suspended, or past its validity).
+    """
+    certificate = credential_get_for_api_client(client=client, credential_id=credential_id)
+    if not credential_is_usable(certificate):
+        raise ApplicationError("credential_is_disabled", _("The credential is disabled (certificate not active)."))
+    return certificate
 
 
 def otp_devices_for_credential(*, certificate: Certificate) -> list[OtpDevice]:

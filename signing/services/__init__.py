@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from signing.services.activation import (
     signature_activation_check,
+    signature_activation_close_for_job,
+    signature_activation_extend,
+    signature_activation_reserve,
     signature_activations_purge,
     signature_authorize,
     signature_sign_documents,
@@ -17,6 +20,9 @@ __all__ = [
     "ValidationReport",
     "pdf_validate",
     "signature_activation_check",
+    "signature_activation_close_for_job",
+    "signature_activation_extend",
+    "signature_activation_reserve",
     "signature_activations_purge",
     "signature_authorize",
     "signature_sign_documents",

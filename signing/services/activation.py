@@ -34,6 +34,18 @@ last authorized signature is made, when a signing attempt finds it expired, and 
 before it commits; two concurrent calls cannot both spend the same signatures. A hash-bound
 activation crosses off each hash as it is signed. A refused call spends nothing.
 
+*One SAD, one job*: submitting a batch job reserves the activation for that job under the row lock
+(``reserved_for``, set in the transaction that stores the job). To every caller but that job's worker
+a reserved activation is a SAD already used (``sad_expired``): a second job, a synchronous signing
+call, an extension. A job that fails closes its activation and keeps it reserved.
+
+*Extension* (CSC ``credentials/extendTransaction``, ``signature_activation_extend``): under the row
+lock, the data key is unwrapped with the caller's K and wrapped again under a fresh K' for a new
+``public_id`` (and so a new AAD); the caller gets ``base64url(new id ‖ K')``. The old token finds no
+row and its K opens nothing any more. Nothing new is authorized: the remaining hashes and count are
+kept. The new expiry is ``SIGNING_SAD_LIFETIME_SECONDS`` away but never past
+``created_at + SIGNING_SAD_MAX_TOTAL_SECONDS``, after which only a new PIN + OTP helps.
+
 *Limits*: Python cannot reliably wipe memory; the DEK and key objects are dropped as soon as the
 signing call ends, and nothing puts them in logs, audit rows or exceptions. Between authorize and
 sign, whoever holds the token *and* the database *and* the KEK-free row can sign the authorized
@@ -73,7 +85,7 @@ from otp.models import OtpDevice
 from otp.services import VerifyOutcome, device_verify
 from otp.sms_codes import sms_code_verify
 from signing import pades
-from signing.models import Channel, SignatureActivation, SignatureRecord
+from signing.models import Channel, SignatureActivation, SignatureRecord, SigningJob
 
 logger = logging.getLogger(__name__)
 
@@ -258,7 +270,6 @@ def signature_authorize(
         )
         raise
 
-    one_time_key = AESGCM.generate_key(bit_length=256)
     now = timezone.now()
     activation = SignatureActivation(
         public_id=uuid.uuid4(),
@@ -276,8 +287,7 @@ def signature_authorize(
         created_at=now,
         expires_at=now + timedelta(seconds=settings.SIGNING_SAD_LIFETIME_SECONDS),
     )
-    nonce = os.urandom(_NONCE)
-    activation.wrapped_data_key = nonce + AESGCM(one_time_key).encrypt(nonce, data_key, activation.aad)
+    one_time_key = _wrap(activation, data_key)
     del data_key
     with transaction.atomic():
         activation.save(force_insert=True)
@@ -313,9 +323,12 @@ class _Spent:
 
 def _refusal(
     activation: SignatureActivation | None, *, certificate: Certificate, client: ApiClient | None,
-    hex_hashes: list[str], hash_algorithm: str, now: datetime,
+    hex_hashes: list[str], hash_algorithm: str, now: datetime, job: SigningJob | None = None,
 ) -> tuple[ApplicationError | None, bool]:
-    """Why this activation cannot sign these hashes now (None if it can), and whether to close it."""
+    """Why this activation cannot sign these hashes now (None if it can), and whether to close it.
+
+    ``job``: the batch job asking, if any; an activation reserved for a job is usable by that job only
+    (to anyone else it is a SAD already used)."""
     if activation is None:
         return _sad_expired(), False
     if activation.certificate_id != certificate.pk:
@@ -325,6 +338,8 @@ def _refusal(
     ):
         return _invalid_request(_("This authorization was not given to this client.")), False
     if activation.closed_at is not None or activation.signatures_left == 0:
+        return _sad_expired(), False
+    if activation.reserved_for_id is not None and activation.reserved_for_id != getattr(job, "pk", None):
         return _sad_expired(), False
     if activation.expires_at <= now:
         return _sad_expired(), True
@@ -349,33 +364,58 @@ def _refusal(
     return None, False
 
 
+def _unwrap(activation: SignatureActivation, one_time_key: bytes) -> bytes:
+    """The data key the row holds under the token's K; ``InvalidTag`` for a forged token or an emptied row."""
+    wrapped = bytes(activation.wrapped_data_key)
+    if len(wrapped) <= _NONCE:
+        raise InvalidTag
+    return AESGCM(one_time_key).decrypt(wrapped[:_NONCE], wrapped[_NONCE:], activation.aad)
+
+
+def _wrap(activation: SignatureActivation, data_key: bytes) -> bytes:
+    """Wrap ``data_key`` for this row (its AAD) under a fresh one-time key K; returns K."""
+    one_time_key = AESGCM.generate_key(bit_length=256)
+    nonce = os.urandom(_NONCE)
+    activation.wrapped_data_key = nonce + AESGCM(one_time_key).encrypt(nonce, data_key, activation.aad)
+    return one_time_key
+
+
+def _usable_refusal(
+    activation: SignatureActivation | None, *, one_time_key: bytes, certificate: Certificate,
+    client: ApiClient | None, hex_hashes: list[str], now: datetime, job: SigningJob | None,
+) -> tuple[ApplicationError | None, bool]:
+    """``_refusal`` for documents (SHA-256), plus the token's K tried on the row (nothing spent)."""
+    error, close = _refusal(
+        activation, certificate=certificate, client=client, hex_hashes=hex_hashes, hash_algorithm="sha256",
+        now=now, job=job,
+    )
+    if error is None and activation is not None:
+        try:
+            _unwrap(activation, one_time_key)
+        except InvalidTag:
+            error = _sad_expired()
+    return error, close
+
+
 def signature_activation_check(
     *, sad_token: str, certificate: Certificate, documents: Sequence[bytes], client: ApiClient | None = None,
-    ip: str = "",
+    ip: str = "", job: SigningJob | None = None,
 ) -> None:
     """Would this SAD sign these documents now? Raises the error signing would raise; spends nothing.
 
-    For the batch API's asynchronous jobs: a wrong, foreign, expired or hash-mismatched SAD is refused
-    when the batch is submitted, not minutes later in a worker. The one-time key is tried too (AES-GCM
-    tag), so a forged token is refused here as well; the signing step checks everything again.
+    The one-time key is tried too (AES-GCM tag), so a forged token is refused here as well; the
+    signing step checks everything again. An activation reserved for a batch job passes for ``job``
+    only. (Submitting a job does these checks under the row lock: ``signature_activation_reserve``.)
     """
     public_id, one_time_key = _token_decode(sad_token)
     digests = [hashlib.sha256(bytes(d)).hexdigest() for d in documents]
     activation = (
         SignatureActivation.objects.select_related("holder__user").filter(public_id=public_id).first()
     )
-    error, _close_it = _refusal(
-        activation, certificate=certificate, client=client, hex_hashes=digests, hash_algorithm="sha256",
-        now=timezone.now(),
+    error, _close_it = _usable_refusal(
+        activation, one_time_key=one_time_key, certificate=certificate, client=client, hex_hashes=digests,
+        now=timezone.now(), job=job,
     )
-    if error is None and activation is not None:
-        wrapped = bytes(activation.wrapped_data_key)
-        try:
-            if len(wrapped) <= _NONCE:
-                raise InvalidTag
-            AESGCM(one_time_key).decrypt(wrapped[:_NONCE], wrapped[_NONCE:], activation.aad)
-        except InvalidTag:
-            error = _sad_expired()
     if error is not None:
         _refusal_audit(
             error, step="check", holder=activation.holder if activation is not None else None,
@@ -387,7 +427,7 @@ def signature_activation_check(
 
 def _spend(
     *, sad_token: str, certificate: Certificate, client: ApiClient | None, hex_hashes: list[str],
-    hash_algorithm: str, ip: str,
+    hash_algorithm: str, ip: str, job: SigningJob | None = None,
 ) -> _Spent:
     """Check the SAD against the request and count the signatures down; the open key, or an error.
 
@@ -405,17 +445,16 @@ def _spend(
         )
         error, close = _refusal(
             activation, certificate=certificate, client=client, hex_hashes=hex_hashes,
-            hash_algorithm=hash_algorithm, now=now,
+            hash_algorithm=hash_algorithm, now=now, job=job,
         )
         if close and activation is not None:
             _close(activation, now)
         if error is None and activation is not None:
-            wrapped = bytes(activation.wrapped_data_key)
             key_row = CertificateKey.objects.filter(certificate_id=certificate.pk, destroyed_at__isnull=True).first()
             try:
-                if key_row is None or key_row.key_version != activation.key_version or len(wrapped) <= _NONCE:
+                if key_row is None or key_row.key_version != activation.key_version:
                     raise KeyUnavailable("key replaced or destroyed since the authorization")
-                data_key = AESGCM(one_time_key).decrypt(wrapped[:_NONCE], wrapped[_NONCE:], activation.aad)
+                data_key = _unwrap(activation, one_time_key)
                 private_key = vault_get(key_row.vault).open_with_data_key(  # type: ignore[attr-defined]
                     sealed=sealed_from_row(key_row), binding=key_row.key_binding, data_key=data_key
                 )
@@ -526,6 +565,7 @@ def signature_sign_documents(
     ip: str = "",
     chunk_size: int | None = None,
     on_progress: Callable[[int], None] | None = None,
+    job: SigningJob | None = None,
 ) -> list[bytes]:
     """PAdES-sign ``documents`` with an activation; the signed PDFs, in order.
 
@@ -533,7 +573,8 @@ def signature_sign_documents(
     ``chunk_size`` documents (the batch API's jobs report their progress with it).
 
     A hash-bound activation must list the SHA-256 of each document exactly as sent. Every document is
-    checked (a PDF, readable, not encrypted) before anything is spent.
+    checked (a PDF, readable, not encrypted) before anything is spent. ``job``: the batch job whose
+    worker signs (the only one that may spend an activation reserved for it).
     """
     if not documents:
         raise _invalid_request(_("No document to sign."))
@@ -546,7 +587,7 @@ def signature_sign_documents(
     digests = [hashlib.sha256(bytes(d)).hexdigest() for d in documents]
     spent = _spend(
         sad_token=sad_token, certificate=certificate, client=client, hex_hashes=digests, hash_algorithm="sha256",
-        ip=ip,
+        ip=ip, job=job,
     )
     step = chunk_size or len(documents)
     signed: list[bytes] = []
@@ -568,6 +609,163 @@ def signature_sign_documents(
         ip=ip,
     )
     return signed
+
+
+# --- One SAD, one job -----------------------------------------------------------------------------
+
+
+def signature_activation_reserve(
+    *, sad_token: str, certificate: Certificate, documents: Sequence[bytes], client: ApiClient | None,
+    create_job: Callable[[SignatureActivation], SigningJob], ip: str = "",
+) -> SigningJob:
+    """Hand an activation to one batch job: the checks signing makes, then ``create_job``, atomically.
+
+    Under the activation's row lock: the SAD must be able to sign these documents now (nothing is
+    spent) and must not be reserved for a job already; ``create_job(activation)`` stores the job in
+    the same transaction and the activation is reserved for it. From then on only that job's worker
+    spends it (``signature_sign_documents(job=…)``): a second submission, a synchronous signing call
+    or an extension with the same SAD gets ``sad_expired``, like a SAD already used — and nothing of
+    a refused submission is stored.
+    """
+    public_id, one_time_key = _token_decode(sad_token)
+    digests = [hashlib.sha256(bytes(d)).hexdigest() for d in documents]
+    error: ApplicationError | None = None
+    job: SigningJob | None = None
+    with transaction.atomic():
+        now = timezone.now()
+        activation = (
+            SignatureActivation.objects.select_for_update(of=("self",))
+            .select_related("holder__user")
+            .filter(public_id=public_id)
+            .first()
+        )
+        error, close = _usable_refusal(
+            activation, one_time_key=one_time_key, certificate=certificate, client=client, hex_hashes=digests,
+            now=now, job=None,
+        )
+        if close and activation is not None:
+            _close(activation, now)
+        if error is None and activation is not None:
+            job = create_job(activation)
+            activation.reserved_for = job
+            activation.save(update_fields=["reserved_for"])
+    if error is not None:
+        _refusal_audit(
+            error, step="reserve", holder=activation.holder if activation is not None else None,
+            certificate=certificate, channel=activation.channel if activation is not None else "", client=client,
+            ip=ip, extra={"count": len(digests)},
+        )
+        raise error
+    assert job is not None
+    return job
+
+
+def signature_activation_close_for_job(*, job: SigningJob) -> None:
+    """A failed job's activation is closed (its wrapped data key erased), and stays reserved for it:
+    the SAD it was given is used up, whether or not the job got as far as signing."""
+    now = timezone.now()
+    SignatureActivation.objects.filter(reserved_for=job, closed_at__isnull=True).update(
+        closed_at=now, wrapped_data_key=b""
+    )
+
+
+# --- Extend (CSC credentials/extendTransaction) ---------------------------------------------------
+
+
+def _not_extendable() -> ApplicationError:
+    return ApplicationError(
+        "sad_expired",
+        _("This signature authorization cannot be extended any further: authorize again with PIN and OTP."),
+    )
+
+
+def signature_activation_extend(
+    *,
+    sad_token: str,
+    certificate: Certificate,
+    client: ApiClient | None = None,
+    hashes: Sequence[bytes] | None = None,
+    hash_algorithm: str | None = None,
+    ip: str = "",
+) -> tuple[SignatureActivation, str]:
+    """A new SAD token and a new expiry for what an open activation still allows; the old token dies.
+
+    CSC ``credentials/extendTransaction``: an activation that can still sign (not expired, not used
+    up, not reserved for a batch job, this certificate, this API client) is re-keyed under the row
+    lock — its data key unwrapped with the old token's K, wrapped again under a fresh K', and its
+    ``public_id`` replaced (the AAD changes with it), so the old token finds no row any more. Nothing
+    new is authorized: the remaining hashes and ``signatures_left`` are kept as they are. ``hashes``
+    (CSC: the hashes the new SAD is for, required with SCAL 2 by the specification) must each be
+    among the ones still authorized (``unauthorized_hash`` otherwise); the new SAD still covers all
+    of them. The new expiry is ``now + SIGNING_SAD_LIFETIME_SECONDS``, never past
+    ``created_at + SIGNING_SAD_MAX_TOTAL_SECONDS``; from that bound on, extending is refused
+    (``sad_expired``: the holder's PIN and OTP are needed again). Every extension and every refusal is
+    audited.
+    """
+    activation: SignatureActivation | None = None
+    error: ApplicationError | None = None
+    new_key = b""
+    previous = ""
+    try:
+        public_id, one_time_key = _token_decode(sad_token)
+        hex_hashes = _hashes_hex(hashes, hash_algorithm or "sha256") if hashes else []
+    except ApplicationError as exc:
+        _refusal_audit(exc, step="extend", holder=None, certificate=certificate, channel="", client=client, ip=ip)
+        raise
+    with transaction.atomic():
+        now = timezone.now()
+        activation = (
+            SignatureActivation.objects.select_for_update(of=("self",))
+            .select_related("holder__user")
+            .filter(public_id=public_id)
+            .first()
+        )
+        algorithm = hash_algorithm or (activation.hash_algorithm if activation is not None else "sha256")
+        error, close = _refusal(
+            activation, certificate=certificate, client=client, hex_hashes=hex_hashes, hash_algorithm=algorithm,
+            now=now,
+        )
+        if close and activation is not None:
+            _close(activation, now)
+        if error is None and activation is not None:
+            bound = activation.created_at + timedelta(seconds=settings.SIGNING_SAD_MAX_TOTAL_SECONDS)
+            try:
+                if now >= bound:
+                    raise _not_extendable()
+                data_key = _unwrap(activation, one_time_key)
+            except InvalidTag:
+                error = _sad_expired()
+            except ApplicationError as exc:
+                error = exc
+            else:
+                previous = str(activation.public_id)
+                activation.public_id = uuid.uuid4()
+                new_key = _wrap(activation, data_key)
+                del data_key
+                activation.expires_at = min(now + timedelta(seconds=settings.SIGNING_SAD_LIFETIME_SECONDS), bound)
+                activation.save(update_fields=["public_id", "wrapped_data_key", "expires_at"])
+                audit_record(
+                    event_type="signature.extended",
+                    actor=activation.holder.user,
+                    organization=activation.organization_id,
+                    subject=certificate,
+                    ip=ip,
+                    details={
+                        "iut": certificate.iut, "activation": str(activation.public_id), "previous": previous,
+                        "channel": activation.channel, "client": activation.client_id,
+                        "signatures_left": activation.signatures_left, "hashes": len(hex_hashes),
+                        "expires_at": activation.expires_at.isoformat(),
+                    },
+                )
+    if error is not None:
+        _refusal_audit(
+            error, step="extend", holder=activation.holder if activation is not None else None,
+            certificate=certificate, channel=activation.channel if activation is not None else "", client=client,
+            ip=ip, extra={"count": len(hex_hashes)},
+        )
+        raise error
+    assert activation is not None
+    return activation, _token_encode(activation.public_id, new_key)
 
 
 def signature_activations_purge(*, now: datetime | None = None) -> int:

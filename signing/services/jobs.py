@@ -18,6 +18,13 @@ holder authorized — the SHA-256 of these very documents, once, before the SAD 
 (``SIGNING_SAD_LIFETIME_SECONDS``, ≤ 5 minutes). A job that no worker picks up in time fails with
 ``sad_expired``; nothing is signed.
 
+One SAD, one job: the job is stored in the same transaction that reserves the activation for it,
+under the activation's row lock (``signature_activation_reserve``). A second submission with the same
+SAD is refused at once with ``sad_expired``, as a SAD already used, and nothing of it is stored; a
+synchronous signing call or a CSC extension with it is refused the same way. Only the job's worker,
+which passes the job, may spend it; a job that fails closes its activation and keeps the
+reservation, so the SAD cannot be handed to another job afterwards.
+
 The activation is spent once, when the worker starts, for the whole batch (the key is then in the
 worker's memory for the duration of the signing only); progress is written every
 ``SIGNING_JOB_CHUNK`` documents. A message delivered twice finds the job no longer queued and does
@@ -37,10 +44,15 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.errors import ApplicationError
 from accounts.models import ApiClient
+from audit.services import audit_record
 from certificates.models import Certificate
-from signing.models import SigningJob, SigningJobDocument, SigningJobState
+from signing.models import SignatureActivation, SigningJob, SigningJobDocument, SigningJobState
 from signing.pdf_input import PdfDocument
-from signing.services.activation import signature_activation_check, signature_sign_documents
+from signing.services.activation import (
+    signature_activation_close_for_job,
+    signature_activation_reserve,
+    signature_sign_documents,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,15 +73,15 @@ def signing_job_create(
 ) -> SigningJob:
     """Store the batch and queue it for a worker; the SAD goes to the worker in the message only.
 
-    The SAD is checked first (the same checks signing makes, nothing spent): a wrong, expired or
-    foreign SAD or a document that was not authorized is refused now, and nothing is stored.
+    Under the activation's row lock, the SAD is checked (the same checks signing makes, nothing
+    spent) and reserved for this job: a wrong, expired, foreign or already used SAD — one already
+    given to another job included — or a document that was not authorized is refused now, and
+    nothing is stored. The job's creation is audited (client, holder, documents, level).
     """
     if not documents:
         raise ApplicationError("empty_batch", _("Choose at least one PDF file."), field="documents")
-    signature_activation_check(
-        sad_token=sad_token, certificate=certificate, documents=[d.data for d in documents], client=client, ip=ip,
-    )
-    with transaction.atomic():
+
+    def create(activation: SignatureActivation) -> SigningJob:
         job = SigningJob.objects.create(
             organization_id=certificate.organization_id, client=client, holder_id=certificate.holder_id,
             certificate=certificate, level=level, reason=reason[:200], location=location[:200],
@@ -82,9 +94,26 @@ def signing_job_create(
             ],
             batch_size=100,
         )
+        audit_record(
+            event_type="signature.job_created",
+            actor=activation.holder.user,
+            organization=certificate.organization_id,
+            subject=certificate,
+            ip=ip,
+            details={
+                "job": str(job.public_id), "client": str(client.client_id), "holder": activation.holder.user.username,
+                "iut": certificate.iut, "activation": str(activation.public_id), "documents": len(documents),
+                "level": level,
+            },
+        )
         job_id = job.pk
         transaction.on_commit(lambda: _enqueue(job_id, sad_token))
-    return job
+        return job
+
+    return signature_activation_reserve(
+        sad_token=sad_token, certificate=certificate, documents=[d.data for d in documents], client=client,
+        create_job=create, ip=ip,
+    )
 
 
 def _finish(job: SigningJob, *, state: str, error: ApplicationError | None = None) -> None:
@@ -125,10 +154,11 @@ def signing_job_run(*, job_id: int, sad_token: str) -> SigningJob | None:
         signed = signature_sign_documents(
             sad_token=sad_token, documents=[bytes(d.data) for d in documents], names=[d.name for d in documents],
             certificate=job.certificate, level=job.level, reason=job.reason, location=job.location,
-            client=job.client, ip=job.ip, chunk_size=settings.SIGNING_JOB_CHUNK, on_progress=progress,
+            client=job.client, ip=job.ip, chunk_size=settings.SIGNING_JOB_CHUNK, on_progress=progress, job=job,
         )
     except ApplicationError as error:
         with transaction.atomic():
+            signature_activation_close_for_job(job=job)
             job.documents.all().delete()
             job.done = 0
             _finish(job, state=SigningJobState.FAILED, error=error)
@@ -136,6 +166,7 @@ def signing_job_run(*, job_id: int, sad_token: str) -> SigningJob | None:
     except Exception:
         logger.exception("signing job %s failed", job.public_id)
         with transaction.atomic():
+            signature_activation_close_for_job(job=job)
             job.documents.all().delete()
             job.done = 0
             _finish(job, state=SigningJobState.FAILED,

@@ -200,3 +200,30 @@ def test_the_activation_row_holds_no_usable_key_material(signer):
         with pytest.raises(Exception):  # noqa: B017, PT011
             AESGCM(key).decrypt(wrapped[:12], wrapped[12:], activation.aad)
     assert not AuditEvent.objects.filter(details__icontains=token).exists()
+
+
+def test_an_activation_reserved_for_a_job_is_usable_by_that_job_only(signer, world, pdf):
+    from signing.models import SigningJob
+    from signing.services import signature_activation_check, signature_activation_extend
+    from tests.signing.conftest import api_client_for
+
+    api_client, _secret = api_client_for(world.alpha, scopes=("batch", "csc"))
+    activation, token = authorize(signer, hashes=[hashlib.sha256(pdf).digest()], channel=Channel.API,
+                                  client=api_client)
+    job = SigningJob.objects.create(organization=world.alpha.organization, client=api_client, holder=signer.holder,
+                                    certificate=signer.certificate, level="B-B", total=1)
+    SignatureActivation.objects.filter(pk=activation.pk).update(reserved_for=job)
+    other_job = SigningJob.objects.create(organization=world.alpha.organization, client=api_client,
+                                          holder=signer.holder, certificate=signer.certificate, level="B-B", total=1)
+    mine = {"sad_token": token, "certificate": signer.certificate, "client": api_client}
+    public_id = activation.public_id
+
+    refused("sad_expired", signature_activation_check, documents=[pdf], **mine)
+    refused("sad_expired", signature_activation_check, documents=[pdf], job=other_job, **mine)
+    refused("sad_expired", signature_activation_extend, **mine)
+    refused("sad_expired", signature_sign_documents, documents=[pdf], **mine)
+    activation.refresh_from_db()
+    assert activation.signatures_left == 1 and activation.public_id == public_id  # nothing spent, not re-keyed
+
+    signature_activation_check(documents=[pdf], job=job, **mine)
+    assert signature_sign_documents(documents=[pdf], job=job, **mine)[0].startswith(pdf)

@@ -295,3 +295,115 @@ def test_the_purge_fails_a_job_whose_worker_was_lost(client, signer, batch_token
     body = client.get(url, HTTP_AUTHORIZATION=f"Bearer {batch_token}").json()
     assert body["state"] == "failed" and body["error"]["code"] == "interrupted"
     assert not SigningJobDocument.objects.exists() and SignatureRecord.objects.count() == 0
+
+
+def test_a_suspended_credential_is_credential_is_disabled_in_the_batch_api_and_in_csc(client, world, signer,
+                                                                                      batch_token):
+    from certificates.services import certificate_suspend
+    from tests.signing.conftest import api_client_for as csc_client
+
+    certificate_suspend(certificate=signer.certificate, actor=world.alpha.operator.user, note="test")
+    docs = _docs(1)
+    batch = csc_post(client, "/api/v1/batch/sign", _sign_body(signer, "x", docs), batch_token)
+    assert batch.status_code == 400 and batch.json()["code"] == "credential_is_disabled"
+    csc_token = token_for(client, *csc_client(world.alpha, name="CSC"))["access_token"]
+    csc = csc_post(client, "/csc/v1/signatures/signHash", {
+        "credentialID": signer.certificate.iut, "SAD": "x", "hash": [base64.b64encode(bytes(32)).decode()],
+        "signAlgo": "1.2.840.113549.1.1.11"}, csc_token)
+    # One rule, one message: the same refusal in each API's own form.
+    assert csc.status_code == 400 and csc.json() == {
+        "error": "credential_is_disabled", "error_description": batch.json()["message"]}
+    missing = csc_post(client, "/api/v1/batch/sign", {**_sign_body(signer, "x", docs), "credentialID": "nope"},
+                       batch_token)
+    assert missing.status_code == 404
+
+
+def _queue_jobs(settings, monkeypatch) -> list:
+    from signing import tasks
+
+    settings.SIGNING_BATCH_SYNC_LIMIT = 1
+    enqueued: list = []
+    monkeypatch.setattr(tasks.signing_job_run_task, "apply_async",
+                        lambda args, kwargs, **options: enqueued.append((args, kwargs)))
+    return enqueued
+
+
+def test_a_second_job_with_the_same_sad_is_refused_at_once_and_the_first_signs_everything(
+        client, signer, batch_token, settings, monkeypatch, django_capture_on_commit_callbacks):
+    from audit.models import AuditEvent
+    from signing import tasks
+
+    enqueued = _queue_jobs(settings, monkeypatch)
+    docs = _docs(3)
+    sad = _authorize(client, batch_token, signer, docs)["SAD"]
+    with django_capture_on_commit_callbacks(execute=True):
+        first = csc_post(client, "/api/v1/batch/sign", _sign_body(signer, sad, docs), batch_token)
+    assert first.status_code == 202, first.content
+    job = SigningJob.objects.get()
+    assert SignatureActivation.objects.get().reserved_for == job
+
+    with django_capture_on_commit_callbacks(execute=True):
+        second = csc_post(client, "/api/v1/batch/sign", _sign_body(signer, sad, docs[:2]), batch_token)
+        synchronous = csc_post(client, "/api/v1/batch/sign", _sign_body(signer, sad, docs[:1]), batch_token)
+
+    # Refused like a SAD already used, and nothing of it stored or queued.
+    assert second.status_code == 400 and second.json()["code"] == "sad_expired"
+    assert synchronous.status_code == 400 and synchronous.json()["code"] == "sad_expired"
+    assert SigningJob.objects.count() == 1 and SigningJobDocument.objects.count() == 3 and len(enqueued) == 1
+    assert AuditEvent.objects.filter(event_type="signature.refused", details__step="reserve",
+                                     details__error="sad_expired").count() == 1
+    assert SignatureActivation.objects.get().signatures_left == 3
+
+    [(args, kwargs)] = enqueued
+    tasks.signing_job_run_task(*args, **kwargs)
+
+    body = client.get(first.json()["job"], HTTP_AUTHORIZATION=f"Bearer {batch_token}").json()
+    assert body["state"] == "done" and body["progress"] == "3/3", body
+    _assert_signed_in_order(docs, body["documents"], signer)
+    assert SignatureRecord.objects.count() == 3
+
+
+def test_creating_a_job_is_audited_with_its_client_holder_documents_and_level(
+        client, world, signer, settings, monkeypatch, django_capture_on_commit_callbacks):
+    from audit.models import AuditEvent
+
+    _queue_jobs(settings, monkeypatch)
+    api_client, secret = api_client_for(world.alpha, scopes=("batch",), name="Esse3")
+    token = token_for(client, api_client, secret)["access_token"]
+    docs = _docs(2)
+    sad = _authorize(client, token, signer, docs)["SAD"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = csc_post(client, "/api/v1/batch/sign", _sign_body(signer, sad, docs, level="B-T"), token)
+    assert response.status_code == 202, response.content
+
+    job = SigningJob.objects.get()
+    event = AuditEvent.objects.get(event_type="signature.job_created")
+    assert event.details["job"] == str(job.public_id) and event.details["client"] == api_client.client_id
+    assert event.details["holder"] == signer.holder.user.username and event.details["documents"] == 2
+    assert event.details["level"] == "B-T" and event.details["iut"] == signer.certificate.iut
+    assert event.actor_id == signer.holder.user.pk and event.organization_id == world.alpha.organization.pk
+    assert sad not in str(event.details)
+
+
+def test_a_failed_job_keeps_its_sad_used_up_and_bound_to_it(
+        client, world, signer, settings, monkeypatch, django_capture_on_commit_callbacks):
+    from accounts.services.api_clients import api_client_revoke
+    from signing import tasks
+
+    enqueued = _queue_jobs(settings, monkeypatch)
+    api_client, secret = api_client_for(world.alpha, scopes=("batch",), name="Esse3")
+    token = token_for(client, api_client, secret)["access_token"]
+    docs = _docs(2)
+    sad = _authorize(client, token, signer, docs)["SAD"]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert csc_post(client, "/api/v1/batch/sign", _sign_body(signer, sad, docs), token).status_code == 202
+    api_client_revoke(actor=world.alpha.admin.user, api_client=api_client)
+
+    [(args, kwargs)] = enqueued
+    tasks.signing_job_run_task(*args, **kwargs)
+
+    job = SigningJob.objects.get()
+    assert job.state == SigningJobState.FAILED and job.error_code == "forbidden"
+    activation = SignatureActivation.objects.get()
+    assert activation.reserved_for == job and activation.closed_at is not None
+    assert bytes(activation.wrapped_data_key) == b"" and SignatureRecord.objects.count() == 0

@@ -181,11 +181,184 @@ def test_sign_hash_checks_the_algorithms(client, world, ca, alpha_token):
     assert mismatch.json()["error_description"].startswith("Invalid parameter hash")
 
 
-def test_extend_transaction_says_to_authorize_again(client, world, ca, alpha_token):
-    certificate = active(world.alpha.holder)
-    response = csc_post(client, "/csc/v1/credentials/extendTransaction", {
-        "credentialID": certificate.iut, "SAD": "sad"}, alpha_token)
-    assert response.status_code == 501 and response.json()["error"] == "not_implemented"
+# --- credentials/extendTransaction ------------------------------------------------------------------
+
+RSA_SHA256 = "1.2.840.113549.1.1.11"
+
+
+def _b64(values: list[bytes]) -> list[str]:
+    return [base64.b64encode(v).decode() for v in values]
+
+
+def _digests(n: int, tag: str = "exam record") -> list[bytes]:
+    return [hashlib.sha256(f"{tag} {i}".encode()).digest() for i in range(n)]
+
+
+def _csc_authorize(client, token, signer, digests: list[bytes]) -> dict:
+    response = csc_post(client, "/csc/v1/credentials/authorize", {
+        "credentialID": signer.certificate.iut, "numSignatures": len(digests), "hash": _b64(digests), "PIN": PIN,
+        "OTP": signer.otp()}, token)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def _extend(client, token, certificate, sad: str, version: str = "v1", **extra):
+    return csc_post(client, f"/csc/{version}/credentials/extendTransaction",
+                    {"credentialID": certificate.iut, "SAD": sad, **extra}, token)
+
+
+def _sign_hash(client, token, certificate, sad: str, digests: list[bytes]):
+    return csc_post(client, "/csc/v1/signatures/signHash", {
+        "credentialID": certificate.iut, "SAD": sad, "hash": _b64(digests), "signAlgo": RSA_SHA256}, token)
+
+
+def _extension_refusals(error: str) -> int:
+    from audit.models import AuditEvent
+
+    return AuditEvent.objects.filter(event_type="signature.refused", details__step="extend",
+                                     details__error=error).count()
+
+
+def test_extend_transaction_gives_a_working_new_sad_and_the_old_one_stops_working(client, signer, alpha_token):
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, utils
+
+    from audit.models import AuditEvent
+    from signing.models import SignatureActivation
+
+    digests = _digests(2)
+    old = _csc_authorize(client, alpha_token, signer, digests)
+    old_id = str(SignatureActivation.objects.get().public_id)
+
+    extended = _extend(client, alpha_token, signer.certificate, old["SAD"], hash=_b64(digests))
+
+    assert extended.status_code == 200, extended.content
+    new = extended.json()
+    assert set(new) == {"SAD", "expiresIn"} and new["SAD"] != old["SAD"] and 0 < new["expiresIn"] <= 300
+    stale = _sign_hash(client, alpha_token, signer.certificate, old["SAD"], digests[:1])
+    assert stale.status_code == 400 and stale.json()["error"] == "sad_expired"
+    signed = _sign_hash(client, alpha_token, signer.certificate, new["SAD"], digests)
+    assert signed.status_code == 200, signed.content
+    public_key = x509.load_der_x509_certificate(bytes(signer.certificate.der)).public_key()
+    for digest, signature in zip(digests, signed.json()["signatures"], strict=True):
+        public_key.verify(base64.b64decode(signature), digest, padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))
+    activation = SignatureActivation.objects.get()
+    assert str(activation.public_id) != old_id  # the old token's id finds no row
+    event = AuditEvent.objects.get(event_type="signature.extended")
+    assert event.details["previous"] == old_id and event.details["activation"] == str(activation.public_id)
+    assert event.details["signatures_left"] == 2 and old["SAD"] not in str(event.details)
+    assert new["SAD"] not in str(AuditEvent.objects.values_list("details", flat=True))
+
+
+def test_extending_keeps_the_remaining_hashes_and_count_and_authorizes_nothing_new(client, signer, alpha_token):
+    from signing.models import SignatureActivation
+
+    digests = _digests(3)
+    sad = _csc_authorize(client, alpha_token, signer, digests)["SAD"]
+    assert _sign_hash(client, alpha_token, signer.certificate, sad, digests[:1]).status_code == 200
+    before = SignatureActivation.objects.values("hashes", "signatures_left", "num_signatures").get()
+
+    # v2, naming one of the hashes still authorized: the new SAD still covers both remaining ones.
+    extended = _extend(client, alpha_token, signer.certificate, sad, "v2", hashes=_b64(digests[2:]),
+                       hashAlgorithmOID="2.16.840.1.101.3.4.2.1")
+    assert extended.status_code == 200, extended.content
+    sad = extended.json()["SAD"]
+    assert SignatureActivation.objects.values("hashes", "signatures_left", "num_signatures").get() == before
+    assert before["signatures_left"] == 2 and before["hashes"] == [d.hex() for d in digests[1:]]
+
+    # A hash that was never authorized, or one already signed: unauthorized_hash, nothing changes.
+    for foreign in (_digests(1, "other"), digests[:1]):
+        refused = _extend(client, alpha_token, signer.certificate, sad, hash=_b64(foreign))
+        assert refused.status_code == 400 and refused.json()["error"] == "unauthorized_hash"
+    assert _extension_refusals("unauthorized_hash") == 2
+    assert _sign_hash(client, alpha_token, signer.certificate, sad, digests[:1]).json()["error"] == "unauthorized_hash"
+    assert _sign_hash(client, alpha_token, signer.certificate, sad, digests[1:]).status_code == 200
+
+
+def test_extension_is_refused_after_the_total_bound_and_the_expiry_never_passes_it(client, signer, alpha_token,
+                                                                                   settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from signing.models import SignatureActivation
+
+    digests = _digests(1)
+    sad = _csc_authorize(client, alpha_token, signer, digests)["SAD"]
+    bound = settings.SIGNING_SAD_MAX_TOTAL_SECONDS
+    SignatureActivation.objects.update(created_at=timezone.now() - timedelta(seconds=bound - 60))
+
+    capped = _extend(client, alpha_token, signer.certificate, sad)
+    assert capped.status_code == 200, capped.content
+    assert 0 < capped.json()["expiresIn"] <= 60
+    sad = capped.json()["SAD"]
+
+    SignatureActivation.objects.update(created_at=timezone.now() - timedelta(seconds=bound))
+    refused = _extend(client, alpha_token, signer.certificate, sad)
+    assert refused.status_code == 400 and refused.json()["error"] == "sad_expired"
+    assert _extension_refusals("sad_expired") == 1
+    # Refusing the extension does not end the authorization: it signs until it expires.
+    assert _sign_hash(client, alpha_token, signer.certificate, sad, digests).status_code == 200
+
+
+def test_extension_by_another_client_is_refused_as_signing_refuses_it(client, world, signer, alpha_token):
+    from tests.signing.conftest import api_client_for, token_for
+
+    digests = _digests(1)
+    sad = _csc_authorize(client, alpha_token, signer, digests)["SAD"]
+    other = token_for(client, *api_client_for(world.alpha, name="Other system"))["access_token"]
+    beta = token_for(client, *api_client_for(world.beta, name="Beta system"))["access_token"]
+
+    same_org = _extend(client, other, signer.certificate, sad)
+    signing = _sign_hash(client, other, signer.certificate, sad, digests)
+    assert same_org.status_code == 400 and same_org.json() == signing.json()
+    assert same_org.json()["error"] == "invalid_request"
+    foreign = _extend(client, beta, signer.certificate, sad)
+    assert foreign.status_code == 400 and foreign.json()["error_description"] == "Invalid parameter credentialID"
+    assert _extension_refusals("invalid_request") == 1
+    # The holder's own client still has a working SAD: nothing was extended or spent.
+    assert _sign_hash(client, alpha_token, signer.certificate, sad, digests).status_code == 200
+
+
+def test_extension_for_another_credential_is_refused_as_signing_refuses_it(client, world, signer, alpha_token):
+    digests = _digests(1)
+    sad = _csc_authorize(client, alpha_token, signer, digests)["SAD"]
+    other = active(world.alpha.holders[1])
+
+    refused = _extend(client, alpha_token, other, sad)
+    signing = _sign_hash(client, alpha_token, other, sad, digests)
+
+    assert refused.status_code == 400 and refused.json() == signing.json()
+    assert refused.json()["error"] == "invalid_request"
+    assert _extension_refusals("invalid_request") == 1
+    assert _sign_hash(client, alpha_token, signer.certificate, sad, digests).status_code == 200
+
+
+def test_extension_of_a_used_up_expired_or_forged_sad_is_sad_expired(client, signer, alpha_token):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from signing.models import SignatureActivation
+
+    digests = _digests(1)
+    used = _csc_authorize(client, alpha_token, signer, digests)["SAD"]
+    assert _sign_hash(client, alpha_token, signer.certificate, used, digests).status_code == 200
+    expired = _csc_authorize(client, alpha_token, signer, digests)["SAD"]
+    SignatureActivation.objects.filter(closed_at__isnull=True).update(
+        expires_at=timezone.now() - timedelta(seconds=1))
+    live = _csc_authorize(client, alpha_token, signer, digests)["SAD"]
+    forged = live[:22] + ("A" if live[22] != "A" else "B") + live[23:]  # the live id, another K
+
+    for sad in (used, expired, forged):
+        response = _extend(client, alpha_token, signer.certificate, sad)
+        assert response.status_code == 400 and response.json()["error"] == "sad_expired", response.content
+    assert _extension_refusals("sad_expired") == 3
+    malformed = _extend(client, alpha_token, signer.certificate, "not-a-sad")
+    assert malformed.status_code == 400 and malformed.json()["error"] == "invalid_request"
+    # The expired one was closed on the way; the forged attempt left the live one intact.
+    assert not SignatureActivation.objects.filter(closed_at__isnull=True).exclude(expires_at__gt=timezone.now())
+    assert _sign_hash(client, alpha_token, signer.certificate, live, digests).status_code == 200
 
 
 def test_an_unknown_csc_method_is_a_csc_404(client):
