@@ -247,6 +247,7 @@ def test_the_report_shows_the_signer_by_name_with_the_fiscal_code(signer, holder
     assert f'data-testid="signature-signer">Mario Rossi <span class="text-muted">({fiscal_code})</span>' in page
     assert "Common Name:" not in page
     assert "Not revoked or suspended" in page and "Suspended (on hold)" not in page
+    assert 'data-testid="signature-valid-at-timestamp"' not in page  # B-T: no revocation data embedded
 
 
 def _signed_without_timestamp(signer, holder_client: Client) -> bytes:
@@ -283,6 +284,18 @@ def test_the_report_says_revoked_with_the_reason_for_a_revoked_certificate(signe
 
     assert "<strong>Revoked</strong>" in status and "Suspended" not in status
     assert "since " in status and "Reason: key compromise" in status
+
+
+def test_a_signature_timestamped_before_the_suspension_reads_valid_at_its_timestamp(signer, holder_client: Client):
+    holder, certificate, device = signer
+    response = holder_client.post(SIGN_URL, {**form_data(device, level="B-LTA"), "documents": [pdf("firmato.pdf")]})
+    assert response.status_code == 200, errors_of(response)[:3000]
+    certificate_suspend(certificate=certificate, actor=holder.user)
+
+    page = holder_client.post(VALIDATION_URL, {"document": pdf("firmato.pdf", response.content)}).content.decode()
+
+    assert "<strong>Suspended (on hold)</strong>" in page
+    assert 'data-testid="signature-valid-at-timestamp">yes</dd>' in page
 
 
 def test_an_unsigned_pdf_gets_a_report_saying_there_is_no_signature(holder_client: Client):
