@@ -16,6 +16,8 @@ def signature_list_for_holder(*, user: Any) -> QuerySet[SignatureRecord]:
         return SignatureRecord.objects.none()
     if user.organization is None:
         return SignatureRecord.objects.none()
-    return SignatureRecord.objects.filter(organization=user.organization, holder__user=user).order_by(
-        "-signed_at", "-pk"
+    return (
+        SignatureRecord.objects.filter(organization=user.organization, holder__user=user)
+        .select_related("certificate")  # the history shows the signer's name from it
+        .order_by("-signed_at", "-pk")
     )

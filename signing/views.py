@@ -185,17 +185,29 @@ class HistoryRow:
     signed_at: datetime | None
     level: str
     channel: str
+    # The person who signed, from the certificate signed with: its common name, and its subject's
+    # serialNumber (the fiscal code, "TINIT-…") as the secondary detail.
+    signer: str = ""
+    signer_serial_number: str = ""
 
 
 def history_row(record: Any) -> HistoryRow:
     """One ``SignatureRecord`` as the page shows it (the model belongs to the signing engine)."""
     channel_display = getattr(record, "get_channel_display", None)
+    certificate = getattr(record, "certificate", None)
+    signer = ""
+    if certificate is not None:
+        signer = certificate.subject_common_name or " ".join(
+            part for part in (certificate.subject_given_name, certificate.subject_surname) if part
+        )
     return HistoryRow(
         document_name=record.document_name,
         document_sha256=record.document_sha256,
         signed_at=record.signed_at,
         level=record.level,
         channel=channel_display() if callable(channel_display) else record.channel,
+        signer=signer,
+        signer_serial_number=certificate.subject_serial_number if certificate is not None else "",
     )
 
 

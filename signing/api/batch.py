@@ -43,6 +43,7 @@ from signing.models import Channel, SigningJob, SigningJobState
 from signing.pdf_input import pdf_intake
 from signing.services import pdf_validate, signature_authorize, signature_sign_documents, signing_job_create
 from signing.services.jobs import signing_job_results
+from signing.services.validation import RevocationStatus
 
 LEVELS = ["B-B", "B-T", "B-LT", "B-LTA"]
 
@@ -239,9 +240,45 @@ class ValidationApi(DocumentBodyLimit, ApiView):
             return attrs
 
     class OutputSerializer(serializers.Serializer):
+        class Signature(serializers.Serializer):
+            field = serializers.CharField(help_text="The signature field's name")
+            signer = serializers.CharField(help_text="The signer's name (common name of the certificate)")
+            signer_serial_number = serializers.CharField(
+                help_text="The subject's serialNumber attribute: the fiscal code, TINIT-…"
+            )
+            signer_subject = serializers.CharField(help_text="The certificate's full subject DN")
+            intact = serializers.BooleanField(help_text="The signed bytes are unchanged")
+            valid = serializers.BooleanField(help_text="The cryptographic signature is correct")
+            trusted = serializers.BooleanField(help_text="The certificate chains to our root and is in good standing")
+            revocation_status = serializers.ChoiceField(
+                choices=[s.value for s in RevocationStatus],
+                help_text="good; on_hold: suspended, may be reactivated; revoked: for good",
+            )
+            revoked = serializers.BooleanField(help_text="The certificate (or a CA above it) is revoked")
+            on_hold = serializers.BooleanField(help_text="The certificate (or a CA above it) is suspended")
+            revocation_time = serializers.DateTimeField(allow_null=True, help_text="When revoked or suspended")
+            revocation_reason = serializers.CharField(
+                allow_null=True, help_text="The CRL reason (RFC 5280), e.g. key_compromise, certificate_hold"
+            )
+            level = serializers.CharField(help_text="PAdES level: B-B, B-T, B-LT, B-LTA (PKCS7 if not PAdES)")
+            signing_time = serializers.DateTimeField(allow_null=True, help_text="The time the signer claims")
+            timestamp_time = serializers.DateTimeField(allow_null=True, help_text="The signature timestamp's time")
+            valid_at_timestamp = serializers.BooleanField(
+                allow_null=True, help_text="B-LT and B-LTA: valid at the timestamp with the embedded revocation data"
+            )
+            modification_level = serializers.CharField(
+                help_text="Changes after signing (pyHanko): NONE, LTA_UPDATES, FORM_FILLING, ANNOTATIONS, OTHER"
+            )
+            coverage = serializers.CharField()
+            certification = serializers.BooleanField()
+            summary = serializers.CharField()
+
+            class Meta:
+                ref_name = "ValidationSignature"
+
         signed = serializers.BooleanField()
         valid = serializers.BooleanField()
-        signatures = serializers.ListField(child=serializers.DictField())
+        signatures = Signature(many=True)
         document_timestamps = serializers.IntegerField()
 
     @extend_schema(request={"application/json": InputSerializer, "multipart/form-data": InputSerializer},
@@ -250,7 +287,7 @@ class ValidationApi(DocumentBodyLimit, ApiView):
         data = self.input(self.InputSerializer)
         upload = data.get("file") or (data["name"], data["document"])
         (document,) = pdf_intake(files=[upload])
-        return Response(pdf_validate(data=document.data).as_dict())
+        return Response(self.OutputSerializer(pdf_validate(data=document.data).as_dict()).data)
 
 
 def _name_schema_components() -> None:

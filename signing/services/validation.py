@@ -5,6 +5,10 @@ process (:mod:`signing.revinfo`, hard-fail: unknown status is not valid). Two qu
 signature: is it good *now* (current OCSP status: a suspended or revoked certificate says so), and,
 when it carries a timestamp and the document has a DSS, was it good *at its timestamp* with the
 revocation data embedded (the long-term answer, which a later suspension does not change).
+
+Suspended is not revoked: pyHanko reports both as "revoked", with the CRL reason. A certificate on
+hold (RFC 5280 §5.3.1 ``certificateHold``) may be reactivated, and then it was never revoked; the
+report says ``on_hold`` for it and keeps ``revoked`` for a revocation, which is final.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import logging
 import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from asn1crypto import x509 as asn1_x509
@@ -25,6 +30,7 @@ from pyhanko.sign.validation import (
 )
 
 from accounts.errors import ApplicationError
+from certificates.models import RevocationReason
 from signing.loops import off_a_running_loop
 from signing.pades import pdf_check
 from signing.revinfo import TrustMaterial, trust_material
@@ -32,15 +38,35 @@ from signing.revinfo import TrustMaterial, trust_material
 logger = logging.getLogger(__name__)
 
 
+# The CRL reason of a suspension (RFC 5280 §5.3.1), as asn1crypto names it.
+HOLD_REASON = "certificate_hold"
+
+
+class RevocationStatus(StrEnum):
+    GOOD = "good"
+    ON_HOLD = "on_hold"
+    REVOKED = "revoked"
+
+
 @dataclass
 class SignatureReport:
     field: str
+    # The person: the subject's common name (or given name and surname); the full DN is signer_subject.
     signer: str
     intact: bool
     valid: bool
     trusted: bool
+    # Revoked for good; a suspended certificate is on_hold instead (revocation_status says which).
     revoked: bool
     level: str
+    # The subject's serialNumber attribute: for our holders the fiscal code, "TINIT-…".
+    signer_serial_number: str = ""
+    signer_subject: str = ""
+    on_hold: bool = False
+    revocation_status: str = RevocationStatus.GOOD.value
+    revocation_time: str | None = None
+    # The CRL reason as asn1crypto names it ("key_compromise", "certificate_hold", …).
+    revocation_reason: str | None = None
     signing_time: str | None = None
     timestamp_time: str | None = None
     valid_at_timestamp: bool | None = None
@@ -63,6 +89,26 @@ class SignatureReport:
     def timestamp_at(self) -> datetime | None:
         return datetime.fromisoformat(self.timestamp_time) if self.timestamp_time else None
 
+    @property
+    def revocation_at(self) -> datetime | None:
+        return datetime.fromisoformat(self.revocation_time) if self.revocation_time else None
+
+    @property
+    def revocation_reason_display(self) -> str:
+        if not self.revocation_reason:
+            return ""
+        if self.revocation_reason in RevocationReason.values:
+            return str(RevocationReason(self.revocation_reason).label)
+        return self.revocation_reason.replace("_", " ")
+
+    @property
+    def good(self) -> bool:
+        """Intact, valid, trusted, neither revoked nor suspended, not changed after signing."""
+        return (
+            self.intact and self.valid and self.trusted and not self.revoked and not self.on_hold
+            and not self.modified_after
+        )
+
 
 @dataclass
 class ValidationReport:
@@ -73,7 +119,8 @@ class ValidationReport:
     @property
     def valid(self) -> bool:
         return self.signed and all(
-            s.intact and s.valid and s.trusted and not s.revoked and s.modification_level != "OTHER"
+            s.intact and s.valid and s.trusted and not s.revoked and not s.on_hold
+            and s.modification_level != "OTHER"
             for s in self.signatures
         )
 
@@ -139,16 +186,47 @@ def pdf_validate(*, data: bytes) -> ValidationReport:
     return report
 
 
+def _attribute(subject: asn1_x509.Name, name: str) -> str:
+    value = subject.native.get(name)
+    if isinstance(value, list):  # an attribute repeated in the DN
+        value = " ".join(str(v) for v in value)
+    return str(value).strip() if value else ""
+
+
+def signer_name(subject: asn1_x509.Name) -> str:
+    """The person a subject names, as people write it: the common name, else given name and surname,
+    else (an odd certificate) the whole DN."""
+    name = _attribute(subject, "common_name") or " ".join(
+        part for part in (_attribute(subject, "given_name"), _attribute(subject, "surname")) if part
+    )
+    return name or subject.human_friendly
+
+
+def _revocation(entry: SignatureReport, details: Any) -> None:
+    """Revoked or on hold, from pyHanko's ``RevocationDetails`` (of the signer's certificate or of a
+    CA above it); a hold is not a revocation."""
+    if details is None:
+        return
+    reason = details.revocation_reason.native if details.revocation_reason is not None else None
+    entry.revocation_reason = reason
+    entry.revocation_time = _iso(details.revocation_date)
+    if reason == HOLD_REASON:
+        entry.on_hold, entry.revocation_status = True, RevocationStatus.ON_HOLD.value
+    else:
+        entry.revoked, entry.revocation_status = True, RevocationStatus.REVOKED.value
+
+
 def _signature_report(reader: PdfFileReader, signature: Any, material: TrustMaterial) -> SignatureReport:
-    try:
-        signer_cert: asn1_x509.Certificate = signature.signer_cert
-        signer = signer_cert.subject.human_friendly
-    except Exception:
-        signer = ""
     entry = SignatureReport(
-        field=str(signature.field_name), signer=signer, intact=False, valid=False, trusted=False, revoked=False,
+        field=str(signature.field_name), signer="", intact=False, valid=False, trusted=False, revoked=False,
         level="",
     )
+    try:
+        subject: asn1_x509.Name = signature.signer_cert.subject
+        entry.signer, entry.signer_subject = signer_name(subject), subject.human_friendly
+        entry.signer_serial_number = _attribute(subject, "serial_number")
+    except Exception:  # noqa: S110  (no certificate: the signer stays blank and the signature invalid)
+        pass
     try:
         context = material.validation_context()
         status = validate_pdf_signature(signature, context, ts_validation_context=material.validation_context())
@@ -158,7 +236,7 @@ def _signature_report(reader: PdfFileReader, signature: Any, material: TrustMate
         return entry
     has_timestamp = status.timestamp_validity is not None
     entry.intact, entry.valid, entry.trusted = bool(status.intact), bool(status.valid), bool(status.trusted)
-    entry.revoked = bool(status.revoked)
+    _revocation(entry, status.revocation_details)
     entry.signing_time = _iso(status.signer_reported_dt)
     entry.timestamp_time = _iso(status.timestamp_validity.timestamp) if has_timestamp else None
     entry.level = _level(reader, signature, has_timestamp)

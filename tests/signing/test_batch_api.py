@@ -9,7 +9,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from certificates.services import certificate_key_unlock, certificate_revoke, certificate_suspend
 from signing.models import SignatureActivation, SignatureRecord, SigningJob, SigningJobDocument, SigningJobState
+from signing.pades import documents_sign
 from signing.services import pdf_validate, signing_jobs_purge
 from tests.certificates.conftest import PIN
 from tests.signing.conftest import api_client_for, csc_post, pdf_make, token_for
@@ -262,6 +264,67 @@ def test_the_validation_api_reports_a_signed_pdf_and_refuses_garbage(client, sig
     garbage_file = client.post("/api/v1/validation", {"file": SimpleUploadedFile("g.pdf", b"junk")},
                                HTTP_AUTHORIZATION=f"Bearer {batch_token}")
     assert garbage_file.status_code == 400 and garbage_file.json()["code"] == "not_a_pdf"
+
+
+def _validated_by_the_api(client, token, data: bytes) -> dict:
+    response = csc_post(client, "/api/v1/validation", {"document": base64.b64encode(data).decode()}, token)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def _signed_b_b(signer) -> bytes:
+    """No timestamp: the status the validation finds today is the only one there is."""
+    key = certificate_key_unlock(certificate=signer.certificate, pin=PIN)
+    return documents_sign(private_key=key, certificate=signer.certificate, documents=[pdf_make()], level="B-B")[0]
+
+
+def test_the_validation_api_names_the_signer_and_keeps_the_dn_apart(client, signer, batch_token):
+    (signature,) = _validated_by_the_api(client, batch_token, _signed_b_b(signer))["signatures"]
+    assert signature["signer"] == "Mario Rossi"
+    assert signature["signer_serial_number"] == signer.certificate.subject_serial_number
+    assert signature["signer_subject"].startswith("Common Name: Mario Rossi, Serial Number: TINIT-")
+    assert (signature["revocation_status"], signature["revoked"], signature["on_hold"]) == ("good", False, False)
+    assert signature["revocation_time"] is None and signature["revocation_reason"] is None
+
+
+def test_the_validation_api_says_on_hold_not_revoked_for_a_suspended_signer(client, signer, batch_token):
+    signed = _signed_b_b(signer)
+    certificate_suspend(certificate=signer.certificate)
+
+    report = _validated_by_the_api(client, batch_token, signed)
+
+    (signature,) = report["signatures"]
+    assert (signature["revocation_status"], signature["on_hold"], signature["revoked"]) == ("on_hold", True, False)
+    assert signature["revocation_reason"] == "certificate_hold" and signature["revocation_time"]
+    assert report["valid"] is False
+
+
+def test_the_validation_api_says_revoked_for_a_revoked_signer(client, signer, batch_token):
+    signed = _signed_b_b(signer)
+    certificate_revoke(certificate=signer.certificate, reason="key_compromise")
+
+    report = _validated_by_the_api(client, batch_token, signed)
+
+    (signature,) = report["signatures"]
+    assert (signature["revocation_status"], signature["on_hold"], signature["revoked"]) == ("revoked", False, True)
+    assert signature["revocation_reason"] == "key_compromise" and signature["revocation_time"]
+    assert report["valid"] is False
+
+
+def test_the_schema_describes_each_signature_of_the_validation_report(client, db):
+    import yaml
+
+    schema = yaml.safe_load(client.get("/api/schema/", HTTP_ACCEPT="application/json").content)
+    signature = schema["components"]["schemas"]["ValidationSignature"]
+    assert {"signer", "signer_serial_number", "signer_subject", "revoked", "on_hold", "revocation_status",
+            "revocation_time", "revocation_reason", "level", "timestamp_time", "modification_level"} <= set(
+        signature["properties"])
+    status = signature["properties"]["revocation_status"]
+    ref = status.get("$ref") or status["allOf"][0]["$ref"]  # drf-spectacular names the enum a component
+    enum = schema["components"]["schemas"][ref.rsplit("/", 1)[-1]]["enum"]
+    assert enum == ["good", "on_hold", "revoked"]
+    output = schema["components"]["schemas"]["ValidationOutput"]
+    assert output["properties"]["signatures"]["items"]["$ref"].endswith("/ValidationSignature")
 
 
 def test_the_schema_documents_the_batch_and_validation_apis(client, db):

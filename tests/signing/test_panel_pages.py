@@ -12,7 +12,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import translation
 
-from certificates.services import certificate_suspend
+from certificates.services import certificate_revoke, certificate_suspend
 from otp.models import DeviceKind, SmsCode
 from otp.oath import hotp
 from otp.services import device_create
@@ -214,6 +214,15 @@ def test_each_holder_sees_only_their_own_signatures(signer, holder_client, world
     assert "verbale-mario.pdf" not in other and 'data-testid="signature-history-empty"' in other
 
 
+def test_the_history_shows_the_signer_by_name_with_the_fiscal_code(signer, holder_client):
+    _holder, certificate, device = signer
+    response = holder_client.post(SIGN_URL, {**form_data(device), "documents": [pdf("verbale.pdf")]})
+    assert response.status_code == 200
+    page = holder_client.get(HISTORY_URL).content.decode()
+    assert '<td data-testid="signature-signer">Mario Rossi<br>' in page
+    assert certificate.subject_serial_number in page and "Common Name:" not in page
+
+
 def test_an_empty_history_says_so(holder_client: Client):
     response = holder_client.get(HISTORY_URL)
     assert response.status_code == 200
@@ -229,6 +238,64 @@ def test_a_signed_pdf_gets_a_report(signer, holder_client: Client):
     assert response.status_code == 200
     page = response.content.decode()
     assert 'data-testid="validation-report"' in page and "Mario Rossi" in page and "PAdES B-T" in page
+
+
+def test_the_report_shows_the_signer_by_name_with_the_fiscal_code(signer, holder_client: Client):
+    signed = holder_client.post(SIGN_URL, {**form_data(signer[2]), "documents": [pdf("firmato.pdf")]}).content
+    page = holder_client.post(VALIDATION_URL, {"document": pdf("firmato.pdf", signed)}).content.decode()
+    fiscal_code = signer[1].subject_serial_number
+    assert f'data-testid="signature-signer">Mario Rossi <span class="text-muted">({fiscal_code})</span>' in page
+    assert "Common Name:" not in page
+    assert "Not revoked or suspended" in page and "Suspended (on hold)" not in page
+    assert 'data-testid="signature-valid-at-timestamp"' not in page  # B-T: no revocation data embedded
+
+
+def _signed_without_timestamp(signer, holder_client: Client) -> bytes:
+    response = holder_client.post(SIGN_URL, {**form_data(signer[2], level="B-B"), "documents": [pdf("firmato.pdf")]})
+    assert response.status_code == 200, errors_of(response)[:3000]
+    return response.content
+
+
+def _revocation_on_the_report(holder_client: Client, signed: bytes) -> str:
+    response = holder_client.post(VALIDATION_URL, {"document": pdf("firmato.pdf", signed)})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert '<span class="status-badge status-badge--danger" data-testid="signature-verdict">Not valid</span>' in page
+    return page.split('data-testid="signature-revocation">', 1)[1].split("</dd>", 1)[0]
+
+
+def test_the_report_says_suspended_not_revoked_for_a_certificate_on_hold(signer, holder_client: Client):
+    holder, certificate, _device = signer
+    signed = _signed_without_timestamp(signer, holder_client)
+    certificate_suspend(certificate=certificate, actor=holder.user)
+
+    status = _revocation_on_the_report(holder_client, signed)
+
+    assert "<strong>Suspended (on hold)</strong>" in status and "Revoked" not in status
+    assert "since " in status and "Reason:" not in status
+
+
+def test_the_report_says_revoked_with_the_reason_for_a_revoked_certificate(signer, holder_client: Client):
+    holder, certificate, _device = signer
+    signed = _signed_without_timestamp(signer, holder_client)
+    certificate_revoke(certificate=certificate, reason="key_compromise", actor=holder.user)
+
+    status = _revocation_on_the_report(holder_client, signed)
+
+    assert "<strong>Revoked</strong>" in status and "Suspended" not in status
+    assert "since " in status and "Reason: key compromise" in status
+
+
+def test_a_signature_timestamped_before_the_suspension_reads_valid_at_its_timestamp(signer, holder_client: Client):
+    holder, certificate, device = signer
+    response = holder_client.post(SIGN_URL, {**form_data(device, level="B-LTA"), "documents": [pdf("firmato.pdf")]})
+    assert response.status_code == 200, errors_of(response)[:3000]
+    certificate_suspend(certificate=certificate, actor=holder.user)
+
+    page = holder_client.post(VALIDATION_URL, {"document": pdf("firmato.pdf", response.content)}).content.decode()
+
+    assert "<strong>Suspended (on hold)</strong>" in page
+    assert 'data-testid="signature-valid-at-timestamp">yes</dd>' in page
 
 
 def test_an_unsigned_pdf_gets_a_report_saying_there_is_no_signature(holder_client: Client):

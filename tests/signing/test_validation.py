@@ -1,4 +1,5 @@
-"""Validation reports: a valid signed PDF, one modified after signing, an unsigned one, garbage."""
+"""Validation reports: a valid signed PDF, one modified after signing, an unsigned one, garbage; a
+suspended certificate against a revoked one; the signer by name."""
 
 from __future__ import annotations
 
@@ -10,10 +11,17 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
 from accounts.errors import ApplicationError
-from certificates.services import certificate_key_unlock, certificate_suspend
+from accounts.models import Holder
+from certificates.models import Certificate
+from certificates.services import (
+    certificate_key_unlock,
+    certificate_reactivate,
+    certificate_revoke,
+    certificate_suspend,
+)
 from signing.pades import documents_sign
 from signing.services.validation import pdf_validate
-from tests.signing.conftest import PIN, active
+from tests.signing.conftest import PIN, active, pdf_make
 
 
 @pytest.fixture
@@ -29,7 +37,8 @@ def test_a_valid_signed_pdf(signed):
 
     assert report.signed and report.valid and report.document_timestamps == 1
     [entry] = report.signatures
-    assert entry.intact and entry.valid and entry.trusted and not entry.revoked
+    assert entry.intact and entry.valid and entry.trusted and not entry.revoked and not entry.on_hold
+    assert entry.revocation_status == "good" and entry.revocation_time is None and entry.revocation_reason is None
     assert entry.level == "B-LTA" and entry.valid_at_timestamp is True
     assert certificate.subject_common_name in entry.signer
     assert entry.timestamp_time and entry.signing_time
@@ -43,7 +52,65 @@ def test_suspension_shows_now_but_not_at_the_timestamp(signed):
 
     [entry] = pdf_validate(data=data).signatures
 
-    assert entry.revoked and entry.valid_at_timestamp is True
+    assert entry.on_hold and not entry.revoked and entry.revocation_status == "on_hold"
+    assert entry.valid_at_timestamp is True
+
+
+def _signed_b_b(holder: Holder) -> tuple[Certificate, bytes]:
+    """A PDF signed without a timestamp: nothing in it says when, so only today's status counts."""
+    certificate = active(holder)
+    key = certificate_key_unlock(certificate=certificate, pin=PIN)
+    return certificate, documents_sign(private_key=key, certificate=certificate, documents=[pdf_make()], level="B-B")[0]
+
+
+def test_a_suspended_signer_without_an_earlier_timestamp_reads_on_hold_not_revoked(world, ca):
+    certificate, data = _signed_b_b(world.alpha.holder)
+    certificate_suspend(certificate=certificate)
+    certificate.refresh_from_db()
+
+    report = pdf_validate(data=data)
+
+    [entry] = report.signatures
+    assert entry.on_hold and not entry.revoked and entry.revocation_status == "on_hold"
+    assert entry.revocation_reason == "certificate_hold"
+    assert entry.revocation_at is not None
+    assert abs((entry.revocation_at - certificate.revocation_time).total_seconds()) < 1  # OCSP: whole seconds
+    assert entry.timestamp_time is None and entry.valid_at_timestamp is None
+    assert not entry.good and not report.valid  # on hold is not good either, only not final
+    assert report.as_dict()["signatures"][0]["revocation_status"] == "on_hold"
+
+
+def test_a_revoked_signer_reads_revoked_with_the_reason(world, ca):
+    certificate, data = _signed_b_b(world.alpha.holder)
+    certificate_revoke(certificate=certificate, reason="key_compromise")
+
+    report = pdf_validate(data=data)
+
+    [entry] = report.signatures
+    assert entry.revoked and not entry.on_hold and entry.revocation_status == "revoked"
+    assert entry.revocation_reason == "key_compromise" and entry.revocation_reason_display == "key compromise"
+    assert entry.revocation_time is not None and not report.valid
+
+
+def test_a_signature_made_while_suspended_then_reactivated_reads_good(world, ca):
+    certificate, data = _signed_b_b(world.alpha.holder)
+    certificate_suspend(certificate=certificate)
+    certificate_reactivate(certificate=certificate)
+
+    [entry] = pdf_validate(data=data).signatures
+
+    assert entry.revocation_status == "good" and not entry.on_hold and not entry.revoked and entry.good
+
+
+def test_the_signer_is_the_common_name_with_the_fiscal_code_and_the_dn_apart(signed):
+    certificate, data = signed
+
+    [entry] = pdf_validate(data=data).signatures
+
+    assert entry.signer == certificate.subject_common_name == "Mario Rossi"
+    assert entry.signer_serial_number == certificate.subject_serial_number
+    assert entry.signer_serial_number.startswith("TINIT-")
+    assert entry.signer_subject.startswith("Common Name: Mario Rossi, Serial Number: TINIT-")
 
 
 def test_a_pdf_modified_after_signing(signed):
