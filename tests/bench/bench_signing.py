@@ -200,14 +200,9 @@ def _b64(data: bytes) -> str:
 
 
 def _sign_doc_calls(documents: list[bytes]) -> list[list[bytes]]:
-    """The documents in one signDoc call, or in as few calls as fit the body limit a JSON request
-    really has (all under one SAD: the activation counts down).
-
-    The limit: SignDocApi declares ``API_MAX_DOCUMENT_REQUEST_BYTES`` (64 MiB), but DRF reads a JSON
-    body through ``request.body``, so Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (2.5 MiB by default)
-    refuses a larger body with 413 before the parser's own check runs. Measured as the product ships.
-    """
-    budget = (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 1 << 62) - 64 * 1024  # the JSON around the documents
+    """The documents in one signDoc call, or in as few calls as fit the documents' body limit
+    (``API_MAX_DOCUMENT_REQUEST_BYTES``, 64 MiB; all under one SAD: the activation counts down)."""
+    budget = settings.API_MAX_DOCUMENT_REQUEST_BYTES - 64 * 1024  # the JSON around the documents
     calls: list[list[bytes]] = [[]]
     size = 0
     for data in documents:
@@ -486,7 +481,7 @@ def test_signing_benchmark(signer: Signer, world, worker_process: Worker, tmp_pa
     hash_total_seconds = hash_authorize_seconds + sign_hash_seconds
     calls_note = (
         "one signDoc call" if len(sign_doc_calls) == 1 else
-        f"{len(sign_doc_calls)} signDoc calls under one SAD (DATA_UPLOAD_MAX_MEMORY_SIZE caps one call)"
+        f"{len(sign_doc_calls)} signDoc calls under one SAD (API_MAX_DOCUMENT_REQUEST_BYTES caps one call)"
     )
     print(f"""
 --- figures: {DOCUMENTS} documents, {HASHES} hashes ---
