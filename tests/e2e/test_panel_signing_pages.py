@@ -48,3 +48,30 @@ def test_the_signing_page_with_three_files_chosen_and_a_refused_code(
     expect(page.locator("#id_code_error")).to_be_visible()
     screenshot(page, "panel-signing-refused.png")
     assert not SignatureActivation.objects.exists() and not SignatureRecord.objects.exists()
+
+
+def test_the_report_on_a_suspended_signer_says_suspended_not_revoked(
+    page: Page, world: World, ca, tmp_path: Path  # noqa: F811
+):
+    from certificates.services import certificate_key_unlock, certificate_suspend
+    from signing.pades import documents_sign
+
+    holder = world.alpha.holder
+    certificate = active(holder)
+    (path,), _seconds = exam_records_write(count=1, directory=tmp_path)
+    key = certificate_key_unlock(certificate=certificate, pin=PIN)
+    signed = tmp_path / "verbale-firmato.pdf"
+    signed.write_bytes(documents_sign(private_key=key, certificate=certificate, documents=[path.read_bytes()])[0])
+    certificate_suspend(certificate=certificate, actor=holder.user)
+
+    log_in(page, holder.user.username, HOLDER_PASSWORD)
+    page.goto("/firma/verifica/")
+    page.set_input_files("#id_document", str(signed))
+    with page.expect_navigation():
+        page.click("main form[data-testid=validation-form] button.btn-primary")
+
+    report = page.locator("[data-testid=validation-report]")
+    expect(report.locator("[data-testid=signature-verdict]")).to_have_text("Non valida")
+    expect(report.locator("[data-testid=signature-revocation]")).to_contain_text("Sospeso (in attesa di riattivazione)")
+    expect(report.locator("[data-testid=signature-signer]")).not_to_contain_text("Common Name")
+    screenshot(page, "panel-verification-suspended.png")
