@@ -8,6 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
+from django.utils.translation.trans_real import parse_accept_lang_header
 
 
 class ContentSecurityPolicyMiddleware:
@@ -26,12 +27,19 @@ class ContentSecurityPolicyMiddleware:
         return response
 
 
+# Paths called by programs (organization systems, CSC clients), not by people in a browser.
+API_PATH_PREFIXES = ("/api/", "/csc/", "/oauth2/")
+
+
 class PortalLanguageMiddleware:
     """Italian unless the person chose otherwise (language cookie, set at login from their preference).
 
     Replaces Django's LocaleMiddleware on purpose: the service is Italian first, so the browser's
     Accept-Language is not consulted — an Italian holder on an English-language laptop still gets the
     Italian panel, and switching is one click away on every page.
+
+    The APIs are the exception: a program has no cookie and no switch to click, so there the
+    Accept-Language header it sends chooses the language of the error messages (Italian otherwise).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -40,13 +48,24 @@ class PortalLanguageMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+        api = request.path.startswith(API_PATH_PREFIXES)
+        if chosen not in self.available and api:
+            chosen = self._accepted(request.headers.get("Accept-Language", ""))
         language = chosen if chosen in self.available else settings.LANGUAGE_CODE
         translation.activate(language)
         request.LANGUAGE_CODE = language
         response = self.get_response(request)
-        patch_vary_headers(response, ("Cookie",))
+        patch_vary_headers(response, ("Cookie", "Accept-Language") if api else ("Cookie",))
         response.headers.setdefault("Content-Language", translation.get_language())
         return response
+
+    def _accepted(self, header: str) -> str | None:
+        """The first of our languages in an Accept-Language header, by its q-values (``en-GB`` → ``en``)."""
+        for code, _quality in parse_accept_lang_header(header[:255]):
+            base = code.split("-", 1)[0].lower()
+            if base in self.available:
+                return base
+        return None
 
 
 class PrivatePagesNotCachedMiddleware:

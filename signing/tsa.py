@@ -29,6 +29,7 @@ from asn1crypto import algos, cms, core, tsp, x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from django.conf import settings
+from django.utils.translation import gettext as _
 from pyhanko.sign.general import as_signing_certificate_v2, simple_cms_attribute
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
 
@@ -294,5 +295,5 @@ def timestamp_token(*, digest: bytes, digest_algorithm: str, nonce: int | None =
     })
     answer = tsa_timestamp(request, material=tsa_material())
     if answer["status"]["status"].native not in ("granted", "granted_with_mods"):
-        raise ApplicationError("invalid_request", "The timestamp request was refused.")
+        raise ApplicationError("invalid_request", _("The timestamp request was refused."))
     return answer["time_stamp_token"].dump()

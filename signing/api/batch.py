@@ -19,6 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
@@ -210,7 +211,7 @@ class BatchJobApi(ApiView):
         except SigningJob.DoesNotExist:
             raise _not_found() from None
         if job.purged_at is not None or (job.expires_at is not None and job.expires_at <= timezone.now()):
-            raise ApplicationError("job_expired", "The results of this job have expired and were deleted.")
+            raise ApplicationError("job_expired", _("The results of this job have expired and were deleted."))
         body: dict[str, Any] = {
             "id": str(job.public_id), "state": job.state, "total": job.total, "done": job.done,
             "progress": f"{job.done}/{job.total}", "createdAt": job.created_at, "finishedAt": job.finished_at,
@@ -236,7 +237,7 @@ class ValidationApi(DocumentBodyLimit, ApiView):
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             if ("document" in attrs) == ("file" in attrs):
-                raise serializers.ValidationError("Send exactly one of document (base64) or file (multipart).")
+                raise serializers.ValidationError(_("Send exactly one of document (base64) or file (multipart)."))
             return attrs
 
     class OutputSerializer(serializers.Serializer):

@@ -9,6 +9,7 @@ from urllib.parse import unquote_plus
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -41,7 +42,7 @@ def _claimed_client_id(request: HttpRequest) -> str:
 def _too_many(name: str) -> HttpResponse:
     _limit, window = _parse(settings.RATE_LIMITS[name])
     response = JsonResponse(
-        {"error": "too_many_requests", "error_description": "Too many token requests: try again later."}, status=429
+        {"error": "too_many_requests", "error_description": _("Too many token requests: try again later.")}, status=429
     )
     response["Retry-After"] = str(window)
     return response
@@ -52,7 +53,8 @@ def _too_many(name: str) -> HttpResponse:
 @require_POST
 def token_view(request: HttpRequest) -> HttpResponse:
     if len(request.body) > 16 * 1024:  # a token request is a few hundred bytes
-        return JsonResponse({"error": "invalid_request", "error_description": "The request is too large."}, status=413)
+        body = {"error": "invalid_request", "error_description": _("The request is too large.")}
+        return JsonResponse(body, status=413)
     if not consume("api_token_ip", client_ip(request)):
         return _too_many("api_token_ip")
     if not consume("api_token_client", _claimed_client_id(request)):

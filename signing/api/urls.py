@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 from django.urls import path, re_path
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -15,7 +16,7 @@ from signing.api.token import token_view
 @csrf_exempt
 def csc_not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
     """Anything else under /csc/: a CSC error, not the HTML 404 page."""
-    return JsonResponse({"error": "invalid_request", "error_description": "Unknown method."}, status=404)
+    return JsonResponse({"error": "invalid_request", "error_description": _("Unknown method.")}, status=404)
 
 
 def _csc(version: str) -> list:

@@ -235,7 +235,11 @@ def _signature_report(reader: PdfFileReader, signature: Any, material: TrustMate
         entry.summary = "INVALID"
         return entry
     has_timestamp = status.timestamp_validity is not None
-    entry.intact, entry.valid, entry.trusted = bool(status.intact), bool(status.valid), bool(status.trusted)
+    entry.intact, entry.valid = bool(status.intact), bool(status.valid)
+    # Trusted: the certificate chains to one of our roots. pyHanko says "not trusted" for a revoked
+    # or suspended one too, but it only finds the revocation on a path it built to a root: the
+    # report says "revoked"/"on hold" for that, and keeps "trusted" for the chain.
+    entry.trusted = bool(status.trusted) or status.revocation_details is not None
     _revocation(entry, status.revocation_details)
     entry.signing_time = _iso(status.signer_reported_dt)
     entry.timestamp_time = _iso(status.timestamp_validity.timestamp) if has_timestamp else None

@@ -532,3 +532,24 @@ def test_sign_doc_reads_bodies_up_to_its_own_limit_not_djangos_2_5_mib(client, w
     assert "too large" not in response.json()["error_description"]
     monkeypatch.setattr(SignDocApi, "max_body_bytes", 1_000_000)
     assert csc_post(client, "/csc/v2/signatures/signDoc", body, alpha_token).status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "description"),
+    [("", "Metodo sconosciuto."), ("en-GB,en;q=0.9", "Unknown method."), ("fr, en;q=0.5", "Unknown method."),
+     ("de", "Metodo sconosciuto."), ("x" * 10_000, "Metodo sconosciuto.")],
+    ids=["default-italian", "english", "english-second-choice", "unavailable-language", "garbage-header"],
+)
+def test_api_errors_speak_the_language_the_program_asks_for(client, db, accept_language, description):
+    response = client.post("/csc/v1/no/such/method", data="{}", content_type="application/json",
+                           HTTP_ACCEPT_LANGUAGE=accept_language)
+
+    assert response.status_code == 404
+    assert response.json() == {"error": "invalid_request", "error_description": description}
+    assert "Accept-Language" in response["Vary"]
+
+
+def test_the_panel_still_ignores_accept_language(client, db):
+    page = client.get("/accesso/", HTTP_ACCEPT_LANGUAGE="en")
+
+    assert page["Content-Language"] == "it"

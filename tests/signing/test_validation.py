@@ -53,6 +53,7 @@ def test_suspension_shows_now_but_not_at_the_timestamp(signed):
     [entry] = pdf_validate(data=data).signatures
 
     assert entry.on_hold and not entry.revoked and entry.revocation_status == "on_hold"
+    assert entry.trusted  # the chain still leads to our root: the hold is reported, not hidden as distrust
     assert entry.valid_at_timestamp is True
 
 
@@ -72,6 +73,7 @@ def test_a_suspended_signer_without_an_earlier_timestamp_reads_on_hold_not_revok
 
     [entry] = report.signatures
     assert entry.on_hold and not entry.revoked and entry.revocation_status == "on_hold"
+    assert entry.trusted  # the chain still leads to our root: the hold is reported, not hidden as distrust
     assert entry.revocation_reason == "certificate_hold"
     assert entry.revocation_at is not None
     assert abs((entry.revocation_at - certificate.revocation_time).total_seconds()) < 1  # OCSP: whole seconds
@@ -87,7 +89,7 @@ def test_a_revoked_signer_reads_revoked_with_the_reason(world, ca):
     report = pdf_validate(data=data)
 
     [entry] = report.signatures
-    assert entry.revoked and not entry.on_hold and entry.revocation_status == "revoked"
+    assert entry.revoked and not entry.on_hold and entry.revocation_status == "revoked" and entry.trusted
     assert entry.revocation_reason == "key_compromise" and entry.revocation_reason_display == "key compromise"
     assert entry.revocation_time is not None and not report.valid
 
@@ -140,3 +142,32 @@ def test_garbage_is_a_clear_error(ca, data):
     with pytest.raises(ApplicationError) as error:
         pdf_validate(data=data)
     assert error.value.code == "invalid_document"
+
+
+def test_a_signer_outside_our_hierarchy_is_not_trusted(ca, pdf):
+    from datetime import UTC, datetime, timedelta
+
+    from asn1crypto import x509 as asn1_x509
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+    from pyhanko.sign import signers
+
+    from signing.pades import EngineSigner
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Mario Falso")])
+    now = datetime.now(tz=UTC)
+    stranger = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+                .not_valid_after(now + timedelta(days=30)).sign(key, hashes.SHA256()))
+    signer = EngineSigner(private_key=key, chain=[], certificate=asn1_x509.Certificate.load(
+        stranger.public_bytes(serialization.Encoding.DER)))
+    data = signers.sign_pdf(IncrementalPdfFileWriter(BytesIO(pdf)), signers.PdfSignatureMetadata(field_name="Firma"),
+                            signer=signer).getvalue()
+
+    [entry] = pdf_validate(data=data).signatures
+
+    assert entry.intact and entry.valid and not entry.trusted and not entry.good
+    assert entry.revocation_status == "good" and entry.signer == "Mario Falso"
