@@ -8,9 +8,11 @@ from typing import Any
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from oauth2_provider.models import get_access_token_model
+from rest_framework import serializers
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import Throttled
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.views import APIView
 
 from accounts.models import ApiClient
 from accounts.oauth import api_client_for_application
@@ -95,6 +97,24 @@ class ApiClientRateLimit(BasePermission):
             return True
         _limit, window = _parse(settings.RATE_LIMITS["api_client"])
         raise Throttled(wait=window)
+
+
+class ApiClientView(APIView):
+    """A call of an organization's API client holding ``required_scope`` (set by each API's base view):
+    authenticated, rate-limited, its input validated by a nested ``InputSerializer``."""
+
+    authentication_classes = [ApiClientAuthentication]
+    permission_classes = [IsAuthenticated, ApiClientRateLimit, HasApiScope]
+    required_scope = ""
+
+    @property
+    def client(self) -> ApiClient:
+        return self.request.user.api_client
+
+    def input(self, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
+        serializer = serializer_class(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
 
 
 class ApiClientAuthenticationScheme(OpenApiAuthenticationExtension):

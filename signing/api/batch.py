@@ -23,16 +23,14 @@ from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts.errors import ApplicationError
-from accounts.models import ApiClient, Holder
+from accounts.models import Holder
 from accounts.ratelimit import client_ip
 from certificates.models import Certificate
-from signing.api.authentication import ApiClientAuthentication, ApiClientRateLimit, HasApiScope
+from signing.api.authentication import ApiClientView
 from signing.api.csc import Base64Field, _expires_in, _otp_route
 from signing.api.parsers import LimitedJSONParser, LimitedMultiPartParser
 from signing.api.selectors import (
@@ -57,21 +55,10 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-class ApiView(APIView):
-    """An authenticated call of an organization's API client holding ``required_scope``."""
+class ApiView(ApiClientView):
+    """A call of the native API by a client holding the ``batch`` scope (``validation`` for validation)."""
 
-    authentication_classes = [ApiClientAuthentication]
-    permission_classes = [IsAuthenticated, ApiClientRateLimit, HasApiScope]
     required_scope = "batch"
-
-    @property
-    def client(self) -> ApiClient:
-        return self.request.user.api_client
-
-    def input(self, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
-        serializer = serializer_class(data=self.request.data)
-        serializer.is_valid(raise_exception=True)
-        return dict(serializer.validated_data)
 
     def credential(self, credential_id: str) -> Certificate:
         """The client's organization's credential, usable for signing; 404 for missing or foreign."""

@@ -22,18 +22,18 @@ from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.errors import ApplicationError
-from accounts.models import ApiClient, Holder
+from accounts.models import Holder
 from accounts.ratelimit import client_ip
 from certificates.models import Certificate, CertificateAuthority, CertificateState
 from otp.models import DeviceKind, DeviceState, OtpDevice
 from otp.sms_codes import sms_code_issue
-from signing.api.authentication import ApiClientAuthentication, ApiClientRateLimit, HasApiScope
+from signing.api.authentication import ApiClientView
 from signing.api.selectors import (
     credential_get_for_api_client,
     credential_get_usable_for_api_client,
@@ -276,22 +276,11 @@ def _expires_in(activation: Any) -> int:
 # --- Views ----------------------------------------------------------------------------------------
 
 
-class CscView(APIView):
+class CscView(ApiClientView):
     """Authenticated CSC operation: a bearer token of a client holding the ``csc`` scope."""
 
-    authentication_classes = [ApiClientAuthentication]
-    permission_classes = [IsAuthenticated, ApiClientRateLimit, HasApiScope]
     required_scope = "csc"
     api_version = "v1"
-
-    @property
-    def client(self) -> ApiClient:
-        return self.request.user.api_client
-
-    def input(self, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
-        serializer = serializer_class(data=self.request.data)
-        serializer.is_valid(raise_exception=True)
-        return dict(serializer.validated_data)
 
     def credential(self, credential_id: str) -> Certificate:
         try:
