@@ -31,7 +31,8 @@ test: $(VENV)/.installed
 # - bench_outbox: no loss/no duplicate through real workers; BENCH_MESSAGES (default 10000) sets the size.
 # - bench_reminders: the daily expiry-reminder job at 100k and 1M certificates (PostgreSQL only, skipped
 #   otherwise: set DATABASE_URL); BENCH_SIZES ("100000,1000000") and BENCH_DUE (1000) set the sizes.
-# - bench_signing: naive pyHanko loop vs the signer in process vs CSC over gunicorn, signHash vs raw RSA,
+# - bench_signing: naive pyHanko loop vs the signer in process vs the batch API over gunicorn + a Celery
+#   worker (and CSC signDoc), signHash vs raw RSA,
 #   worker peak RSS; BENCH_DOCUMENTS (200), BENCH_HASHES (1000), BENCH_VALIDATE (all) set the sizes.
 # Runs in a throw-away VAR_DIR unless one is given.
 bench: $(VENV)/.installed

@@ -6,9 +6,9 @@ more than half of the signing time. Within a batch almost everything in the CMS 
 every document (certificates, signer identifier, algorithms, the signed attributes but the message
 digest), so those parts are encoded once and each document costs a few byte concatenations.
 
-Only the framing is done here: every piece comes from asn1crypto or pyHanko, and the callers check
-that what they assemble from a reference equals what asn1crypto encodes for the same values
-(:class:`signing.pades.CmsTemplate` does so each time it is built).
+Only the framing is done here: every piece comes from asn1crypto or pyHanko. What is assembled is
+checked against asn1crypto's own encoding of the same values: by :class:`signing.pades.CmsTemplate`
+each time it is built, and for the TSA's tokens by ``tests/signing/test_tsa.py``.
 """
 
 from __future__ import annotations

@@ -147,6 +147,28 @@ def _refusal_audit(
 # --- The token ------------------------------------------------------------------------------------
 
 
+def _activation_refusal_audit(
+    error: ApplicationError, *, step: str, activation: SignatureActivation | None, certificate: Certificate,
+    client: ApiClient | None, ip: str, count: int,
+) -> None:
+    """:func:`_refusal_audit` for a refusal about an activation (or a token that found none)."""
+    _refusal_audit(
+        error, step=step, holder=activation.holder if activation is not None else None, certificate=certificate,
+        channel=activation.channel if activation is not None else "", client=client, ip=ip,
+        extra={"count": count},
+    )
+
+
+def _activation_locked(public_id: uuid.UUID, *related: str) -> SignatureActivation | None:
+    """The activation a token names, its row locked until the transaction ends (counters, keys)."""
+    return (
+        SignatureActivation.objects.select_for_update(of=("self",))
+        .select_related("holder__user", *related)
+        .filter(public_id=public_id)
+        .first()
+    )
+
+
 def _token_encode(public_id: uuid.UUID, key: bytes) -> str:
     return base64.urlsafe_b64encode(public_id.bytes + key).rstrip(b"=").decode()
 
@@ -417,10 +439,9 @@ def signature_activation_check(
         now=timezone.now(), job=job,
     )
     if error is not None:
-        _refusal_audit(
-            error, step="check", holder=activation.holder if activation is not None else None,
-            certificate=certificate, channel=activation.channel if activation is not None else "", client=client,
-            ip=ip, extra={"count": len(digests)},
+        _activation_refusal_audit(
+            error, step="check", activation=activation, certificate=certificate, client=client, ip=ip,
+            count=len(digests),
         )
         raise error
 
@@ -437,12 +458,7 @@ def _spend(
     spent: _Spent | None = None
     with transaction.atomic():
         now = timezone.now()
-        activation = (
-            SignatureActivation.objects.select_for_update(of=("self",))
-            .select_related("holder__user", "certificate")
-            .filter(public_id=public_id)
-            .first()
-        )
+        activation = _activation_locked(public_id, "certificate")
         error, close = _refusal(
             activation, certificate=certificate, client=client, hex_hashes=hex_hashes,
             hash_algorithm=hash_algorithm, now=now, job=job,
@@ -479,11 +495,9 @@ def _spend(
                     activation.save(update_fields=["signatures_left", "hashes"])
                 spent = _Spent(activation=activation, private_key=private_key)
     if error is not None:
-        holder = activation.holder if activation is not None else None
-        _refusal_audit(
-            error, step="sign", holder=holder, certificate=certificate,
-            channel=activation.channel if activation is not None else "", client=client, ip=ip,
-            extra={"count": len(hex_hashes)},
+        _activation_refusal_audit(
+            error, step="sign", activation=activation, certificate=certificate, client=client, ip=ip,
+            count=len(hex_hashes),
         )
         raise error
     assert spent is not None
@@ -633,12 +647,7 @@ def signature_activation_reserve(
     job: SigningJob | None = None
     with transaction.atomic():
         now = timezone.now()
-        activation = (
-            SignatureActivation.objects.select_for_update(of=("self",))
-            .select_related("holder__user")
-            .filter(public_id=public_id)
-            .first()
-        )
+        activation = _activation_locked(public_id)
         error, close = _usable_refusal(
             activation, one_time_key=one_time_key, certificate=certificate, client=client, hex_hashes=digests,
             now=now, job=None,
@@ -650,10 +659,9 @@ def signature_activation_reserve(
             activation.reserved_for = job
             activation.save(update_fields=["reserved_for"])
     if error is not None:
-        _refusal_audit(
-            error, step="reserve", holder=activation.holder if activation is not None else None,
-            certificate=certificate, channel=activation.channel if activation is not None else "", client=client,
-            ip=ip, extra={"count": len(digests)},
+        _activation_refusal_audit(
+            error, step="reserve", activation=activation, certificate=certificate, client=client, ip=ip,
+            count=len(digests),
         )
         raise error
     assert job is not None
@@ -714,12 +722,7 @@ def signature_activation_extend(
         raise
     with transaction.atomic():
         now = timezone.now()
-        activation = (
-            SignatureActivation.objects.select_for_update(of=("self",))
-            .select_related("holder__user")
-            .filter(public_id=public_id)
-            .first()
-        )
+        activation = _activation_locked(public_id)
         algorithm = hash_algorithm or (activation.hash_algorithm if activation is not None else "sha256")
         error, close = _refusal(
             activation, certificate=certificate, client=client, hex_hashes=hex_hashes, hash_algorithm=algorithm,
@@ -758,10 +761,9 @@ def signature_activation_extend(
                     },
                 )
     if error is not None:
-        _refusal_audit(
-            error, step="extend", holder=activation.holder if activation is not None else None,
-            certificate=certificate, channel=activation.channel if activation is not None else "", client=client,
-            ip=ip, extra={"count": len(hex_hashes)},
+        _activation_refusal_audit(
+            error, step="extend", activation=activation, certificate=certificate, client=client, ip=ip,
+            count=len(hex_hashes),
         )
         raise error
     assert activation is not None
