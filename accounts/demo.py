@@ -128,7 +128,7 @@ def _demo_pin(holder: Holder) -> str:
     from certificates.services import pin_validate
 
     for salt in range(10):
-        pin = f"{zlib.crc32(f'pin:{salt}:{holder.codice_fiscale}'.encode()) % 10**8:08d}"
+        pin = f"{zlib.crc32(f'pin:{salt}:{holder.codice_fiscale}'.encode()) % 10**10:010d}"
         try:
             pin_validate(pin=pin, holder=holder)
         except ApplicationError:  # a weak derived PIN (a run, a repeat): the next salt

@@ -129,13 +129,17 @@ class TemporaryPasswordForm(forms.Form):
     )
 
 
+PIN_RULE = _(
+    "At least 10 digits, or at least 8 characters with letters. Not a run such as 12345678, not one repeated "
+    "character, not your codice fiscale or birth date. The PIN cannot be recovered: if you forget it, the "
+    "certificate must be revoked."
+)
+
+
 class PinForm(forms.Form):
     pin = forms.CharField(
         label=_("Signing PIN"), max_length=PIN_MAX_LENGTH, strip=False,
-        help_text=_(
-            "At least 8 characters. Not a run such as 12345678, not one repeated character, not your codice "
-            "fiscale or birth date. It cannot be recovered: keep it safe."
-        ),
+        help_text=PIN_RULE,
         widget=forms.PasswordInput(attrs=input_attrs(autocomplete="off")),
     )
     pin_confirm = forms.CharField(
@@ -156,7 +160,7 @@ class PinForm(forms.Form):
 def pin_field(label: Any, autocomplete: str = "off") -> forms.CharField:
     return forms.CharField(
         label=label, max_length=PIN_MAX_LENGTH, strip=False,
-        widget=forms.PasswordInput(attrs=input_attrs(autocomplete=autocomplete, inputmode="numeric")),
+        widget=forms.PasswordInput(attrs=input_attrs(autocomplete=autocomplete)),
     )
 
 
@@ -175,10 +179,7 @@ class PinChangeForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["new_pin"].help_text = _(
-            "At least 8 characters; not a repeated character, not a sequence like 12345678, not your codice "
-            "fiscale or birth date. The PIN cannot be recovered: if you forget it, the certificate must be revoked."
-        )
+        self.fields["new_pin"].help_text = PIN_RULE
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

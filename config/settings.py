@@ -18,6 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_secret, env_str
 from config.ratelimits import RATE_LIMITS  # noqa: F401  (re-exported as a setting)
+from config.secrets import SEPARATE_SECRETS, secrets_problems
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))  # type: ignore[arg-type]
@@ -43,6 +44,41 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+
+# The separate secrets (config/secrets.py says what each protects). With DEBUG on each falls back to
+# a value derived from the secret key, so `make run` needs nothing; the names of those that did are
+# kept here, and with DEBUG off any of them stops the process (checked once all are read, below).
+DERIVED_SECRETS: list[str] = []
+
+
+def _separate_secret(name: str, purpose: str) -> str:
+    value = env_secret(name)
+    if value:
+        return value
+    DERIVED_SECRETS.append(name)
+    return f"{purpose}:{SECRET_KEY}"
+
+
+def _key_map(name: str, purpose: str) -> dict[str, str]:
+    """``"id:base64,id2:base64"`` (32-byte AES keys); in development one key derived from SECRET_KEY."""
+    raw = env_secret(name)
+    if not raw:
+        DERIVED_SECRETS.append(name)
+        derived = hashlib.sha256(f"{purpose}:{SECRET_KEY}".encode()).digest()
+        return {"default": base64.b64encode(derived).decode()}
+    keys: dict[str, str] = {}
+    for item in raw.split(","):
+        key_id, sep, value = item.strip().partition(":")
+        if not sep or not key_id or not value:
+            raise ImproperlyConfigured(f"{name} must look like 'id:base64key,id2:base64key'")
+        try:
+            if len(base64.b64decode(value, validate=True)) != 32:
+                raise ValueError
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}: key {key_id!r} is not 32 bytes of base64") from exc
+        keys[key_id] = value
+    return keys
+
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 if not ALLOWED_HOSTS:
@@ -259,7 +295,7 @@ EMAIL_MESSAGE_ID_DOMAIN = env_str("EMAIL_MESSAGE_ID_DOMAIN", "firma-remota.inval
 # at start (the test runner turns DEBUG off at run time, the embedded instance keeps it).
 DEVELOPER_MAILBOX = DEBUG
 # Key that seals message bodies carrying a secret until they are sent (see notifications/sealing.py).
-NOTIFICATIONS_SEAL_KEY = env_secret("NOTIFICATIONS_SEAL_KEY") or f"seal:{SECRET_KEY}"
+NOTIFICATIONS_SEAL_KEY = _separate_secret("NOTIFICATIONS_SEAL_KEY", "seal")
 NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 6, minimum=1, maximum=20)
 NOTIFICATIONS_RETRY_BASE_SECONDS = env_int("NOTIFICATIONS_RETRY_BASE_SECONDS", 30, minimum=0)
 NOTIFICATIONS_RETRY_MAX_SECONDS = env_int("NOTIFICATIONS_RETRY_MAX_SECONDS", 3600, minimum=0)
@@ -268,27 +304,8 @@ NOTIFICATIONS_STALE_SECONDS = env_int("NOTIFICATIONS_STALE_SECONDS", 300, minimu
 
 # --- OTP devices (SPEC §5) ------------------------------------------------------------------------
 # Seeds are encrypted with AES-256-GCM. OTP_SEED_KEYS: "id:base64key,id2:base64key" (32-byte keys);
-# OTP_SEED_KEY_ID: the id used for new seeds. Default: one key derived from the secret key.
-def _otp_seed_keys() -> dict[str, str]:
-    raw = env_secret("OTP_SEED_KEYS")
-    if not raw:
-        derived = hashlib.sha256(f"otp-seed:{SECRET_KEY}".encode()).digest()
-        return {"default": base64.b64encode(derived).decode()}
-    keys: dict[str, str] = {}
-    for item in raw.split(","):
-        key_id, sep, value = item.strip().partition(":")
-        if not sep or not key_id or not value:
-            raise ImproperlyConfigured("OTP_SEED_KEYS must look like 'id:base64key,id2:base64key'")
-        try:
-            if len(base64.b64decode(value, validate=True)) != 32:
-                raise ValueError
-        except ValueError as exc:
-            raise ImproperlyConfigured(f"OTP_SEED_KEYS: key {key_id!r} is not 32 bytes of base64") from exc
-        keys[key_id] = value
-    return keys
-
-
-OTP_SEED_KEYS = _otp_seed_keys()
+# OTP_SEED_KEY_ID: the id used for new seeds. Development default: one key derived from the secret key.
+OTP_SEED_KEYS = _key_map("OTP_SEED_KEYS", "otp-seed")
 OTP_SEED_KEY_ID = env_str("OTP_SEED_KEY_ID", next(iter(OTP_SEED_KEYS)))
 if OTP_SEED_KEY_ID not in OTP_SEED_KEYS:
     raise ImproperlyConfigured("OTP_SEED_KEY_ID must name one of the keys in OTP_SEED_KEYS")
@@ -320,26 +337,6 @@ CAPTCHA_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace(
 ).replace("object-src", f"frame-src https://{RECAPTCHA_DOMAIN}/recaptcha/; object-src")
 
 # --- Certificate authority and key custody (SPEC §4, §8) --------------------------------------------
-def _key_map(name: str, purpose: str) -> dict[str, str]:
-    """``"id:base64,id2:base64"`` (32-byte keys), like OTP_SEED_KEYS; default derived from SECRET_KEY."""
-    raw = env_secret(name)
-    if not raw:
-        derived = hashlib.sha256(f"{purpose}:{SECRET_KEY}".encode()).digest()
-        return {"default": base64.b64encode(derived).decode()}
-    keys: dict[str, str] = {}
-    for item in raw.split(","):
-        key_id, sep, value = item.strip().partition(":")
-        if not sep or not key_id or not value:
-            raise ImproperlyConfigured(f"{name} must look like 'id:base64key,id2:base64key'")
-        try:
-            if len(base64.b64decode(value, validate=True)) != 32:
-                raise ValueError
-        except ValueError as exc:
-            raise ImproperlyConfigured(f"{name}: key {key_id!r} is not 32 bytes of base64") from exc
-        keys[key_id] = value
-    return keys
-
-
 # Key-encryption keys of the software key vault (certificates/vault.py): every data key — of the
 # CA and of the holders — is wrapped by CA_KEK_KEYS[CA_KEK_KEY_ID]; rows remember their id, so a new
 # id plus `manage.py ca_rotate_kek` rotates without downtime.
@@ -348,7 +345,7 @@ CA_KEK_KEY_ID = env_str("CA_KEK_KEY_ID", next(iter(CA_KEK_KEYS)))
 if CA_KEK_KEY_ID not in CA_KEK_KEYS:
     raise ImproperlyConfigured("CA_KEK_KEY_ID must name one of the keys in CA_KEK_KEYS")
 # Mixed into every PIN before the KDF: a stolen database alone does not allow guessing PINs offline.
-CA_PIN_PEPPER = env_secret("CA_PIN_PEPPER") or f"ca-pin-pepper:{SECRET_KEY}"
+CA_PIN_PEPPER = _separate_secret("CA_PIN_PEPPER", "ca-pin-pepper")
 # Argon2id cost of the PIN-derived key (RFC 9106 second recommended option, memory in KiB). The
 # parameters are stored with each wrapped key, so raising them later does not break existing PINs.
 CA_PIN_KDF_COST = {
@@ -439,9 +436,21 @@ CELERY_TIMEZONE = TIME_ZONE
 
 # --- Audit ----------------------------------------------------------------------------------------
 # The audit chain is an HMAC chain: someone who can write to the database but does not hold this
-# key cannot rebuild a valid chain after editing a row. Defaults to a key derived from SECRET_KEY;
-# set it separately so the two can rotate independently.
-AUDIT_CHAIN_KEY = env_secret("AUDIT_CHAIN_KEY") or f"audit-chain:{SECRET_KEY}"
+# key cannot rebuild a valid chain after editing a row.
+AUDIT_CHAIN_KEY = _separate_secret("AUDIT_CHAIN_KEY", "audit-chain")
+
+# Every separate secret is read by now: in production each must be explicit and distinct.
+if not DEBUG:
+    _secret_problems = secrets_problems(
+        secret_key=SECRET_KEY,
+        values={name: globals()[name] for name in SEPARATE_SECRETS},
+        derived=DERIVED_SECRETS,
+    )
+    if _secret_problems:
+        raise ImproperlyConfigured(
+            "the server's secrets are not separate — " + "; ".join(_secret_problems)
+            + " (python -m config.secrets --dir DIR generates a complete set)"
+        )
 
 # --- REST framework and the APIs for organization systems (SPEC §7) -------------------------------
 REST_FRAMEWORK = {

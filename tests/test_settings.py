@@ -12,6 +12,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_secret
+from config.secrets import secrets_generate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,12 +22,12 @@ def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
         DJANGO_DEBUG="false",
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
         DJANGO_ALLOWED_HOSTS="firma.example.org",
         RECAPTCHA_PUBLIC_KEY="site-key-of-firma-example-org",
         RECAPTCHA_PRIVATE_KEY=secrets.token_urlsafe(30),
         VAR_DIR=str(tmp_path),
     )
+    env.update(secrets_generate())  # the secret key and every separate secret, each its own
     env.update(extra)
     return env
 

@@ -27,7 +27,12 @@ from certificates.vault import KeyUnavailable, PrivateKey, WrongPin, sealed_from
 
 logger = logging.getLogger(__name__)
 
+# The PIN is the only secret between the server's keys and a signature in the holder's name, and
+# whoever holds the database *and* the server's secrets can guess it offline at one Argon2id per
+# guess (CA_PIN_KDF_COST: about 0.2 s per guess per core here). The lengths make exhausting the
+# space a matter of core-centuries: 10^10 digit-only PINs, or ≥ 36^8 ≈ 2.8·10^12 with letters.
 PIN_MIN_LENGTH = 8
+PIN_MIN_LENGTH_DIGITS_ONLY = 10
 PIN_MAX_LENGTH = 64
 
 
@@ -37,14 +42,18 @@ def _is_sequence(text: str) -> bool:
 
 
 def pin_validate(*, pin: str, holder: Holder | None = None) -> None:
-    """The signing PIN rule: at least 8 characters and not guessable from the holder's data.
+    """The signing PIN rule: 10 digits, or 8 characters with letters, and not guessable from the holder's data.
 
-    Characters of any kind are allowed (digits only is fine); what is refused is what an attacker
-    tries first: one repeated character, a run like 12345678 or 87654321, the codice fiscale or the
-    birth date.
+    Characters of any kind are allowed; a PIN of digits only must be longer, because its alphabet is
+    smaller. What is refused is what an attacker tries first: one repeated character, a run like
+    12345678 or 87654321, the codice fiscale or the birth date.
     """
     if not isinstance(pin, str) or len(pin) < PIN_MIN_LENGTH:
         raise ApplicationError("weak_pin", _("The PIN must be at least 8 characters long."), field="pin")
+    if pin.isdigit() and len(pin) < PIN_MIN_LENGTH_DIGITS_ONLY:
+        raise ApplicationError(
+            "weak_pin", _("A PIN of digits only must be at least 10 digits long (or add letters)."), field="pin"
+        )
     if len(pin) > PIN_MAX_LENGTH:
         raise ApplicationError("weak_pin", _("The PIN must be at most 64 characters long."), field="pin")
     if len(set(pin)) == 1:

@@ -140,7 +140,7 @@ def test_demo_holders_get_certificates_at_several_points_of_the_lifecycle_with_t
         assert certificate.holder.user.username == username
         assert certificate.key_algorithm == certificate.organization.key_algorithm
         pin = entry["certificate"]["signing_pin"]
-        assert len(pin) == 8 and pin.isdigit()
+        assert len(pin) == 10 and pin.isdigit()
         if certificate.state == "active":  # the printed PIN opens the signing key
             assert certificate_key_unlock(certificate=certificate, pin=pin) is not None
     assert Certificate.objects.get(iut=holders["mario.rossi"]["certificate"]["iut"]).key_algorithm == "rsa-2048"

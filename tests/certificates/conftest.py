@@ -23,7 +23,7 @@ from certificates.services import (
     crl_publish,
 )
 
-PIN = "48213957"
+PIN = "4821395760"
 
 
 @pytest.fixture(autouse=True)

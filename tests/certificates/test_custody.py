@@ -208,6 +208,19 @@ def test_trivial_pins_are_refused_with_a_reason(world, pin):
     assert refused.value.code == "weak_pin" and len(str(refused.value.message)) > 20
 
 
+@pytest.mark.parametrize("pin", ["48213957", "482139576"])
+def test_a_pin_of_digits_only_needs_ten_digits_against_offline_guessing(world, pin):
+    with pytest.raises(ApplicationError) as refused:
+        pin_validate(pin=pin, holder=world.alpha.holder)
+
+    assert refused.value.code == "weak_pin" and "10 digits" in str(refused.value.message)
+
+
+@pytest.mark.parametrize("pin", ["4821395760", "Ghirlandina7", "torre-vecchia"])
+def test_ten_digits_or_eight_characters_with_letters_are_accepted(world, pin):
+    pin_validate(pin=pin, holder=world.alpha.holder)
+
+
 def test_activation_refuses_a_trivial_pin_and_stays_issued(world, ca):
     certificate = issued(world.alpha.holder)
 
