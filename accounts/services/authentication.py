@@ -25,8 +25,7 @@ from audit.models import Outcome
 from audit.services import audit_record
 from notifications.services import security_notice_send
 
-# Policy for usernames that belong to no account: the platform defaults, identical to an
-# organization that keeps the SPEC's defaults, so the two cannot be told apart.
+# The platform's own login policy: platform admins (Django admin) have no organization.
 DEFAULT_MAX_FAILURES = 5
 DEFAULT_LOCKOUT_MINUTES = 15
 
@@ -67,10 +66,27 @@ def normalize_username(username: str) -> str:
     return str(username).strip().lower()[:150]
 
 
-def _policy(organization: Organization | None) -> tuple[int, int]:
-    if organization is None:
+def _policy(*, user: User | None, portal: Portal, digest: str) -> tuple[int, int]:
+    """The lockout policy a username is held to — chosen so that it says nothing about the username.
+
+    Organizations set their own limits, and the message says how many attempts are left and until
+    when a username is locked: were an unknown username held to a fixed policy, a name answering
+    "2 attempts left" where the platform default would say 4 would be a real account. So a username
+    that belongs to no organization (unknown, or a platform admin's) is held to the policy of an
+    organization picked by its keyed digest: the same one every time, and the pick of one looks like
+    any member of that organization. Django admin, where nobody has an organization, uses the
+    platform's policy for every name. Adding an organization re-draws some picks: a name seen before
+    and after could then be told unknown — a rare, slow leak, accepted.
+    """
+    if portal == Portal.ADMIN:
         return DEFAULT_MAX_FAILURES, DEFAULT_LOCKOUT_MINUTES
-    return organization.login_max_failures, organization.login_lockout_minutes
+    organization = user.organization if user is not None else None
+    if organization is not None:
+        return organization.login_max_failures, organization.login_lockout_minutes
+    policies = list(Organization.objects.order_by("pk").values_list("login_max_failures", "login_lockout_minutes"))
+    if not policies:
+        return DEFAULT_MAX_FAILURES, DEFAULT_LOCKOUT_MINUTES
+    return policies[int(digest[:16], 16) % len(policies)]
 
 
 def _eligible(user: User, portal: Portal) -> bool:
@@ -94,7 +110,7 @@ def login_attempt(*, username: str, password: str, portal: Portal, ip: str = "")
     digest = _username_digest(normalized)
     user = User.objects.filter(username=normalized).first() if normalized else None
     organization = user.organization if user is not None else None
-    max_failures, lockout_minutes = _policy(organization)
+    max_failures, lockout_minutes = _policy(user=user, portal=portal, digest=digest)
     now = timezone.now()
 
     with transaction.atomic():

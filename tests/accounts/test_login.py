@@ -78,10 +78,59 @@ def test_unknown_username_gets_the_same_message_and_counter_as_a_wrong_password(
     real = login(client, world.alpha.holder.user.username, "wrong")
     unknown = login(client, "nobody.here", "wrong")
     assert real.status_code == unknown.status_code == 400
-    assert error_text(real) == error_text(unknown)
-    for _ in range(4):
+    assert "Tentativi rimasti:" in error_text(unknown)
+    for _ in range(9):
         last_unknown = login(client, "nobody.here", "wrong")
+        if "bloccato" in error_text(last_unknown).lower():
+            break
     assert "bloccato" in error_text(last_unknown).lower()  # unknown names lock like real ones
+
+
+def what_a_stranger_sees(client, username: str) -> list[tuple[int, str]]:
+    """Every answer to wrong passwords for ``username`` until it is locked, and once more after."""
+    seen = []
+    for _ in range(12):
+        response = login(client, username, "wrong-password")
+        seen.append((response.status_code, error_text(response)))
+        if "bloccato" in seen[-1][1].lower():
+            response = login(client, username, "wrong-again")
+            seen.append((response.status_code, error_text(response)))
+            break
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("alpha_policy", "beta_policy"),
+    [((5, 15), (3, 30)), ((3, 30), (7, 5)), ((10, 60), (4, 1)), ((6, 20), (6, 20))],
+)
+def test_an_unknown_username_answers_like_a_real_account_whatever_the_organizations_policies(
+    world, client, settings, monkeypatch, alpha_policy, beta_policy
+):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login_ip": "1000/600s"}
+    frozen = timezone.now().replace(second=0, microsecond=0)
+    monkeypatch.setattr(timezone, "now", lambda: frozen)  # the lock time in the message is minute-exact
+    for tenant, (failures, minutes) in ((world.alpha, alpha_policy), (world.beta, beta_policy)):
+        tenant.organization.login_max_failures, tenant.organization.login_lockout_minutes = failures, minutes
+        tenant.organization.save()
+    real_accounts = {
+        tuple(what_a_stranger_sees(client, tenant.holder.user.username)) for tenant in (world.alpha, world.beta)
+    }
+    for name in ("nobody.here", "mario.rosi", "anna.verdi", "x", "prof.ignoto", "giulia.conti", "a.b", "zz.top"):
+        assert tuple(what_a_stranger_sees(client, name)) in real_accounts, name
+
+
+def test_a_platform_admin_name_on_the_panel_answers_like_any_other_name(world, client, settings):
+    """Platform admins have no organization: on the panel their name must not stand out either."""
+    from accounts.models import User, UserKind
+
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login_ip": "1000/600s"}
+    for tenant, failures in ((world.alpha, 3), (world.beta, 7)):
+        tenant.organization.login_max_failures = failures
+        tenant.organization.save()
+    User.objects.create_user(username="root.admin", password="x" * 20, kind=UserKind.PLATFORM_ADMIN, is_staff=True)
+    first = error_text(login(client, "root.admin", "wrong"))
+    assert first in {"Nome utente o password non validi. Tentativi rimasti: 2",
+                     "Nome utente o password non validi. Tentativi rimasti: 6"}
 
 
 @pytest.fixture
