@@ -68,10 +68,17 @@ class AuditEvent(models.Model):
 
 
 class AuditChainHead(models.Model):
-    """The single row that holds the end of the chain; locking it serializes writers."""
+    """The single row that holds the end of the chain; locking it serializes writers.
+
+    On PostgreSQL it can only move forward, one appended event at a time, and can be neither deleted
+    nor truncated (migration 0003); the constraint keeps it a single row everywhere.
+    """
 
     last_seq = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default=GENESIS_HASH)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(pk=1), name="audit_chain_head_single_row")]
 
     def __str__(self) -> str:
         return f"head at #{self.last_seq}"

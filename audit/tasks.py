@@ -4,6 +4,7 @@ import logging
 
 from celery import shared_task
 
+from audit.checkpoints import audit_checkpoint_publish, checkpoint_latest
 from audit.services import audit_chain_verify as verify_chain
 from audit.services import audit_record
 
@@ -12,12 +13,21 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="audit.tasks.audit_chain_verify")
 def audit_chain_verify() -> bool:
-    report = verify_chain()
+    checkpoint = checkpoint_latest()
+    report = verify_chain(checkpoint=checkpoint)
     if not report.ok:
         logger.critical("audit chain broken at #%s: %s", report.broken_at, report.reason)
     audit_record(
         event_type="audit.chain_verified",
         outcome="success" if report.ok else "failure",
-        details={"checked": report.checked, "broken_at": report.broken_at, "reason": report.reason},
+        details={
+            "checked": report.checked, "broken_at": report.broken_at, "reason": report.reason,
+            "checkpoint_seq": report.checkpoint_seq,
+        },
     )
     return report.ok
+
+
+@shared_task(name="audit.tasks.audit_checkpoint_publish")
+def audit_checkpoint() -> int:
+    return audit_checkpoint_publish().seq

@@ -18,6 +18,9 @@ app.conf.beat_schedule = {
     "notifications-sweep": {"task": "notifications.tasks.messages_sweep", "schedule": 60.0},
     # Detect a tampered audit trail within the hour, not when someone happens to look.
     "audit-chain-verify": {"task": "audit.tasks.audit_chain_verify", "schedule": crontab(minute=17)},
+    # The head of the chain, timestamped and published outside the database every hour: a tail cut
+    # off together with the head is then found by the next verification.
+    "audit-checkpoint-publish": {"task": "audit.tasks.audit_checkpoint_publish", "schedule": crontab(minute=13)},
     # Expired sessions are already refused; deleting them keeps the table small.
     "sessions-clear-expired": {"task": "accounts.tasks.sessions_clear_expired", "schedule": crontab(minute=5)},
     # The CRL is republished on every status change; this catches a failed publication within

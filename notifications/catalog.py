@@ -30,6 +30,12 @@ MESSAGE_TYPES: dict[str, MessageType] = {
         channels=frozenset({Channel.EMAIL, Channel.SMS}),
         required=frozenset({"holder_name", "event_text", "occurred_at"}),
     ),
+    "audit_checkpoint": MessageType(
+        key="audit_checkpoint",
+        label=_("Audit trail checkpoint"),
+        channels=frozenset({Channel.EMAIL}),
+        required=frozenset({"seq", "row_hash", "published_at", "checkpoint_json"}),
+    ),
     "otp_sms_code": MessageType(
         key="otp_sms_code",
         label=_("One-time code"),

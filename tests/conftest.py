@@ -104,6 +104,12 @@ def world(db: None) -> World:
 
 
 @pytest.fixture(autouse=True)
+def _own_audit_checkpoints(settings, tmp_path) -> None:  # noqa: ANN001
+    """Each test publishes audit checkpoints to a file of its own: verify_audit reads the latest."""
+    settings.AUDIT_CHECKPOINT_FILE = tmp_path / "audit-checkpoints.jsonl"
+
+
+@pytest.fixture(autouse=True)
 def _empty_cache() -> None:
     """Rate-limit counters live in the cache: every test starts with fresh budgets."""
     cache.clear()
@@ -164,3 +170,20 @@ def run_coroutine(coroutine: object) -> object:
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Flush the test database past the audit trail's TRUNCATE guard (PostgreSQL).
+
+    Tests that need real transactions (live server, Celery worker) end with Django's flush, a
+    TRUNCATE of every table, which the audit tables refuse in production. The flush here runs with
+    triggers disabled, as only a superuser can: the test runner is one, the application is not.
+    """
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self: DatabaseOperations, sql_list: list[str]) -> None:
+        original(self, ["SET LOCAL session_replication_role = replica", *sql_list])
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush  # type: ignore[method-assign]
