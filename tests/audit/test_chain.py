@@ -19,7 +19,6 @@ from audit.checkpoints import Checkpoint, audit_checkpoint_publish, checkpoint_l
 from audit.management.commands.db_grants import grant_statements
 from audit.models import GENESIS_HASH, AppendOnlyError, AuditChainHead, AuditEvent
 from audit.services import audit_chain_verify, audit_record
-from tests.certificates.conftest import ca, ca_hierarchy  # noqa: F401  (fixtures: the TSA)
 
 pytestmark = pytest.mark.django_db
 
@@ -153,7 +152,8 @@ def test_the_database_refuses_to_truncate_the_trail(events, table):
 @pytest.mark.parametrize(
     "statement",
     [
-        "UPDATE audit_auditchainhead SET last_seq = 3, last_hash = (SELECT row_hash FROM audit_auditevent WHERE seq = 3)",
+        "UPDATE audit_auditchainhead SET last_seq = 3, "
+        "last_hash = (SELECT row_hash FROM audit_auditevent WHERE seq = 3)",
         "UPDATE audit_auditchainhead SET last_seq = last_seq + 1",
         "DELETE FROM audit_auditchainhead",
     ],
