@@ -13,6 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: $(VENV)/.installed
+	scripts/system-packages
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py seed_demo
 	@echo
