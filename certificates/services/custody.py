@@ -50,10 +50,6 @@ def pin_validate(*, pin: str, holder: Holder | None = None) -> None:
     """
     if not isinstance(pin, str) or len(pin) < PIN_MIN_LENGTH:
         raise ApplicationError("weak_pin", _("The PIN must be at least 8 characters long."), field="pin")
-    if pin.isdigit() and len(pin) < PIN_MIN_LENGTH_DIGITS_ONLY:
-        raise ApplicationError(
-            "weak_pin", _("A PIN of digits only must be at least 10 digits long (or add letters)."), field="pin"
-        )
     if len(pin) > PIN_MAX_LENGTH:
         raise ApplicationError("weak_pin", _("The PIN must be at most 64 characters long."), field="pin")
     if len(set(pin)) == 1:
@@ -61,6 +57,10 @@ def pin_validate(*, pin: str, holder: Holder | None = None) -> None:
     if _is_sequence(pin.lower()):
         raise ApplicationError(
             "weak_pin", _("The PIN must not be a run of consecutive characters, such as 12345678."), field="pin"
+        )
+    if pin.isdigit() and len(pin) < PIN_MIN_LENGTH_DIGITS_ONLY:
+        raise ApplicationError(
+            "weak_pin", _("A PIN of digits only must be at least 10 digits long (or add letters)."), field="pin"
         )
     if holder is not None:
         normalized = re.sub(r"[\s./-]", "", pin).upper()
