@@ -165,8 +165,8 @@ def test_another_organizations_clients_are_invisible(client, world, alpha_api):
     assert api_client.revoked_at is None
 
 
-def test_the_token_endpoint_is_rate_limited_per_client(client, alpha_api, settings):
-    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "api_token_client": "2/600s"}
+def test_wrong_secrets_are_rate_limited_per_client_and_address(client, alpha_api, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "api_token_client_ip": "2/600s"}
     api_client, _secret = alpha_api
     form = {"grant_type": "client_credentials", "client_id": api_client.client_id, "client_secret": "wrong"}
     assert [client.post("/oauth2/token", form).status_code for _ in range(3)] == [401, 401, 429]
