@@ -37,7 +37,8 @@ def hit(name: str, key: str) -> Hit:
     """Count one hit against ``name`` for ``key`` in the current fixed window."""
     limit, window = _parse(settings.RATE_LIMITS[name])
     bucket = int(time.time() // window)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    # surrogatepass: a key may come from a JSON body, where "\ud800" is a valid string.
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     cache_key = f"rl:{name}:{digest}:{bucket}"
     cache.add(cache_key, 0, timeout=window + 1)
     try:

@@ -12,6 +12,7 @@ from oauth2_provider.models import get_access_token_model, get_application_model
 
 from accounts.errors import ApplicationError
 from accounts.models import ApiClient, Operator, OperatorRole, User, UserKind
+from accounts.oauth import is_plain_text
 from accounts.ratelimit import _parse, hit, window_number
 from audit.models import Outcome
 from audit.services import audit_record
@@ -117,7 +118,7 @@ def api_client_token_refused(*, client_id: str, ip: str) -> None:
         ApiClient.objects.select_related("organization", "application")
         .filter(application__client_id=client_id, revoked_at__isnull=True, organization__is_active=True)
         .first()
-        if client_id
+        if client_id and is_plain_text(client_id)
         else None
     )
     if api_client is None:

@@ -14,7 +14,9 @@ import json
 from urllib.parse import unquote_plus
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -39,11 +41,23 @@ def _claimed_client_id(request: HttpRequest) -> str:
     if request.content_type == "application/json":
         try:
             data = json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[…", deeply nested
             return ""
         value = data.get("client_id") if isinstance(data, dict) else None
         return value[:200] if isinstance(value, str) else ""
     return str(request.POST.get("client_id", ""))[:200]
+
+
+def _form_readable(request: HttpRequest) -> bool:
+    """A form body (urlencoded or multipart) that Django can parse; read now, so that a broken one is
+    a JSON 400 here rather than Django's HTML error page from inside the toolkit."""
+    if request.content_type == "application/json":
+        return True
+    try:
+        request.POST  # noqa: B018
+    except (MultiPartParserError, SuspiciousOperation):
+        return False
+    return True
 
 
 def _too_many(name: str) -> HttpResponse:
@@ -65,6 +79,9 @@ def token_view(request: HttpRequest) -> HttpResponse:
     ip = client_ip(request)
     if not consume("api_token_ip", ip):
         return _too_many("api_token_ip")
+    if not _form_readable(request):
+        body = {"error": "invalid_request", "error_description": _("The request body cannot be read.")}
+        return JsonResponse(body, status=400)
     client_id = _claimed_client_id(request)
     # Counted before the secret is checked (parallel guesses cannot overrun the budget), given back
     # when a token is issued; once spent, this address's requests for this client are not checked.
