@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export DJANGO_DEBUG ?= true
 
-.PHONY: run test lint messages clean bench
+.PHONY: run test api-check lint messages clean bench
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest
+
+# The OpenAPI contract (not part of `make test`): schemathesis against /api/schema/ on a live server
+# (127.0.0.1) with a real bearer token — no server error, no answer off the schema, no undocumented
+# status. Bounded: API_CHECK_MAX_EXAMPLES (30) cases per operation, a fixed seed, API_CHECK_SECONDS
+# (300) for the whole run. Prints the figures (operations, cases, failures).
+api-check: $(VENV)/.installed
+	$(PY) -m pytest tests/signing/contract_openapi.py -p no:cacheprovider -s
 
 # Load checks (not part of `make test`): print figures, assert only correctness, never time.
 # - bench_outbox: no loss/no duplicate through real workers; BENCH_MESSAGES (default 10000) sets the size.

@@ -20,6 +20,18 @@ from oauth2_provider.scopes import BaseScopes
 from accounts.models import ApiClient
 
 
+def is_plain_text(value: str) -> bool:
+    """Text a database can store and compare: no NUL (PostgreSQL refuses it in a query) and no lone
+    surrogate (not encodable as UTF-8), as a JSON body (``"\\u0000"``, ``"\\ud800"``) can carry."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def api_client_for_application(application: Any) -> ApiClient | None:
     """The usable API client behind an OAuth application, or ``None`` (revoked, inactive, unknown)."""
     if application is None:
@@ -32,7 +44,18 @@ def api_client_for_application(application: Any) -> ApiClient | None:
 
 
 class ApiClientOAuth2Validator(OAuth2Validator):
+    def _authenticate_basic_auth(self, request: Any) -> bool:
+        # The toolkit base64-decodes the header's str, which raises ValueError (not binascii.Error,
+        # which it handles) on any non-ASCII character: such a header is simply not a client.
+        auth_string = self._extract_basic_auth(request)
+        if auth_string and not auth_string.isascii():
+            return False
+        return bool(super()._authenticate_basic_auth(request))
+
     def _load_application(self, client_id: str, request: Any) -> Any:
+        if not isinstance(client_id, str) or not is_plain_text(client_id):
+            request.client = None  # answered like an unknown client id, without asking the database
+            return None
         application = super()._load_application(client_id, request)
         if application is not None and api_client_for_application(application) is None:
             # Answered exactly like an unknown client id: invalid_client.
@@ -76,9 +99,10 @@ class FormOrJsonOAuthLibCore(OAuthLibCore):
         if request.content_type == "application/json":
             try:
                 data = json.loads(request.body or b"{}")
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[…", deeply nested
                 return []
             if not isinstance(data, dict):
                 return []
-            return [(str(k), v) for k, v in data.items() if isinstance(v, str)]
+            # oauthlib re-encodes the parameters as UTF-8: a lone surrogate ("\\ud800") would crash it.
+            return [(k, v) for k, v in data.items() if isinstance(v, str) and is_plain_text(k) and is_plain_text(v)]
         return super().extract_body(request)

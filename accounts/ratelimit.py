@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
@@ -16,11 +17,28 @@ def _parse(rule: str) -> tuple[int, int]:
     return int(count), int(window.rstrip("s"))
 
 
-def consume(name: str, key: str) -> bool:
-    """Count one hit against ``name`` for ``key``; ``False`` once the window's budget is spent."""
+@dataclass(frozen=True)
+class Hit:
+    """One hit counted against a budget: whether it was within it, and how to take it back."""
+
+    allowed: bool
+    count: int
+    cache_key: str
+
+    def undo(self) -> None:
+        """Give the hit back (the request turned out not to be what the budget counts)."""
+        try:
+            cache.decr(self.cache_key)
+        except ValueError:  # the window has ended meanwhile: nothing left to give back
+            pass
+
+
+def hit(name: str, key: str) -> Hit:
+    """Count one hit against ``name`` for ``key`` in the current fixed window."""
     limit, window = _parse(settings.RATE_LIMITS[name])
     bucket = int(time.time() // window)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    # surrogatepass: a key may come from a JSON body, where "\ud800" is a valid string.
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     cache_key = f"rl:{name}:{digest}:{bucket}"
     cache.add(cache_key, 0, timeout=window + 1)
     try:
@@ -28,7 +46,17 @@ def consume(name: str, key: str) -> bool:
     except ValueError:  # expired between add and incr: start the new window
         cache.add(cache_key, 1, timeout=window + 1)
         hits = 1
-    return hits <= limit
+    return Hit(allowed=hits <= limit, count=hits, cache_key=cache_key)
+
+
+def consume(name: str, key: str) -> bool:
+    """Count one hit against ``name`` for ``key``; ``False`` once the window's budget is spent."""
+    return hit(name, key).allowed
+
+
+def window_number(name: str) -> int:
+    """Which fixed window of ``name`` it is now (the same for every key)."""
+    return int(time.time() // _parse(settings.RATE_LIMITS[name])[1])
 
 
 def client_ip(request: HttpRequest) -> str:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from accounts.models import ApiClient, Holder, Operator, Organization, User, UserKind
+from audit.models import AuditEvent
+
+# How long the console keeps showing an alert about an API client (the e-mail went out at once).
+API_CLIENT_ALERT_HOURS = 24
 
 
 def operator_for_user(*, user: User) -> Operator:
@@ -50,6 +57,21 @@ def api_client_list_for_operator(*, user: User) -> QuerySet[ApiClient]:
     """The API clients of the operator's organization (the console shows them to its admin only)."""
     operator = operator_for_user(user=user)
     return ApiClient.objects.filter(organization=operator.organization).select_related("application", "created_by")
+
+
+def api_client_alerts_for_operator(*, user: User) -> list[AuditEvent]:
+    """The last day's alerts of repeated failed token requests for the organization's API clients:
+    to its admins only (the people who can revoke a client), newest first."""
+    operator = operator_for_user(user=user)
+    if not operator.is_organization_admin:
+        return []
+    since = timezone.now() - timedelta(hours=API_CLIENT_ALERT_HOURS)
+    return list(
+        AuditEvent.objects.filter(
+            event_type="api_client.token_failures_alerted", organization_id=operator.organization_id,
+            created_at__gte=since,
+        ).order_by("-seq")[:5]
+    )
 
 
 def api_client_get_for_operator(*, user: User, api_client_id: int) -> ApiClient:

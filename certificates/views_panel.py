@@ -56,6 +56,7 @@ def certificate_view(request: HttpRequest) -> HttpResponse:
     return _render(request, "certificates/panel_certificate.html", certificate=certificate, history=history)
 
 
+@never_cache  # said here, not left to the session middleware: a certificate file is never stored
 @holder_required
 def certificate_download_view(request: HttpRequest, kind: str) -> HttpResponse:
     """The certificate as PEM or DER, or its chain (issuing CA + root) as PEM — public data, the holder's own."""

@@ -40,8 +40,17 @@ RATE_LIMITS: dict[str, str] = {
     # API calls per client (every endpoint but the token one): a university system signing exam
     # records makes a few calls per batch; a runaway loop is cut off without hurting the others.
     "api_client": "600/60s",
-    # Token requests per client id (known or not) and per source address: a token lives 10 minutes,
-    # so a well-behaved client asks a few times an hour; secret guessing is stopped early.
-    "api_token_client": "30/600s",
+    # Token requests per source address, whatever they claim: a token lives 10 minutes, so a
+    # well-behaved system asks a few times an hour; this bounds the secret checks (a password hash
+    # each) that one address can make us do.
     "api_token_ip": "120/600s",
+    # Token requests that got no token, per client id (known or not) AND source address. Never per
+    # client id alone: then anyone who knows a client id (it is not a secret) could lock the real
+    # system out from anywhere. A correct secret costs nothing here; a misconfigured system sees
+    # its mistake within a few tries; a guesser at one address gets 20 guesses of a 128-character
+    # secret per window. Once spent, that address's requests for that client are not checked at all.
+    "api_token_client_ip": "20/600s",
+    # Not a refusal: wrong secrets for one client (every address together) that make us audit an
+    # alert and e-mail the organization's admins — once per window, whatever the volume.
+    "api_token_failures_alert": "10/3600s",
 }

@@ -80,6 +80,13 @@ MESSAGE_TYPES: dict[str, MessageType] = {
         channels=frozenset({Channel.EMAIL}),
         required=frozenset({"holder_name", "iut", "expires_on", "days_left", "renewable"}),
     ),
+    # To the organization's admins: wrong secrets pile up for one of its API clients (once per window).
+    "api_client_token_failures": MessageType(
+        key="api_client_token_failures",
+        label=_("Repeated failed token requests"),
+        channels=frozenset({Channel.EMAIL}),
+        required=frozenset({"admin_name", "client_name", "client_id", "failures", "window_minutes", "console_url"}),
+    ),
 }
 
 # What changed, in words (lazy: rendered in the recipient's language).

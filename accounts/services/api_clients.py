@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import get_access_token_model, get_application_model, get_refresh_token_model
 
 from accounts.errors import ApplicationError
-from accounts.models import ApiClient, Operator, User, UserKind
+from accounts.models import ApiClient, Operator, OperatorRole, User, UserKind
+from accounts.oauth import is_plain_text
+from accounts.ratelimit import _parse, hit, window_number
+from audit.models import Outcome
 from audit.services import audit_record
+from notifications.models import Channel
+from notifications.services import message_enqueue
 
 
 def _admin_of(actor: User) -> Operator:
@@ -96,3 +102,68 @@ def api_client_revoke(*, actor: User, api_client: ApiClient, ip: str = "") -> Ap
             details={"name": locked.name, "client_id": locked.application.client_id, "tokens_deleted": tokens_deleted},
         )
     return locked
+
+
+def api_client_token_refused(*, client_id: str, ip: str) -> None:
+    """Record a token request refused for a wrong secret: audited for a usable client of the platform,
+    and the organization's admins alerted once per window when wrong secrets pile up.
+
+    Unknown and revoked client ids are nobody's to alert (their refusals are counted by the edge all
+    the same). The alert threshold is data (``RATE_LIMITS["api_token_failures_alert"]``); the fixed
+    window's atomic counter makes exactly one failure the one that reaches it, so the alert is sent
+    once per window however many processes see failures, and the outbox's idempotency key would
+    drop a second one anyway.
+    """
+    api_client = (
+        ApiClient.objects.select_related("organization", "application")
+        .filter(application__client_id=client_id, revoked_at__isnull=True, organization__is_active=True)
+        .first()
+        if client_id and is_plain_text(client_id)
+        else None
+    )
+    if api_client is None:
+        return
+    organization = api_client.organization
+    failures = hit("api_token_failures_alert", str(api_client.pk))
+    with transaction.atomic():
+        audit_record(
+            event_type="api_client.token_refused",
+            outcome=Outcome.FAILURE,
+            organization=organization,
+            subject=api_client,
+            ip=ip,
+            details={"client_id": client_id, "reason": "invalid_client"},
+        )
+        threshold, window = _parse(settings.RATE_LIMITS["api_token_failures_alert"])
+        if failures.count != threshold:
+            return
+        audit_record(
+            event_type="api_client.token_failures_alerted",
+            outcome=Outcome.FAILURE,
+            organization=organization,
+            subject=api_client,
+            ip=ip,
+            details={"client_id": client_id, "name": api_client.name, "failures": threshold,
+                     "window_seconds": window},
+        )
+        admins = Operator.objects.select_related("user").filter(
+            organization=organization, role=OperatorRole.ORGANIZATION_ADMIN, user__is_active=True
+        )
+        window_id = window_number("api_token_failures_alert")
+        for admin in admins:
+            message_enqueue(
+                message_type="api_client_token_failures",
+                channel=Channel.EMAIL,
+                recipient=admin.email,
+                language=admin.user.preferred_language,
+                organization=organization,
+                context={
+                    "admin_name": f"{admin.given_name} {admin.surname}",
+                    "client_name": api_client.name,
+                    "client_id": client_id,
+                    "failures": threshold,
+                    "window_minutes": window // 60,
+                    "console_url": f"{settings.SITE_URL}{reverse('console:api_clients')}",
+                },
+                idempotency_key=f"api-token-failures:{api_client.pk}:{window_id}:{admin.pk}",
+            )

@@ -16,7 +16,12 @@ from accounts.errors import ApplicationError
 from accounts.forms import input_attrs
 from accounts.models import ApiScope
 from accounts.ratelimit import client_ip
-from accounts.selectors import api_client_get_for_operator, api_client_list_for_operator, operator_for_user
+from accounts.selectors import (
+    api_client_alerts_for_operator,
+    api_client_get_for_operator,
+    api_client_list_for_operator,
+    operator_for_user,
+)
 from accounts.services.api_clients import api_client_create, api_client_revoke
 
 
@@ -40,6 +45,7 @@ def _list_context(request: HttpRequest, form: ApiClientForm) -> dict[str, object
         "operator": operator,
         "organization": operator.organization,
         "clients": list(api_client_list_for_operator(user=request.user)),
+        "api_client_alerts": api_client_alerts_for_operator(user=request.user),
         "form": form,
         "scope_labels": dict(ApiScope.choices),
         "section": "api_clients",

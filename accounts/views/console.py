@@ -12,7 +12,12 @@ from django.views.decorators.http import require_POST
 from accounts.decorators import operator_required
 from accounts.forms import HolderSearchForm
 from accounts.ratelimit import client_ip
-from accounts.selectors import holder_get_for_operator, holder_list_for_operator, operator_for_user
+from accounts.selectors import (
+    api_client_alerts_for_operator,
+    holder_get_for_operator,
+    holder_list_for_operator,
+    operator_for_user,
+)
 from accounts.services.authentication import login_locked_until, login_throttle_reset
 from certificates.forms import DeviceChoiceForm, SuspendForm
 from certificates.models import LIVE_STATES, CertificateState
@@ -37,6 +42,7 @@ def home_view(request: HttpRequest) -> HttpResponse:
             "page": page,
             "search": search,
             "search_errors": search_form.errors.get("q", []),
+            "api_client_alerts": api_client_alerts_for_operator(user=request.user),
             "section": "holders",
         },
     )

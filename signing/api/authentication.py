@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 
 from django.conf import settings
+from django.utils.cache import add_never_cache_headers
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from oauth2_provider.models import get_access_token_model
 from rest_framework import serializers
@@ -101,7 +102,11 @@ class ApiClientRateLimit(BasePermission):
 
 class ApiClientView(APIView):
     """A call of an organization's API client holding ``required_scope`` (set by each API's base view):
-    authenticated, rate-limited, its input validated by a nested ``InputSerializer``."""
+    authenticated, rate-limited, its input validated by a nested ``InputSerializer``.
+
+    No answer is ever stored by a cache: these carry SADs (a bearer key to sign), certificates and
+    signed PDFs, and even a refusal says something about a holder. One place, every operation.
+    """
 
     authentication_classes = [ApiClientAuthentication]
     permission_classes = [IsAuthenticated, ApiClientRateLimit, HasApiScope]
@@ -110,6 +115,11 @@ class ApiClientView(APIView):
     @property
     def client(self) -> ApiClient:
         return self.request.user.api_client
+
+    def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        add_never_cache_headers(response)
+        return response
 
     def input(self, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
         serializer = serializer_class(data=self.request.data)

@@ -20,7 +20,8 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -31,8 +32,17 @@ from accounts.models import Holder
 from accounts.ratelimit import client_ip
 from certificates.models import Certificate
 from signing.api.authentication import ApiClientView
-from signing.api.csc import Base64Field, _expires_in, _otp_route
+from signing.api.csc import (
+    EXAMPLE_CREDENTIAL_ID,
+    EXAMPLE_SAD,
+    EXAMPLE_USER_ID,
+    Base64Field,
+    _expires_in,
+    _otp_route,
+    example,
+)
 from signing.api.parsers import LimitedJSONParser, LimitedMultiPartParser
+from signing.api.schema import CLIENT_CALL, error_responses
 from signing.api.selectors import (
     credential_get_usable_for_api_client,
     holder_get_for_api_client,
@@ -97,7 +107,16 @@ class BatchAuthorizeApi(ApiView):
         SAD = serializers.CharField()
         expiresIn = serializers.IntegerField()  # noqa: N815
 
-    @extend_schema(request=InputSerializer, responses={200: OutputSerializer}, tags=["Batch"])
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer, **error_responses(
+            *CLIENT_CALL, 404, csc=False, s400="invalid_request, invalid_pin, locked_pin, invalid_otp, locked_otp, "
+            "credential_is_disabled", s404="the holder, or the credential of that holder")},
+        examples=example(userID=EXAMPLE_USER_ID, credentialID=EXAMPLE_CREDENTIAL_ID, PIN="12345678", OTP="123456",
+                         documents=[{"name": "verbale-1.pdf", "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b"
+                                     "822cd15d6c15b0f00a08"}]),
+        tags=["Batch"],
+    )
     def post(self, request: Request) -> Response:
         data = self.input(self.InputSerializer)
         try:
@@ -149,8 +168,13 @@ class BatchSignApi(DocumentBodyLimit, ApiView):
         responses={
             200: OutputSerializer,
             202: inline_serializer("BatchJobAccepted", {"job": serializers.URLField()}),
-            413: OpenApiResponse(description="A document or the batch is too large"),
+            **error_responses(
+                *CLIENT_CALL, 404, csc=False, s400="invalid_request (also a document that is not a usable PDF), "
+                "sad_expired, unauthorized_hash, num_signatures_too_high, credential_is_disabled",
+                s404="the credential", s413="also a document or the batch over the PDF limits"),
         },
+        examples=example(credentialID=EXAMPLE_CREDENTIAL_ID, SAD=EXAMPLE_SAD, level="B-T", reason="Verbalizzazione",
+                         documents=[{"name": "verbale-1.pdf", "content": "JVBERi0xLjcKJeLjz9MK"}]),
         tags=["Batch"],
     )
     def post(self, request: Request) -> Response:
@@ -190,8 +214,13 @@ class BatchJobApi(ApiView):
         error = serializers.DictField(allow_null=True)
         documents = serializers.ListField(child=BatchSignedDocument(), required=False)
 
-    @extend_schema(responses={200: OutputSerializer, 404: OpenApiResponse(description="No such job"),
-                              410: OpenApiResponse(description="The results have expired")}, tags=["Batch"])
+    @extend_schema(
+        parameters=[OpenApiParameter("job_id", OpenApiTypes.UUID, OpenApiParameter.PATH,
+                                     description="The job's id, from the Location of the 202 answer")],
+        responses={200: OutputSerializer, **error_responses(
+            401, 403, 404, 410, 429, csc=False, s404="no such job of this client")},
+        tags=["Batch"],
+    )
     def get(self, request: Request, job_id: str) -> Response:
         try:
             job = signing_job_get_for_api_client(client=self.client, job_id=job_id)
@@ -270,7 +299,10 @@ class ValidationApi(DocumentBodyLimit, ApiView):
         document_timestamps = serializers.IntegerField()
 
     @extend_schema(request={"application/json": InputSerializer, "multipart/form-data": InputSerializer},
-                   responses={200: OutputSerializer}, tags=["Validation"])
+                   responses={200: OutputSerializer, **error_responses(
+                       *CLIENT_CALL, csc=False, s400="invalid_request, or a file that is not a usable PDF",
+                       s413="also a document over the PDF limit")},
+                   tags=["Validation"])
     def post(self, request: Request) -> Response:
         data = self.input(self.InputSerializer)
         upload = data.get("file") or (data["name"], data["document"])

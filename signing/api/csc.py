@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -34,6 +35,7 @@ from certificates.models import Certificate, CertificateAuthority, CertificateSt
 from otp.models import DeviceKind, DeviceState, OtpDevice
 from otp.sms_codes import sms_code_issue
 from signing.api.authentication import ApiClientView
+from signing.api.schema import CLIENT_CALL, error_responses
 from signing.api.selectors import (
     credential_get_for_api_client,
     credential_get_usable_for_api_client,
@@ -63,6 +65,7 @@ DIGESTS = {
     "2.16.840.1.101.3.4.2.3": ("sha512", 64),
 }
 DIGEST_LENGTHS = {length for _name, length in DIGESTS.values()}
+DIGEST_OIDS = list(DIGESTS)  # one enum in the schema (hashAlgo, hashAlgorithmOID): DigestAlgorithmOid
 # Signature algorithms a credential offers, by key type: the bare key OID (digest given apart in
 # hashAlgo) and the combined ones. RSA is PKCS#1 v1.5 (the signer does not do PSS).
 RSA_SIGN_ALGOS = {
@@ -82,6 +85,18 @@ EC_CURVE_OIDS = {"secp256r1": "1.2.840.10045.3.1.7", "secp384r1": "1.3.132.0.34"
 CONFORMANCE_LEVELS = {"Ades-B-B": "B-B", "Ades-B-T": "B-T", "Ades-B-LT": "B-LT", "Ades-B-LTA": "B-LTA"}
 
 INVALID_CREDENTIAL = "Invalid parameter credentialID"
+
+# Values of the schema's request examples: the demo university's first holder and the shape of a
+# credential ID (an IUT), so a reader sees a realistic call. The SAD and codes are placeholders.
+EXAMPLE_USER_ID = "mario.rossi"
+EXAMPLE_CREDENTIAL_ID = "JBSWY3DPEHPK3PXP"
+EXAMPLE_HASH = base64.b64encode(hashlib.sha256(b"Verbale d'esame n. 1").digest()).decode("ascii")
+EXAMPLE_SAD = "c2lnbmF0dXJlLWFjdGl2YXRpb24tZGF0YQ"
+SHA256_OID, SHA256_WITH_RSA_OID = "2.16.840.1.101.3.4.2.1", "1.2.840.113549.1.1.11"
+
+
+def example(**value: Any) -> list[OpenApiExample]:
+    return [OpenApiExample("Example", value=value, request_only=True)]
 
 
 def _invalid(description: str) -> ApplicationError:
@@ -111,6 +126,8 @@ class Base64Field(serializers.CharField):
 
 class HashField(Base64Field):
     default_error_messages = {"length": "not a SHA-256, SHA-384 or SHA-512 hash"}
+    # 32, 48 or 64 bytes in base64, as the schema documents it.
+    schema_pattern = r"^(?:[A-Za-z0-9+/]{43}=|[A-Za-z0-9+/]{64}|[A-Za-z0-9+/]{86}==)$"
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", 100)
@@ -276,11 +293,25 @@ def _expires_in(activation: Any) -> int:
 # --- Views ----------------------------------------------------------------------------------------
 
 
-class CscView(ApiClientView):
+class CscVersion:
+    """One view class serves ``/csc/v1/…`` and ``/csc/v2/…`` (``as_view(api_version=…)``). Said to DRF as
+    the request's version, so the schema can document each version's own body
+    (``@extend_schema(versions=[…])``)."""
+
+    api_version = "v1"
+
+    def determine_version(self, request: Any, *args: Any, **kwargs: Any) -> tuple[str, None]:
+        return self.api_version, None
+
+
+def csc_errors(*statuses: int, **details: str) -> dict[int, OpenApiResponse]:
+    return error_responses(*statuses, csc=True, **details)
+
+
+class CscView(CscVersion, ApiClientView):
     """Authenticated CSC operation: a bearer token of a client holding the ``csc`` scope."""
 
     required_scope = "csc"
-    api_version = "v1"
 
     def credential(self, credential_id: str) -> Certificate:
         try:
@@ -295,12 +326,11 @@ class CscView(ApiClientView):
             raise _invalid(INVALID_CREDENTIAL) from None
 
 
-class InfoApi(APIView):
+class InfoApi(CscVersion, APIView):
     """``info``: who this service is; public, as the specification asks."""
 
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
-    api_version = "v1"
 
     class InputSerializer(serializers.Serializer):
         lang = serializers.CharField(required=False, max_length=35)
@@ -316,7 +346,8 @@ class InfoApi(APIView):
         oauth2 = serializers.URLField()
         methods = serializers.ListField(child=serializers.CharField())
 
-    @extend_schema(request=InputSerializer, responses=OutputSerializer, tags=["CSC"], auth=[])
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer, **csc_errors(400, 413, 415)},
+                   examples=example(lang="it-IT"), tags=["CSC"], auth=[])
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -363,8 +394,19 @@ class CredentialsListApi(CscView):
     class OutputSerializer(serializers.Serializer):
         credentialIDs = serializers.ListField(child=serializers.CharField())  # noqa: N815
         nextPageToken = serializers.CharField(required=False)  # noqa: N815
+        credentialInfos = serializers.ListField(  # noqa: N815
+            child=serializers.DictField(), required=False, help_text="v2, with credentialInfo: each credential's info"
+        )
+        onlyValid = serializers.BooleanField(required=False, help_text="v2")  # noqa: N815
 
-    @extend_schema(request=InputSerializer, responses=OutputSerializer, tags=["CSC"])
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer, **csc_errors(
+            *CLIENT_CALL, s400="invalid_request (a userID unknown or of another organization: the same answer)")},
+        examples=example(userID=EXAMPLE_USER_ID, maxResults=10, credentialInfo=True, certificates="chain",
+                         certInfo=True, authInfo=True),
+        tags=["CSC"],
+    )
     def post(self, request: Request) -> Response:
         data = self.input(self.InputSerializer)
         try:
@@ -417,7 +459,14 @@ class CredentialsInfoApi(CscView):
         multisign = serializers.IntegerField()
         lang = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses=OutputSerializer, tags=["CSC"])
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer, **csc_errors(
+            *CLIENT_CALL,
+            s400="invalid_request (a credentialID unknown or of another organization: the same answer)")},
+        examples=example(credentialID=EXAMPLE_CREDENTIAL_ID, certificates="chain", certInfo=True, authInfo=True),
+        tags=["CSC"],
+    )
     def post(self, request: Request) -> Response:
         data = self.input(self.InputSerializer)
         certificate = self.credential(data["credentialID"])
@@ -432,7 +481,14 @@ class CredentialsSendOtpApi(CscView):
 
     InputSerializer = CredentialInput
 
-    @extend_schema(request=CredentialInput, responses={204: OpenApiResponse(description="Code sent")}, tags=["CSC"])
+    @extend_schema(
+        request=CredentialInput,
+        responses={204: OpenApiResponse(description="Code sent"), **csc_errors(
+            *CLIENT_CALL, s400="invalid_request, credential_is_disabled",
+            s429="also when a code was sent moments ago, or too many this hour (too_many_requests)")},
+        examples=example(credentialID=EXAMPLE_CREDENTIAL_ID),
+        tags=["CSC"],
+    )
     def post(self, request: Request) -> Response:
         data = self.input(self.InputSerializer)
         certificate = self.usable_credential(data["credentialID"])
@@ -459,7 +515,7 @@ class AuthorizeApi(CscView):
 
         numSignatures = serializers.IntegerField(min_value=1)  # noqa: N815
         hashes = _hash_list(required=False)
-        hashAlgorithmOID = serializers.ChoiceField(choices=list(DIGESTS), required=False)  # noqa: N815
+        hashAlgorithmOID = serializers.ChoiceField(choices=DIGEST_OIDS, required=False)  # noqa: N815
         authData = serializers.ListField(child=AuthData(), min_length=2, max_length=2)  # noqa: N815
         description = serializers.CharField(required=False, max_length=500, allow_blank=True)
 
@@ -467,7 +523,17 @@ class AuthorizeApi(CscView):
         SAD = serializers.CharField()
         expiresIn = serializers.IntegerField()  # noqa: N815
 
-    @extend_schema(request=InputSerializer, responses=OutputSerializer, tags=["CSC"])
+    @extend_schema(request=InputSerializer, versions=["v1"], examples=example(
+        credentialID=EXAMPLE_CREDENTIAL_ID, numSignatures=1, hash=[EXAMPLE_HASH], PIN="12345678", OTP="123456"))
+    @extend_schema(request=InputSerializerV2, versions=["v2"], examples=example(
+        credentialID=EXAMPLE_CREDENTIAL_ID, numSignatures=1, hashes=[EXAMPLE_HASH], hashAlgorithmOID=SHA256_OID,
+        authData=[{"id": "PIN", "value": "12345678"}, {"id": "OTP", "value": "123456"}]))
+    @extend_schema(
+        responses={200: OutputSerializer, **csc_errors(
+            *CLIENT_CALL, s400="invalid_request, invalid_pin, locked_pin, invalid_otp, locked_otp, "
+            "num_signatures_too_high, credential_is_disabled")},
+        tags=["CSC"],
+    )
     def post(self, request: Request) -> Response:
         if self.api_version == "v1":
             data = self.input(self.InputSerializer)
@@ -515,16 +581,19 @@ class ExtendTransactionApi(CscView):
     class InputSerializerV2(CredentialInput):
         SAD = serializers.CharField(max_length=1024)
         hashes = _hash_list(required=False)
-        hashAlgorithmOID = serializers.ChoiceField(choices=list(DIGESTS), required=False)  # noqa: N815
+        hashAlgorithmOID = serializers.ChoiceField(choices=DIGEST_OIDS, required=False)  # noqa: N815
 
     class OutputSerializer(serializers.Serializer):
         SAD = serializers.CharField()
         expiresIn = serializers.IntegerField()  # noqa: N815
 
+    @extend_schema(request=InputSerializer, versions=["v1"], examples=example(
+        credentialID=EXAMPLE_CREDENTIAL_ID, SAD=EXAMPLE_SAD, hash=[EXAMPLE_HASH]))
+    @extend_schema(request=InputSerializerV2, versions=["v2"], examples=example(
+        credentialID=EXAMPLE_CREDENTIAL_ID, SAD=EXAMPLE_SAD, hashes=[EXAMPLE_HASH], hashAlgorithmOID=SHA256_OID))
     @extend_schema(
-        request=InputSerializer,
-        responses={200: OutputSerializer,
-                   400: OpenApiResponse(description="sad_expired, unauthorized_hash, invalid_request (CSC form)")},
+        responses={200: OutputSerializer, **csc_errors(
+            *CLIENT_CALL, s400="invalid_request, sad_expired, unauthorized_hash, credential_is_disabled")},
         tags=["CSC"],
     )
     def post(self, request: Request) -> Response:
@@ -583,7 +652,18 @@ class SignHashApi(CscView):
     class OutputSerializer(serializers.Serializer):
         signatures = serializers.ListField(child=serializers.CharField())
 
-    @extend_schema(request=InputSerializer, responses=OutputSerializer, tags=["CSC"])
+    @extend_schema(request=InputSerializer, versions=["v1"], examples=example(
+        credentialID=EXAMPLE_CREDENTIAL_ID, SAD=EXAMPLE_SAD, hash=[EXAMPLE_HASH], hashAlgo=SHA256_OID,
+        signAlgo=SHA256_WITH_RSA_OID))
+    @extend_schema(request=InputSerializerV2, versions=["v2"], examples=example(
+        credentialID=EXAMPLE_CREDENTIAL_ID, SAD=EXAMPLE_SAD, hashes=[EXAMPLE_HASH], hashAlgorithmOID=SHA256_OID,
+        signAlgo=SHA256_WITH_RSA_OID))
+    @extend_schema(
+        responses={200: OutputSerializer, **csc_errors(
+            *CLIENT_CALL, s400="invalid_request, sad_expired, unauthorized_hash, num_signatures_too_high, "
+            "credential_is_disabled")},
+        tags=["CSC"],
+    )
     def post(self, request: Request) -> Response:
         if self.api_version == "v1":
             data = self.input(self.InputSerializer)
@@ -626,7 +706,16 @@ class SignDocApi(CscView):
         DocumentWithSignature = serializers.ListField(child=serializers.CharField())  # noqa: N815
         SignatureObject = serializers.ListField(child=serializers.CharField())  # noqa: N815
 
-    @extend_schema(request=InputSerializer, responses=OutputSerializer, tags=["CSC"])
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer, **csc_errors(
+            *CLIENT_CALL, s400="invalid_request (also a document that is not a readable PDF), sad_expired, "
+            "unauthorized_hash, num_signatures_too_high, credential_is_disabled")},
+        examples=example(credentialID=EXAMPLE_CREDENTIAL_ID, SAD=EXAMPLE_SAD, documents=[{
+            "document": "JVBERi0xLjcKJeLjz9MK", "signature_format": "P", "conformance_level": "Ades-B-T",
+            "signAlgo": SHA256_WITH_RSA_OID}]),
+        tags=["CSC"],
+    )
     def post(self, request: Request) -> Response:
         if "documentDigests" in (request.data if isinstance(request.data, dict) else {}):
             raise _invalid("Invalid parameter documentDigests: use signatures/signHash for digests")
@@ -657,13 +746,16 @@ class TimestampApi(CscView):
 
     class InputSerializer(CscBaseInput):
         hash = HashField()
-        hashAlgo = serializers.ChoiceField(choices=list(DIGESTS))  # noqa: N815
+        hashAlgo = serializers.ChoiceField(choices=DIGEST_OIDS)  # noqa: N815
         nonce = serializers.RegexField(r"^[0-9a-fA-F]{1,64}$", required=False)
 
     class OutputSerializer(serializers.Serializer):
         timestamp = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses=OutputSerializer, tags=["CSC"])
+    @extend_schema(
+        request=InputSerializer, responses={200: OutputSerializer, **csc_errors(*CLIENT_CALL)},
+        examples=example(hash=EXAMPLE_HASH, hashAlgo=SHA256_OID, nonce="1f2e3d4c"), tags=["CSC"],
+    )
     def post(self, request: Request) -> Response:
         data = self.input(self.InputSerializer)
         name, length = DIGESTS[data["hashAlgo"]]

@@ -46,7 +46,9 @@ class LimitedJSONParser(BaseParser):
         encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
         try:
             return json.loads(raw.decode(encoding), parse_constant=_refuse_constant)
-        except (ValueError, UnicodeDecodeError) as exc:
+        # RecursionError: "[[[[…" nested deeper than the interpreter's stack — a few hundred kB of
+        # brackets, well within the body limit.
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise ParseError("The request body is not valid JSON.") from exc
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from datetime import timedelta
 
+import pytest
 from django.contrib.auth.hashers import check_password, identify_hasher
 from django.utils import timezone
 from oauth2_provider.models import AccessToken
@@ -58,6 +59,34 @@ def test_a_wrong_secret_gets_no_token(client, alpha_api):
     response = client.post("/oauth2/token", {"grant_type": "client_credentials", "client_id": api_client.client_id,
                                              "client_secret": "wrong"})
     assert response.status_code == 401 and response.json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "headers", "status"),
+    [
+        (b"[" * 5000 + b"]" * 5000, "application/json", {}, 400),
+        (b'{"grant_type": "client_credentials", "client_id": "\\ud800", "client_secret": "x"}', "application/json",
+         {}, 401),
+        (b'{"grant_type": "client_credentials", "client_id": "a\\u0000b", "client_secret": "x"}', "application/json",
+         {}, 401),
+        (b"grant_type=client_credentials&client_id=a%00b&client_secret=x", "application/x-www-form-urlencoded", {},
+         401),
+        (b"grant_type=client_credentials", "application/x-www-form-urlencoded",
+         {"HTTP_AUTHORIZATION": "Basic \xff\xfe\xe9"}, 401),
+        (b"grant_type=client_credentials", "application/x-www-form-urlencoded",
+         {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(b"%00:x").decode()}, 401),
+        (b"garbage", "multipart/form-data", {}, 400),
+        (b"&".join([b"a=1"] * 2000), "application/x-www-form-urlencoded", {}, 400),
+    ],
+    ids=["deeply-nested-json", "lone-surrogate", "nul-in-json", "nul-in-form", "non-ascii-basic", "nul-in-basic",
+         "multipart-without-boundary", "too-many-fields"],
+)
+def test_malformed_token_requests_get_a_json_4xx(client, db, body, content_type, headers, status):
+    for path in ("/oauth2/token", "/csc/v2/oauth2/token"):
+        response = client.generic("POST", path, body, content_type=content_type, **headers)
+        assert response.status_code == status, (path, response.content[:300])
+        assert response["Content-Type"].startswith("application/json")
+        assert response.json()["error"] in ("invalid_client", "invalid_request", "unsupported_grant_type")
 
 
 def test_the_token_lists_only_its_organizations_holders(client, world, ca, alpha_token):
@@ -165,8 +194,8 @@ def test_another_organizations_clients_are_invisible(client, world, alpha_api):
     assert api_client.revoked_at is None
 
 
-def test_the_token_endpoint_is_rate_limited_per_client(client, alpha_api, settings):
-    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "api_token_client": "2/600s"}
+def test_wrong_secrets_are_rate_limited_per_client_and_address(client, alpha_api, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "api_token_client_ip": "2/600s"}
     api_client, _secret = alpha_api
     form = {"grant_type": "client_credentials", "client_id": api_client.client_id, "client_secret": "wrong"}
     assert [client.post("/oauth2/token", form).status_code for _ in range(3)] == [401, 401, 429]

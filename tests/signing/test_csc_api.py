@@ -119,6 +119,8 @@ def test_send_otp_refuses_a_holder_with_a_token(client, world, ca, alpha_token):
         ('{"userID": ["a"]}', "application/json", 400, None),
         ('{"userID": "x"}', "text/plain", 415, None),
         (b"\xff\xfe", "application/json", 400, None),
+        ("[" * 100_000 + "]" * 100_000, "application/json", 400, "The request body is not valid JSON."),
+        ('{"a": ' * 50_000 + "1" + "}" * 50_000, "application/json", 400, "The request body is not valid JSON."),
     ],
 )
 def test_bad_bodies_get_csc_errors(client, alpha_token, body, content_type, status, description):
