@@ -54,6 +54,8 @@ ORGANIZATIONS: list[dict[str, Any]] = [
         "support_url": "https://firma.example.net",
         "certificate_validity_months": 24,
         "renewable": False,
+        # Stricter than the default 5, so the demo shows the lockout policy is the organization's own.
+        "login_max_failures": 3,
         "renewal_requires_approval": True,
         # The other key algorithm the CA offers (and a faster demo: no RSA key generation here).
         "key_algorithm": KeyAlgorithm.ECDSA_P256,
