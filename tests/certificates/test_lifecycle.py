@@ -116,6 +116,57 @@ def test_a_suspended_and_a_blocked_certificate_can_be_revoked(world, ca):
     assert {c.state for c in Certificate.objects.filter(pk__in=[suspended.pk, blocked.pk])} == {State.REVOKED}
 
 
+def test_blocking_lists_the_certificate_as_ceased_on_the_crl_at_the_block_time(
+    world, ca, django_capture_on_commit_callbacks
+):
+    certificate = active(world.alpha.holder)
+    with django_capture_on_commit_callbacks(execute=True):
+        certificate_block(certificate=certificate)
+
+    certificate.refresh_from_db()
+    assert certificate.revocation_reason == RevocationReason.CESSATION_OF_OPERATION
+    assert certificate.revocation_time == certificate.blocked_at
+    assert _crl_serials() == {int(certificate.serial): x509.ReasonFlags.cessation_of_operation}
+    crl = x509.load_der_x509_crl(bytes(Crl.objects.filter(authority__role="issuing").latest("number").der))
+    entry = crl.get_revoked_certificate_by_serial_number(int(certificate.serial))
+    assert entry.revocation_date_utc == certificate.blocked_at.replace(microsecond=0)
+
+
+def test_revoking_a_blocked_certificate_keeps_the_block_time_and_takes_the_given_reason(world, ca):
+    certificate = active(world.alpha.holder)
+    certificate_block(certificate=certificate)
+    certificate.refresh_from_db()
+    blocked_at = certificate.blocked_at
+
+    certificate_revoke(certificate=certificate, reason=RevocationReason.KEY_COMPROMISE)
+
+    certificate.refresh_from_db()
+    assert certificate.state == State.REVOKED and certificate.revoked_at > blocked_at
+    assert certificate.revocation_reason == RevocationReason.KEY_COMPROMISE
+    assert certificate.revocation_time == blocked_at  # listed since the block, not since the paperwork
+
+
+@pytest.mark.django_db(transaction=True)
+def test_certificates_blocked_before_the_upgrade_are_listed_as_revoked_at_their_block_time(world, ca):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    certificate = active(world.alpha.holder)
+    executor = MigrationExecutor(connection)
+    executor.migrate([("certificates", "0003_merge_activation_reminders")])
+    blocked_at = timezone.now() - timedelta(days=3)
+    # What blocking used to leave behind: blocked, key erased, but nothing for the CRL or OCSP.
+    Certificate.objects.filter(pk=certificate.pk).update(state=State.BLOCKED, blocked_at=blocked_at)
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    certificate.refresh_from_db()
+    assert certificate.revocation_reason == RevocationReason.CESSATION_OF_OPERATION
+    assert certificate.revocation_time == blocked_at
+    assert [crl.authority.role for crl in crl_refresh()] == ["issuing"]  # the stored CRL no longer matches
+    assert _crl_serials() == {int(certificate.serial): x509.ReasonFlags.cessation_of_operation}
+
+
 def test_an_issued_certificate_can_be_revoked_before_activation(world, ca):
     certificate = issued(world.alpha.holder)
     certificate_revoke(certificate=certificate, reason=RevocationReason.SUPERSEDED)
