@@ -159,8 +159,10 @@ def _ensure_certificate(holder: Holder, *, state: str, expires_in: int | None = 
         if expires_in is not None:
             # Demo only: the row's validity is moved closer, so that the panel, the renewal window and
             # the reminder job see a certificate about to expire. The DER keeps the validity it was
-            # signed with; a real certificate's dates never change after issuance.
-            not_after = timezone.now() + timedelta(days=expires_in)
+            # signed with; a real certificate's dates never change after issuance. Days are counted in
+            # Rome (wall-clock arithmetic on a local time), so "6 days" is six dates away across a
+            # change of summer time too.
+            not_after = timezone.localtime() + timedelta(days=expires_in)
             Certificate.objects.filter(pk=certificate.pk).update(not_after=not_after)
             certificate.not_after = not_after
         if state == "suspended":

@@ -169,6 +169,17 @@ def _add_months(moment: datetime, months: int) -> datetime:
     raise ValueError("unreachable")
 
 
+def validity_end(*, issued_at: datetime, months: int) -> datetime:
+    """The not_after of a certificate issued at ``issued_at`` for ``months`` months: the same time of
+    day in the holders' calendar (``TIME_ZONE``, Europe/Rome), that many calendar months later.
+
+    Counted in UTC, a certificate issued just after midnight in Rome — still the previous day in UTC —
+    would end a day early for its holder across a month end (1 May + 1 month = 31 May) or a change of
+    summer time (15 July + 6 months = 14 January).
+    """
+    return _add_months(timezone.localtime(issued_at), months)
+
+
 # --- The operations ---------------------------------------------------------------------------------
 
 
@@ -231,7 +242,7 @@ def certificate_issue(*, certificate: Certificate, actor: Any = None, ip: str = 
             serial=serial,
             # A few minutes back: relying parties with a slow clock must not see "not yet valid".
             not_before=now - timedelta(minutes=5),
-            not_after=_add_months(now, organization.certificate_validity_months),
+            not_after=validity_end(issued_at=now, months=organization.certificate_validity_months),
             issuer_cert=authority_x509(issuing),
             issuer_key=authority_private_key(issuing),
         )

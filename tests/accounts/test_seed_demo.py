@@ -128,6 +128,7 @@ def test_demo_holders_get_a_published_user_code_that_starts_password_recovery(re
     assert RecoveryRequest.objects.get(pk=recovery.pk).holder == holder
 
 
+@pytest.mark.clock
 def test_demo_holders_get_certificates_at_several_points_of_the_lifecycle_with_their_signing_pin():
     from datetime import timedelta
 
@@ -163,6 +164,7 @@ def test_demo_holders_get_certificates_at_several_points_of_the_lifecycle_with_t
     assert Certificate.objects.count() == 5 and CertificateAuthority.objects.count() == 4
 
 
+@pytest.mark.clock
 def test_the_demo_certificates_about_to_expire_get_their_reminders():
     from certificates.services import expiry_reminders_send
     from notifications.models import Message

@@ -3,7 +3,7 @@ jobs, and tenant isolation of the selectors."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
@@ -32,6 +32,7 @@ from certificates.services import (
     certificates_expire_unactivated,
     crl_refresh,
 )
+from certificates.services.lifecycle import validity_end
 from notifications.models import Message
 from tests.certificates.conftest import PIN, active, issued
 
@@ -49,6 +50,7 @@ def _crl_serials() -> dict[int, x509.ReasonFlags | None]:
     return out
 
 
+@pytest.mark.clock
 def test_request_then_issue_then_activate(world, ca):
     operator = world.alpha.operator.user
     certificate = certificate_request(holder=world.alpha.holder, actor=operator)
@@ -57,10 +59,9 @@ def test_request_then_issue_then_activate(world, ca):
     certificate = certificate_issue(certificate=certificate, actor=operator)
     assert certificate.state == State.ISSUED and certificate.issued_by == operator
     assert certificate.activation_deadline - certificate.issued_at == timedelta(days=120)
-    months = (certificate.not_after.year - certificate.issued_at.year) * 12 + (
-        certificate.not_after.month - certificate.issued_at.month
-    )
-    assert months == 36
+    # What the holder reads: the same date in Rome, 36 months on (29 February: the 28th).
+    issued_on, ends_on = timezone.localdate(certificate.issued_at), timezone.localdate(certificate.not_after)
+    assert ends_on == issued_on.replace(year=issued_on.year + 3) or (issued_on.month, issued_on.day) == (2, 29)
 
     certificate = certificate_activate(certificate=certificate, pin=PIN, actor=world.alpha.holder.user)
     assert certificate.state == State.ACTIVE and certificate.activated_at is not None
@@ -70,6 +71,24 @@ def test_request_then_issue_then_activate(world, ca):
         .values_list("event_type", flat=True)
     )
     assert events == ["certificate.requested", "certificate.issued", "certificate.activated"]
+
+
+@pytest.mark.parametrize(
+    ("issued_utc", "months", "ends_in_rome"),
+    [
+        ("2026-04-30 22:30", 1, "2026-06-01 00:30"),  # 1 May in Rome: one month is 1 June, not 31 May
+        ("2026-07-14 22:30", 6, "2027-01-15 00:30"),  # 15 July (summer time): six months is 15 January
+        ("2026-01-14 22:30", 6, "2026-07-14 23:30"),  # 23:30 in Rome, same date in UTC
+        ("2026-01-30 23:30", 1, "2026-02-28 00:30"),  # 31 January in Rome + 1 month: end of February
+        ("2026-10-24 22:30", 36, "2029-10-25 00:30"),
+    ],
+)
+def test_validity_months_are_counted_in_the_rome_calendar(issued_utc, months, ends_in_rome):
+    issued_at = datetime.fromisoformat(issued_utc).replace(tzinfo=UTC)
+
+    ends = validity_end(issued_at=issued_at, months=months)
+
+    assert timezone.localtime(ends).strftime("%Y-%m-%d %H:%M") == ends_in_rome
 
 
 def test_suspend_reactivate_and_revoke_update_the_crl(world, ca, django_capture_on_commit_callbacks):
