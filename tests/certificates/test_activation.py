@@ -59,6 +59,7 @@ def through_password(client: Client, link: str, temporary: str) -> None:
     assert response.status_code == 302, response.content.decode()[:3000]
 
 
+@pytest.mark.clock
 def test_a_holder_activates_with_sms_and_the_pin_opens_the_key(client, world, ca):
     certificate = register(world, otp_choice="sms")
     link, temporary, user_code = secrets_of(certificate)
@@ -85,7 +86,7 @@ def test_a_holder_activates_with_sms_and_the_pin_opens_the_key(client, world, ca
     assert profile.status_code == 200  # logged in
     certificate.refresh_from_db()
     assert certificate.state == CertificateState.ACTIVE
-    assert f"{certificate.not_after:%d/%m/%Y}".encode() in profile.content
+    assert f"{timezone.localtime(certificate.not_after):%d/%m/%Y}".encode() in profile.content
     assert user_code.encode() not in profile.content
     assert certificate_key_unlock(certificate=certificate, pin=PIN) is not None
     assert login_attempt(username=holder.user.username, password=NEW_PASSWORD, portal=Portal.PANEL).outcome \

@@ -10,6 +10,7 @@ from cryptography import x509
 from django.conf import settings
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.errors import ApplicationError
 from accounts.services.people import holder_user_code_issue
@@ -43,10 +44,11 @@ def english(client: Client) -> Client:
     return client
 
 
+@pytest.mark.clock
 def test_the_profile_and_the_certificate_page_show_validity_serial_and_iut(holder_client, certificate):
     english(holder_client)
     profile = holder_client.get(reverse("panel:profile")).content.decode()
-    assert f"Certificate valid until {certificate.not_after:%d/%m/%Y}" in profile
+    assert f"Certificate valid until {timezone.localtime(certificate.not_after):%d/%m/%Y}" in profile
     page = holder_client.get(reverse("panel:certificate")).content.decode()
     assert certificate.serial in page and certificate.iut in page
 

@@ -221,6 +221,7 @@ def test_a_new_code_is_refused_within_30_seconds_with_a_retry_message(world, sms
     sms_code_issue(holder=holder, purpose="change_phone")
 
 
+@pytest.mark.clock
 def test_the_hourly_limit_says_when_to_retry(world, sms):
     holder = world.alpha.holder
     for _ in range(SMS_CODE_HOURLY_LIMIT):
