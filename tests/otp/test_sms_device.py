@@ -58,6 +58,18 @@ def test_the_holder_turns_on_sms_codes_with_the_password_and_the_code_received(w
     assert Message.objects.filter(holder=holder, message_type="security_notice").exists()
 
 
+def test_an_enrolment_code_already_used_reads_already_used(world, holder_client):
+    holder = world.alpha.holder
+    holder_client.post(SMS_URL, {"send": "1", "password": HOLDER_PASSWORD})
+    code = last_sms_code()
+    assert holder_client.post(SMS_URL, {"confirm": "1", "code": code}).status_code == 302
+    OtpDevice.objects.filter(pk=sms_device(holder).pk).update(state=DeviceState.PENDING)  # to be confirmed again
+
+    response = holder_client.post(SMS_URL, {"confirm": "1", "code": code})
+
+    assert response.status_code == 400 and response.context["code_form"].errors["code"] == [CODE_REPLAYED_IT]
+
+
 def test_an_operator_resends_the_sms_enrolment_and_it_is_audited(world):
     holder = world.alpha.holder
     operator = Client()
