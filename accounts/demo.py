@@ -54,6 +54,8 @@ ORGANIZATIONS: list[dict[str, Any]] = [
         "support_url": "https://firma.example.net",
         "certificate_validity_months": 24,
         "renewable": False,
+        # Stricter than the default 5, so the demo shows the lockout policy is the organization's own.
+        "login_max_failures": 3,
         "renewal_requires_approval": True,
         # The other key algorithm the CA offers (and a faster demo: no RSA key generation here).
         "key_algorithm": KeyAlgorithm.ECDSA_P256,
@@ -157,8 +159,10 @@ def _ensure_certificate(holder: Holder, *, state: str, expires_in: int | None = 
         if expires_in is not None:
             # Demo only: the row's validity is moved closer, so that the panel, the renewal window and
             # the reminder job see a certificate about to expire. The DER keeps the validity it was
-            # signed with; a real certificate's dates never change after issuance.
-            not_after = timezone.now() + timedelta(days=expires_in)
+            # signed with; a real certificate's dates never change after issuance. Days are counted in
+            # Rome (wall-clock arithmetic on a local time), so "6 days" is six dates away across a
+            # change of summer time too.
+            not_after = timezone.localtime() + timedelta(days=expires_in)
             Certificate.objects.filter(pk=certificate.pk).update(not_after=not_after)
             certificate.not_after = not_after
         if state == "suspended":

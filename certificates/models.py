@@ -133,8 +133,9 @@ class Certificate(models.Model):
     blocked_at = models.DateTimeField(null=True, blank=True)
     expired_at = models.DateTimeField(null=True, blank=True)
     # What the CRL and OCSP say: set on suspension (certificate_hold, cleared on reactivation), on
-    # revocation, and when an unactivated certificate expires at its deadline (its key is destroyed,
-    # but the certificate itself would otherwise stay valid until not_after).
+    # revocation, on blocking (cessation_of_operation: the key is erased), and when an unactivated
+    # certificate expires at its deadline (its key is destroyed, but the certificate itself would
+    # otherwise stay valid until not_after).
     revocation_reason = models.CharField(max_length=32, choices=RevocationReason.choices, blank=True)
     revocation_time = models.DateTimeField(null=True, blank=True)
     # When the state last changed: the CRL is stale when older than this.
@@ -195,6 +196,14 @@ class Certificate(models.Model):
             models.CheckConstraint(
                 condition=~models.Q(state=CertificateState.ACTIVE) | models.Q(revocation_reason=""),
                 name="certificate_active_not_listed",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(state=CertificateState.BLOCKED)
+                | (
+                    models.Q(revocation_time__isnull=False)
+                    & ~models.Q(revocation_reason__in=["", RevocationReason.CERTIFICATE_HOLD])
+                ),
+                name="certificate_blocked_is_listed",
             ),
         ]
 

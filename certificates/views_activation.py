@@ -40,7 +40,7 @@ from certificates.services.activation import (
     activation_sms_send,
 )
 from otp.models import DeviceKind, DeviceState, OtpDevice
-from otp.texts import verify_message
+from otp.texts import sms_code_message, verify_message
 from otp.views_devices import AppConfirmForm, DeviceTestForm, SmsEnrolmentCodeForm, qr_svg
 
 SESSION_KEY = "certificate_activation"
@@ -237,10 +237,14 @@ def _sms_step(request: HttpRequest, activation: Activation, device: OtpDevice | 
                 request.session[SMS_SENT_KEY] = str(activation.public_id)
                 return redirect("activation:step")
         elif form.is_valid():
-            if activation_sms_confirm(activation=activation, code=form.cleaned_data["code"], ip=client_ip(request)):
+            result = activation_sms_confirm(activation=activation, code=form.cleaned_data["code"],
+                                            ip=client_ip(request))
+            if result.ok:
                 request.session.pop(SMS_SENT_KEY, None)
                 return redirect("activation:step")
-            form.add_error("code", _("The code is not correct or has expired. Ask for a new code."))
+            form.add_error("code", sms_code_message(
+                result, refused=_("The code is not correct or has expired. Ask for a new code.")
+            ))
     return _render(request, activation, context, status)
 
 

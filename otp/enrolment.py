@@ -30,7 +30,7 @@ from notifications.services import security_notice_send
 from otp.models import DeviceKind, DeviceState, OtpDevice
 from otp.oath import otpauth_uri
 from otp.services import VerifyOutcome, VerifyResult, device_create, device_verify
-from otp.sms_codes import sms_code_issue, sms_code_verify
+from otp.sms_codes import sms_code_check, sms_code_issue
 
 # RFC 4226 §4 (R6) asks for a 160-bit shared secret with HMAC-SHA-1; it is also what the common
 # authenticator apps expect from an otpauth:// URI.
@@ -153,16 +153,19 @@ def sms_enrolment_send(*, holder: Holder, actor: object, ip: str = "") -> OtpDev
     return device
 
 
-def sms_enrolment_confirm(*, holder: Holder, code: str, ip: str = "") -> bool:
-    """Activate the pending SMS device with the enrolment code; ``False`` if the code is not right."""
+def sms_enrolment_confirm(*, holder: Holder, code: str, ip: str = "") -> VerifyResult:
+    """Activate the pending SMS device with the enrolment code (the result says why not)."""
     with transaction.atomic():
         device = (
             OtpDevice.objects.select_for_update()
             .filter(holder=holder, kind=DeviceKind.SMS, state=DeviceState.PENDING)
             .first()
         )
-        if device is None or not sms_code_verify(holder=holder, purpose=SMS_ENROLMENT_PURPOSE, code=code, ip=ip):
-            return False
+        if device is None:
+            return VerifyResult(VerifyOutcome.NOT_USABLE)
+        result = sms_code_check(holder=holder, purpose=SMS_ENROLMENT_PURPOSE, code=code, ip=ip)
+        if not result.ok:
+            return result
         device.state, device.confirmed_at = DeviceState.ACTIVE, timezone.now()
         device.save(update_fields=["state", "confirmed_at"])
         audit_record(
@@ -170,4 +173,4 @@ def sms_enrolment_confirm(*, holder: Holder, code: str, ip: str = "") -> bool:
             ip=ip, details={"kind": device.kind, "replaced": []},
         )
         security_notice_send(holder=holder, event="device_changed", reference=f"enrol:{device.public_id}")
-    return True
+    return result

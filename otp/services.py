@@ -3,6 +3,13 @@
 Two requests with the same valid code are serialized on the device row: the first moves the HOTP
 counter (or the TOTP last step) past the code, so the second sees a replay. Failures are counted
 in the same transaction, and the device locks at ``OTP_MAX_FAILURES`` consecutive failures.
+
+A replay — a code this device produced and that was already accepted — is one rule everywhere a
+code is checked (devices here, SMS codes in ``otp/sms_codes.py``): refused with
+:data:`CODE_REPLAYED_MESSAGE`, audited (``otp.code_replayed``), the holder notified once per code,
+and **not** counted as a failure. A replay is no guess at the secret: whoever sends it saw a code
+that worked, and counting it would only let a double submission (or someone who read the screen)
+push the holder's own device towards its lock. The failure count is left as it was, not reset.
 """
 
 from __future__ import annotations
@@ -33,6 +40,14 @@ TOTP_WINDOW = 1  # ± steps around the expected one
 RESYNC_WINDOW = 1000  # events (HOTP) or steps (TOTP) searched when resynchronizing
 _CODE = re.compile(r"^[0-9]{6}$|^[0-9]{8}$")
 
+# What the holder reads after a replayed code, wherever it was typed (device or SMS code).
+CODE_REPLAYED_MESSAGE = _("This code has already been used. Use a new code.")
+
+
+def code_replayed_error(*, field: str | None = "code") -> ApplicationError:
+    """The refusal of a replayed code, for services that answer with an :class:`ApplicationError`."""
+    return ApplicationError("otp_replayed", CODE_REPLAYED_MESSAGE, field=field)
+
 
 class VerifyOutcome(enum.Enum):
     ACCEPTED = "accepted"
@@ -51,6 +66,10 @@ class VerifyResult:
     @property
     def ok(self) -> bool:
         return self.outcome is VerifyOutcome.ACCEPTED
+
+    def __bool__(self) -> bool:
+        # ``if device_verify(...)`` would always be true: a refused code must never read as accepted.
+        raise TypeError("a VerifyResult is not a boolean: test .ok or .outcome")
 
 
 def normalize_code(code: str) -> str:
@@ -107,13 +126,13 @@ def _code_at(device: OtpDevice, seed: bytes, counter: int) -> str:
 
 
 def _match(device: OtpDevice, seed: bytes, code: str, now: float) -> tuple[VerifyOutcome, int | None]:
-    """Where ``code`` falls for this device: accepted at a counter/step, a replay, or nowhere."""
+    """Where ``code`` falls for this device: accepted or replayed at a counter/step, or nowhere."""
     if device.is_time_based:
         expected = totp_step(now, device.period) + device.drift
         for step in range(expected - TOTP_WINDOW, expected + TOTP_WINDOW + 1):
             if codes_equal(_code_at(device, seed, step), code):
                 if device.last_step is not None and step <= device.last_step:
-                    return VerifyOutcome.REPLAYED, None
+                    return VerifyOutcome.REPLAYED, step
                 return VerifyOutcome.ACCEPTED, step
         return VerifyOutcome.INVALID, None
     for counter in range(device.counter, device.counter + HOTP_LOOK_AHEAD + 1):
@@ -121,7 +140,7 @@ def _match(device: OtpDevice, seed: bytes, code: str, now: float) -> tuple[Verif
             return VerifyOutcome.ACCEPTED, counter
     for counter in range(max(device.counter - HOTP_REPLAY_LOOK_BACK, 0), device.counter):
         if codes_equal(_code_at(device, seed, counter), code):
-            return VerifyOutcome.REPLAYED, None
+            return VerifyOutcome.REPLAYED, counter
     return VerifyOutcome.INVALID, None
 
 
@@ -153,7 +172,20 @@ def device_verify(
             _audit(locked, "otp.verify_succeeded", Outcome.SUCCESS, purpose, ip)
             device.counter, device.last_step, device.drift = locked.counter, locked.last_step, locked.drift
             return VerifyResult(VerifyOutcome.ACCEPTED)
+        if outcome is VerifyOutcome.REPLAYED and position is not None:
+            return _replayed(locked, position, purpose, ip)
         return _failure(locked, outcome, purpose, ip)
+
+
+def _replayed(device: OtpDevice, position: int, purpose: str, ip: str) -> VerifyResult:
+    """A code already accepted at ``position`` (HOTP counter or TOTP step): refused, not counted."""
+    # ASVS 2.8.5: a code used before is refused, logged, and its owner told (once per code).
+    _audit(device, "otp.code_replayed", Outcome.DENIED, purpose, ip)
+    if device.holder is not None:
+        security_notice_send(
+            holder=device.holder, event="otp_code_reused", reference=f"{device.public_id}:{position}"
+        )
+    return VerifyResult(VerifyOutcome.REPLAYED, failures_left=settings.OTP_MAX_FAILURES - device.failure_count)
 
 
 def _failure(device: OtpDevice, outcome: VerifyOutcome, purpose: str, ip: str) -> VerifyResult:
@@ -162,16 +194,7 @@ def _failure(device: OtpDevice, outcome: VerifyOutcome, purpose: str, ip: str) -
     if device.failure_count >= limit:
         device.locked_at = timezone.now()
     device.save(update_fields=["failure_count", "locked_at"])
-    if outcome is VerifyOutcome.REPLAYED:
-        # ASVS 2.8.5: a code used before is refused, logged, and its owner told.
-        _audit(device, "otp.code_replayed", Outcome.DENIED, purpose, ip)
-        if device.holder is not None:
-            security_notice_send(
-                holder=device.holder, event="otp_code_reused", reference=f"{device.public_id}:{device.failure_count}"
-                f":{int(time.time())}",
-            )
-    else:
-        _audit(device, "otp.verify_failed", Outcome.FAILURE, purpose, ip)
+    _audit(device, "otp.verify_failed", Outcome.FAILURE, purpose, ip)
     if device.locked_at is not None:
         _audit(device, "otp.device_locked", Outcome.FAILURE, purpose, ip)
         return VerifyResult(VerifyOutcome.LOCKED)
@@ -193,39 +216,48 @@ def _audit(device: OtpDevice, event_type: str, outcome: str, purpose: str, ip: s
 
 def device_resynchronize(
     *, device: OtpDevice, first_code: str, second_code: str, ip: str = "", now: float | None = None
-) -> bool:
+) -> VerifyResult:
     """Re-align a drifted token from two consecutive codes; also lifts a failure lock.
 
     Searches ``RESYNC_WINDOW`` events (HOTP) or steps either side (TOTP) for the pair; the caller
-    has re-authenticated the holder (password) before offering this.
+    has re-authenticated the holder (password) before offering this. A pair starting at a code
+    already used is a replay (refused, not counted), like in :func:`device_verify`.
     """
     first, second = normalize_code(first_code), normalize_code(second_code)
     now = time.time() if now is None else now
     with transaction.atomic():
         locked = _locked(device)
         if locked.kind not in (DeviceKind.HARDWARE_HOTP, DeviceKind.HARDWARE_TOTP, DeviceKind.APP_TOTP):
-            return False
+            return VerifyResult(VerifyOutcome.NOT_USABLE)
         if not (_CODE.match(first) and _CODE.match(second)) or {len(first), len(second)} != {locked.digits}:
-            return False
+            return VerifyResult(VerifyOutcome.MALFORMED)
         seed = seed_open(locked.sealed_seed, binding=locked.seed_binding)
         if locked.is_time_based:
             now_step = totp_step(now, locked.period)
             floor = max(now_step - RESYNC_WINDOW, (locked.last_step or -1) + 1)
             candidates = range(floor, now_step + RESYNC_WINDOW)
+            used = range(max(now_step - RESYNC_WINDOW, 0), floor)
         else:
             candidates = range(locked.counter, locked.counter + RESYNC_WINDOW)
-        found = next(
-            (
-                position
-                for position in candidates
-                if codes_equal(_code_at(locked, seed, position), first)
-                and codes_equal(_code_at(locked, seed, position + 1), second)
-            ),
-            None,
-        )
+            used = range(max(locked.counter - HOTP_REPLAY_LOOK_BACK, 0), locked.counter)
+
+        def pair_at(positions: range) -> int | None:
+            return next(
+                (
+                    position
+                    for position in positions
+                    if codes_equal(_code_at(locked, seed, position), first)
+                    and codes_equal(_code_at(locked, seed, position + 1), second)
+                ),
+                None,
+            )
+
+        found = pair_at(candidates)
         if found is None:
-            _failure(locked, VerifyOutcome.INVALID, "resynchronize", ip)
-            return False
+            replayed = pair_at(used)
+            if replayed is not None:
+                return _replayed(locked, replayed, "resynchronize", ip)
+            return _failure(locked, VerifyOutcome.INVALID, "resynchronize", ip)
         if locked.is_time_based:
             locked.last_step = found + 1
             locked.drift = found + 1 - totp_step(now, locked.period)
@@ -234,7 +266,7 @@ def device_resynchronize(
         locked.failure_count, locked.locked_at, locked.last_used_at = 0, None, timezone.now()
         locked.save(update_fields=["last_step", "drift", "counter", "failure_count", "locked_at", "last_used_at"])
         _audit(locked, "otp.device_resynchronized", Outcome.SUCCESS, "resynchronize", ip)
-        return True
+        return VerifyResult(VerifyOutcome.ACCEPTED)
 
 
 def device_unlock(*, device: OtpDevice, actor: object, ip: str = "") -> None:

@@ -7,7 +7,9 @@ of it is stored; the SMS goes through the outbox, where the code lives only in t
 Issuing is throttled per holder: one new code per purpose every ``SMS_CODE_COOLDOWN`` and at most
 ``SMS_CODE_HOURLY_LIMIT`` in any hour across purposes (each SMS costs money, and an unbounded
 "send me a code" button is a way to flood someone's phone). Checks run under a row lock, so two
-concurrent attempts with the same code cannot both succeed, and wrong codes are counted.
+concurrent attempts with the same code cannot both succeed, and wrong codes are counted. A code
+already used is a replay: refused with the one replay message, audited, the holder told, and not
+counted (the rule of ``otp/services.py``).
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from accounts.models import Holder
 from audit.models import Outcome
 from audit.services import audit_record
 from notifications.models import Channel
-from notifications.services import message_enqueue
+from notifications.services import message_enqueue, security_notice_send
 from otp.models import SMS_CODE_MAX_ATTEMPTS, SmsCode
+from otp.services import VerifyOutcome, VerifyResult
 
 SMS_CODE_DIGITS = 6
 SMS_CODE_TTL = timedelta(minutes=5)  # SPEC §5; the SMS template says "5 minutes" too
@@ -163,13 +166,27 @@ def _issue(holder: Holder, purpose: str, recipient: str, now: datetime, ip: str)
     return row
 
 
-def sms_code_verify(
+def _matches(row: SmsCode, code: str) -> bool:
+    return hmac.compare_digest(row.code_hash, sms_code_hash(public_id=row.public_id, purpose=row.purpose, code=code))
+
+
+def _replayed(holder: Holder, purpose: str, code: str, now: datetime) -> SmsCode | None:
+    """The holder's code for ``purpose`` used in the last hour that ``code`` is, if any."""
+    used = SmsCode.objects.filter(
+        holder=holder, purpose=purpose, used_at__isnull=False, created_at__gt=now - _HOUR
+    ).order_by("-created_at")[:SMS_CODE_HOURLY_LIMIT]
+    return next((row for row in used if _matches(row, code)), None)
+
+
+def sms_code_check(
     *, holder: Holder, purpose: str, code: str, ip: str = "", recipient: str | None = None
-) -> bool:
+) -> VerifyResult:
     """Accept ``code`` once if it is the holder's latest live code for ``purpose``.
 
     ``recipient``, when given, must be the number the code was sent to (a new phone being
-    confirmed). A wrong code counts against the code; ``SMS_CODE_MAX_ATTEMPTS`` invalidate it.
+    confirmed). A wrong code counts against the live code; ``SMS_CODE_MAX_ATTEMPTS`` invalidate it.
+    A code already used is ``REPLAYED`` and counts against nothing. No live code (expired, never
+    sent, spent) is ``INVALID``, like a wrong one.
     """
     given = "".join(str(code or "").split())[:16]
     with transaction.atomic():
@@ -180,26 +197,34 @@ def sms_code_verify(
             .first()
         )
         now = timezone.now()
-        if row is None or not row.is_live(now):
-            _audit_check(holder, row, purpose, ip, Outcome.FAILURE, "no_live_code")
-            return False
         if not _CODE.fullmatch(given):
             _audit_check(holder, row, purpose, ip, Outcome.FAILURE, "malformed")
-            return False
-        expected = row.code_hash
-        actual = sms_code_hash(public_id=row.public_id, purpose=row.purpose, code=given)
-        right_number = recipient is None or row.recipient == "".join(str(recipient).split())
-        if not hmac.compare_digest(expected, actual) or not right_number:
-            row.attempts += 1
-            if row.attempts >= SMS_CODE_MAX_ATTEMPTS:
-                row.invalidated_at = now
-            row.save(update_fields=["attempts", "invalidated_at"])
-            _audit_check(holder, row, purpose, ip, Outcome.FAILURE, "wrong_code")
-            return False
-        row.used_at = now
-        row.save(update_fields=["used_at"])
-        _audit_check(holder, row, purpose, ip, Outcome.SUCCESS, "")
-        return True
+            return VerifyResult(VerifyOutcome.MALFORMED)
+        live = row is not None and row.is_live(now)
+        right_number = recipient is None or (row is not None and row.recipient == "".join(str(recipient).split()))
+        if live and row is not None and _matches(row, given) and right_number:
+            row.used_at = now
+            row.save(update_fields=["used_at"])
+            _audit_check(holder, row, purpose, ip, Outcome.SUCCESS, "")
+            return VerifyResult(VerifyOutcome.ACCEPTED)
+        replayed = _replayed(holder, purpose, given, now)
+        if replayed is not None:
+            # ASVS 2.8.5: refused, logged, its owner told (once per code); not counted.
+            audit_record(
+                event_type="otp.code_replayed", outcome=Outcome.DENIED, actor=holder.user,
+                organization=holder.organization, subject=replayed, ip=ip, details={"purpose": purpose},
+            )
+            security_notice_send(holder=holder, event="otp_code_reused", reference=f"sms:{replayed.public_id}")
+            return VerifyResult(VerifyOutcome.REPLAYED)
+        if not live or row is None:
+            _audit_check(holder, row, purpose, ip, Outcome.FAILURE, "no_live_code")
+            return VerifyResult(VerifyOutcome.INVALID)
+        row.attempts += 1
+        if row.attempts >= SMS_CODE_MAX_ATTEMPTS:
+            row.invalidated_at = now
+        row.save(update_fields=["attempts", "invalidated_at"])
+        _audit_check(holder, row, purpose, ip, Outcome.FAILURE, "wrong_code")
+        return VerifyResult(VerifyOutcome.INVALID, failures_left=SMS_CODE_MAX_ATTEMPTS - row.attempts)
 
 
 def _masked(number: str) -> str:

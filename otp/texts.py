@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
-from otp.services import VerifyOutcome
+from otp.services import CODE_REPLAYED_MESSAGE, VerifyOutcome, VerifyResult
 
 
 def verify_message(outcome: VerifyOutcome, failures_left: int | None, *, enrolment: bool = False) -> str:
@@ -18,9 +18,16 @@ def verify_message(outcome: VerifyOutcome, failures_left: int | None, *, enrolme
     if outcome is VerifyOutcome.MALFORMED:
         return _("Enter the 6 or 8 digits shown by your device.")
     if outcome is VerifyOutcome.REPLAYED:
-        return _("This code has already been used. Wait for a new one.")
+        return str(CODE_REPLAYED_MESSAGE)
     if outcome is VerifyOutcome.NOT_USABLE:
         return _("This device cannot be used.")
     return _("The code is not correct. Attempts left before the device is locked: %(left)d") % {
         "left": failures_left or 0
     }
+
+
+def sms_code_message(result: VerifyResult, *, refused: str) -> str:
+    """After a refused SMS code: the replay message for a code already used, else the page's ``refused``."""
+    if result.outcome is VerifyOutcome.REPLAYED:
+        return str(CODE_REPLAYED_MESSAGE)
+    return refused

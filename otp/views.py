@@ -18,9 +18,9 @@ from otp.forms import StepUpForm
 from otp.models import DeviceState
 from otp.selectors import device_codes_for_holder, device_get_for_holder, sms_device_for_holder
 from otp.services import device_verify
-from otp.sms_codes import sms_code_issue, sms_code_verify
+from otp.sms_codes import sms_code_check, sms_code_issue
 from otp.stepup import OPERATIONS, SMS_PURPOSE_OF_OPERATION, stepup_grant
-from otp.texts import verify_message
+from otp.texts import sms_code_message, verify_message
 
 SMS_CHOICE = "sms"
 
@@ -63,9 +63,11 @@ def stepup_view(request: HttpRequest) -> HttpResponse:
                 }
         elif form.is_valid():
             if form.cleaned_data["device"] == SMS_CHOICE:
-                ok = sms_code_verify(holder=holder, purpose=SMS_PURPOSE_OF_OPERATION[operation],
-                                     code=form.cleaned_data["code"], ip=client_ip(request))
-                error = _("The code is not correct or has expired. Ask for a new code by SMS.")
+                result = sms_code_check(holder=holder, purpose=SMS_PURPOSE_OF_OPERATION[operation],
+                                        code=form.cleaned_data["code"], ip=client_ip(request))
+                ok, error = result.ok, sms_code_message(
+                    result, refused=_("The code is not correct or has expired. Ask for a new code by SMS.")
+                )
             else:
                 device = device_get_for_holder(user=request.user, public_id=form.cleaned_data["device"])
                 result = device_verify(device=device, code=form.cleaned_data["code"], purpose=operation,

@@ -35,9 +35,9 @@ from otp.enrolment import app_enrolment_confirm, app_enrolment_start, sms_enrolm
 from otp.forms import code_field
 from otp.models import DeviceKind, DeviceState, OtpDevice
 from otp.selectors import device_codes_for_holder, device_get_for_holder, device_list_for_holder, sms_device_for_holder
-from otp.services import device_resynchronize, device_verify
+from otp.services import VerifyOutcome, device_resynchronize, device_verify
 from otp.stepup import stepup_consume, stepup_required
-from otp.texts import verify_message
+from otp.texts import sms_code_message, verify_message
 
 PASSWORD_FRESH_SECONDS = 300  # how long a re-entered password opens the flow that asked for it
 ENROLMENT_SECONDS = 600  # time to scan the QR code and type the first code
@@ -215,16 +215,20 @@ def device_resync_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             device = device_get_for_holder(user=request.user, public_id=form.cleaned_data["device"])
-            if device_resynchronize(device=device, first_code=form.cleaned_data["first_code"],
-                                    second_code=form.cleaned_data["second_code"], ip=client_ip(request)):
+            result = device_resynchronize(device=device, first_code=form.cleaned_data["first_code"],
+                                          second_code=form.cleaned_data["second_code"], ip=client_ip(request))
+            if result.ok:
                 request.session.pop(RESYNC_PASSWORD_KEY, None)
                 messages.success(request, _("Device synchronized: it can be used again."))
                 return redirect("panel:devices")
-            form.add_error(
-                None,
-                _("The two codes were not recognized as consecutive codes of this token. Generate two new codes, "
-                  "one after the other, and enter them in the order they appeared."),
-            )
+            if result.outcome is VerifyOutcome.REPLAYED:
+                form.add_error(None, verify_message(result.outcome, result.failures_left))
+            else:
+                form.add_error(
+                    None,
+                    _("The two codes were not recognized as consecutive codes of this token. Generate two new "
+                      "codes, one after the other, and enter them in the order they appeared."),
+                )
         status = 400
     return _render(request, "otp/device_resync.html", {"tokens": tokens, "form": form}, status)
 
@@ -356,10 +360,13 @@ def sms_enrol_view(request: HttpRequest) -> HttpResponse:
                     messages.info(request, _("We sent a code by SMS to your registered mobile number."))
                     return redirect("otp:sms_enrol")
         elif "confirm" in request.POST and code_form.is_valid():
-            if sms_enrolment_confirm(holder=holder, code=code_form.cleaned_data["code"], ip=client_ip(request)):
+            result = sms_enrolment_confirm(holder=holder, code=code_form.cleaned_data["code"], ip=client_ip(request))
+            if result.ok:
                 messages.success(request, _("OTP codes by SMS are active: you can use them to confirm operations."))
                 return redirect("panel:devices")
-            code_form.add_error("code", _("The code is not correct or has expired. Ask for a new code."))
+            code_form.add_error("code", sms_code_message(
+                result, refused=_("The code is not correct or has expired. Ask for a new code.")
+            ))
     pending = device is not None and device.state == DeviceState.PENDING
     return _render(
         request, "otp/sms_enrol.html",

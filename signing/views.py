@@ -41,7 +41,7 @@ ZIP_NAME = "documenti-firmati.zip"
 # Engine error codes that belong to one field of the form; any other refusal is shown above the form.
 FIELD_OF_ERROR = {
     "invalid_pin": "pin", "locked_pin": "pin",
-    "invalid_otp": "code", "locked_otp": "code",
+    "invalid_otp": "code", "locked_otp": "code", "otp_replayed": "code",
 }
 
 

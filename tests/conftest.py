@@ -21,6 +21,8 @@ from accounts.services.people import holder_create, operator_create
 from tests.stubs.fixtures import recaptcha, twilio_stub  # noqa: F401  (local stubs of Twilio and reCAPTCHA)
 
 HOLDER_PASSWORD = "Quercia-Lenta-Sul-Fiume-42"
+# What every page says, in Italian, to an OTP code (device or SMS) that was already used.
+CODE_REPLAYED_IT = "Questo codice è già stato utilizzato. Usa un nuovo codice."
 OPERATOR_PASSWORD = "Sportello-Aperto-Martedi-17"
 
 

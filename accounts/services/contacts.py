@@ -28,7 +28,8 @@ from audit.models import Outcome
 from audit.services import audit_record
 from notifications.models import Channel
 from notifications.services import message_enqueue, security_notice_send
-from otp.sms_codes import sms_code_issue, sms_code_verify
+from otp.services import VerifyOutcome, code_replayed_error
+from otp.sms_codes import sms_code_check, sms_code_issue
 
 EMAIL_LINK_SALT = "accounts.contacts.email-change"
 EMAIL_LINK_MAX_AGE = 24 * 60 * 60  # seconds
@@ -150,7 +151,10 @@ def phone_change_request(*, holder: Holder, new_mobile: str, ip: str = "") -> st
 
 def phone_change_confirm(*, holder: Holder, new_mobile: str, code: str, actor: User, ip: str = "") -> str:
     """Apply ``new_mobile`` if ``code`` is the one sent to it; return the previous number."""
-    if not sms_code_verify(holder=holder, purpose="change_phone", code=code, recipient=new_mobile, ip=ip):
+    result = sms_code_check(holder=holder, purpose="change_phone", code=code, recipient=new_mobile, ip=ip)
+    if result.outcome is VerifyOutcome.REPLAYED:
+        raise code_replayed_error()
+    if not result.ok:
         raise ApplicationError("wrong_code", _("The code is not correct or has expired."), field="code")
     with transaction.atomic():
         previous = Holder.objects.select_for_update().get(pk=holder.pk).mobile

@@ -37,7 +37,8 @@ from audit.models import Outcome
 from audit.services import audit_record
 from notifications.models import Channel
 from notifications.services import message_enqueue, security_notice_send
-from otp.sms_codes import sms_code_issue, sms_code_verify
+from otp.services import VerifyOutcome, code_replayed_error
+from otp.sms_codes import sms_code_check, sms_code_issue
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +197,8 @@ def password_recovery_code_verify(*, recovery_id: str, code: str, ip: str = "") 
 
     Raises :class:`ApplicationError` (``recovery_code_wrong``, or ``recovery_spent`` once the
     request is too old or has seen too many wrong codes) — identically for a request that matched
-    no account, whose every code is wrong.
+    no account, whose every code is wrong. A code this holder already used is ``otp_replayed``, and
+    not counted among the wrong codes.
     """
     try:
         public_id = uuid.UUID(str(recovery_id))
@@ -216,11 +218,14 @@ def password_recovery_code_verify(*, recovery_id: str, code: str, ip: str = "") 
             or recovery.created_at < now - RECOVERY_CODE_WINDOW
             or recovery.code_attempts >= RECOVERY_CODE_MAX_ATTEMPTS
         ):
-            ok, spent = False, True
+            ok, spent, replayed = False, True, False
         else:
             holder = recovery.holder
-            ok = holder is not None and sms_code_verify(holder=holder, purpose=SMS_PURPOSE, code=code, ip=ip)
-            spent = False
+            outcome = (
+                sms_code_check(holder=holder, purpose=SMS_PURPOSE, code=code, ip=ip).outcome
+                if holder is not None else VerifyOutcome.INVALID
+            )
+            ok, spent, replayed = outcome is VerifyOutcome.ACCEPTED, False, outcome is VerifyOutcome.REPLAYED
             if ok and holder is not None:
                 token = secrets.token_urlsafe(32)
                 recovery.state = RecoveryState.LINK_SENT
@@ -242,13 +247,15 @@ def password_recovery_code_verify(*, recovery_id: str, code: str, ip: str = "") 
                     event_type="auth.password_recovery.link_sent", actor=holder.user,
                     organization=holder.organization, subject=recovery, ip=ip,
                 )
-            else:
+            elif not replayed:
                 recovery.code_attempts += 1
                 recovery.save(update_fields=["code_attempts"])
                 spent = recovery.code_attempts >= RECOVERY_CODE_MAX_ATTEMPTS
+    if replayed:
+        raise code_replayed_error()
     if not ok:
         if recovery is not None and recovery.holder is None:
-            # sms_code_verify wrote an audit row for a real request; a request without holder gets one too.
+            # sms_code_check wrote an audit row for a real request; a request without holder gets one too.
             audit_record(
                 event_type="auth.password_recovery.code_refused", outcome=Outcome.FAILURE, subject=recovery, ip=ip
             )

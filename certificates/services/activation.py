@@ -47,7 +47,7 @@ from otp.enrolment import (
 )
 from otp.models import DeviceKind, DeviceState, OtpDevice
 from otp.services import VerifyOutcome, VerifyResult, device_verify
-from otp.sms_codes import sms_code_issue, sms_code_verify
+from otp.sms_codes import sms_code_check, sms_code_issue
 
 TEMPORARY_PASSWORD_MAX_FAILURES = 5
 SMS_PURPOSE = "activation"
@@ -244,19 +244,21 @@ def activation_sms_send(*, activation: Activation, ip: str = "") -> None:
         sms_enrolment_send(holder=holder, actor=holder.user, ip=ip)
 
 
-def activation_sms_confirm(*, activation: Activation, code: str, ip: str = "") -> bool:
+def activation_sms_confirm(*, activation: Activation, code: str, ip: str = "") -> VerifyResult:
     _locked_check(activation)
     holder = activation.holder
     device = activation_device(activation=activation)
     if device is not None:
-        ok = sms_code_verify(holder=holder, purpose=SMS_PURPOSE, code=code, ip=ip)
+        result = sms_code_check(holder=holder, purpose=SMS_PURPOSE, code=code, ip=ip)
     else:
-        ok = sms_enrolment_confirm(holder=holder, code=code, ip=ip)
-        device = activation_device(activation=activation) if ok else None
-    if ok and device is not None:
-        _device_ready(activation, ip, device)
-        return True
-    return False
+        result = sms_enrolment_confirm(holder=holder, code=code, ip=ip)
+        device = activation_device(activation=activation) if result.ok else None
+    if not result.ok:
+        return result
+    if device is None:
+        return VerifyResult(VerifyOutcome.NOT_USABLE)
+    _device_ready(activation, ip, device)
+    return result
 
 
 def _locked_check(activation: Activation) -> None:

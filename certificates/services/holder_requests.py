@@ -5,7 +5,8 @@ username, the user code (from the activation e-mail) and a code from an OTP devi
 The answer is the same for every wrong combination — unknown username, wrong user code, wrong OTP —
 so the page cannot be used to test usernames or user codes; the user code check always costs one
 Argon2 computation, and an OTP is checked (and counted against the device) only once the username
-and user code matched.
+and user code matched. A replayed OTP gets the replay message of every other page: it tells only
+someone who already holds a code this holder's device produced and used, who learns nothing new.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from audit.services import audit_record
 from certificates.models import Certificate, CertificateState
 from certificates.services.lifecycle import certificate_revoke, certificate_suspend
 from otp.models import DeviceKind, DeviceState, OtpDevice
-from otp.services import device_verify
+from otp.services import VerifyOutcome, code_replayed_error, device_verify
 
 ACTIONS = ("suspend", "revoke")
 # The reasons a holder may give; superseded and hold belong to the CA and the operators.
@@ -48,8 +49,14 @@ def certificate_change_without_login(
         raise _refused()
     devices = OtpDevice.objects.filter(holder=holder, state=DeviceState.ACTIVE).exclude(kind=DeviceKind.SMS)
     # Usually one device; with several, the code may come from any of them (each check is counted).
-    if not any(device_verify(device=d, code=otp_code, purpose=f"certificate_{action}", ip=ip).ok for d in devices):
-        raise _refused()
+    outcomes = set()
+    for device in devices:
+        outcome = device_verify(device=device, code=otp_code, purpose=f"certificate_{action}", ip=ip).outcome
+        if outcome is VerifyOutcome.ACCEPTED:
+            break
+        outcomes.add(outcome)
+    else:
+        raise code_replayed_error(field=None) if VerifyOutcome.REPLAYED in outcomes else _refused()
     wanted = [CertificateState.ACTIVE] if action == "suspend" else [CertificateState.ACTIVE, CertificateState.SUSPENDED]
     certificate = Certificate.objects.filter(holder=holder, state__in=wanted).order_by("-requested_at").first()
     if certificate is None:

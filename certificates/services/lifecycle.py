@@ -8,6 +8,9 @@
                         └─deadline→ expired├─PIN retries exhausted→ blocked (final; can only be revoked)
                                            └─not_after passed→ expired
 
+A blocked certificate is published as revoked (cessationOfOperation, at the block time) the moment
+it is blocked: its key is erased, so no relying party may accept it from then on.
+
 Lock order, everywhere: holder row, then certificate row, then key row — so two services that need
 several of them cannot deadlock. A refused transition raises before anything is written.
 """
@@ -166,6 +169,17 @@ def _add_months(moment: datetime, months: int) -> datetime:
     raise ValueError("unreachable")
 
 
+def validity_end(*, issued_at: datetime, months: int) -> datetime:
+    """The not_after of a certificate issued at ``issued_at`` for ``months`` months: the same time of
+    day in the holders' calendar (``TIME_ZONE``, Europe/Rome), that many calendar months later.
+
+    Counted in UTC, a certificate issued just after midnight in Rome — still the previous day in UTC —
+    would end a day early for its holder across a month end (1 May + 1 month = 31 May) or a change of
+    summer time (15 July + 6 months = 14 January).
+    """
+    return _add_months(timezone.localtime(issued_at), months)
+
+
 # --- The operations ---------------------------------------------------------------------------------
 
 
@@ -228,7 +242,7 @@ def certificate_issue(*, certificate: Certificate, actor: Any = None, ip: str = 
             serial=serial,
             # A few minutes back: relying parties with a slow clock must not see "not yet valid".
             not_before=now - timedelta(minutes=5),
-            not_after=_add_months(now, organization.certificate_validity_months),
+            not_after=validity_end(issued_at=now, months=organization.certificate_validity_months),
             issuer_cert=authority_x509(issuing),
             issuer_key=authority_private_key(issuing),
         )
@@ -348,7 +362,10 @@ def certificate_revoke(
         certificate.state = State.REVOKED
         certificate.revoked_at = now
         certificate.revocation_reason = reason
-        certificate.revocation_time = now
+        # A blocked certificate has been listed as revoked since the block: the revocation time stays
+        # that moment (a later one would tell validators it was good in between).
+        if previous != State.BLOCKED:
+            certificate.revocation_time = now
         _save(certificate, now, "revoked_at", "revocation_reason", "revocation_time")
         _destroy_key(certificate, now)
         _audit("revoked", certificate, actor, ip, reason=reason, previous_state=previous)
@@ -358,16 +375,29 @@ def certificate_revoke(
 
 
 def _block_locked(certificate: Certificate, *, actor: Any, ip: str, now: datetime) -> None:
+    """Block the locked ``certificate`` and publish it as revoked at ``now``.
+
+    The reason is cessationOfOperation, not keyCompromise: the key was erased because nobody can
+    prove who holds the PIN any more, but nothing shows the key itself leaked. Validators treat
+    keyCompromise as casting doubt on signatures made *before* the revocation time too; with
+    cessationOfOperation, signatures made (and timestamped) before the block stay valid, and none
+    can be made after it.
+    """
     certificate.state = State.BLOCKED
     certificate.blocked_at = now
-    _save(certificate, now, "blocked_at", "pin_failures")
+    certificate.revocation_reason = RevocationReason.CESSATION_OF_OPERATION
+    certificate.revocation_time = now
+    _save(certificate, now, "blocked_at", "pin_failures", "revocation_reason", "revocation_time")
     _destroy_key(certificate, now)
-    _audit("blocked", certificate, actor, ip, pin_failures=certificate.pin_failures)
+    _audit("blocked", certificate, actor, ip, pin_failures=certificate.pin_failures,
+           reason=RevocationReason.CESSATION_OF_OPERATION)
     _notify(certificate, "certificate_blocked", now)
+    crl_publish_on_commit()
 
 
 def certificate_block(*, certificate: Certificate, actor: Any = None, ip: str = "") -> Certificate:
-    """Block for good (PIN retries exhausted): the key is destroyed; the certificate can only be revoked."""
+    """Block for good (PIN retries exhausted): the key is destroyed, the certificate is listed as revoked
+    (cessationOfOperation) on the CRL and by OCSP, and it can only be revoked formally."""
     with transaction.atomic():
         certificate = _lock(certificate)
         _check_transition(certificate, "block")

@@ -52,6 +52,7 @@ APPLICATION_ERROR_STATUS = {
 APPLICATION_ERROR_CSC_CODE = {
     "sms_code_cooldown": "too_many_requests",
     "sms_code_hourly_limit": "too_many_requests",
+    "otp_replayed": "invalid_otp",  # a code already used is an invalid OTP to CSC clients
 }
 
 

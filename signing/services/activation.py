@@ -82,8 +82,8 @@ from certificates.models import Certificate, CertificateKey, CertificateState
 from certificates.services.custody import certificate_data_key_unlock
 from certificates.vault import KeyUnavailable, PrivateKey, sealed_from_row, vault_get
 from otp.models import OtpDevice
-from otp.services import VerifyOutcome, device_verify
-from otp.sms_codes import sms_code_verify
+from otp.services import VerifyOutcome, code_replayed_error, device_verify
+from otp.sms_codes import sms_code_check
 from signing import pades
 from signing.models import Channel, SignatureActivation, SignatureRecord, SigningJob
 
@@ -209,6 +209,8 @@ def _otp_check(*, holder: Holder, otp_device: OtpDevice | None, sms: bool, otp_c
             raise ApplicationError(
                 "locked_otp", _("The OTP device is locked after too many wrong codes: ask your operator to unlock it.")
             )
+        if result.outcome is VerifyOutcome.REPLAYED:
+            raise code_replayed_error(field="otp")
         if result.failures_left is not None:
             raise ApplicationError(
                 "invalid_otp",
@@ -222,8 +224,11 @@ def _otp_check(*, holder: Holder, otp_device: OtpDevice | None, sms: bool, otp_c
             )
         raise ApplicationError("invalid_otp", _("Wrong OTP code."), field="otp")
     if sms:
-        if sms_code_verify(holder=holder, purpose=OTP_PURPOSE, code=otp_code, ip=ip):
+        outcome = sms_code_check(holder=holder, purpose=OTP_PURPOSE, code=otp_code, ip=ip).outcome
+        if outcome is VerifyOutcome.ACCEPTED:
             return
+        if outcome is VerifyOutcome.REPLAYED:
+            raise code_replayed_error(field="otp")
         raise ApplicationError("invalid_otp", _("Wrong or expired SMS code."), field="otp")
     raise _invalid_request(_("An OTP device or an SMS code is required."))
 

@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import timedelta
 from unittest import mock
 from urllib.parse import urlsplit
 
 import pytest
 from django.core import mail, signing
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 
 from accounts.models import ContactKind, ContactOwnership, Holder
 from accounts.services.contacts import EMAIL_LINK_SALT
 from audit.models import AuditEvent
 from notifications.models import Channel, Message
 from notifications.tasks import message_deliver
-from otp.models import DeviceKind
+from otp.models import DeviceKind, SmsCode
 from otp.oath import totp
 from otp.services import device_create
 from otp.stepup import STEPUP_SESSION_KEY
-from tests.conftest import HOLDER_PASSWORD
+from tests.conftest import CODE_REPLAYED_IT, HOLDER_PASSWORD
 from tests.notifications.backends import ScriptedSmsBackend
 
 pytestmark = pytest.mark.django_db
@@ -291,6 +292,25 @@ def test_a_wrong_code_is_refused_and_may_be_retried(world, holder_client, englis
     assert "not correct" in " ".join(response.context["form"].errors["code"])
     assert holder_client.post(PHONE_CONFIRM_URL, {"code": code}).status_code == 302
     assert Holder.objects.get(pk=world.alpha.holder.pk).mobile == NEW_MOBILE
+
+
+def test_a_code_already_used_says_already_used_and_is_not_counted(world, holder_client, scripted_sms):
+    grant(holder_client, "change_phone")
+    holder_client.post(PHONE_URL, {"current_password": HOLDER_PASSWORD, "new_mobile": NEW_MOBILE})
+    used = sms_code()
+    assert holder_client.post(PHONE_CONFIRM_URL, {"code": used}).status_code == 302
+    SmsCode.objects.update(created_at=timezone.now() - timedelta(minutes=1))  # past the resend cooldown
+    grant(holder_client, "change_phone")
+    holder_client.post(PHONE_URL, {"current_password": HOLDER_PASSWORD, "new_mobile": "+393478888888"})
+    fresh = sms_code()
+    if fresh == used:  # one chance in a million: the replay would be the live code
+        return
+
+    response = holder_client.post(PHONE_CONFIRM_URL, {"code": used})
+
+    assert response.status_code == 400 and response.context["form"].errors["code"] == [CODE_REPLAYED_IT]
+    assert SmsCode.objects.latest("created_at").attempts == 0
+    assert holder_client.post(PHONE_CONFIRM_URL, {"code": fresh}).status_code == 302
 
 
 def test_the_code_is_bound_to_the_new_number(world, holder_client, scripted_sms):

@@ -32,6 +32,7 @@ def test_wrong_password_says_how_many_attempts_are_left(world, client):
     assert "_auth_user_id" not in client.session
 
 
+@pytest.mark.clock
 def test_account_locks_after_the_organization_limit_and_says_until_when(world, client):
     holder = world.beta.holder  # beta: 3 failures, 30 minutes
     for _ in range(2):
@@ -42,6 +43,7 @@ def test_account_locks_after_the_organization_limit_and_says_until_when(world, c
     until = timezone.localtime(before + timedelta(minutes=30))
     assert "bloccato" in text.lower()
     assert until.strftime("%H:%M") in text or (until + timedelta(minutes=1)).strftime("%H:%M") in text
+    assert until.strftime("%d/%m/%Y") in text or (until + timedelta(minutes=1)).strftime("%d/%m/%Y") in text
     # While locked, even the right password is refused, with the same message.
     again = login(client, holder.user.username, HOLDER_PASSWORD)
     assert again.status_code == 400

@@ -22,6 +22,7 @@ from accounts.services.recovery import recovery_process
 from audit.models import AuditEvent
 from notifications.models import Message
 from notifications.tasks import message_deliver
+from otp.models import SmsCode
 from tests.conftest import HOLDER_PASSWORD
 from tests.notifications.backends import ScriptedSmsBackend
 from tests.stubs.recaptcha import RecaptchaStub
@@ -107,6 +108,27 @@ def test_password_recovery_end_to_end_with_sms_code_and_e_mail_link(world, clien
     # The link works once.
     again = Client().get(path)
     assert again.status_code == 400
+
+
+def test_a_code_of_an_earlier_recovery_says_already_used_and_is_not_counted(world, client, recaptcha, user_code):
+    start(client, world.alpha.holder.user.username, user_code)
+    run_worker()
+    used = sms_code()
+    assert client.post(CODE_URL, {"code": used}).status_code == 302
+    SmsCode.objects.update(created_at=timezone.now() - timedelta(minutes=1))  # past the resend cooldown
+    again = english(Client())
+    start(again, world.alpha.holder.user.username, user_code)
+    run_worker()
+    fresh = sms_code()
+    if fresh == used:  # one chance in a million: the replay would be the live code
+        return
+
+    response = again.post(CODE_URL, {"code": used})
+
+    assert response.status_code == 400
+    assert "This code has already been used. Use a new code." in response.content.decode()
+    assert RecoveryRequest.objects.latest("created_at").code_attempts == 0
+    assert again.post(CODE_URL, {"code": fresh}).status_code == 302
 
 
 def test_the_link_expires_after_fifteen_minutes(world, client, recaptcha, user_code):

@@ -71,6 +71,19 @@ def test_seed_demo_is_idempotent_and_resets_demo_passwords_and_lockouts():
     assert audit_chain_verify().ok
 
 
+def test_the_demo_chamber_of_commerce_locks_a_login_after_three_failures_the_university_after_five():
+    summary = seed()
+    passwords = {h["username"]: h["password"] for o in summary["organizations"] for h in o["holders"]}
+    for _ in range(3):
+        login(Client(), "lucia.neri", "wrong")
+        login(Client(), "mario.rossi", "wrong")
+
+    assert login(Client(), "lucia.neri", passwords["lucia.neri"]).status_code != 302  # locked at the chamber
+    assert login(Client(), "mario.rossi", passwords["mario.rossi"]).status_code == 302  # 2 attempts still left
+    limits = dict(Organization.objects.values_list("slug", "login_max_failures"))
+    assert limits == {"unimore": 5, "cciaa-mantova": 3}
+
+
 def test_seed_demo_refuses_to_run_with_debug_off_unless_forced(settings):
     settings.DEBUG = False
     with pytest.raises(CommandError, match="DEBUG off"):
@@ -115,6 +128,7 @@ def test_demo_holders_get_a_published_user_code_that_starts_password_recovery(re
     assert RecoveryRequest.objects.get(pk=recovery.pk).holder == holder
 
 
+@pytest.mark.clock
 def test_demo_holders_get_certificates_at_several_points_of_the_lifecycle_with_their_signing_pin():
     from datetime import timedelta
 
@@ -150,6 +164,7 @@ def test_demo_holders_get_certificates_at_several_points_of_the_lifecycle_with_t
     assert Certificate.objects.count() == 5 and CertificateAuthority.objects.count() == 4
 
 
+@pytest.mark.clock
 def test_the_demo_certificates_about_to_expire_get_their_reminders():
     from certificates.services import expiry_reminders_send
     from notifications.models import Message

@@ -23,8 +23,9 @@ from certificates.services.issuance import activation_resend
 from notifications.models import Channel, Message
 from otp.models import DeviceKind, DeviceState, OtpDevice
 from otp.oath import hotp, totp
-from otp.services import device_create
+from otp.services import device_create, device_verify
 from tests.certificates.test_issuance import SERIAL, TEMPORARY, register, sealed_text
+from tests.conftest import CODE_REPLAYED_IT
 
 NEW_PASSWORD = "Nuova-Chiave-Del-Portone-58"
 PIN = "Ponte-Vecchio-1934"
@@ -58,6 +59,7 @@ def through_password(client: Client, link: str, temporary: str) -> None:
     assert response.status_code == 302, response.content.decode()[:3000]
 
 
+@pytest.mark.clock
 def test_a_holder_activates_with_sms_and_the_pin_opens_the_key(client, world, ca):
     certificate = register(world, otp_choice="sms")
     link, temporary, user_code = secrets_of(certificate)
@@ -84,7 +86,7 @@ def test_a_holder_activates_with_sms_and_the_pin_opens_the_key(client, world, ca
     assert profile.status_code == 200  # logged in
     certificate.refresh_from_db()
     assert certificate.state == CertificateState.ACTIVE
-    assert f"{certificate.not_after:%d/%m/%Y}".encode() in profile.content
+    assert f"{timezone.localtime(certificate.not_after):%d/%m/%Y}".encode() in profile.content
     assert user_code.encode() not in profile.content
     assert certificate_key_unlock(certificate=certificate, pin=PIN) is not None
     assert login_attempt(username=holder.user.username, password=NEW_PASSWORD, portal=Portal.PANEL).outcome \
@@ -111,6 +113,22 @@ def test_a_hardware_token_is_proved_with_one_code(client, world, ca):
     certificate.refresh_from_db()
     token.refresh_from_db()
     assert certificate.state == CertificateState.ACTIVE and token.counter == 1
+
+
+def test_a_token_code_already_used_says_already_used_and_does_not_count(client, world, ca):
+    token = device_create(kind=DeviceKind.HARDWARE_HOTP, seed=TOKEN_SEED, serial=SERIAL, state=DeviceState.AVAILABLE)
+    certificate = register(world, otp_choice="hardware", token_serial=SERIAL)
+    assert device_verify(device=token, code=hotp(TOKEN_SEED, 0), purpose="test").ok  # seen at the counter
+    link, temporary, _code = secrets_of(certificate)
+    through_password(client, link, temporary)
+    step = reverse("activation:step")
+
+    replayed = client.post(step, {"code": hotp(TOKEN_SEED, 0)})
+
+    assert replayed.status_code == 400 and CODE_REPLAYED_IT in replayed.content.decode()
+    token.refresh_from_db()
+    assert token.failure_count == 0
+    assert client.post(step, {"code": hotp(TOKEN_SEED, 1)}).status_code == 302
 
 
 def test_the_app_is_enrolled_by_qr_code(client, world, ca):

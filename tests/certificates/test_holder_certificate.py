@@ -10,12 +10,13 @@ from cryptography import x509
 from django.conf import settings
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.errors import ApplicationError
 from accounts.services.people import holder_user_code_issue
 from audit.models import AuditEvent
 from certificates.models import Certificate, CertificateState
-from certificates.services import certificate_key_unlock
+from certificates.services import certificate_key_unlock, certificate_reactivate
 from otp.models import DeviceKind, OtpDevice
 from otp.oath import totp
 from otp.services import device_create
@@ -43,10 +44,11 @@ def english(client: Client) -> Client:
     return client
 
 
+@pytest.mark.clock
 def test_the_profile_and_the_certificate_page_show_validity_serial_and_iut(holder_client, certificate):
     english(holder_client)
     profile = holder_client.get(reverse("panel:profile")).content.decode()
-    assert f"Certificate valid until {certificate.not_after:%d/%m/%Y}" in profile
+    assert f"Certificate valid until {timezone.localtime(certificate.not_after):%d/%m/%Y}" in profile
     page = holder_client.get(reverse("panel:certificate")).content.decode()
     assert certificate.serial in page and certificate.iut in page
 
@@ -158,6 +160,21 @@ def test_without_login_every_wrong_combination_gets_the_same_answer(world, certi
     device.refresh_from_db()
     assert certificate.state == CertificateState.ACTIVE
     assert device.failure_count == 1  # only the attempt with the right user code reached the device
+
+
+def test_without_login_a_replayed_otp_says_already_used_and_does_not_count(world, certificate, device):
+    user_code = holder_user_code_issue(holder=world.alpha.holder)
+    username, code = world.alpha.holder.user.username, totp(SEED, time.time())
+    assert without_login(username, user_code, code).status_code == 200
+    certificate_reactivate(certificate=certificate)
+
+    response = without_login(username, user_code, code)
+
+    assert response.status_code == 400
+    assert "This code has already been used. Use a new code." in response.content.decode()
+    certificate.refresh_from_db()
+    device.refresh_from_db()
+    assert certificate.state == CertificateState.ACTIVE and device.failure_count == 0
 
 
 def test_without_login_revocation_needs_a_reason(world, certificate, device):

@@ -3,7 +3,7 @@ jobs, and tenant isolation of the selectors."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
@@ -32,6 +32,7 @@ from certificates.services import (
     certificates_expire_unactivated,
     crl_refresh,
 )
+from certificates.services.lifecycle import validity_end
 from notifications.models import Message
 from tests.certificates.conftest import PIN, active, issued
 
@@ -49,6 +50,7 @@ def _crl_serials() -> dict[int, x509.ReasonFlags | None]:
     return out
 
 
+@pytest.mark.clock
 def test_request_then_issue_then_activate(world, ca):
     operator = world.alpha.operator.user
     certificate = certificate_request(holder=world.alpha.holder, actor=operator)
@@ -57,10 +59,9 @@ def test_request_then_issue_then_activate(world, ca):
     certificate = certificate_issue(certificate=certificate, actor=operator)
     assert certificate.state == State.ISSUED and certificate.issued_by == operator
     assert certificate.activation_deadline - certificate.issued_at == timedelta(days=120)
-    months = (certificate.not_after.year - certificate.issued_at.year) * 12 + (
-        certificate.not_after.month - certificate.issued_at.month
-    )
-    assert months == 36
+    # What the holder reads: the same date in Rome, 36 months on (29 February: the 28th).
+    issued_on, ends_on = timezone.localdate(certificate.issued_at), timezone.localdate(certificate.not_after)
+    assert ends_on == issued_on.replace(year=issued_on.year + 3) or (issued_on.month, issued_on.day) == (2, 29)
 
     certificate = certificate_activate(certificate=certificate, pin=PIN, actor=world.alpha.holder.user)
     assert certificate.state == State.ACTIVE and certificate.activated_at is not None
@@ -70,6 +71,24 @@ def test_request_then_issue_then_activate(world, ca):
         .values_list("event_type", flat=True)
     )
     assert events == ["certificate.requested", "certificate.issued", "certificate.activated"]
+
+
+@pytest.mark.parametrize(
+    ("issued_utc", "months", "ends_in_rome"),
+    [
+        ("2026-04-30 22:30", 1, "2026-06-01 00:30"),  # 1 May in Rome: one month is 1 June, not 31 May
+        ("2026-07-14 22:30", 6, "2027-01-15 00:30"),  # 15 July (summer time): six months is 15 January
+        ("2026-01-14 22:30", 6, "2026-07-14 23:30"),  # 23:30 in Rome, same date in UTC
+        ("2026-01-30 23:30", 1, "2026-02-28 00:30"),  # 31 January in Rome + 1 month: end of February
+        ("2026-10-24 22:30", 36, "2029-10-25 00:30"),
+    ],
+)
+def test_validity_months_are_counted_in_the_rome_calendar(issued_utc, months, ends_in_rome):
+    issued_at = datetime.fromisoformat(issued_utc).replace(tzinfo=UTC)
+
+    ends = validity_end(issued_at=issued_at, months=months)
+
+    assert timezone.localtime(ends).strftime("%Y-%m-%d %H:%M") == ends_in_rome
 
 
 def test_suspend_reactivate_and_revoke_update_the_crl(world, ca, django_capture_on_commit_callbacks):
@@ -114,6 +133,57 @@ def test_a_suspended_and_a_blocked_certificate_can_be_revoked(world, ca):
     certificate_revoke(certificate=blocked, reason=RevocationReason.CESSATION_OF_OPERATION)
 
     assert {c.state for c in Certificate.objects.filter(pk__in=[suspended.pk, blocked.pk])} == {State.REVOKED}
+
+
+def test_blocking_lists_the_certificate_as_ceased_on_the_crl_at_the_block_time(
+    world, ca, django_capture_on_commit_callbacks
+):
+    certificate = active(world.alpha.holder)
+    with django_capture_on_commit_callbacks(execute=True):
+        certificate_block(certificate=certificate)
+
+    certificate.refresh_from_db()
+    assert certificate.revocation_reason == RevocationReason.CESSATION_OF_OPERATION
+    assert certificate.revocation_time == certificate.blocked_at
+    assert _crl_serials() == {int(certificate.serial): x509.ReasonFlags.cessation_of_operation}
+    crl = x509.load_der_x509_crl(bytes(Crl.objects.filter(authority__role="issuing").latest("number").der))
+    entry = crl.get_revoked_certificate_by_serial_number(int(certificate.serial))
+    assert entry.revocation_date_utc == certificate.blocked_at.replace(microsecond=0)
+
+
+def test_revoking_a_blocked_certificate_keeps_the_block_time_and_takes_the_given_reason(world, ca):
+    certificate = active(world.alpha.holder)
+    certificate_block(certificate=certificate)
+    certificate.refresh_from_db()
+    blocked_at = certificate.blocked_at
+
+    certificate_revoke(certificate=certificate, reason=RevocationReason.KEY_COMPROMISE)
+
+    certificate.refresh_from_db()
+    assert certificate.state == State.REVOKED and certificate.revoked_at > blocked_at
+    assert certificate.revocation_reason == RevocationReason.KEY_COMPROMISE
+    assert certificate.revocation_time == blocked_at  # listed since the block, not since the paperwork
+
+
+@pytest.mark.django_db(transaction=True)
+def test_certificates_blocked_before_the_upgrade_are_listed_as_revoked_at_their_block_time(world, ca):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    certificate = active(world.alpha.holder)
+    executor = MigrationExecutor(connection)
+    executor.migrate([("certificates", "0003_merge_activation_reminders")])
+    blocked_at = timezone.now() - timedelta(days=3)
+    # What blocking used to leave behind: blocked, key erased, but nothing for the CRL or OCSP.
+    Certificate.objects.filter(pk=certificate.pk).update(state=State.BLOCKED, blocked_at=blocked_at)
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    certificate.refresh_from_db()
+    assert certificate.revocation_reason == RevocationReason.CESSATION_OF_OPERATION
+    assert certificate.revocation_time == blocked_at
+    assert [crl.authority.role for crl in crl_refresh()] == ["issuing"]  # the stored CRL no longer matches
+    assert _crl_serials() == {int(certificate.serial): x509.ReasonFlags.cessation_of_operation}
 
 
 def test_an_issued_certificate_can_be_revoked_before_activation(world, ca):

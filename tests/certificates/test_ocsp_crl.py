@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import urllib.parse
+from datetime import UTC
 
 import pytest
 from asn1crypto import x509 as asn1_x509
@@ -17,9 +18,11 @@ from cryptography.x509 import ocsp
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import RevokedError
 
-from certificates.models import AuthorityRole, RevocationReason
+from accounts.errors import ApplicationError
+from certificates.models import AuthorityRole, CertificateState, RevocationReason
 from certificates.services import (
     authority_hierarchy_build,
+    certificate_key_unlock,
     certificate_reactivate,
     certificate_revoke,
     certificate_suspend,
@@ -130,6 +133,47 @@ def test_pyhanko_validates_in_hard_fail_mode_through_suspension_and_reactivation
 
     certificate_reactivate(certificate=certificate)
     assert validate()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_certificate_blocked_by_wrong_pins_is_revoked_for_openssl_ocsp_the_crl_and_pyhanko(
+    world, live_ca, live_server, tmp_path
+):
+    import urllib.request
+
+    certificate = active(world.alpha.holder)
+    for _attempt in range(world.alpha.organization.pin_max_retries):
+        with pytest.raises(ApplicationError):
+            certificate_key_unlock(certificate=certificate, pin="99999998")
+    certificate.refresh_from_db()
+    assert certificate.state == CertificateState.BLOCKED
+    blocked_at = certificate.blocked_at.astimezone(UTC)
+
+    pems = {role: write_pem(tmp_path / f"{role}.pem", live_ca[role].der) for role in live_ca}
+    leaf = write_pem(tmp_path / "leaf.pem", certificate.der)
+    ocsp_out = _openssl_ocsp(
+        live_server, {"issuing": pems[AuthorityRole.ISSUING], "responder": pems[AuthorityRole.OCSP]},
+        "-cert", str(leaf),
+    )
+    assert ": revoked" in ocsp_out and "Reason: cessationOfOperation" in ocsp_out
+    assert f"Revocation Time: {blocked_at:%b} {blocked_at.day:2d} {blocked_at:%H:%M:%S %Y} GMT" in ocsp_out
+
+    with urllib.request.urlopen(f"{live_server.url}/ca/crl/issuing.crl") as response:  # noqa: S310
+        (tmp_path / "issuing.crl").write_bytes(response.read())
+    crl = openssl("crl", "-inform", "DER", "-in", str(tmp_path / "issuing.crl"), "-text").stdout
+    assert f"Serial Number: {int(certificate.serial):X}" in crl and "Cessation Of Operation" in crl
+
+    root = asn1_x509.Certificate.load(bytes(live_ca[AuthorityRole.ROOT].der))
+    issuing = asn1_x509.Certificate.load(bytes(live_ca[AuthorityRole.ISSUING].der))
+    context = ValidationContext(
+        trust_roots=[root], other_certs=[issuing], allow_fetching=True, revocation_mode="hard-fail"
+    )
+    validator = CertificateValidator(
+        asn1_x509.Certificate.load(bytes(certificate.der)), intermediate_certs=[issuing],
+        validation_context=context,
+    )
+    with pytest.raises(RevokedError):
+        run_coroutine(validator.async_validate_usage({"non_repudiation"}))
 
 
 # --- Direct answers -------------------------------------------------------------------------------------

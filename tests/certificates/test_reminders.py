@@ -25,9 +25,12 @@ from config.celery import app
 from notifications.models import Message
 from tests.certificates.conftest import active, issued
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
-TODAY = timezone.localdate()
+
+def today() -> date:
+    """Today in Rome, read when a test runs: a run that crosses midnight must not use the collection day."""
+    return timezone.localdate()
 
 
 def _fast_keys(*organizations: Organization) -> None:
@@ -47,7 +50,7 @@ def orgs(world, ca):
 def expiring(holder: Holder, days: int, *, hour: int = 10) -> Certificate:
     """An active certificate whose not_after is ``days`` local days after today (dates moved by update)."""
     certificate = active(holder)
-    not_after = timezone.make_aware(datetime.combine(TODAY + timedelta(days=days), time(hour)))
+    not_after = timezone.make_aware(datetime.combine(today() + timedelta(days=days), time(hour)))
     Certificate.objects.filter(pk=certificate.pk).update(not_after=not_after)
     certificate.refresh_from_db()
     return certificate
@@ -77,7 +80,7 @@ def test_each_threshold_is_reminded_once_on_the_day_it_is_reached(orgs):
     certificate = expiring(orgs.alpha.holder, 70)
     seen = []
     for offset in range(71):  # every day from today to the expiry date
-        if on(TODAY + timedelta(days=offset)):
+        if on(today() + timedelta(days=offset)):
             seen.append(70 - offset)
     assert seen == [60, 30, 7]
     pk = certificate.pk
@@ -89,7 +92,7 @@ def test_each_threshold_is_reminded_once_on_the_day_it_is_reached(orgs):
 def test_only_certificates_within_a_threshold_get_a_reminder(orgs):
     due = expiring(orgs.alpha.holders[0], 60, hour=23)  # 23:00 local on the 60th day: still 60 days
     not_yet = expiring(orgs.alpha.holders[1], 61, hour=0)  # 00:00 local on the 61st day
-    assert on(TODAY) == 1
+    assert on(today()) == 1
     assert keys(due) == [f"expiry-reminder:{due.pk}:60"]
     assert keys(not_yet) == []
 
@@ -99,28 +102,28 @@ def test_running_the_job_twice_sends_nothing_new(orgs):
     expiring(orgs.beta.holders[0], 5)
     assert expiry_reminders_send() == 2
     assert expiry_reminders_send() == 0
-    assert on(TODAY + timedelta(days=1)) == 0
+    assert on(today() + timedelta(days=1)) == 0
     assert len(reminders()) == 2
 
 
 def test_a_missed_day_still_sends_the_threshold_crossed_meanwhile_once(orgs):
     certificate = expiring(orgs.alpha.holder, 62)
-    assert on(TODAY) == 0
+    assert on(today()) == 0
     # The job did not run on days 1–4: on day 5 the certificate is at 57 days.
-    assert on(TODAY + timedelta(days=5)) == 1
-    assert on(TODAY + timedelta(days=6)) == 0
+    assert on(today() + timedelta(days=5)) == 1
+    assert on(today() + timedelta(days=6)) == 0
     assert keys(certificate) == [f"expiry-reminder:{certificate.pk}:60"]
 
 
 def test_a_certificate_found_close_to_expiry_gets_only_the_smallest_threshold_reached(orgs):
     six = expiring(orgs.alpha.holders[0], 6)
     twenty = expiring(orgs.alpha.holders[1], 20)
-    assert on(TODAY) == 2
+    assert on(today()) == 2
     assert keys(six) == [f"expiry-reminder:{six.pk}:7"]
     assert keys(twenty) == [f"expiry-reminder:{twenty.pk}:30"]
     # Later days owe twenty the 7-day reminder only; six is done.
     for offset in range(1, 21):
-        on(TODAY + timedelta(days=offset))
+        on(today() + timedelta(days=offset))
     assert keys(six) == [f"expiry-reminder:{six.pk}:7"]
     assert keys(twenty) == [f"expiry-reminder:{twenty.pk}:30", f"expiry-reminder:{twenty.pk}:7"]
 
@@ -131,7 +134,7 @@ def test_the_reminder_goes_by_email_to_the_holder_in_their_language_with_the_ren
     holder.user.preferred_language = "en"
     holder.user.save(update_fields=["preferred_language"])
     certificate = expiring(holder, 30)
-    on(TODAY)
+    on(today())
     [message] = reminders(certificate)
     assert (message.channel, message.recipient, message.language) == ("email", holder.email, "en")
     assert (message.holder_id, message.organization_id) == (holder.pk, orgs.alpha.organization.pk)
@@ -142,7 +145,7 @@ def test_the_reminder_goes_by_email_to_the_holder_in_their_language_with_the_ren
     assert "https://firma.example.org/rinnovo/" in message.body_text
     assert 'href="https://firma.example.org/rinnovo/"' in message.body_html
     assert "request a new remote signature certificate" not in message.body_text
-    assert formatted(TODAY + timedelta(days=30), "en") in message.subject
+    assert formatted(today() + timedelta(days=30), "en") in message.subject
 
 
 def test_an_organization_that_does_not_renew_tells_to_request_a_new_certificate(orgs):
@@ -153,7 +156,7 @@ def test_an_organization_that_does_not_renew_tells_to_request_a_new_certificate(
     holder.user.preferred_language = "en"
     holder.user.save(update_fields=["preferred_language"])
     certificate = expiring(holder, 7)
-    on(TODAY)
+    on(today())
     [message] = reminders(certificate)
     assert "request a new remote signature certificate from your registration office" in message.body_text
     assert "/rinnovo/" not in message.body_text and "/rinnovo/" not in message.body_html
@@ -163,11 +166,11 @@ def test_an_organization_that_does_not_renew_tells_to_request_a_new_certificate(
 def test_italian_holders_get_the_reminder_in_italian_rendering(orgs, settings):
     settings.SITE_URL = "https://firma.example.org"
     certificate = expiring(orgs.alpha.holder, 7)  # preferred language: it (the default)
-    on(TODAY)
+    on(today())
     [message] = reminders(certificate)
     assert message.language == "it"
     assert "https://firma.example.org/rinnovo/" in message.body_text
-    assert formatted(TODAY + timedelta(days=7), "it") in message.body_text  # "30 novembre 2026"
+    assert formatted(today() + timedelta(days=7), "it") in message.body_text  # "30 novembre 2026"
 
 
 def test_certificates_that_are_not_active_get_no_reminder(orgs):
@@ -181,7 +184,7 @@ def test_certificates_that_are_not_active_get_no_reminder(orgs):
     Certificate.objects.filter(pk=past.pk).update(not_after=timezone.now() - timedelta(hours=1))
     certificates_expire_past_validity()
     assert Certificate.objects.get(pk=past.pk).state == CertificateState.EXPIRED
-    assert on(TODAY) == 0
+    assert on(today()) == 0
     assert reminders() == []
     assert {suspended.state, revoked.state, blocked.state} == {"suspended", "revoked", "blocked"}
 
@@ -196,11 +199,11 @@ def test_a_certificate_suspended_at_a_threshold_gets_it_after_reactivation(orgs)
     from certificates.services import certificate_reactivate
 
     certificate = expiring(orgs.alpha.holder, 35)
-    assert on(TODAY) == 1  # 60
+    assert on(today()) == 1  # 60
     certificate = certificate_suspend(certificate=certificate)
-    assert on(TODAY + timedelta(days=5)) == 0  # 30 reached while suspended
+    assert on(today() + timedelta(days=5)) == 0  # 30 reached while suspended
     certificate_reactivate(certificate=certificate)
-    assert on(TODAY + timedelta(days=8)) == 1
+    assert on(today() + timedelta(days=8)) == 1
     assert keys(certificate)[-1] == f"expiry-reminder:{certificate.pk}:30"
 
 
@@ -212,22 +215,22 @@ def test_each_organization_reminds_on_its_own_days(orgs):
     beta_80 = expiring(orgs.beta.holders[0], 80)
     alpha_20 = expiring(orgs.alpha.holders[1], 20)
     beta_20 = expiring(orgs.beta.holders[1], 20)
-    assert on(TODAY) == 3
+    assert on(today()) == 3
     assert keys(alpha_80) == []
     assert keys(beta_80) == [f"expiry-reminder:{beta_80.pk}:90"]
     assert keys(alpha_20) == [f"expiry-reminder:{alpha_20.pk}:30"]
     assert keys(beta_20) == [f"expiry-reminder:{beta_20.pk}:90"]
-    assert on(TODAY + timedelta(days=6)) == 1  # beta_20 at 14 days; alpha_20 at 14 owes nothing until 7
+    assert on(today() + timedelta(days=6)) == 1  # beta_20 at 14 days; alpha_20 at 14 owes nothing until 7
     assert keys(beta_20)[-1] == f"expiry-reminder:{beta_20.pk}:14"
-    assert on(TODAY + timedelta(days=13)) == 1  # alpha_20 at 7
+    assert on(today() + timedelta(days=13)) == 1  # alpha_20 at 7
     assert keys(alpha_20)[-1] == f"expiry-reminder:{alpha_20.pk}:7"
 
 
 def test_an_existing_outbox_row_is_never_sent_again_even_if_the_row_was_not_marked(orgs):
     certificate = expiring(orgs.alpha.holder, 30)
-    assert on(TODAY) == 1
+    assert on(today()) == 1
     Certificate.objects.filter(pk=certificate.pk).update(expiry_reminded_days=None)  # e.g. restored backup
-    assert on(TODAY) == 0
+    assert on(today()) == 0
     assert len(reminders(certificate)) == 1
     assert Certificate.objects.get(pk=certificate.pk).expiry_reminded_days == 30
 
@@ -244,7 +247,7 @@ def test_the_job_runs_daily_from_beat_through_a_thin_task(orgs):
 @pytest.mark.postgresql_only
 def test_the_selection_uses_the_reminder_index_on_postgresql(orgs):
     expiring(orgs.alpha.holder, 30)
-    for band in reminder_bands(today=TODAY, now=timezone.now()):
+    for band in reminder_bands(today=today(), now=timezone.now()):
         query = reminders_due(band).order_by().values_list("pk", flat=True)
         sql, params = query.query.sql_with_params()
         with connection.cursor() as cursor:

@@ -45,6 +45,7 @@ def _choose_sms(page: Page) -> None:
     expect(radio).to_be_checked()
 
 
+@pytest.mark.clock
 def test_operator_issues_and_holder_activates_from_the_mailbox(
     page: Page, open_page, world: World, worker_process: Worker, ca_hierarchy, settings,  # noqa: F811
     tmp_path: Path,
@@ -164,7 +165,9 @@ def test_operator_issues_and_holder_activates_from_the_mailbox(
     assert path_of(holder_page) == "/"
     certificate.refresh_from_db()
     assert certificate.state == CertificateState.ACTIVE
-    expect(holder_page.get_by_test_id("certificate-state")).to_contain_text(f"{certificate.not_after:%d/%m/%Y}")
+    expect(holder_page.get_by_test_id("certificate-state")).to_contain_text(
+        f"{timezone.localtime(certificate.not_after):%d/%m/%Y}"
+    )
     expect(holder_page.get_by_test_id("associated-devices")).to_be_visible()
     assert english_leftovers(holder_page) == []
     screenshot(holder_page, "activation-5-profile.png")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone, translation
 from playwright.sync_api import Page, expect
 
@@ -14,6 +15,7 @@ from tests.conftest import HOLDER_PASSWORD, OPERATOR_PASSWORD, World
 from tests.e2e.conftest import italian, log_in, path_of, screenshot
 
 
+@pytest.mark.clock
 def test_locked_holder_is_refused_even_with_the_right_password_until_the_operator_unlocks(
     open_page: Callable[[], Page], world: World
 ):

@@ -3,10 +3,12 @@ with username, user code and a code from the hardware token, and a relying party
 
 from __future__ import annotations
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ReasonFlags, ocsp
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from accounts.services.people import holder_user_code_issue
@@ -59,6 +61,7 @@ def test_holder_suspends_the_certificate_without_logging_in(page: Page, world: W
     assert answer.revocation_reason == ReasonFlags.certificate_hold
 
 
+@pytest.mark.clock
 def test_holder_reactivates_the_suspended_certificate_from_the_panel_after_a_step_up(
     page: Page, world: World, ca  # noqa: F811
 ):
@@ -87,7 +90,7 @@ def test_holder_reactivates_the_suspended_certificate_from_the_panel_after_a_ste
         page.click("main form button.btn-primary")
     expect(page.locator("main")).to_contain_text(italian("Your certificate is active again."))
     expect(page.get_by_test_id("certificate-state")).to_contain_text(
-        italian("Certificate valid until %(date)s") % {"date": f"{certificate.not_after:%d/%m/%Y}"}
+        italian("Certificate valid until %(date)s") % {"date": f"{timezone.localtime(certificate.not_after):%d/%m/%Y}"}
     )
     screenshot(page, "panel-certificate-active.png")
     certificate.refresh_from_db()

@@ -17,7 +17,7 @@ from otp.models import DeviceKind, DeviceState, OtpDevice
 from otp.oath import hotp, totp
 from otp.services import device_create
 from otp.stepup import STEPUP_SESSION_KEY
-from tests.conftest import HOLDER_PASSWORD
+from tests.conftest import CODE_REPLAYED_IT, HOLDER_PASSWORD
 
 pytestmark = pytest.mark.django_db
 SEED = b"12345678901234567890"
@@ -93,6 +93,17 @@ def test_a_wrong_code_fails_the_test_counts_and_says_the_attempts_left(holder_cl
     assert "9" in " ".join(response.context["form"].errors["code"])
     app_device.refresh_from_db()
     assert app_device.failure_count == 1
+
+
+def test_a_replayed_code_fails_the_test_says_already_used_and_does_not_count(holder_client, token):
+    assert holder_client.post(device_test_url(token), {"code": hotp(SEED, 0)}).status_code == 302
+
+    response = holder_client.post(device_test_url(token), {"code": hotp(SEED, 0)})
+
+    assert response.status_code == 400
+    assert response.context["form"].errors["code"] == [CODE_REPLAYED_IT]
+    token.refresh_from_db()
+    assert token.failure_count == 0
 
 
 @pytest.mark.parametrize("garbage", ["", "abcdef", "12 34", "1234567", "9" * 40, "١٢٣٤٥٦"])
@@ -175,6 +186,19 @@ def test_two_codes_that_are_not_consecutive_are_refused(holder_client, token):
     assert response.context["form"].non_field_errors()  # "not recognized as consecutive codes"
     token.refresh_from_db()
     assert token.counter == 0 and token.failure_count == 1
+
+
+def test_synchronizing_again_with_the_same_codes_says_already_used_and_does_not_count(holder_client, token):
+    _unlock_resync(holder_client)
+    codes = {"device": str(token.public_id), "first_code": hotp(SEED, 50), "second_code": hotp(SEED, 51)}
+    assert holder_client.post(RESYNC, codes).status_code == 302
+    _unlock_resync(holder_client)
+
+    response = holder_client.post(RESYNC, codes)
+
+    assert response.status_code == 400 and response.context["form"].non_field_errors() == [CODE_REPLAYED_IT]
+    token.refresh_from_db()
+    assert token.counter == 52 and token.failure_count == 0
 
 
 def test_synchronizing_lifts_a_lock(holder_client, token):

@@ -18,13 +18,14 @@ from notifications.rendering import message_render
 from notifications.sealing import MASK
 from notifications.tasks import message_deliver
 from otp.models import SMS_CODE_MAX_ATTEMPTS, SmsCode
+from otp.services import VerifyOutcome
 from otp.sms_codes import (
     SMS_CODE_HOURLY_LIMIT,
     SMS_CODE_PURPOSES,
     SMS_CODE_TTL,
+    sms_code_check,
     sms_code_hash,
     sms_code_issue,
-    sms_code_verify,
 )
 from tests.notifications.backends import ScriptedSmsBackend
 
@@ -110,16 +111,36 @@ def test_the_sms_sent_carries_the_code_while_the_stored_message_shows_it_masked(
     assert sent.text == message.body_text.replace(MASK, code)
     message.refresh_from_db()
     assert message.status == MessageStatus.SENT and code not in message.body_text and not message.body_sealed
-    assert sms_code_verify(holder=holder, purpose="revoke", code=code)
+    assert sms_code_check(holder=holder, purpose="revoke", code=code).ok
 
 
 def test_a_correct_code_is_accepted_once(world, sms):
     holder = world.alpha.holder
     _, code = issue(holder)
-    assert sms_code_verify(holder=holder, purpose="change_phone", code=code)
-    assert not sms_code_verify(holder=holder, purpose="change_phone", code=code)
+    assert sms_code_check(holder=holder, purpose="change_phone", code=code).ok
+    assert sms_code_check(holder=holder, purpose="change_phone", code=code).outcome is VerifyOutcome.REPLAYED
     assert AuditEvent.objects.filter(event_type="otp.sms_code_verified").count() == 1
-    assert AuditEvent.objects.filter(event_type="otp.sms_code_failed").count() == 1
+    assert AuditEvent.objects.filter(event_type="otp.code_replayed").count() == 1
+
+
+def test_a_used_code_sent_again_is_a_replay_audited_notified_once_and_not_counted(world, sms):
+    holder = world.alpha.holder
+    first, used = issue(holder)
+    assert sms_code_check(holder=holder, purpose="change_phone", code=used).ok
+    age(first, 31)
+    live, fresh = issue(holder)
+    if used == fresh:  # one chance in a million: the replay would be the live code
+        return
+
+    outcomes = [sms_code_check(holder=holder, purpose="change_phone", code=used).outcome for _ in range(3)]
+
+    assert outcomes == [VerifyOutcome.REPLAYED] * 3
+    live.refresh_from_db()
+    assert live.attempts == 0 and live.invalidated_at is None  # the live code lost nothing
+    assert AuditEvent.objects.filter(event_type="otp.code_replayed", outcome="denied").count() == 3
+    notices = Message.objects.filter(holder=holder, message_type="security_notice")
+    assert notices.count() == 1 and "già utilizzato" in notices.get().body_text
+    assert sms_code_check(holder=holder, purpose="change_phone", code=fresh).ok
 
 
 def test_an_expired_code_is_refused(world, sms):
@@ -127,7 +148,7 @@ def test_an_expired_code_is_refused(world, sms):
     row, code = issue(holder)
     age(row, SMS_CODE_TTL.total_seconds() + 1)  # its five minutes are over
     assert SmsCode.objects.get(pk=row.pk).expires_at < timezone.now()
-    assert not sms_code_verify(holder=holder, purpose="change_phone", code=code)
+    assert not sms_code_check(holder=holder, purpose="change_phone", code=code).ok
     assert SmsCode.objects.get(pk=row.pk).used_at is None
 
 
@@ -135,43 +156,43 @@ def test_a_code_is_still_accepted_just_before_it_expires(world, sms):
     holder = world.alpha.holder
     row, code = issue(holder)
     age(row, SMS_CODE_TTL.total_seconds() - 5)
-    assert sms_code_verify(holder=holder, purpose="change_phone", code=code)
+    assert sms_code_check(holder=holder, purpose="change_phone", code=code).ok
 
 
 def test_a_code_only_confirms_the_operation_that_asked_for_it(world, sms):
     holder = world.alpha.holder
     _, code = issue(holder, purpose="change_phone")
-    assert not sms_code_verify(holder=holder, purpose="revoke", code=code)
-    assert not sms_code_verify(holder=holder, purpose="password_recovery", code=code)
-    assert sms_code_verify(holder=holder, purpose="change_phone", code=code)
+    assert not sms_code_check(holder=holder, purpose="revoke", code=code).ok
+    assert not sms_code_check(holder=holder, purpose="password_recovery", code=code).ok
+    assert sms_code_check(holder=holder, purpose="change_phone", code=code).ok
 
 
 def test_a_code_only_works_for_its_holder(world, sms):
     _, code = issue(world.alpha.holder)
-    assert not sms_code_verify(holder=world.beta.holder, purpose="change_phone", code=code)
-    assert not sms_code_verify(holder=world.alpha.holders[1], purpose="change_phone", code=code)
-    assert sms_code_verify(holder=world.alpha.holder, purpose="change_phone", code=code)
+    assert not sms_code_check(holder=world.beta.holder, purpose="change_phone", code=code).ok
+    assert not sms_code_check(holder=world.alpha.holders[1], purpose="change_phone", code=code).ok
+    assert sms_code_check(holder=world.alpha.holder, purpose="change_phone", code=code).ok
 
 
 def test_a_code_sent_to_a_new_number_confirms_only_that_number(world, sms):
     holder = world.alpha.holder
     row, code = issue(holder, recipient="+39 347 555 0101")
     assert row.recipient == "+393475550101" and sms.sent[-1].recipient == "+393475550101"
-    assert not sms_code_verify(holder=holder, purpose="change_phone", code=code, recipient="+393475550102")
-    assert not sms_code_verify(holder=holder, purpose="change_phone", code=code, recipient="+39٣٤٧5550101")
-    assert sms_code_verify(holder=holder, purpose="change_phone", code=code, recipient="+393475550101")
+    assert not sms_code_check(holder=holder, purpose="change_phone", code=code, recipient="+393475550102").ok
+    assert not sms_code_check(holder=holder, purpose="change_phone", code=code, recipient="+39٣٤٧5550101").ok
+    assert sms_code_check(holder=holder, purpose="change_phone", code=code, recipient="+393475550101").ok
 
 
 def test_wrong_codes_invalidate_the_code_at_the_limit(world, sms):
     holder = world.alpha.holder
     row, code = issue(holder)
     for _ in range(SMS_CODE_MAX_ATTEMPTS - 1):
-        assert not sms_code_verify(holder=holder, purpose="change_phone", code=other(code))
+        assert not sms_code_check(holder=holder, purpose="change_phone", code=other(code)).ok
     assert SmsCode.objects.get(pk=row.pk).attempts == SMS_CODE_MAX_ATTEMPTS - 1
-    assert not sms_code_verify(holder=holder, purpose="change_phone", code=other(code))
+    assert not sms_code_check(holder=holder, purpose="change_phone", code=other(code)).ok
     row.refresh_from_db()
     assert row.attempts == SMS_CODE_MAX_ATTEMPTS and row.invalidated_at is not None
-    assert not sms_code_verify(holder=holder, purpose="change_phone", code=code)  # even the right one
+    assert not sms_code_check(holder=holder, purpose="change_phone", code=code).ok  # even the right one
     assert SmsCode.objects.get(pk=row.pk).attempts == SMS_CODE_MAX_ATTEMPTS  # bounded, no further counting
 
 
@@ -179,8 +200,8 @@ def test_a_right_code_after_a_few_wrong_ones_still_works(world, sms):
     holder = world.alpha.holder
     _, code = issue(holder)
     for _ in range(SMS_CODE_MAX_ATTEMPTS - 1):
-        assert not sms_code_verify(holder=holder, purpose="change_phone", code=other(code))
-    assert sms_code_verify(holder=holder, purpose="change_phone", code=code)
+        assert not sms_code_check(holder=holder, purpose="change_phone", code=other(code)).ok
+    assert sms_code_check(holder=holder, purpose="change_phone", code=code).ok
 
 
 def test_a_new_code_is_refused_within_30_seconds_with_a_retry_message(world, sms):
@@ -200,6 +221,7 @@ def test_a_new_code_is_refused_within_30_seconds_with_a_retry_message(world, sms
     sms_code_issue(holder=holder, purpose="change_phone")
 
 
+@pytest.mark.clock
 def test_the_hourly_limit_says_when_to_retry(world, sms):
     holder = world.alpha.holder
     for _ in range(SMS_CODE_HOURLY_LIMIT):
@@ -230,29 +252,29 @@ def test_a_new_code_invalidates_the_previous_one(world, sms):
     first.refresh_from_db()
     assert first.invalidated_at is not None
     if old_code != new_code:
-        assert not sms_code_verify(holder=holder, purpose="change_phone", code=old_code)
-    assert sms_code_verify(holder=holder, purpose="change_phone", code=new_code)
+        assert not sms_code_check(holder=holder, purpose="change_phone", code=old_code).ok
+    assert sms_code_check(holder=holder, purpose="change_phone", code=new_code).ok
     # The code of the other operation was left alone.
-    assert sms_code_verify(holder=holder, purpose="revoke", code=revoke_code)
+    assert sms_code_check(holder=holder, purpose="revoke", code=revoke_code).ok
 
 
 @pytest.mark.parametrize("bad", ["12a456", "", "1234567", "12345", "١٢٣٤٥٦", "0" * 10_000, None, "12\x00456"])
 def test_malformed_codes_are_refused_without_crashing(world, sms, bad):
     holder = world.alpha.holder
     row, code = issue(holder)
-    assert not sms_code_verify(holder=holder, purpose="change_phone", code=bad)
+    assert not sms_code_check(holder=holder, purpose="change_phone", code=bad).ok
     assert SmsCode.objects.get(pk=row.pk).used_at is None
-    assert sms_code_verify(holder=holder, purpose="change_phone", code=code)
+    assert sms_code_check(holder=holder, purpose="change_phone", code=code).ok
 
 
 def test_spaces_around_a_code_are_forgiven(world, sms):
     holder = world.alpha.holder
     _, code = issue(holder)
-    assert sms_code_verify(holder=holder, purpose="change_phone", code=f" {code[:3]} {code[3:]} ")
+    assert sms_code_check(holder=holder, purpose="change_phone", code=f" {code[:3]} {code[3:]} ").ok
 
 
 def test_verifying_without_any_code_issued_is_a_plain_refusal(world):
-    assert not sms_code_verify(holder=world.alpha.holder, purpose="change_phone", code="123456")
+    assert not sms_code_check(holder=world.alpha.holder, purpose="change_phone", code="123456").ok
 
 
 def test_a_malformed_recipient_is_refused_and_nothing_is_sent(world):
@@ -315,7 +337,7 @@ def test_two_concurrent_checks_of_the_same_code_accept_it_once(world, sms, monke
     monkeypatch.setattr(message_deliver, "delay", lambda message_id: None)  # delivered by hand below
     holder = world.alpha.holder
     _, code = issue(holder)
-    results = _race(lambda: sms_code_verify(holder=holder, purpose="change_phone", code=code))
+    results = _race(lambda: sms_code_check(holder=holder, purpose="change_phone", code=code).ok)
     assert sorted(results) == [False, True], (connection.vendor, results)
 
 

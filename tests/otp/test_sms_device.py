@@ -15,7 +15,7 @@ from notifications.tasks import message_deliver
 from otp.models import DeviceKind, DeviceState, OtpDevice, SmsCode
 from otp.services import device_create
 from otp.stepup import STEPUP_SESSION_KEY
-from tests.conftest import HOLDER_PASSWORD, OPERATOR_PASSWORD, login
+from tests.conftest import CODE_REPLAYED_IT, HOLDER_PASSWORD, OPERATOR_PASSWORD, login
 from tests.notifications.backends import ScriptedSmsBackend
 
 pytestmark = pytest.mark.django_db
@@ -56,6 +56,18 @@ def test_the_holder_turns_on_sms_codes_with_the_password_and_the_code_received(w
     assert response.status_code == 302 and response["Location"] == reverse("panel:devices")
     assert sms_device(holder).state == DeviceState.ACTIVE
     assert Message.objects.filter(holder=holder, message_type="security_notice").exists()
+
+
+def test_an_enrolment_code_already_used_reads_already_used(world, holder_client):
+    holder = world.alpha.holder
+    holder_client.post(SMS_URL, {"send": "1", "password": HOLDER_PASSWORD})
+    code = last_sms_code()
+    assert holder_client.post(SMS_URL, {"confirm": "1", "code": code}).status_code == 302
+    OtpDevice.objects.filter(pk=sms_device(holder).pk).update(state=DeviceState.PENDING)  # to be confirmed again
+
+    response = holder_client.post(SMS_URL, {"confirm": "1", "code": code})
+
+    assert response.status_code == 400 and response.context["code_form"].errors["code"] == [CODE_REPLAYED_IT]
 
 
 def test_an_operator_resends_the_sms_enrolment_and_it_is_audited(world):
@@ -119,10 +131,10 @@ def test_step_up_by_sms_grants_only_the_operation_the_code_was_sent_for(world, h
     response = holder_client.post(STEPUP_URL, {"operation": "change_email", "next": "/utenza/email/",
                                                "device": "sms", "code": code})
     assert response.status_code == 302 and set(holder_client.session[STEPUP_SESSION_KEY]) == {"change_email"}
-    # Used once.
+    # Used once: the same code again reads "already used", like a device's.
     again = holder_client.post(STEPUP_URL, {"operation": "change_email", "next": "/utenza/email/",
                                             "device": "sms", "code": code})
-    assert again.status_code == 400
+    assert again.status_code == 400 and again.context["form"].errors["code"] == [CODE_REPLAYED_IT]
 
 
 def test_step_up_does_not_offer_sms_before_it_is_confirmed(world, holder_client):

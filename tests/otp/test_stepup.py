@@ -13,6 +13,7 @@ from otp.models import DeviceKind
 from otp.oath import totp
 from otp.services import device_create
 from otp.stepup import STEPUP_SESSION_KEY, stepup_consume, stepup_grant, stepup_required, stepup_valid
+from tests.conftest import CODE_REPLAYED_IT
 
 pytestmark = pytest.mark.django_db
 SEED = b"12345678901234567890"
@@ -48,6 +49,17 @@ def test_a_code_cannot_be_used_twice(holder_client, app_device):
     again = post(holder_client, app_device, code, operation="change_phone")
     assert again.status_code == 400
     assert "change_phone" not in holder_client.session[STEPUP_SESSION_KEY]
+
+
+def test_a_replayed_code_says_already_used_and_does_not_count(holder_client, app_device):
+    code = totp(SEED, time.time())
+    post(holder_client, app_device, code)
+
+    again = post(holder_client, app_device, code, operation="change_phone")
+
+    assert again.context["form"].errors["code"] == [CODE_REPLAYED_IT]
+    app_device.refresh_from_db()
+    assert app_device.failure_count == 0
 
 
 def test_another_holders_device_is_not_accepted(world, holder_client):

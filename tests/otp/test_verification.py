@@ -89,6 +89,41 @@ def test_a_hotp_code_is_accepted_once(world):
     assert notice.message_type == "security_notice" and "già utilizzato" in notice.body_text
 
 
+def test_a_replayed_code_is_refused_audited_and_notified_once_but_not_counted(world):
+    device = hotp_token(world.alpha.holder)
+    device_verify(device=device, code="000000", purpose="test")  # one real failure before
+    assert device_verify(device=device, code="755224", purpose="test").ok  # resets it
+    device_verify(device=device, code="000000", purpose="test")
+
+    replays = [device_verify(device=device, code="755224", purpose="test") for _ in range(12)]
+
+    assert {r.outcome for r in replays} == {VerifyOutcome.REPLAYED}  # never LOCKED, however many
+    assert {r.failures_left for r in replays} == {9}
+    device.refresh_from_db()
+    assert device.failure_count == 1 and not device.is_locked  # neither counted nor reset
+    assert AuditEvent.objects.filter(event_type="otp.code_replayed", outcome="denied").count() == 12
+    assert Message.objects.filter(holder=world.alpha.holder, message_type="security_notice").count() == 1
+    assert device_verify(device=device, code="287082", purpose="test").ok
+
+
+def test_a_resynchronization_with_codes_already_used_is_a_replay_not_counted(world):
+    device = hotp_token(world.alpha.holder)
+    assert device_resynchronize(device=device, first_code=hotp(RFC_SEED, 500), second_code=hotp(RFC_SEED, 501)).ok
+
+    again = device_resynchronize(device=device, first_code=hotp(RFC_SEED, 500), second_code=hotp(RFC_SEED, 501))
+
+    assert again.outcome is VerifyOutcome.REPLAYED
+    device.refresh_from_db()
+    assert device.counter == 502 and device.failure_count == 0
+    assert AuditEvent.objects.filter(event_type="otp.code_replayed").count() == 1
+
+
+def test_a_verify_result_cannot_be_read_as_a_boolean(world):
+    result = device_verify(device=hotp_token(world.alpha.holder), code="000000", purpose="test")
+    with pytest.raises(TypeError):
+        bool(result)
+
+
 def test_hotp_look_ahead_is_ten(world):
     device = hotp_token(world.alpha.holder)
     assert device_verify(device=device, code=hotp(RFC_SEED, 10), purpose="test").ok  # 10 ahead: accepted
@@ -155,7 +190,7 @@ def test_resynchronizing_with_two_consecutive_codes_realigns_and_unlocks(world):
     device = hotp_token(world.alpha.holder)
     for _ in range(10):
         device_verify(device=device, code="000000", purpose="test")
-    assert device_resynchronize(device=device, first_code=hotp(RFC_SEED, 500), second_code=hotp(RFC_SEED, 501))
+    assert device_resynchronize(device=device, first_code=hotp(RFC_SEED, 500), second_code=hotp(RFC_SEED, 501)).ok
     device.refresh_from_db()
     assert device.counter == 502 and not device.is_locked
     assert device_verify(device=device, code=hotp(RFC_SEED, 502), purpose="test").ok
@@ -163,7 +198,7 @@ def test_resynchronizing_with_two_consecutive_codes_realigns_and_unlocks(world):
 
 def test_two_non_consecutive_codes_do_not_resynchronize(world):
     device = hotp_token(world.alpha.holder)
-    assert not device_resynchronize(device=device, first_code=hotp(RFC_SEED, 500), second_code=hotp(RFC_SEED, 502))
+    assert not device_resynchronize(device=device, first_code=hotp(RFC_SEED, 500), second_code=hotp(RFC_SEED, 502)).ok
     device.refresh_from_db()
     assert device.counter == 0 and device.failure_count == 1
 
@@ -173,7 +208,7 @@ def test_totp_resynchronization_finds_a_clock_far_off(world):
     skewed = T0 + 600 * 30  # the token's clock is 600 steps ahead
     assert device_resynchronize(
         device=device, first_code=totp(RFC_SEED, skewed), second_code=totp(RFC_SEED, skewed + 30), now=T0
-    )
+    ).ok
     device.refresh_from_db()
     assert device.drift == 601
     assert device_verify(device=device, code=totp(RFC_SEED, skewed + 60), purpose="test", now=T0 + 30).ok

@@ -168,7 +168,22 @@ def test_sms_codes_authorize_too(signer, settings):
     refused("invalid_otp", authorize, signer, otp_device=None, sms=True, otp_code="999999")
     activation, token = authorize(signer, otp_device=None, sms=True, otp_code=code, hashes=digests(1))
     assert signature_sign_hashes(sad_token=token, hashes=digests(1), certificate=signer.certificate)
-    refused("invalid_otp", authorize, signer, otp_device=None, sms=True, otp_code=code)  # used
+    used = refused("otp_replayed", authorize, signer, otp_device=None, sms=True, otp_code=code)
+    assert str(used.message) == "This code has already been used. Use a new code."
+
+
+def test_a_replayed_otp_reads_already_used_and_counts_on_neither_device_nor_pin(signer):
+    code = signer.otp()
+    authorize(signer, otp_code=code)
+
+    for _attempt in range(3):
+        error = refused("otp_replayed", authorize, signer, otp_code=code)
+        assert str(error.message) == "This code has already been used. Use a new code." and error.field == "otp"
+
+    assert OtpDevice.objects.get(pk=signer.device.pk).failure_count == 0
+    assert Certificate.objects.get(pk=signer.certificate.pk).pin_failures == 0
+    assert AuditEvent.objects.filter(event_type="otp.code_replayed").count() == 3
+    assert AuditEvent.objects.filter(event_type="signature.refused", details__error="otp_replayed").count() == 3
 
 
 def test_signing_while_suspended_is_refused_and_after_reactivation_needs_a_new_authorization(signer):

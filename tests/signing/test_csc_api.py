@@ -423,6 +423,23 @@ def test_a_wrong_pin_is_invalid_pin_in_csc_form(client, world, ca, alpha_token):
     assert response.status_code == 400 and response.json()["error"] == "invalid_pin"
 
 
+def test_a_replayed_otp_is_invalid_otp_in_csc_form_with_the_replay_message(client, world, ca, alpha_token):
+    import time
+
+    from otp.oath import totp
+
+    certificate = active(world.alpha.holder)
+    seed = _with_app(world.alpha.holder)
+    body = {"credentialID": certificate.iut, "numSignatures": 1, "hash": [base64.b64encode(bytes(32)).decode()],
+            "PIN": PIN, "OTP": totp(seed, time.time())}
+    assert csc_post(client, "/csc/v1/credentials/authorize", body, alpha_token).status_code == 200
+
+    again = csc_post(client, "/csc/v1/credentials/authorize", body, alpha_token)
+
+    assert again.status_code == 400 and again.json()["error"] == "invalid_otp"
+    assert again.json()["error_description"] == "Questo codice è già stato utilizzato. Usa un nuovo codice."
+
+
 # --- pyHanko's own CSC client against a live server -------------------------------------------------
 
 

@@ -141,6 +141,18 @@ def test_a_wrong_pin_from_the_engine_is_shown_on_the_pin_field(signer, holder_cl
     assert not SignatureRecord.objects.exists()
 
 
+def test_a_replayed_code_reads_already_used_on_the_code_field_not_wrong_code(signer, holder_client):
+    assert holder_client.post(SIGN_URL, {**form_data(signer[2]), "documents": [pdf()]}).status_code == 200
+
+    response = holder_client.post(SIGN_URL, {**form_data(signer[2]), "documents": [pdf()]})
+
+    assert response.status_code == 400
+    assert "This code has already been used. Use a new code." in errors_of(response)
+    assert "Wrong OTP code" not in errors_of(response) and 'id="id_code_error"' in errors_of(response)
+    signer[2].refresh_from_db()
+    assert signer[2].failure_count == 0
+
+
 def test_one_document_is_signed_and_downloaded_as_a_pdf(signer, holder_client):
     holder, certificate, device = signer
     original = pdf_bytes("Esame")

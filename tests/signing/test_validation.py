@@ -57,6 +57,18 @@ def test_suspension_shows_now_but_not_at_the_timestamp(signed):
     assert entry.valid_at_timestamp is True
 
 
+def test_a_signature_timestamped_before_the_pin_block_stays_valid_at_its_timestamp(signed, world):
+    certificate, data = signed
+    for _attempt in range(world.alpha.organization.pin_max_retries):
+        with pytest.raises(ApplicationError):
+            certificate_key_unlock(certificate=certificate, pin="99999998")
+
+    [entry] = pdf_validate(data=data).signatures
+
+    assert entry.revoked and entry.revocation_reason == "cessation_of_operation"  # no new signature can be made
+    assert entry.trusted and entry.valid_at_timestamp is True  # the ones made before still hold
+
+
 def _signed_b_b(holder: Holder) -> tuple[Certificate, bytes]:
     """A PDF signed without a timestamp: nothing in it says when, so only today's status counts."""
     certificate = active(holder)
