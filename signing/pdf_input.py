@@ -117,6 +117,29 @@ class ReadDeadline(Exception):  # noqa: N818  (a deadline reached is not an erro
     """The time bound was reached while pyHanko was reading."""
 
 
+class _Clock:
+    """A deadline (``time.monotonic()``) shared by a reader and the byte streams it reads; None: off."""
+
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline = deadline
+
+
+class _ClockedBytes(io.BytesIO):
+    """The bytes pyHanko parses, which look at the clock every few thousand reads: pyHanko reads a
+    byte, a token, a line at a time, so the deadline holds inside the parsing of one object too."""
+
+    def __init__(self, data: bytes, clock: _Clock) -> None:
+        super().__init__(data)
+        self._clock = clock
+        self._reads = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._reads += 1
+        if not self._reads & 0xFFF and self._clock.deadline is not None and time.monotonic() > self._clock.deadline:
+            raise ReadDeadline
+        return super().read(size)
+
+
 class BoundedPdfFileReader(PdfFileReader):
     """pyHanko's reader (non-strict, as every reader here), with two changes:
 
@@ -124,21 +147,18 @@ class BoundedPdfFileReader(PdfFileReader):
       object inside is looked up: pyHanko's way costs time in proportion to the object's place in the
       stream, quadratic over a document whose objects all sit in one stream — and that is how
       WeasyPrint writes them (a 370-page tagged PDF: 100,000 objects in one stream);
-    * given a ``deadline`` (``time.monotonic()``), it looks at the clock before every object it reads
-      and raises :class:`ReadDeadline` past it. The pre-scan bounded the size of every object, so the
-      time between two looks is bounded too.
+    * given a ``deadline`` (``time.monotonic()``), every read of the file's bytes and of an object
+      stream's looks at the clock (every few thousand reads) and raises :class:`ReadDeadline` past it.
+      :meth:`clock_stop` turns it off, for whoever reads on after the intake.
     """
 
-    def __init__(self, stream: io.BytesIO, *, deadline: float | None = None) -> None:
+    def __init__(self, data: bytes, *, deadline: float | None = None) -> None:
         self._object_stream_index: dict[int, dict[int, int]] = {}
-        self._deadline = deadline
-        super().__init__(stream, strict=False)
+        self._clock = _Clock(deadline)
+        super().__init__(_ClockedBytes(data, self._clock) if deadline is not None else io.BytesIO(data), strict=False)
 
-    def _read_object(self, ref: Any, marker: Any, never_decrypt: bool = False,
-                     as_metadata_stream: bool = False) -> Any:
-        if self._deadline is not None and time.monotonic() > self._deadline:
-            raise ReadDeadline
-        return super()._read_object(ref, marker, never_decrypt=never_decrypt, as_metadata_stream=as_metadata_stream)
+    def clock_stop(self) -> None:
+        self._clock.deadline = None
 
     def _get_object_from_stream(self, idnum: int, stmnum: int, idx: int) -> Any:
         stream = generic.Reference(stmnum, 0, self).get_object()
@@ -151,7 +171,7 @@ class BoundedPdfFileReader(PdfFileReader):
         offset = index.get(idnum)
         if not isinstance(count, int) or not isinstance(first, int) or not 0 <= idx < count or offset is None:
             return generic.NullObject()  # what pyHanko answers, not strict, for an object not there
-        data = io.BytesIO(stream.data)
+        data = _ClockedBytes(stream.data, self._clock) if self._clock.deadline is not None else io.BytesIO(stream.data)
         data.seek(first + offset)
         try:
             obj = generic.read_object(data, generic.Reference(idnum, 0, self))
@@ -179,7 +199,7 @@ def _object_stream_header(stream: generic.StreamObject) -> dict[int, int]:
 def pdf_reader(data: bytes, *, deadline: float | None = None) -> BoundedPdfFileReader:
     """A reader over ``data``, which must have passed :func:`pdf_open` (every reader here is made by
     this function, so every one is the bounded one)."""
-    return BoundedPdfFileReader(io.BytesIO(data), deadline=deadline)
+    return BoundedPdfFileReader(data, deadline=deadline)
 
 
 def _corrupt(name: str) -> ApplicationError:
@@ -355,7 +375,7 @@ def pdf_open(*, name: str, data: bytes, allow_active_content: bool = False) -> t
         raise _too_complex(name, "depth", limits.depth) from exc
     except Exception as exc:  # noqa: BLE001 — hostile input: any parser failure is "damaged", never a 500
         raise _corrupt(name) from exc
-    reader._deadline = None  # the intake's clock stops here; whoever reads on is the caller
+    reader.clock_stop()  # the intake's time ends here; whoever reads on is the caller
     return reader, count
 
 
