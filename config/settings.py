@@ -411,11 +411,12 @@ SIGNING_MAX_BATCH_BYTES = env_int("SIGNING_MAX_BATCH_BYTES", 100 * 1024 * 1024, 
 # batch, so that "too many files" up to that point gets the form's own message.
 DATA_UPLOAD_MAX_NUMBER_FILES = SIGNING_MAX_BATCH_FILES + 1
 # The work one file may cost before it is refused (signing/pdf_scan.py says how each is counted). A
-# 370-page tagged PDF (a thesis) inflates to 17 MB, writes 1.9 million objects, its largest one
-# 460 KB, 4 levels deep, and is scanned in about 1.5 s on one core; the bounds leave room above that
-# and stay far below what stalls a worker: 128 MiB inflate in well under a second, pyHanko reads a
-# 1 MiB object in about a second at worst, and 64 levels are a tenth of Python's recursion limit,
-# which pyHanko's reader and writer reach at a few hundred. The time bound is per file.
+# 370-page tagged PDF (a thesis, WeasyPrint) inflates to 17 MB, writes 1.9 million objects (100,000
+# of them in one object stream), its largest 460 KB, 4 levels deep; it is checked in about 2 s on
+# this shared 2-core VM. The bounds leave room above that and stay far below what stalls a worker:
+# 128 MiB inflate in well under a second; the seconds are counted inside pyHanko's reading too, so
+# the object size bounds the memory and the work of the signing that follows; 64 levels are a tenth
+# of Python's recursion limit, which pyHanko's reader and writer reach at a few hundred. Per file.
 SIGNING_PDF_MAX_DECOMPRESSED_BYTES = env_int(
     "SIGNING_PDF_MAX_DECOMPRESSED_BYTES", 128 * 1024 * 1024, minimum=1024 * 1024
 )

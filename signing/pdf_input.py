@@ -247,6 +247,10 @@ def _active_content(name: str) -> ApplicationError:
     )
 
 
+class _DepthExceeded(Exception):  # noqa: N818
+    """A page tree or a form field tree deeper than ``SIGNING_PDF_MAX_DEPTH``."""
+
+
 def _walk_page_tree(reader: PdfFileReader, depth_bound: int) -> int:
     """Every node of the page tree once, iteratively, no deeper than ``depth_bound``: the page count.
 
@@ -257,8 +261,7 @@ def _walk_page_tree(reader: PdfFileReader, depth_bound: int) -> int:
         raise ValueError("the page tree root is not an indirect object")
     seen: set[tuple[int, int]] = set()
     pages = 0
-    # (node, depth, declared count of its parent's subtree it must add up to) — counts checked on the way back.
-    stack: list[tuple[Any, int]] = [(root, 1)]
+    stack: list[tuple[Any, int]] = [(root, 1)]  # (node, its depth); every /Count is checked at the end
     declared: dict[tuple[int, int], int] = {}
     children: dict[tuple[int, int], list[tuple[int, int]]] = {}
     order: list[tuple[int, int]] = []
@@ -293,10 +296,6 @@ def _walk_page_tree(reader: PdfFileReader, depth_bound: int) -> int:
         if sum(declared[child] for child in children[key]) != declared[key]:
             raise ValueError("a page tree node's /Count is not the number of its pages")
     return pages
-
-
-class _DepthExceeded(Exception):
-    pass
 
 
 def _walk_form_fields(reader: PdfFileReader, depth_bound: int) -> None:

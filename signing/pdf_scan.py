@@ -220,13 +220,11 @@ class _Scan:
 
     # --- tokens ----------------------------------------------------------------------------------
 
-    def scan_tokens(self, data: bytes, *, object_stream: bool = False) -> list[tuple[int, int]]:  # noqa: C901, PLR0912, PLR0915
-        """Scan ``data``: the file, or (``object_stream``) an object stream's content, which holds no
-        streams, cross-reference tables or trailers. Returns the spans of its strings and comments
-        (an object stream's offsets may not point inside one)."""
+    def scan_tokens(self, data: bytes) -> None:  # noqa: C901, PLR0912, PLR0915
+        """Scan the file: its objects, streams (decoded, object streams scanned in turn), cross-reference
+        tables and trailers."""
         limits, report = self.limits, self.report
         match_token, match_one = _TOKEN.match, _TOKEN_ONE.match
-        opaque: list[tuple[int, int]] = []  # strings, hex strings and comments of an object stream
         opened: list[tuple[bytes, int]] = []  # (bracket, where) of every array and dictionary open
         depth_bound = limits.depth
         objects = 0
@@ -254,7 +252,7 @@ class _Scan:
             if match is None:  # only blanks are left
                 break
             kind = match.lastgroup
-            if kind == "run" and not object_stream and _RUN_KEYWORD.search(match.group(kind)):
+            if kind == "run" and _RUN_KEYWORD.search(match.group(kind)):
                 one_by_one_until = match.end()
                 continue
             position = match.end()
@@ -297,27 +295,20 @@ class _Scan:
                             section_start = None
                             object_end(position)
             elif kind == "comment":
-                if object_stream:
-                    opaque.append((match.start(kind), position))
                 continue
             elif kind == "string":
-                at = match.start(kind)
                 position = self._string_end(data, position)
                 objects += 1
-                if object_stream:
-                    opaque.append((at, position))
             elif kind == "hex":
                 objects += 1
-                if object_stream:
-                    opaque.append((match.start(kind), position))
-            elif kind == "label" and not object_stream:
+            elif kind == "label":
                 label_at = match.start(kind)
                 object_end(label_at)
                 object_number = int(match.group(kind).split()[0])
                 self.labels.add(label_at)
                 object_from = label_at
                 objects += 1
-            elif kind == "keyword" and not object_stream:
+            elif kind == "keyword":
                 keyword = match.group(kind)
                 if keyword == b"stream" and last_dictionary is not None and last_dictionary[1] == last_end:
                     end = self._stream(data, position, last_dictionary, object_number, label_at)
@@ -334,17 +325,16 @@ class _Scan:
                     want_trailer, object_from = True, match.start(kind)
                 elif keyword == b"startxref":
                     want_startxref = True
-            else:  # a stray delimiter, or a label or keyword inside an object stream
+            else:  # a stray delimiter
                 objects += 1
             last_end = position
         self.count(objects)
-        if not object_stream:
-            object_end(size)
-        return opaque
+        object_end(size)
 
     def _object_stream_tokens(self, data: bytes) -> list[tuple[int, int]]:  # noqa: C901, PLR0912
-        """:meth:`scan_tokens` for an object stream's content (objects one after another, nothing
-        else), in fewer steps. Returns the spans of its strings and comments."""
+        """Scan an object stream's content (objects one after another, nothing else): objects, depth,
+        active content, in as few regex steps as it allows. Returns the spans of its strings and
+        comments."""
         report, bound = self.report, self.limits.depth
         opaque: list[tuple[int, int]] = []
         depth = objects = 0
