@@ -407,6 +407,20 @@ SIGNING_MAX_BATCH_BYTES = env_int("SIGNING_MAX_BATCH_BYTES", 100 * 1024 * 1024, 
 # Django refuses a request with more files than this before any view runs (a 400): one more than a
 # batch, so that "too many files" up to that point gets the form's own message.
 DATA_UPLOAD_MAX_NUMBER_FILES = SIGNING_MAX_BATCH_FILES + 1
+# The work one file may cost before it is refused (signing/pdf_scan.py says how each is counted). A
+# 370-page tagged PDF (a thesis, WeasyPrint) inflates to 17 MB, writes 1.9 million objects (100,000
+# of them in one object stream), its largest 460 KB, 4 levels deep; it is checked in about 2 s on
+# this shared 2-core VM. The bounds leave room above that and stay far below what stalls a worker:
+# 128 MiB inflate in well under a second; the seconds are counted inside pyHanko's reading too, so
+# the object size bounds the memory and the work of the signing that follows; 64 levels are a tenth
+# of Python's recursion limit, which pyHanko's reader and writer reach at a few hundred. Per file.
+SIGNING_PDF_MAX_DECOMPRESSED_BYTES = env_int(
+    "SIGNING_PDF_MAX_DECOMPRESSED_BYTES", 128 * 1024 * 1024, minimum=1024 * 1024
+)
+SIGNING_PDF_MAX_OBJECT_BYTES = env_int("SIGNING_PDF_MAX_OBJECT_BYTES", 1024 * 1024, minimum=64 * 1024)
+SIGNING_PDF_MAX_OBJECTS = env_int("SIGNING_PDF_MAX_OBJECTS", 3_000_000, minimum=1000)
+SIGNING_PDF_MAX_DEPTH = env_int("SIGNING_PDF_MAX_DEPTH", 64, minimum=8, maximum=200)
+SIGNING_PDF_MAX_SECONDS = env_int("SIGNING_PDF_MAX_SECONDS", 3, minimum=1, maximum=60)
 
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")

@@ -60,9 +60,9 @@ class SingleFileField(forms.Field):
     widget = forms.FileInput
 
 
-def _intake(files: list[Any]) -> list[PdfDocument]:
+def _intake(files: list[Any], *, allow_active_content: bool = False) -> list[PdfDocument]:
     try:
-        return pdf_intake(files=files)
+        return pdf_intake(files=files, allow_active_content=allow_active_content)
     except ApplicationError as exc:
         raise ValidationError(str(exc.message), code=exc.code) from exc
 
@@ -155,4 +155,5 @@ class ValidationForm(forms.Form):
     )
 
     def clean_document(self) -> PdfDocument:
-        return _intake([self.cleaned_data["document"]])[0]
+        # Validation runs nothing it reads: a document with active content gets its report.
+        return _intake([self.cleaned_data["document"]], allow_active_content=True)[0]

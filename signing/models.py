@@ -162,7 +162,8 @@ class SigningJob(models.Model):
 
 
 class SigningJobDocument(models.Model):
-    """One PDF of a job, in its place: as received (until signed), then as signed (until expiry)."""
+    """One PDF of a job, in its place: as received (until signed), then as signed (until expiry) —
+    or, when it could not be signed, why (the job's other documents are signed all the same)."""
 
     job = models.ForeignKey(SigningJob, on_delete=models.CASCADE, related_name="documents")
     position = models.PositiveIntegerField()
@@ -170,6 +171,8 @@ class SigningJobDocument(models.Model):
     sha256 = models.CharField(max_length=64)
     data = models.BinaryField(blank=True, default=b"", editable=False)
     signed = models.BinaryField(blank=True, default=b"", editable=False)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
 
     class Meta:
         verbose_name = _("signing job document")

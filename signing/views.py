@@ -238,7 +238,7 @@ def validation_view(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             document = form.cleaned_data["document"]
             try:
-                report = pdf_validate(data=document.data)
+                report = pdf_validate(data=document.data, name=document.name)
             except ApplicationError as exc:
                 form.add_error("document", str(exc.message))
                 status = 400

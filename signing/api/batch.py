@@ -51,7 +51,7 @@ from signing.api.selectors import (
 from signing.models import Channel, SigningJob, SigningJobState
 from signing.pdf_input import pdf_intake
 from signing.services import pdf_validate, signature_authorize, signature_sign_documents, signing_job_create
-from signing.services.jobs import signing_job_results
+from signing.services.jobs import signing_job_failures, signing_job_results
 from signing.services.validation import RevocationStatus
 
 LEVELS = ["B-B", "B-T", "B-LT", "B-LTA"]
@@ -199,8 +199,18 @@ class BatchSignApi(DocumentBodyLimit, ApiView):
         ]})
 
 
+class BatchFailedDocument(serializers.Serializer):
+    position = serializers.IntegerField(help_text="The document's place in the batch as submitted, from 0")
+    name = serializers.CharField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
 class BatchJobApi(ApiView):
-    """State and progress of a job; when done, its signed documents until they expire (then 410)."""
+    """State and progress of a job; when done, its signed documents until they expire (then 410).
+
+    A document that could not be signed is listed in ``failed`` (with why), the others are signed
+    and in ``documents``; a job none of whose documents could be signed is ``failed`` as a whole."""
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.UUIDField()
@@ -213,6 +223,7 @@ class BatchJobApi(ApiView):
         expiresAt = serializers.DateTimeField(allow_null=True)  # noqa: N815
         error = serializers.DictField(allow_null=True)
         documents = serializers.ListField(child=BatchSignedDocument(), required=False)
+        failed = serializers.ListField(child=BatchFailedDocument(), required=False)
 
     @extend_schema(
         parameters=[OpenApiParameter("job_id", OpenApiTypes.UUID, OpenApiParameter.PATH,
@@ -237,6 +248,8 @@ class BatchJobApi(ApiView):
         if job.state == SigningJobState.DONE:
             body["documents"] = [{"name": d["name"], "content": _b64(d["content"])}
                                  for d in signing_job_results(job=job)]
+        if job.state in (SigningJobState.DONE, SigningJobState.FAILED):
+            body["failed"] = signing_job_failures(job=job)
         return Response(self.OutputSerializer(body).data)
 
 
@@ -306,8 +319,9 @@ class ValidationApi(DocumentBodyLimit, ApiView):
     def post(self, request: Request) -> Response:
         data = self.input(self.InputSerializer)
         upload = data.get("file") or (data["name"], data["document"])
-        (document,) = pdf_intake(files=[upload])
-        return Response(self.OutputSerializer(pdf_validate(data=document.data).as_dict()).data)
+        # Validation runs nothing it reads: a document with active content gets its report.
+        (document,) = pdf_intake(files=[upload], allow_active_content=True)
+        return Response(self.OutputSerializer(pdf_validate(data=document.data, name=document.name).as_dict()).data)
 
 
 def _name_schema_components() -> None:

@@ -47,6 +47,7 @@ from signing.api.selectors import (
 )
 from signing.models import Channel
 from signing.pades import HASH_LENGTHS
+from signing.pdf_input import pdf_document_check
 from signing.services import (
     signature_activation_extend,
     signature_authorize,
@@ -730,6 +731,11 @@ class SignDocApi(CscView):
         certify = {d["signed_envelope_property"] == "Certification" for d in data["documents"]}
         if len(certify) != 1:
             raise _invalid("Invalid parameter signed_envelope_property: one kind per call")
+        # The intake's checks and bounds, each document's, before the SAD is looked at (how many and
+        # how large together: multisign and the body limit). CSC documents have no names: a refusal
+        # names the document by its place in the request.
+        for index, document in enumerate(data["documents"]):
+            pdf_document_check(name=f"documents[{index}]", data=document["document"])
         signed = signature_sign_documents(
             sad_token=data["SAD"], certificate=certificate, documents=[d["document"] for d in data["documents"]],
             level=CONFORMANCE_LEVELS[levels.pop()], certify=certify.pop(), client=self.client,

@@ -25,10 +25,15 @@ synchronous signing call or a CSC extension with it is refused the same way. Onl
 which passes the job, may spend it; a job that fails closes its activation and keeps the
 reservation, so the SAD cannot be handed to another job afterwards.
 
-The activation is spent once, when the worker starts, for the whole batch (the key is then in the
-worker's memory for the duration of the signing only); progress is written every
-``SIGNING_JOB_CHUNK`` documents. A message delivered twice finds the job no longer queued and does
-nothing, so the task is not retried: a retry could never succeed with a spent SAD.
+The worker checks the activation and opens the key when it starts (the key is then in its memory
+for the duration of the signing only), signs each document on its own and writes its progress every
+``SIGNING_JOB_CHUNK`` documents; then, in one transaction, it counts the signatures down, closes the
+activation and stores the results (``signature_sign_job_documents``). A document that cannot be
+signed — the intake at submission refuses what it knows to be beyond the signer, so this is the
+exception — is an error in its place, named in the job's answer, and the others are signed and
+returned; a job none of whose documents could be signed fails. A message delivered twice finds the
+job no longer queued and does nothing, so the task is not retried: a retry could never succeed with
+a spent SAD.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ from signing.pdf_input import PdfDocument
 from signing.services.activation import (
     signature_activation_close_for_job,
     signature_activation_reserve,
-    signature_sign_documents,
+    signature_sign_job_documents,
 )
 
 logger = logging.getLogger(__name__)
@@ -148,13 +153,31 @@ def signing_job_run(*, job_id: int, sad_token: str) -> SigningJob | None:
     def progress(done: int) -> None:
         SigningJob.objects.filter(pk=job.pk).update(done=done)
 
+    def store(results: list[bytes | ApplicationError]) -> None:
+        """In the transaction that counts the signatures down: each document's result, the job's end."""
+        for document, result in zip(documents, results, strict=True):
+            document.data = b""
+            if isinstance(result, bytes):
+                document.signed = result
+            else:
+                document.error_code = result.code[:40]
+                document.error_message = str(result.message)[:500]
+        SigningJobDocument.objects.bulk_update(
+            documents, ["signed", "data", "error_code", "error_message"], batch_size=50)
+        job.done = len(results)
+        failures = [result for result in results if isinstance(result, ApplicationError)]
+        if len(failures) == len(results):
+            _finish(job, state=SigningJobState.FAILED, error=failures[0])
+        else:
+            _finish(job, state=SigningJobState.DONE)
+
     try:
         if job.client.is_revoked:
             raise ApplicationError("forbidden", _("The API client was revoked before the job ran."))
-        signed = signature_sign_documents(
-            sad_token=sad_token, documents=[bytes(d.data) for d in documents], names=[d.name for d in documents],
-            certificate=job.certificate, level=job.level, reason=job.reason, location=job.location,
-            client=job.client, ip=job.ip, chunk_size=settings.SIGNING_JOB_CHUNK, on_progress=progress, job=job,
+        signature_sign_job_documents(
+            sad_token=sad_token, job=job, documents=[bytes(d.data) for d in documents],
+            names=[d.name for d in documents], level=job.level, reason=job.reason, location=job.location,
+            client=job.client, ip=job.ip, chunk_size=settings.SIGNING_JOB_CHUNK, on_progress=progress, store=store,
         )
     except ApplicationError as error:
         with transaction.atomic():
@@ -172,13 +195,6 @@ def signing_job_run(*, job_id: int, sad_token: str) -> SigningJob | None:
             _finish(job, state=SigningJobState.FAILED,
                     error=ApplicationError("internal_error", _("The batch could not be signed.")))
         raise
-    with transaction.atomic():
-        for document, data in zip(documents, signed, strict=True):
-            document.signed = data
-            document.data = b""
-        SigningJobDocument.objects.bulk_update(documents, ["signed", "data"], batch_size=50)
-        job.done = len(signed)
-        _finish(job, state=SigningJobState.DONE)
     return job
 
 
@@ -186,7 +202,17 @@ def signing_job_results(*, job: SigningJob) -> list[dict[str, Any]]:
     """The signed documents of a done job, in order: ``[{"name", "content" (bytes)}]``."""
     return [
         {"name": d.name, "content": bytes(d.signed)}
-        for d in job.documents.order_by("position").only("name", "signed", "position")
+        for d in job.documents.filter(error_code="").order_by("position").only("name", "signed", "position")
+    ]
+
+
+def signing_job_failures(*, job: SigningJob) -> list[dict[str, Any]]:
+    """The documents of a job that could not be signed, in order: ``[{"position", "name", "code", "message"}]``
+    (``position``: the document's place in the batch as submitted, from 0)."""
+    return [
+        {"position": d.position, "name": d.name, "code": d.error_code, "message": d.error_message}
+        for d in job.documents.exclude(error_code="").order_by("position").only(
+            "position", "name", "error_code", "error_message")
     ]
 
 

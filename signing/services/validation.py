@@ -163,9 +163,9 @@ def _at_timestamp(signature: Any, material: TrustMaterial) -> bool | None:
         return False
 
 
-def pdf_validate(*, data: bytes) -> ValidationReport:
+def pdf_validate(*, data: bytes, name: str = "") -> ValidationReport:
     """The report on every signature of ``data``. Not a PDF, encrypted, corrupt: ApplicationError."""
-    reader = pdf_check(data)
+    reader = pdf_check(data, name=name, allow_active_content=True)  # validation runs nothing it reads
     try:
         signatures = list(reader.embedded_regular_signatures)
         timestamps = list(reader.embedded_timestamp_signatures)

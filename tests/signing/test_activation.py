@@ -242,3 +242,23 @@ def test_an_activation_reserved_for_a_job_is_usable_by_that_job_only(signer, wor
 
     signature_activation_check(documents=[pdf], job=job, **mine)
     assert signature_sign_documents(documents=[pdf], job=job, **mine)[0].startswith(pdf)
+
+
+def test_a_signing_that_fails_after_the_key_is_opened_spends_nothing_and_the_sad_still_signs(signer, pdf):
+    _first, token = authorize(signer)
+    already_signed = signature_sign_documents(sad_token=token, documents=[pdf], certificate=signer.certificate)[0]
+    activation, token = authorize(signer, num_signatures=1)
+
+    # A certification signature must be a document's first: the signer says no to a signed document
+    # once the SAD has been checked and the key opened — the refusal counts nothing and records nothing.
+    refused("invalid_request", signature_sign_documents, sad_token=token, documents=[already_signed],
+            certificate=signer.certificate, certify=True)
+
+    activation.refresh_from_db()
+    assert activation.signatures_left == 1 and activation.closed_at is None
+    assert not activation.records.exists()
+    assert AuditEvent.objects.filter(event_type="signature.refused", details__step="sign").exists()
+    other = pdf_make("Altro verbale")
+    (signed,) = signature_sign_documents(sad_token=token, documents=[other], certificate=signer.certificate)
+    activation.refresh_from_db()
+    assert signed.startswith(other) and activation.signatures_left == 0

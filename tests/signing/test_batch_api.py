@@ -7,14 +7,16 @@ import hashlib
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from certificates.services import certificate_key_unlock, certificate_revoke, certificate_suspend
+from signing import tasks
 from signing.models import SignatureActivation, SignatureRecord, SigningJob, SigningJobDocument, SigningJobState
 from signing.pades import documents_sign
 from signing.services import pdf_validate, signing_jobs_purge
 from tests.certificates.conftest import PIN
 from tests.signing.conftest import api_client_for, csc_post, pdf_make, token_for
+from tests.signing.hostile_pdfs import corpus_bytes
 
 
 @pytest.fixture
@@ -470,3 +472,50 @@ def test_a_failed_job_keeps_its_sad_used_up_and_bound_to_it(
     activation = SignatureActivation.objects.get()
     assert activation.reserved_for == job and activation.closed_at is not None
     assert bytes(activation.wrapped_data_key) == b"" and SignatureRecord.objects.count() == 0
+
+
+def test_twenty_documents_and_one_nested_100_000_deep_are_refused_at_submission_and_the_sad_is_kept(
+        client, signer, batch_token):
+    docs = [*_docs(20), ("modulo.pdf", corpus_bytes("deep-arrays-in-acroform"))]  # 21: a job
+    authorized = _authorize(client, batch_token, signer, docs)
+
+    response = csc_post(client, "/api/v1/batch/sign", _sign_body(signer, authorized["SAD"], docs), batch_token,
+                        HTTP_ACCEPT_LANGUAGE="en")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "pdf_too_complex" and "modulo.pdf" in response.json()["message"]
+    assert not SigningJob.objects.exists() and not SignatureRecord.objects.exists()
+    activation = SignatureActivation.objects.get()
+    assert activation.signatures_left == 21 and activation.reserved_for is None
+    # The same SAD signs the twenty (they are among the hashes it authorized).
+    again = csc_post(client, "/api/v1/batch/sign", _sign_body(signer, authorized["SAD"], docs[:20]), batch_token)
+    assert again.status_code == 200 and len(again.json()["documents"]) == 20
+
+
+def test_a_document_the_worker_cannot_sign_is_an_error_in_its_place_and_the_others_are_signed(
+        client, signer, batch_token, settings, monkeypatch, django_capture_on_commit_callbacks):
+    enqueued = _queue_jobs(settings, monkeypatch)
+    settings.SIGNING_BATCH_SYNC_LIMIT = 20
+    docs = [*_docs(20), ("verbale-lungo.pdf", pdf_make("Verbale lungo", pages=40))]
+    authorized = _authorize(client, batch_token, signer, docs)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = csc_post(client, "/api/v1/batch/sign", _sign_body(signer, authorized["SAD"], docs), batch_token)
+    assert response.status_code == 202, response.content
+    # Between the submission and the worker the bounds were lowered (a deploy, say): the worker checks
+    # each document again, and the 40-page record is now over the objects bound.
+    settings.SIGNING_PDF_MAX_OBJECTS = 1000
+
+    [(args, kwargs)] = enqueued
+    with translation.override("en"):
+        tasks.signing_job_run_task(*args, **kwargs)
+
+    body = client.get(response["Location"], HTTP_AUTHORIZATION=f"Bearer {batch_token}").json()
+    assert body["state"] == "done" and body["progress"] == "21/21" and body["error"] is None
+    _assert_signed_in_order(docs[:20], body["documents"], signer)
+    assert body["failed"] == [{
+        "position": 20, "name": "verbale-lungo.pdf", "code": "pdf_too_complex",
+        "message": "verbale-lungo.pdf contains more than 1,000 PDF objects: it cannot be accepted.",
+    }]
+    assert SignatureRecord.objects.count() == 20
+    activation = SignatureActivation.objects.get()  # the job's, and the job is over
+    assert activation.closed_at is not None and activation.signatures_left == 1

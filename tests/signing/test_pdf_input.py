@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import time
+import zlib
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -11,6 +13,19 @@ from django.utils import translation
 
 from accounts.errors import ApplicationError
 from signing.pdf_input import DISPLAY_NAME_MAX_LENGTH, pdf_document_check, pdf_intake, safe_display_name
+from tests.signing.hostile_pdfs import (
+    CORPUS,
+    DEEP,
+    Hostile,
+    corpus_bytes,
+    good,
+    nested_arrays,
+    nested_dictionaries,
+    parts,
+    pdf,
+    pdf_with_object_stream,
+    stream,
+)
 from tests.signing.pdfs import encrypted_pdf_bytes, pdf_bytes, zip_bytes
 
 
@@ -129,3 +144,97 @@ def test_it_refuses_a_batch_over_the_total_size_limit_before_parsing_anything():
 def test_one_bad_file_refuses_the_whole_batch():
     error = refusal(upload("buono.pdf", pdf_bytes()), upload("cattivo.pdf", zip_bytes()))
     assert "cattivo.pdf" in str(error.message)
+
+
+# --- Bounds: what a file may cost before anything parses it ---------------------------------------------
+
+
+@pytest.mark.parametrize("hostile", CORPUS, ids=[entry.name for entry in CORPUS])
+def test_every_hostile_pdf_is_answered_within_seconds_and_refused_with_its_name(hostile: Hostile):
+    data = corpus_bytes(hostile.name)
+    started = time.monotonic()
+    if hostile.refused_with is None:
+        (document,) = pdf_intake(files=[(f"{hostile.name}.pdf", data)])
+        assert document.page_count == 1
+    else:
+        error = refusal(upload(f"{hostile.name}.pdf", data))
+        assert error.code == hostile.refused_with
+        assert str(error.message).startswith(f"{hostile.name}.pdf ")
+    assert time.monotonic() - started < 5
+
+
+def test_a_16_kb_pdf_whose_object_stream_inflates_to_16_mib_is_refused_before_it_is_parsed():
+    data = corpus_bytes("object-stream-bomb")
+    assert len(data) < 20_000
+    error = refusal(upload("bomba.pdf", data))
+    assert str(error.message) == "bomba.pdf contains a PDF object larger than 1.0\xa0MB: it cannot be accepted."
+
+
+@override_settings(SIGNING_PDF_MAX_DECOMPRESSED_BYTES=1024 * 1024)
+def test_the_decompressed_bytes_are_bounded_by_the_setting():
+    two_mib = stream(b"/Filter /FlateDecode", zlib.compress(b"0 0 m\n" * 350_000))
+    error = refusal(upload("grafico.pdf", pdf(parts(contents=two_mib))))
+    assert error.code == "pdf_too_complex"
+    assert str(error.message) == "grafico.pdf expands to more than 1.0\xa0MB once decompressed: it cannot be accepted."
+    assert pdf_intake(files=[("piccolo.pdf", good())])
+
+
+@override_settings(SIGNING_PDF_MAX_OBJECTS=1000)
+def test_the_objects_are_bounded_by_the_setting():
+    many = pdf(parts(catalog=b" /Extra [" + b"0 " * 1000 + b"]"))
+    error = refusal(upload("tabella.pdf", many))
+    assert str(error.message) == "tabella.pdf contains more than 1,000 PDF objects: it cannot be accepted."
+
+
+@override_settings(SIGNING_PDF_MAX_DEPTH=8)
+def test_the_depth_is_bounded_by_the_setting_in_the_file_and_in_its_object_streams():
+    assert pdf_intake(files=[("sette.pdf", pdf(parts(catalog=b" /Extra " + nested_arrays(6))))])
+    error = refusal(upload("nove.pdf", pdf(parts(catalog=b" /Extra " + nested_arrays(9)))))
+    assert str(error.message) == "nove.pdf nests its contents more than 8 levels deep: it cannot be accepted."
+    packed = parts(catalog=b" /Extra 6 0 R")
+    in_stream = pdf_with_object_stream({4: packed.pop(4)}, {**packed, 6: nested_dictionaries(9)})
+    assert refusal(upload("compresso.pdf", in_stream)).code == "pdf_too_complex"
+
+
+@override_settings(SIGNING_PDF_MAX_OBJECT_BYTES=64 * 1024)
+def test_the_size_of_one_object_is_bounded_by_the_setting():
+    error = refusal(upload("titolo.pdf", pdf(parts(catalog=b" /Extra (" + b"x" * 70_000 + b")"))))
+    assert str(error.message) == "titolo.pdf contains a PDF object larger than 64.0\xa0KB: it cannot be accepted."
+
+
+@override_settings(SIGNING_PDF_MAX_SECONDS=0)
+def test_the_time_is_bounded_by_the_setting():
+    error = refusal(upload("lento.pdf", good()))
+    assert str(error.message) == "lento.pdf could not be checked within 0 seconds: it is too complex to be accepted."
+
+
+def test_a_refusal_is_explained_in_italian():
+    with translation.override("it"):
+        error = refusal(upload("bomba.pdf", corpus_bytes("object-stream-bomb")))
+        assert str(error.message) == (
+            "bomba.pdf contiene un oggetto PDF più grande di 1,0\xa0MB: non può essere accettato.")
+        error = refusal(upload("script.pdf", corpus_bytes("javascript-open-action")))
+        assert str(error.message).startswith("script.pdf contiene contenuti attivi")
+
+
+def test_validation_reads_active_content_that_signing_refuses():
+    data = corpus_bytes("javascript-open-action")
+    assert refusal(upload("script.pdf", data)).code == "active_content"
+    (document,) = pdf_intake(files=[("script.pdf", data)], allow_active_content=True)
+    assert document.name == "script.pdf"
+
+
+def test_object_streams_and_predicted_cross_reference_streams_are_read():
+    packed = parts()
+    data = pdf_with_object_stream({4: packed.pop(4)}, packed, predictor=True)
+    assert pdf_intake(files=[("moderno.pdf", data)])[0].page_count == 1
+
+
+def test_a_cross_reference_stream_that_points_into_stream_data_is_refused():
+    hidden = b"6 0 obj\n<</Fields [] /DA " + nested_arrays(DEEP) + b">>\nendobj\n"
+    packed = parts(catalog=b" /AcroForm 6 0 R")
+    outside = {4: packed.pop(4), 7: stream(b"", hidden)}
+    honest = pdf_with_object_stream(outside, {**packed, 6: b"<</Fields []>>"}, predictor=True)
+    assert pdf_intake(files=[("onesto.pdf", honest)])
+    hostile = pdf_with_object_stream(outside, {**packed}, predictor=True, point={6: honest.index(hidden)})
+    assert refusal(upload("nascosto.pdf", hostile)).code == "corrupt_pdf"
