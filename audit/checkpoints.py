@@ -148,7 +148,12 @@ def checkpoint_latest(path: Path | None = None) -> Checkpoint | None:
         lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except FileNotFoundError:
         return None
-    return Checkpoint.from_json(lines[-1]) if lines else None
+    if not lines:
+        return None
+    try:
+        return Checkpoint.from_json(lines[-1])
+    except (ValueError, KeyError, TypeError) as exc:  # binascii.Error and JSONDecodeError are ValueErrors
+        raise ValueError(f"{path}: the last checkpoint cannot be read ({exc.__class__.__name__})") from exc
 
 
 def _token_problem(checkpoint: Checkpoint) -> str | None:

@@ -5,16 +5,20 @@ import logging
 from celery import shared_task
 
 from audit.checkpoints import audit_checkpoint_publish, checkpoint_latest
+from audit.services import ChainReport, audit_record
 from audit.services import audit_chain_verify as verify_chain
-from audit.services import audit_record
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(name="audit.tasks.audit_chain_verify")
 def audit_chain_verify() -> bool:
-    checkpoint = checkpoint_latest()
-    report = verify_chain(checkpoint=checkpoint)
+    try:
+        checkpoint = checkpoint_latest()
+    except ValueError as exc:  # an unreadable checkpoint is itself a finding, never a crashed job
+        report = ChainReport(False, 0, None, str(exc))
+    else:
+        report = verify_chain(checkpoint=checkpoint)
     if not report.ok:
         logger.critical("audit chain broken at #%s: %s", report.broken_at, report.reason)
     audit_record(

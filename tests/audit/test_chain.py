@@ -284,3 +284,14 @@ def test_the_application_role_can_append_to_the_trail_but_not_rewrite_or_truncat
         finally:
             cursor.execute("RESET ROLE")
     assert audit_chain_verify().ok and audit_chain_verify().checked == 6
+
+
+def test_an_unreadable_checkpoint_file_is_reported_not_a_crash(checkpointed):
+    from audit.tasks import audit_chain_verify as hourly_verification
+
+    with Path(settings.AUDIT_CHECKPOINT_FILE).open("a") as file:
+        file.write('{"seq": 9, "row_hash": "cut off in the middle\n')
+    with pytest.raises(CommandError, match="the last checkpoint cannot be read"):
+        call_command("verify_audit")
+    assert hourly_verification() is False
+    assert AuditEvent.objects.filter(event_type="audit.chain_verified", outcome="failure").exists()
