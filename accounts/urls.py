@@ -7,6 +7,7 @@ from certificates import views_console as certificates_console
 from certificates import views_panel as certificate_views
 from notifications import views_console as notifications_console
 from otp import views_console as otp_console
+from renewal import views_console as renewal_console
 from signing import views as signing_views
 
 auth_patterns = (
@@ -95,6 +96,8 @@ console_patterns = (
         path("api/", api_clients.api_clients_view, name="api_clients"),
         path("api/nuovo/", api_clients.api_client_create_view, name="api_client_create"),
         path("api/<int:api_client_id>/revoca/", api_clients.api_client_revoke_view, name="api_client_revoke"),
+        path("rinnovi/", renewal_console.renewals_view, name="renewals"),
+        path("rinnovi/<int:request_id>/", renewal_console.renewal_detail_view, name="renewal_detail"),
         path("messaggi/", notifications_console.messages_view, name="messages"),
         path("messaggi/<int:message_id>/riprova/", notifications_console.message_retry_view, name="message_retry"),
     ],

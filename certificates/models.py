@@ -147,6 +147,13 @@ class Certificate(models.Model):
     # only the certificates still owed one, through an index, instead of every certificate in the window.
     expiry_reminded_days = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
 
+    # The certificate this one renews: superseded (revoked, reason superseded) when this one is
+    # activated. Until then both exist, and this one does not count against the holder's limit.
+    replaces = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaced_by",
+        verbose_name=_("renews"),
+    )
+
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from cryptography import x509
-from django.db.models import QuerySet
+from django.db.models import Case, IntegerField, Q, QuerySet, When
 
 from accounts.models import UserKind
-from certificates.models import AuthorityRole, Certificate, CertificateAuthority, CertificateState, Crl
+from certificates.models import LIVE_STATES, AuthorityRole, Certificate, CertificateAuthority, CertificateState, Crl
 
 
 class AuthorityMissing(Exception):
@@ -35,14 +35,19 @@ def certificate_get_for_holder(*, user: Any, certificate_id: int) -> Certificate
 
 
 def certificate_current_for_holder(*, user: Any) -> Certificate | None:
-    """The certificate the panel talks about: the newest one not yet in a final state, else the newest."""
+    """The certificate the panel talks about: the newest one not yet in a final state, else the newest.
+
+    During a renewal the holder has two: the one in use until the renewal is activated wins over the
+    issued renewal (which the renewal page shows)."""
     scope = _holder_scope(user).exclude(state=CertificateState.REQUESTED)
     live = scope.filter(
         state__in=[
             CertificateState.ACTIVE, CertificateState.SUSPENDED, CertificateState.ISSUED, CertificateState.BLOCKED,
         ]
     )
-    return live.order_by("-issued_at", "-pk").first() or scope.order_by("-issued_at", "-pk").first()
+    renewal_pending = Q(state=CertificateState.ISSUED, replaces__state__in=LIVE_STATES)
+    ordered = live.annotate(pending=Case(When(renewal_pending, then=1), default=0, output_field=IntegerField()))
+    return ordered.order_by("pending", "-issued_at", "-pk").first() or scope.order_by("-issued_at", "-pk").first()
 
 
 def certificate_list_for_operator(*, user: Any) -> QuerySet[Certificate]:

@@ -42,6 +42,12 @@ app.conf.beat_schedule = {
     "signing-activations-purge": {"task": "signing.tasks.signature_activations_purge", "schedule": 300.0},
     # Signed documents of batch jobs are deleted when their results expire (SIGNING_JOB_RESULT_SECONDS).
     "signing-jobs-purge": {"task": "signing.tasks.signing_jobs_purge", "schedule": 300.0},
+    # Renewal requests that can no longer complete close within the hour (after the certificate
+    # expiry jobs above have run), and operators hear each morning of requests waiting too long.
+    "renewal-requests-expire": {"task": "renewal.tasks.renewal_requests_expire_due", "schedule": crontab(minute=29)},
+    "renewal-operator-digest": {
+        "task": "renewal.tasks.renewal_operator_digest_send", "schedule": crontab(hour=8, minute=47),
+    },
     "certificates-auto-revoke-suspended": {
         "task": "certificates.tasks.certificates_auto_revoke_suspended", "schedule": crontab(minute=27),
     },

@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("certificates.urls")),
     path("", include("certificates.urls_activation")),
     path("", include("signing.urls")),
+    path("rinnovo/", include("renewal.urls")),
     path("operatore/", include(console_patterns)),
     path("", include("otp.urls")),
     path("", include(auth_patterns)),

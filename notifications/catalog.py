@@ -87,6 +87,44 @@ MESSAGE_TYPES: dict[str, MessageType] = {
         channels=frozenset({Channel.EMAIL}),
         required=frozenset({"admin_name", "client_name", "client_id", "failures", "window_minutes", "console_url"}),
     ),
+    # Renewal (renewal/services.py): to the holder at each step, to the operators when a request
+    # waits for them (at once, and in a morning digest once it has waited two working days).
+    "renewal_submitted": MessageType(
+        key="renewal_submitted",
+        label=_("Your renewal request has been sent"),
+        channels=frozenset({Channel.EMAIL}),
+        required=frozenset({"holder_name", "number", "renewal_url", "organization_name"}),
+    ),
+    "renewal_approved": MessageType(
+        key="renewal_approved",
+        label=_("Your new certificate is ready to activate"),
+        channels=frozenset({Channel.EMAIL}),
+        required=frozenset({"holder_name", "number", "renewal_url", "new_iut", "deadline", "automatic"}),
+    ),
+    "renewal_rejected": MessageType(
+        key="renewal_rejected",
+        label=_("Your renewal request was rejected"),
+        channels=frozenset({Channel.EMAIL}),
+        required=frozenset({"holder_name", "number", "reason", "organization_name"}),
+    ),
+    "renewal_expired": MessageType(
+        key="renewal_expired",
+        label=_("Your renewal request has expired"),
+        channels=frozenset({Channel.EMAIL}),
+        required=frozenset({"holder_name", "number", "cause_text", "organization_name"}),
+    ),
+    "renewal_operator_submitted": MessageType(
+        key="renewal_operator_submitted",
+        label=_("A renewal request waits for your approval"),
+        channels=frozenset({Channel.EMAIL}),
+        required=frozenset({"operator_name", "holder_name", "number", "expires_on", "request_url"}),
+    ),
+    "renewal_operator_digest": MessageType(
+        key="renewal_operator_digest",
+        label=_("Renewal requests waiting for more than two working days"),
+        channels=frozenset({Channel.EMAIL}),
+        required=frozenset({"operator_name", "organization_name", "count", "oldest_submitted_at", "queue_url"}),
+    ),
 }
 
 # What changed, in words (lazy: rendered in the recipient's language).
@@ -95,9 +133,14 @@ SECURITY_EVENTS = {
     "password_recovered": _("A new password was set for your account through password recovery."),
     "email_changed": _("The e-mail address of your account was changed."),
     "phone_changed": _("The mobile number of your account was changed."),
+    "residence_changed": _("The residence address of your account was changed."),
     "device_changed": _("An OTP device of your account was changed."),
     "pin_changed": _("The signing PIN of your certificate was changed."),
     "certificate_activated": _("Your signature certificate was activated and a signing PIN was set."),
+    "certificate_renewed": _(
+        "Your new signature certificate was activated. The previous certificate was revoked as superseded: "
+        "documents signed with it remain valid."
+    ),
     "certificate_suspended": _("Your signature certificate was suspended."),
     "certificate_reactivated": _("Your signature certificate was reactivated after a suspension."),
     "certificate_blocked": _(

@@ -50,6 +50,7 @@ _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 SMS_CODE_PURPOSES = {
     "change_phone": _("changing your mobile number"),
     "change_email": _("changing your e-mail address"),
+    "change_residence": _("changing your residence address"),
     "device_change": _("changing your OTP device"),
     "password_recovery": _("recovering your password"),
     "suspend": _("suspending your certificate"),

@@ -30,6 +30,8 @@ OPERATIONS = {
     "certificate_revoke": _("revoke your certificate"),
     "pin_change": _("change your signing PIN"),
     "sign": _("sign documents"),
+    "change_residence": _("change your residence address"),
+    "renewal_activate": _("activate your renewed certificate"),
 }
 
 # The SMS code purpose of each operation (otp.sms_codes): a code sent to confirm "revoke" confirms
@@ -43,6 +45,8 @@ SMS_PURPOSE_OF_OPERATION = {
     "certificate_revoke": "revoke",
     "pin_change": "pin_change",
     "sign": "sign",
+    "change_residence": "change_residence",
+    "renewal_activate": "activation",
 }
 
 

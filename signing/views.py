@@ -48,7 +48,7 @@ FIELD_OF_ERROR = {
 # --------------------------------------------------------------------------------------------- sign
 
 
-def _otp_choices(request: HttpRequest, holder: Any) -> tuple[list[tuple[str, str]], Any]:
+def otp_choices(request: HttpRequest, holder: Any) -> tuple[list[tuple[str, str]], Any]:
     devices = list(device_codes_for_holder(user=request.user))
     choices = [(str(d.public_id), f"{d.get_kind_display()}{f' {d.serial}' if d.serial else ''}") for d in devices]
     sms_device = sms_device_for_holder(user=request.user)
@@ -110,7 +110,7 @@ def signing_view(request: HttpRequest) -> HttpResponse:
             request, "signing/sign.html", {**context, "certificate": certificate, "certificate_usable": False},
             status=400 if request.method == "POST" else 200,
         )
-    choices, sms_device = _otp_choices(request, holder)
+    choices, sms_device = otp_choices(request, holder)
     sending = request.method == "POST" and "send_sms" in request.POST
     form = SigningForm(
         request.POST if request.method == "POST" and not sending else None,

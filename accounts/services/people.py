@@ -17,6 +17,7 @@ from accounts.errors import ApplicationError
 from accounts.models import ContactKind, ContactOwnership, Holder, Operator, OperatorRole, Organization, User, UserKind
 from accounts.validators import normalize_codice_fiscale, normalize_email, normalize_mobile
 from audit.services import audit_record
+from notifications.services import security_notice_send
 
 _CONTACT_TAKEN = {
     ContactKind.EMAIL: _(
@@ -174,6 +175,39 @@ def holder_contacts_update(
             subject=locked,
             ip=ip,
             details={"fields": sorted(changes)},
+        )
+    return locked
+
+
+RESIDENCE_FIELDS = ("residence_address", "residence_postal_code", "residence_city", "residence_province")
+
+
+def holder_residence_update(*, holder: Holder, actor: User, ip: str = "", **residence: str) -> Holder:
+    """Change the holder's residence (address, postal code, city, province); audited and notified."""
+    unknown = set(residence) - set(RESIDENCE_FIELDS)
+    if unknown:
+        raise ValueError(f"not residence fields: {sorted(unknown)}")
+    with transaction.atomic():
+        locked = Holder.objects.select_for_update().select_related("user", "organization").get(pk=holder.pk)
+        changes = []
+        for field, value in residence.items():
+            value = " ".join(str(value).split())
+            if field == "residence_province":
+                value = value.upper()
+            if "\x00" in value or len(value) > Holder._meta.get_field(field).max_length:
+                raise ApplicationError("invalid_residence", _("The address is not valid."), field=field)
+            if getattr(locked, field) != value:
+                setattr(locked, field, value)
+                changes.append(field)
+        if not changes:
+            return locked
+        locked.save(update_fields=[*changes, "updated_at"])
+        audit_record(
+            event_type="holder.residence_changed", actor=actor, organization=locked.organization, subject=locked,
+            ip=ip, details={"fields": changes},
+        )
+        security_notice_send(
+            holder=locked, event="residence_changed", reference=f"residence:{locked.updated_at.isoformat()}"
         )
     return locked
 

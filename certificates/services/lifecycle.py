@@ -57,6 +57,8 @@ ALLOWED_FROM: dict[str, tuple[str, ...]] = {
     "revoke": (State.ISSUED, State.ACTIVE, State.SUSPENDED, State.BLOCKED),
     "block": (State.ACTIVE,),
     "expire": (State.ISSUED, State.ACTIVE, State.SUSPENDED, State.BLOCKED),
+    # By the activation of its renewal (a blocked certificate stays blocked: it is already listed).
+    "supersede": (State.ISSUED, State.ACTIVE, State.SUSPENDED),
 }
 
 _REFUSED = {
@@ -67,6 +69,7 @@ _REFUSED = {
     "revoke": _("This certificate is already revoked or expired: it cannot be revoked."),
     "block": _("Only an active certificate can be blocked."),
     "expire": _("This certificate is already in a final state."),
+    "supersede": _("This certificate is already in a final state."),
 }
 # Where a more precise sentence helps the person who tried.
 _REFUSED_FROM = {
@@ -102,12 +105,21 @@ def _lock_holder(holder_id: int) -> Holder:
     return Holder.objects.select_for_update().select_related("organization", "user").get(pk=holder_id)
 
 
-def _check_capacity(holder: Holder, *, states: tuple[str, ...], exclude: Certificate | None = None) -> None:
+def _check_capacity(
+    holder: Holder, *, states: tuple[str, ...], exclude: Certificate | None = None, renewing: Certificate | None = None
+) -> None:
     """The organization's "certificates per holder" policy; the caller holds the holder row lock, so two
-    concurrent issuances for one holder are serialized and cannot both pass."""
+    concurrent issuances for one holder are serialized and cannot both pass.
+
+    A renewal and the certificate it renews count once: the old one is superseded when the new one is
+    activated, so for a while the holder has both."""
     taken = Certificate.objects.filter(holder=holder, state__in=states)
     if exclude is not None:
         taken = taken.exclude(pk=exclude.pk)
+        if exclude.replaces_id is not None:
+            taken = taken.exclude(pk=exclude.replaces_id)
+    if renewing is not None:
+        taken = taken.exclude(pk=renewing.pk)
     if taken.count() >= holder.organization.max_active_certificates:
         raise ApplicationError(
             "certificate_limit",
@@ -183,14 +195,22 @@ def validity_end(*, issued_at: datetime, months: int) -> datetime:
 # --- The operations ---------------------------------------------------------------------------------
 
 
-def certificate_request(*, holder: Holder, actor: Any = None, ip: str = "") -> Certificate:
-    """Record that ``holder`` (identified face to face) gets a certificate; snapshot the subject."""
+def certificate_request(
+    *, holder: Holder, actor: Any = None, ip: str = "", replaces: Certificate | None = None
+) -> Certificate:
+    """Record that ``holder`` (identified face to face) gets a certificate; snapshot the subject.
+
+    ``replaces``: the holder's live certificate this one renews (the renewal app's approval). The
+    new certificate has its own key pair, serial and IUT; the subject is taken from the holder's
+    data as it is now (the role data cannot have changed: changing them needs a new certificate)."""
     with transaction.atomic():
         holder = _lock_holder(holder.pk)
         organization = holder.organization
         if not organization.is_active:
             raise ApplicationError("organization_inactive", _("This organization is not active."))
-        _check_capacity(holder, states=(State.REQUESTED, *LIVE_STATES))
+        if replaces is not None and (replaces.holder_id != holder.pk or replaces.state not in LIVE_STATES):
+            raise ApplicationError("not_renewable", _("Only a live certificate of this holder can be renewed."))
+        _check_capacity(holder, states=(State.REQUESTED, *LIVE_STATES), renewing=replaces)
         subject = HolderSubject(
             given_name=holder.given_name,
             surname=holder.surname,
@@ -207,9 +227,13 @@ def certificate_request(*, holder: Holder, actor: Any = None, ip: str = "") -> C
             subject_common_name=subject.common_name,
             subject_organization=subject.organization,
             subject_serial_number=subject.serial_number,
+            replaces=replaces,
             requested_by=actor if getattr(actor, "pk", None) else None,
         )
-        _audit("requested", certificate, actor, ip, key_algorithm=certificate.key_algorithm)
+        _audit(
+            "requested", certificate, actor, ip, key_algorithm=certificate.key_algorithm,
+            **({"renews_iut": replaces.iut} if replaces is not None else {}),
+        )
     return certificate
 
 
@@ -270,13 +294,18 @@ def certificate_issue(*, certificate: Certificate, actor: Any = None, ip: str = 
 
 def certificate_activate(*, certificate: Certificate, pin: str, actor: Any = None, ip: str = "") -> Certificate:
     """The holder chooses the signing PIN: the data key is re-wrapped by KEK **and** PIN, the KEK-only
-    wrapping is gone, and from now on the key opens only with the PIN."""
+    wrapping is gone, and from now on the key opens only with the PIN.
+
+    A renewal (``certificate.replaces``) supersedes the certificate it renews in the same transaction:
+    revoked with reason superseded at this moment, its key erased. Signatures it made before keep
+    validating at their timestamp; none can be made with it after."""
     from certificates.services.custody import pin_validate
 
     with transaction.atomic():
         holder = _lock_holder(certificate.holder_id)
         certificate = _lock(certificate)
         _check_transition(certificate, "activate")
+        renewed = _lock(certificate.replaces) if certificate.replaces_id is not None else None
         now = timezone.now()
         if certificate.activation_deadline is not None and now >= certificate.activation_deadline:
             raise ApplicationError(
@@ -293,9 +322,28 @@ def certificate_activate(*, certificate: Certificate, pin: str, actor: Any = Non
         certificate.activated_at = now
         certificate.pin_failures = 0
         _save(certificate, now, "activated_at", "pin_failures")
-        _audit("activated", certificate, actor, ip)
-        _notify(certificate, "certificate_activated", now)
+        _audit("activated", certificate, actor, ip, **({"renews_iut": renewed.iut} if renewed else {}))
+        if renewed is not None and renewed.state in ALLOWED_FROM["supersede"]:
+            _supersede_locked(renewed, by=certificate, actor=actor, ip=ip, now=now)
+            _notify(certificate, "certificate_renewed", now)
+        else:
+            _notify(certificate, "certificate_activated", now)
     return certificate
+
+
+def _supersede_locked(certificate: Certificate, *, by: Certificate, actor: Any, ip: str, now: datetime) -> None:
+    """Revoke the locked ``certificate`` as superseded by its renewal ``by`` (RFC 5280 ``superseded``:
+    nothing is wrong with the key, so signatures made before stay valid)."""
+    previous = certificate.state
+    certificate.state = State.REVOKED
+    certificate.revoked_at = now
+    certificate.revocation_reason = RevocationReason.SUPERSEDED
+    certificate.revocation_time = now
+    _save(certificate, now, "revoked_at", "revocation_reason", "revocation_time")
+    _destroy_key(certificate, now)
+    _audit("revoked", certificate, actor, ip, reason=RevocationReason.SUPERSEDED, previous_state=previous,
+           superseded_by=by.iut)
+    crl_publish_on_commit()
 
 
 def certificate_suspend(*, certificate: Certificate, actor: Any = None, note: str = "", ip: str = "") -> Certificate:

@@ -151,8 +151,22 @@ def _remind(certificate: Certificate, band: Band) -> bool:
     return not already
 
 
+# A renewal request in these states (renewal.models.UNDER_WAY_STATES: the holder has signed the form)
+# silences the reminders of its certificate; they resume, at the band the certificate is in by then,
+# when the request is rejected, cancelled or expires. Named here, not imported: the renewal app is
+# built on this one.
+RENEWAL_UNDER_WAY = ("submitted", "approved", "issued")
+
+
 def _remind_batch(ids: list[int], band: Band) -> int:
     sent = 0
+    renewing = set(
+        Certificate.objects.filter(pk__in=ids, renewal_requests__state__in=RENEWAL_UNDER_WAY)
+        .values_list("pk", flat=True)
+    )
+    ids = [pk for pk in ids if pk not in renewing]
+    if not ids:
+        return 0
     with transaction.atomic():
         # Re-checked under the lock: suspended, revoked or reminded since the ids were read → skipped.
         locked = (

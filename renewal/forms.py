@@ -1,0 +1,91 @@
+"""Forms of the renewal wizard (shape only; the rules are the services')."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from accounts.forms import input_attrs
+from certificates.forms import PIN_RULE, pin_field
+from otp.forms import code_field
+
+SHA256_HEX = r"^[0-9a-fA-F]{64}$"
+
+
+class ConsentsForm(forms.Form):
+    form_sha256 = forms.RegexField(regex=SHA256_HEX, widget=forms.HiddenInput)
+    data_still_valid = forms.BooleanField(
+        label=_("I confirm that the personal data given at registration of the signature certificate are still "
+                "valid to request a new qualified certificate."),
+        error_messages={"required": _("Tick the box to confirm that your personal data are still valid.")},
+    )
+    conditions_accepted = forms.BooleanField(
+        label=_("I have read the renewal form and I accept the general conditions of service."),
+        error_messages={"required": _("Tick the box to accept the general conditions.")},
+    )
+
+
+class RenewalSignForm(forms.Form):
+    pin = pin_field(_("Signing PIN"))
+    device = forms.ChoiceField(label=_("OTP device"))
+    code = code_field(_("One-time code"))
+
+    def __init__(self, *args: Any, devices: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["device"].choices = devices
+        self.fields["device"].widget.attrs["class"] = "form-select"
+
+
+class ActivateForm(forms.Form):
+    KEEP, NEW = "keep", "new"
+    choice = forms.ChoiceField(
+        label=_("Signing PIN of the new certificate"),
+        choices=[(NEW, _("Choose a new PIN")), (KEEP, _("Keep my current PIN"))],
+        widget=forms.RadioSelect, initial=NEW,
+    )
+    new_pin = pin_field(_("New PIN"), autocomplete="new-password")
+    new_pin_confirm = pin_field(_("Confirm the new PIN"), autocomplete="new-password")
+    current_pin = pin_field(_("Current PIN"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("new_pin", "new_pin_confirm", "current_pin"):
+            self.fields[name].required = False
+        self.fields["new_pin"].help_text = PIN_RULE
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("choice") == self.KEEP:
+            if not cleaned.get("current_pin"):
+                self.add_error("current_pin", _("Enter your current PIN."))
+        elif cleaned.get("choice") == self.NEW:
+            new, confirm = cleaned.get("new_pin"), cleaned.get("new_pin_confirm")
+            if not new:
+                self.add_error("new_pin", _("Choose the new PIN."))
+            elif new != confirm:
+                self.add_error("new_pin_confirm", _("The two PINs do not match."))
+        return cleaned
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason for the rejection"), max_length=2000, strip=True,
+        widget=forms.Textarea(attrs={"rows": 4, "class": "form-control"}),
+        help_text=_("The holder reads it in the notification."),
+    )
+
+
+class ResidenceForm(forms.Form):
+    current_password = forms.CharField(
+        label=_("Password"), strip=False, widget=forms.PasswordInput(attrs=input_attrs(autocomplete="current-password"))
+    )
+    residence_address = forms.CharField(label=_("Address"), max_length=200,
+                                        widget=forms.TextInput(attrs=input_attrs(autocomplete="street-address")))
+    residence_postal_code = forms.RegexField(label=_("Postal code"), regex=r"^[0-9A-Za-z \-]{3,10}$", max_length=10,
+                                             widget=forms.TextInput(attrs=input_attrs(autocomplete="postal-code")))
+    residence_city = forms.CharField(label=_("City"), max_length=100,
+                                     widget=forms.TextInput(attrs=input_attrs(autocomplete="address-level2")))
+    residence_province = forms.RegexField(label=_("Province"), regex=r"^[A-Za-z]{2}$", max_length=2, required=False,
+                                          widget=forms.TextInput(attrs=input_attrs()))
