@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
@@ -35,6 +36,22 @@ from otp.stepup import stepup_consume, stepup_required
 
 PHONE_PENDING_KEY = "contacts_phone_pending"
 PHONE_PENDING_SECONDS = 600
+# Where to go back once the change is confirmed (the renewal wizard's data review sends holders
+# here): only a path of this site, kept in the session because the e-mail's link comes back later.
+RETURN_KEY = "contacts_return_to"
+
+
+def _remember_return(request: HttpRequest) -> None:
+    target = request.GET.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts=None) and target.startswith("/"):
+        request.session[RETURN_KEY] = target
+
+
+def _return_or_profile(request: HttpRequest) -> HttpResponse:
+    target = request.session.pop(RETURN_KEY, None)
+    if isinstance(target, str) and url_has_allowed_host_and_scheme(target, allowed_hosts=None):
+        return redirect(target)
+    return redirect("panel:profile")
 
 
 class _PasswordForm(forms.Form):
@@ -91,6 +108,7 @@ def email_view(request: HttpRequest) -> HttpResponse:
     holder = holder_for_user(user=request.user)
     form = EmailChangeForm(request.POST if request.method == "POST" else None)
     if request.method != "POST":
+        _remember_return(request)
         return _render(request, "panel/email.html", "email", form=form)
     limited = consume_or_429(request, "password_change_user", key=str(request.user.pk))
     if limited is not None:
@@ -120,7 +138,7 @@ def email_confirm_view(request: HttpRequest, token: str) -> HttpResponse:
         return _render(request, "panel/email_confirm_error.html", "email", status=400, error=str(exc.message))
     stepup_consume(request=request, operation="change_email")
     messages.success(request, _("Your e-mail address is now %(email)s.") % {"email": new})
-    return redirect("panel:profile")
+    return _return_or_profile(request)
 
 
 # ------------------------------------------------------------------------------------------- phone
@@ -142,6 +160,7 @@ def phone_view(request: HttpRequest) -> HttpResponse:
     holder = holder_for_user(user=request.user)
     form = PhoneChangeForm(request.POST if request.method == "POST" else None)
     if request.method != "POST":
+        _remember_return(request)
         return _render(request, "panel/phone.html", "phone", form=form)
     limited = consume_or_429(request, "password_change_user", key=str(request.user.pk))
     if limited is not None:
@@ -199,7 +218,7 @@ def phone_confirm_view(request: HttpRequest) -> HttpResponse:
                 request.session.pop(PHONE_PENDING_KEY, None)
                 stepup_consume(request=request, operation="change_phone")
                 messages.success(request, _("Your mobile number is now %(mobile)s.") % {"mobile": new_mobile})
-                return redirect("panel:profile")
+                return _return_or_profile(request)
         else:
             status = 400
     return _render(request, "panel/phone_confirm.html", "phone", status=status, form=form, new_mobile=new_mobile,
