@@ -42,11 +42,14 @@ api-check: $(VENV)/.installed
 # - bench_signing: naive pyHanko loop vs the signer in process vs the batch API over gunicorn + a Celery
 #   worker (and CSC signDoc), signHash vs raw RSA,
 #   worker peak RSS; BENCH_DOCUMENTS (200), BENCH_HASHES (1000), BENCH_VALIDATE (all) set the sizes.
+# - bench_renewal: the operators' approval queue (first page + count, and /operatore/rinnovi/ once the
+#   view answers) at 1,000 and 10,000 pending requests in 50 organizations, the ratio (at most 3×) and
+#   the plans (renewal_queue_idx on PostgreSQL); one renewal form PDF. BENCH_RENEWAL_SIZES ("1000,10000").
 # Runs in a throw-away VAR_DIR unless one is given.
 bench: $(VENV)/.installed
 	@dir=$$(mktemp -d /tmp/firma-bench.XXXXXX); trap 'rm -rf "$$dir"' EXIT; \
 	  VAR_DIR="$${VAR_DIR:-$$dir}" $(PY) -m pytest tests/bench/bench_outbox.py tests/bench/bench_reminders.py \
-	  tests/bench/bench_signing.py \
+	  tests/bench/bench_signing.py tests/bench/bench_renewal.py \
 	  -p no:cacheprovider -s -o python_files='bench_*.py'
 
 lint: $(VENV)/.installed

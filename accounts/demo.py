@@ -1,12 +1,14 @@
-"""The demo world: two organizations with operators and holders. One place, extended by later issues.
+"""The demo world: three organizations with operators and holders, certificates of several ages and
+states, and renewals at several points. One place, extended as the product grows.
 
 Demo data only: fixed, published passwords. ``seed_demo`` refuses to run with DEBUG off unless forced.
 """
 
 from __future__ import annotations
 
+import time
 import zlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -19,7 +21,7 @@ from accounts.services.api_clients import api_client_create
 from accounts.services.authentication import login_throttle_clear
 from accounts.services.people import holder_create, operator_create
 from otp.models import DeviceKind, DeviceState, OtpDevice
-from otp.oath import otpauth_uri
+from otp.oath import otpauth_uri, totp
 from otp.services import device_create
 
 DEMO_HOLDER_PASSWORD = "Firma-Remota-Demo-2026"
@@ -45,7 +47,10 @@ ORGANIZATIONS: list[dict[str, Any]] = [
              "Professoressa associata"),
             ("giuseppe.verdi", "VRDGPP70C15F205N", "Giuseppe", "Verdi", "giuseppe.verdi@example.org", "+393471000003",
              "Ricercatore"),
+            ("chiara.romano", "RMNCHR78H50F257A", "Chiara", "Romano", "chiara.romano@example.org", "+393471000004",
+             "Tecnica di laboratorio"),
         ],
+        "residence": ("Via Università 4", "Modena", "41121", "MO"),
     },
     {
         "slug": "cciaa-mantova",
@@ -69,6 +74,26 @@ ORGANIZATIONS: list[dict[str, Any]] = [
             ("franco.galli", "GLLFNC68T10E897P", "Franco", "Galli", "franco.galli@example.net", "+393331000002",
              "Titolare d'impresa"),
         ],
+        "residence": ("Via Calvi 28", "Mantova", "46100", "MN"),
+    },
+    {
+        "slug": "comune-reggio-emilia",
+        "name": "Comune di Reggio Emilia",
+        "support_email": "firma.digitale@example.com",
+        "support_url": "https://firma.example.com",
+        "certificate_validity_months": 24,
+        "renewable": True,
+        # Automatic renewal: the signed renewal form is enough, no operator decides.
+        "renewal_requires_approval": False,
+        "operators": [
+            ("comune.operatore", "Elisa", "Marchetti", OperatorRole.OPERATOR),
+            ("comune.admin", "Stefano", "Barbieri", OperatorRole.ORGANIZATION_ADMIN),
+        ],
+        "holders": [
+            ("elena.ricci", "RCCLNE79B45H223K", "Elena", "Ricci", "elena.ricci@example.com", "+393401000001",
+             "Dirigente del servizio appalti"),
+        ],
+        "residence": ("Piazza Prampolini 1", "Reggio Emilia", "42121", "RE"),
     },
 ]
 
@@ -95,6 +120,8 @@ def _ensure_user_code(holder: Holder) -> str:
 DEMO_DEVICES: dict[str, dict[str, Any]] = {
     "mario.rossi": {"kind": DeviceKind.APP_TOTP, "seed": b"demo-totp-mario-2026", "serial": None},
     "laura.bianchi": {"kind": DeviceKind.HARDWARE_HOTP, "seed": b"demo-hotp-laura-2026", "serial": "1000000000001"},
+    "chiara.romano": {"kind": DeviceKind.APP_TOTP, "seed": b"demo-totp-chiara-2026", "serial": None},
+    "elena.ricci": {"kind": DeviceKind.APP_TOTP, "seed": b"demo-totp-elena-2026", "serial": None},
 }
 # Tokens in stock, for trying "assign a token by serial" in the console.
 DEMO_STOCK = {"1000000000002": b"demo-hotp-stock-0002", "1000000000003": b"demo-hotp-stock-0003"}
@@ -112,16 +139,22 @@ def _ensure_device(holder: Holder, *, kind: str, seed: bytes, serial: str | None
     return {"kind": str(kind), "serial": serial or "", "otpauth": uri}
 
 
-# The demo certificates, one per holder, at several points of the lifecycle (SPEC §4): "expires_in"
-# moves not_after to that many days from now, so that the renewal window and the expiry reminders
-# (60/30/7 days) can be tried at once.
+# The demo certificates, one per holder, at several points of the lifecycle. "expires_in": issued so
+# long ago that it expires that many days from now (Rome dates), so that the renewal window and the
+# expiry reminders (60/30/7 days) can be tried at once; without it, issued now. The validity is the
+# one signed into the certificate: the panel, the certificate, CRL and OCSP all tell the same story.
 DEMO_CERTIFICATES: dict[str, dict[str, Any]] = {
     "mario.rossi": {"state": "active"},
-    "laura.bianchi": {"state": "active", "expires_in": 45},
+    "laura.bianchi": {"state": "active", "expires_in": 45},  # renews in the panel; the operator approves
     "giuseppe.verdi": {"state": "suspended"},
+    "chiara.romano": {"state": "active", "expires_in": 20},  # her signed renewal waits in the queue
     "lucia.neri": {"state": "active", "expires_in": 6},  # chamber of commerce: not renewable
     "franco.galli": {"state": "revoked"},
+    "elena.ricci": {"state": "active", "expires_in": 30},  # renews in the panel, automatically
 }
+# Renewals: who can go through the panel's wizard, and whose request the seed signs and sends.
+DEMO_RENEWAL_END_TO_END = ("laura.bianchi", "elena.ricci")
+DEMO_RENEWAL_SUBMITTED = ("chiara.romano",)
 
 
 def _demo_pin(holder: Holder) -> str:
@@ -140,6 +173,41 @@ def _demo_pin(holder: Holder) -> str:
     raise RuntimeError("no acceptable demo PIN")
 
 
+def _issued_at_for(*, expires_in: int, months: int) -> datetime:
+    """When a certificate valid for ``months`` months was issued, if it expires ``expires_in`` days from
+    now (Rome dates; at the time of day it is now)."""
+    from certificates.services.lifecycle import validity_end
+
+    target = timezone.localtime() + timedelta(days=expires_in)
+    issued_at = validity_end(issued_at=target, months=-months)  # the same calendar arithmetic, backwards
+    # Months back from a 31st (or a 29 February) may land on a shorter month's last day: one day on.
+    while timezone.localdate(validity_end(issued_at=issued_at, months=months)) < target.date():
+        issued_at += timedelta(days=1)
+    return issued_at
+
+
+def _activate_issued_in_the_past(certificate: Any, *, pin: str, holder: Holder) -> Any:
+    """Activate a certificate the demo issued in the past, as its holder did the day after issuance.
+
+    The service activates now, and refuses once the activation deadline (counted from the backdated
+    issuance) has passed: the deadline is lifted for the call, then put back, and the activation dated
+    the day after issuance, so that the row tells the certificate's story. The audit trail records
+    the activation when it was made."""
+    from certificates.models import Certificate
+    from certificates.services import certificate_activate
+
+    deadline = certificate.activation_deadline
+    Certificate.objects.filter(pk=certificate.pk).update(activation_deadline=None)
+    certificate.activation_deadline = None
+    certificate = certificate_activate(certificate=certificate, pin=pin, actor=holder.user)
+    activated_at = certificate.issued_at + timedelta(days=1)
+    Certificate.objects.filter(pk=certificate.pk).update(
+        activation_deadline=deadline, activated_at=activated_at, status_changed_at=activated_at
+    )
+    certificate.refresh_from_db()
+    return certificate
+
+
 def _ensure_certificate(holder: Holder, *, state: str, expires_in: int | None = None) -> dict[str, str]:
     """The holder's demo certificate, issued once: an existing one is reported as it is now."""
     from certificates.models import Certificate
@@ -154,17 +222,16 @@ def _ensure_certificate(holder: Holder, *, state: str, expires_in: int | None = 
     pin = _demo_pin(holder)
     certificate = Certificate.objects.filter(holder=holder).order_by("-requested_at", "-pk").first()
     if certificate is None:
-        certificate = certificate_issue(certificate=certificate_request(holder=holder))
-        certificate = certificate_activate(certificate=certificate, pin=pin, actor=holder.user)
+        issued_at = None
         if expires_in is not None:
-            # Demo only: the row's validity is moved closer, so that the panel, the renewal window and
-            # the reminder job see a certificate about to expire. The DER keeps the validity it was
-            # signed with; a real certificate's dates never change after issuance. Days are counted in
-            # Rome (wall-clock arithmetic on a local time), so "6 days" is six dates away across a
-            # change of summer time too.
-            not_after = timezone.localtime() + timedelta(days=expires_in)
-            Certificate.objects.filter(pk=certificate.pk).update(not_after=not_after)
-            certificate.not_after = not_after
+            issued_at = _issued_at_for(
+                expires_in=expires_in, months=holder.organization.certificate_validity_months
+            )
+        certificate = certificate_issue(certificate=certificate_request(holder=holder), issued_at=issued_at)
+        if issued_at is None:
+            certificate = certificate_activate(certificate=certificate, pin=pin, actor=holder.user)
+        else:
+            certificate = _activate_issued_in_the_past(certificate, pin=pin, holder=holder)
         if state == "suspended":
             certificate = certificate_suspend(certificate=certificate, note="demo")
         elif state == "revoked":
@@ -177,6 +244,93 @@ def _ensure_certificate(holder: Holder, *, state: str, expires_in: int | None = 
     }
 
 
+def _ensure_submitted_renewal(holder: Holder) -> None:
+    """The holder's renewal, signed and sent through the real services — wizard steps, then the form
+    signed with the certificate being renewed (the demo PIN, a code of the holder's authenticator app)
+    — once: a holder who already has a renewal request keeps it as it is."""
+    from certificates.models import Certificate, CertificateState
+    from renewal.models import RenewalRequest
+    from renewal.services import renewal_consents_accept, renewal_data_confirm, renewal_start, renewal_submit
+
+    if RenewalRequest.objects.filter(holder=holder).exists():
+        return
+    certificate = Certificate.objects.filter(holder=holder, state=CertificateState.ACTIVE).first()
+    device = OtpDevice.objects.filter(holder=holder, kind=DeviceKind.APP_TOTP, state=DeviceState.ACTIVE).first()
+    if certificate is None or device is None:
+        return
+    request = renewal_start(holder=holder, certificate=certificate)
+    request = renewal_data_confirm(request=request)
+    request = renewal_consents_accept(
+        request=request, form_sha256=request.form_sha256, data_still_valid=True, conditions_accepted=True
+    )
+    seed = DEMO_DEVICES[holder.user.username]["seed"]
+    code = totp(seed, time.time(), period=device.period, digits=device.digits, algorithm=device.algorithm)
+    renewal_submit(request=request, pin=_demo_pin(holder), otp_code=code, otp_device=device)
+
+
+def _renewal_summary() -> dict[str, Any]:
+    """Which demo holder shows what of the renewal, as the database says now (so a rerun after trying a
+    renewal tells the truth too)."""
+    from certificates.selectors import certificate_current_for_holder
+    from renewal.models import RenewalRequest
+    from renewal.selectors import renewal_eligibility
+
+    def certificate_of(username: str) -> Any:
+        return certificate_current_for_holder(user=User.objects.get(username=username))
+
+    def expires_on(certificate: Any) -> str:
+        return timezone.localdate(certificate.not_after).isoformat() if certificate and certificate.not_after else ""
+
+    end_to_end = []
+    for username in DEMO_RENEWAL_END_TO_END:
+        certificate = certificate_of(username)
+        organization = certificate.organization
+        end_to_end.append({
+            "holder": username,
+            "organization": organization.slug,
+            "expires_on": expires_on(certificate),
+            "eligibility": renewal_eligibility(certificate=certificate).verdict,
+            "decision": "operator" if organization.renewal_requires_approval else "automatic",
+        })
+    waiting = []
+    for username in DEMO_RENEWAL_SUBMITTED:
+        request = RenewalRequest.objects.filter(holder__user__username=username).select_related(
+            "organization", "old_certificate"
+        ).order_by("-created_at", "-pk").first()
+        if request is None:
+            continue
+        organization = request.organization
+        waiting.append({
+            "holder": username,
+            "organization": organization.slug,
+            "number": request.number,
+            "state": request.state,
+            "expires_on": expires_on(request.old_certificate),
+            "queue_url": f"{settings.SITE_URL}/operatore/rinnovi/",
+            "operators": list(
+                Operator.objects.filter(organization=organization).order_by("pk")
+                .values_list("user__username", flat=True)
+            ),
+        })
+    slugs = [spec["slug"] for spec in ORGANIZATIONS]
+    organizations = sorted(Organization.objects.filter(slug__in=slugs), key=lambda o: slugs.index(o.slug))
+    return {
+        "panel_url": f"{settings.SITE_URL}/rinnovo/",
+        "end_to_end": end_to_end,
+        "waiting_for_approval": waiting,
+        "automatic": [o.slug for o in organizations if o.renewable and not o.renewal_requires_approval],
+        "not_renewable": [
+            {
+                "organization": o.slug,
+                "holders": list(Holder.objects.filter(organization=o).order_by("pk").values_list(
+                    "user__username", flat=True
+                )),
+            }
+            for o in organizations if not o.renewable
+        ],
+    }
+
+
 @transaction.atomic
 def seed_demo() -> dict[str, Any]:
     """Create (or bring back to its initial state) the demo world; return the summary to print."""
@@ -185,7 +339,7 @@ def seed_demo() -> dict[str, Any]:
     summary: dict[str, Any] = {"panel_url": f"{settings.SITE_URL}/", "organizations": []}
     authority_init()  # the CA, once: nothing happens when it exists
     for spec in ORGANIZATIONS:
-        defaults = {k: v for k, v in spec.items() if k not in {"slug", "operators", "holders"}}
+        defaults = {k: v for k, v in spec.items() if k not in {"slug", "operators", "holders", "residence"}}
         organization, _ = Organization.objects.update_or_create(slug=spec["slug"], defaults=defaults)
         org_summary: dict[str, Any] = {
             "slug": organization.slug,
@@ -206,10 +360,12 @@ def seed_demo() -> dict[str, Any]:
                     role=role,
                     password=DEMO_OPERATOR_PASSWORD,
                 )
-            _ensure_password(operator.user, DEMO_OPERATOR_PASSWORD)
+            else:  # a new account has just been given it (each check costs an Argon2 hash)
+                _ensure_password(operator.user, DEMO_OPERATOR_PASSWORD)
             org_summary["operators"].append(
                 {"username": username, "password": DEMO_OPERATOR_PASSWORD, "role": str(role)}
             )
+        address, city, postal_code, province = spec["residence"]
         for username, cf, given, surname, email, mobile, title in spec["holders"]:
             holder = Holder.objects.filter(user__username=username).first()
             if holder is None:
@@ -224,12 +380,13 @@ def seed_demo() -> dict[str, Any]:
                     password=DEMO_HOLDER_PASSWORD,
                     role_organization=organization.name,
                     role_title=title,
-                    residence_address="Via Emilia 1",
-                    residence_city="Modena" if organization.slug == "unimore" else "Mantova",
-                    residence_postal_code="41121" if organization.slug == "unimore" else "46100",
-                    residence_province="MO" if organization.slug == "unimore" else "MN",
+                    residence_address=address,
+                    residence_city=city,
+                    residence_postal_code=postal_code,
+                    residence_province=province,
                 )
-            _ensure_password(holder.user, DEMO_HOLDER_PASSWORD)
+            else:
+                _ensure_password(holder.user, DEMO_HOLDER_PASSWORD)
             entry: dict[str, Any] = {
                 "username": username,
                 "password": DEMO_HOLDER_PASSWORD,
@@ -241,6 +398,8 @@ def seed_demo() -> dict[str, Any]:
             certificate = DEMO_CERTIFICATES.get(username)
             if certificate is not None:
                 entry["certificate"] = _ensure_certificate(holder, **certificate)
+            if username in DEMO_RENEWAL_SUBMITTED:
+                _ensure_submitted_renewal(holder)
             org_summary["holders"].append(entry)
         summary["organizations"].append(org_summary)
     for serial, seed in DEMO_STOCK.items():
@@ -250,6 +409,7 @@ def seed_demo() -> dict[str, Any]:
         serial for serial in DEMO_STOCK if OtpDevice.objects.filter(serial=serial, state=DeviceState.AVAILABLE).exists()
     ]
     summary["api_client"] = _ensure_api_client()
+    summary["renewal"] = _renewal_summary()
     return summary
 
 

@@ -237,9 +237,16 @@ def certificate_request(
     return certificate
 
 
-def certificate_issue(*, certificate: Certificate, actor: Any = None, ip: str = "") -> Certificate:
+def certificate_issue(
+    *, certificate: Certificate, actor: Any = None, ip: str = "", issued_at: datetime | None = None
+) -> Certificate:
     """Generate the key pair (server-side, sealed under the KEK until the holder sets a PIN) and sign
-    the certificate. The activation deadline starts now."""
+    the certificate. The activation deadline starts at issuance.
+
+    ``issued_at`` (default: now) backdates the issuance, for the demo world and for tests that need a
+    certificate of a given age: the validity signed into the certificate (and so its expiry, the
+    renewal window and the reminders), the issuance time and the activation deadline all count from
+    it. Nothing else is backdated: the audit trail records when the call was made."""
     with transaction.atomic():
         _lock_holder(certificate.holder_id)
         certificate = _lock(certificate)
@@ -251,7 +258,7 @@ def certificate_issue(*, certificate: Certificate, actor: Any = None, ip: str = 
         except AuthorityMissing as exc:
             raise ApplicationError("ca_not_ready", _("The certification authority is not available.")) from exc
         organization = holder.organization
-        now = timezone.now()
+        now = issued_at or timezone.now()
         vault = vault_get()
         private_key, sealed = vault.generate(algorithm=certificate.key_algorithm, binding=certificate.key_binding)
         serial = random_serial()

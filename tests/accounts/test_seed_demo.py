@@ -10,8 +10,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 
+from accounts.errors import ApplicationError
 from accounts.models import Holder, Operator, Organization, User
 from audit.services import audit_chain_verify
+from renewal.selectors import renewal_eligibility
+from renewal.services import renewal_start
 from tests.certificates.conftest import ca_hierarchy, load_hierarchy  # noqa: F401  (session-built CA)
 from tests.conftest import login
 
@@ -32,19 +35,33 @@ def seed() -> dict:
     return json.loads(out.getvalue())
 
 
-def test_seed_demo_creates_a_university_and_a_chamber_of_commerce_with_their_policies():
+def test_seed_demo_creates_three_organizations_with_their_renewal_policies():
     summary = seed()
-    assert [o["slug"] for o in summary["organizations"]] == ["unimore", "cciaa-mantova"]
+    assert [o["slug"] for o in summary["organizations"]] == ["unimore", "cciaa-mantova", "comune-reggio-emilia"]
     university = Organization.objects.get(slug="unimore")
     chamber = Organization.objects.get(slug="cciaa-mantova")
+    municipality = Organization.objects.get(slug="comune-reggio-emilia")
     assert (university.certificate_validity_months, university.renewable, university.renewal_requires_approval) == (
         36, True, True
     )
     assert (chamber.certificate_validity_months, chamber.renewable) == (24, False)
-    for organization in (university, chamber):
+    # The municipality renews automatically: the signed form is enough.
+    assert (municipality.renewable, municipality.renewal_requires_approval) == (True, False)
+    assert summary["renewal"]["automatic"] == ["comune-reggio-emilia"]
+    assert summary["renewal"]["not_renewable"] == [
+        {"organization": "cciaa-mantova", "holders": ["lucia.neri", "franco.galli"]}
+    ]
+    for organization in (university, chamber, municipality):
         roles = set(Operator.objects.filter(organization=organization).values_list("role", flat=True))
         assert roles == {"operator", "org_admin"}
-        assert Holder.objects.filter(organization=organization).count() >= 2
+        assert Holder.objects.filter(organization=organization).exists()
+    # The chamber of commerce does not renew: its holders are told so, and no renewal starts.
+    lucia = Holder.objects.get(user__username="lucia.neri")
+    certificate = lucia.certificates.get()
+    assert renewal_eligibility(certificate=certificate).verdict == "not_renewable"
+    with pytest.raises(ApplicationError) as refused:
+        renewal_start(holder=lucia, certificate=certificate)
+    assert refused.value.code == "renewal_not_renewable"
 
 
 def test_every_printed_login_works_in_its_portal():
@@ -57,7 +74,11 @@ def test_every_printed_login_works_in_its_portal():
 
 
 def test_seed_demo_is_idempotent_and_resets_demo_passwords_and_lockouts():
+    from certificates.models import Certificate
+    from renewal.models import RenewalRequest
+
     first = seed()
+    request = RenewalRequest.objects.get()
     mario = User.objects.get(username="mario.rossi")
     mario.set_password("Cambiata-Durante-La-Demo-1")
     mario.save()
@@ -66,8 +87,11 @@ def test_seed_demo_is_idempotent_and_resets_demo_passwords_and_lockouts():
     second = seed()
     assert first == second
     assert User.objects.filter(username="mario.rossi").count() == 1
-    assert Organization.objects.count() == 2
+    assert Organization.objects.count() == 3
     assert login(Client(), "mario.rossi", second["organizations"][0]["holders"][0]["password"]).status_code == 302
+    # Nothing issued, signed or sent twice: the waiting renewal is the same request.
+    assert Certificate.objects.count() == 7
+    assert list(RenewalRequest.objects.values_list("pk", "state")) == [(request.pk, "submitted")]
     assert audit_chain_verify().ok
 
 
@@ -81,7 +105,7 @@ def test_the_demo_chamber_of_commerce_locks_a_login_after_three_failures_the_uni
     assert login(Client(), "lucia.neri", passwords["lucia.neri"]).status_code != 302  # locked at the chamber
     assert login(Client(), "mario.rossi", passwords["mario.rossi"]).status_code == 302  # 2 attempts still left
     limits = dict(Organization.objects.values_list("slug", "login_max_failures"))
-    assert limits == {"unimore": 5, "cciaa-mantova": 3}
+    assert limits == {"unimore": 5, "cciaa-mantova": 3, "comune-reggio-emilia": 5}
 
 
 def test_seed_demo_refuses_to_run_with_debug_off_unless_forced(settings):
@@ -102,7 +126,11 @@ def test_demo_holders_get_otp_devices_whose_printed_uris_produce_accepted_codes(
 
     summary = seed()
     holders = {h["username"]: h for o in summary["organizations"] for h in o["holders"]}
-    code_makers = (("mario.rossi", lambda s: totp(s, time.time())), ("laura.bianchi", lambda s: hotp(s, 0)))
+    code_makers = (
+        ("mario.rossi", lambda s: totp(s, time.time())),
+        ("laura.bianchi", lambda s: hotp(s, 0)),
+        ("elena.ricci", lambda s: totp(s, time.time())),
+    )
     for username, make_code in code_makers:
         uri = holders[username]["otp"]["otpauth"]
         assert uri.startswith("otpauth://")
@@ -112,7 +140,7 @@ def test_demo_holders_get_otp_devices_whose_printed_uris_produce_accepted_codes(
         assert device_verify(device=device, code=make_code(seed_bytes), purpose="test").ok
     assert summary["tokens_in_stock"] == ["1000000000002", "1000000000003"]
     assert seed()["tokens_in_stock"] == ["1000000000002", "1000000000003"]  # still idempotent
-    assert OtpDevice.objects.count() == 4
+    assert OtpDevice.objects.count() == 6  # four holders' devices, two tokens in stock
 
 
 def test_demo_holders_get_a_published_user_code_that_starts_password_recovery(recaptcha):
@@ -143,11 +171,14 @@ def test_demo_holders_get_certificates_at_several_points_of_the_lifecycle_with_t
     holders = {h["username"]: h for o in summary["organizations"] for h in o["holders"]}
     states = {username: entry["certificate"]["state"] for username, entry in holders.items()}
     assert states == {"mario.rossi": "active", "laura.bianchi": "active", "giuseppe.verdi": "suspended",
-                      "lucia.neri": "active", "franco.galli": "revoked"}
+                      "chiara.romano": "active", "lucia.neri": "active", "franco.galli": "revoked",
+                      "elena.ricci": "active"}
     today = timezone.localdate()
     valid_until = {u: e["certificate"]["valid_until"] for u, e in holders.items()}
     assert valid_until["laura.bianchi"] == (today + timedelta(days=45)).isoformat()
+    assert valid_until["chiara.romano"] == (today + timedelta(days=20)).isoformat()
     assert valid_until["lucia.neri"] == (today + timedelta(days=6)).isoformat()
+    assert valid_until["elena.ricci"] == (today + timedelta(days=30)).isoformat()
     assert valid_until["mario.rossi"] > (today + timedelta(days=365 * 2)).isoformat()
     for username, entry in holders.items():
         certificate = Certificate.objects.get(iut=entry["certificate"]["iut"])
@@ -161,7 +192,7 @@ def test_demo_holders_get_certificates_at_several_points_of_the_lifecycle_with_t
     assert Certificate.objects.get(iut=holders["lucia.neri"]["certificate"]["iut"]).key_algorithm == "ecdsa-p256"
     # Running it again issues nothing new and creates no second CA.
     assert seed() == summary
-    assert Certificate.objects.count() == 5 and CertificateAuthority.objects.count() == 4
+    assert Certificate.objects.count() == 7 and CertificateAuthority.objects.count() == 4
 
 
 @pytest.mark.clock
@@ -170,11 +201,13 @@ def test_the_demo_certificates_about_to_expire_get_their_reminders():
     from notifications.models import Message
 
     summary = seed()
-    assert expiry_reminders_send() == 2
+    assert expiry_reminders_send() == 3
     reminders = {m.holder.user.username: m for m in Message.objects.filter(message_type="certificate_expiry_reminder")}
-    assert set(reminders) == {"laura.bianchi", "lucia.neri"}
-    laura, lucia = reminders["laura.bianchi"], reminders["lucia.neri"]
+    # chiara.romano (20 days) is not reminded: her renewal is under way.
+    assert set(reminders) == {"laura.bianchi", "lucia.neri", "elena.ricci"}
+    laura, lucia, elena = reminders["laura.bianchi"], reminders["lucia.neri"], reminders["elena.ricci"]
     assert laura.idempotency_key.endswith(":60") and lucia.idempotency_key.endswith(":7")
+    assert elena.idempotency_key.endswith(":30")
     assert f"{summary['panel_url']}rinnovo/" in laura.body_text  # the university renews
     assert "/rinnovo/" not in lucia.body_text  # the chamber of commerce does not
 
@@ -187,3 +220,166 @@ def test_the_demo_api_client_gets_a_token_with_the_printed_secret():
     })
     assert response.status_code == 200, response.content
     assert response.json()["access_token"]
+
+
+# --- Certificates that tell one story, and the renewals the demo shows ----------------------------------
+
+
+def _holders(summary: dict) -> dict[str, dict]:
+    return {h["username"]: h for o in summary["organizations"] for h in o["holders"]}
+
+
+def _ocsp_status(certificate, issuing_cert) -> str:  # noqa: ANN001
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509 import ocsp
+
+    from certificates.services import ocsp_respond
+
+    cert = x509.load_der_x509_certificate(bytes(certificate.der))
+    request = ocsp.OCSPRequestBuilder().add_certificate(cert, issuing_cert, hashes.SHA1()).build()
+    answer = ocsp.load_der_ocsp_response(ocsp_respond(request_der=request.public_bytes(Encoding.DER)))
+    return answer.certificate_status.name.lower()
+
+
+@pytest.mark.clock
+def test_every_demo_certificate_says_in_its_x509_what_the_database_crl_and_ocsp_say(
+    django_capture_on_commit_callbacks,
+):
+    from datetime import timedelta
+
+    from cryptography import x509
+
+    from certificates.models import AuthorityRole, Certificate
+    from certificates.selectors import authority_current, authority_x509, crl_latest
+
+    with django_capture_on_commit_callbacks(execute=True):  # the CRL is published when the revocation commits
+        seed()
+    issuing_cert = authority_x509(authority_current(AuthorityRole.ISSUING))
+    crl = x509.load_der_x509_crl(bytes(crl_latest(role=AuthorityRole.ISSUING).der))
+    certificates = list(Certificate.objects.select_related("holder__user"))
+    assert len(certificates) == 7
+    for certificate in certificates:
+        cert = x509.load_der_x509_certificate(bytes(certificate.der))
+        name = certificate.holder.user.username
+        assert cert.not_valid_after_utc == certificate.not_after, name
+        assert cert.not_valid_before_utc == certificate.not_before, name
+        assert str(cert.serial_number) == certificate.serial, name
+        # Backdated issuance: the row's dates count from the issuance the certificate carries.
+        assert certificate.not_before <= certificate.issued_at < certificate.not_before + timedelta(minutes=6), name
+        assert certificate.issued_at < certificate.activated_at < certificate.activation_deadline, name
+        listed = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+        if certificate.state in ("active", "issued"):
+            assert listed is None and _ocsp_status(certificate, issuing_cert) == "good", name
+        else:  # suspended (on hold) or revoked: on the CRL and revoked for OCSP, after the issuance
+            assert listed is not None and listed.revocation_date_utc > certificate.not_before, name
+            assert _ocsp_status(certificate, issuing_cert) == "revoked", name
+
+
+@pytest.mark.clock
+def test_laura_is_inside_the_renewal_window_and_renews_end_to_end_with_the_operators_approval():
+    from django.utils import timezone
+
+    from certificates.models import Certificate
+    from certificates.selectors import certificate_current_for_holder
+    from otp.models import OtpDevice
+    from otp.oath import hotp
+    from renewal.selectors import renewal_eligibility
+    from renewal.services import (
+        renewal_activate,
+        renewal_approve,
+        renewal_consents_accept,
+        renewal_data_confirm,
+        renewal_start,
+        renewal_submit,
+    )
+
+    summary = seed()
+    entry = _holders(summary)["laura.bianchi"]
+    laura = Holder.objects.select_related("user", "organization").get(user__username="laura.bianchi")
+    assert laura.organization.slug == "unimore" and laura.organization.renewal_requires_approval
+    certificate = certificate_current_for_holder(user=laura.user)
+    assert (timezone.localdate(certificate.not_after) - timezone.localdate()).days == 45
+    eligibility = renewal_eligibility(certificate=certificate)
+    assert eligibility.allowed and eligibility.opens_on <= timezone.localdate()
+    assert summary["renewal"]["end_to_end"][0] == {
+        "holder": "laura.bianchi", "organization": "unimore", "expires_on": entry["certificate"]["valid_until"],
+        "eligibility": "allowed", "decision": "operator",
+    }
+    assert login(Client(), "laura.bianchi", entry["password"]).status_code == 302
+
+    request = renewal_start(holder=laura, certificate=certificate)
+    request = renewal_data_confirm(request=request)
+    request = renewal_consents_accept(
+        request=request, form_sha256=request.form_sha256, data_still_valid=True, conditions_accepted=True
+    )
+    device = OtpDevice.objects.get(holder=laura)
+    code = hotp(b"demo-hotp-laura-2026", device.counter)
+    pin = entry["certificate"]["signing_pin"]
+    request = renewal_submit(request=request, pin=pin, otp_code=code, otp_device=device)
+    assert request.state == "submitted"
+    operator = User.objects.get(username="unimore.operatore")
+    request = renewal_approve(request=request, actor=operator)
+    assert request.state == "issued" and not request.automatic
+    request = renewal_activate(request=request, current_pin=pin)
+    assert request.state == "activated"
+    assert Certificate.objects.get(pk=certificate.pk).state == "revoked"  # superseded
+    assert certificate_current_for_holder(user=laura.user).pk == request.new_certificate_id
+
+
+def test_a_university_holder_has_a_signed_request_waiting_in_the_university_queue():
+    from certificates.models import Certificate
+    from renewal.models import RenewalRequest
+    from renewal.selectors import renewal_queue_for_operator
+    from signing.services import pdf_validate
+
+    summary = seed()
+    request = RenewalRequest.objects.get()
+    assert (request.holder.user.username, request.organization.slug, request.state) == (
+        "chiara.romano", "unimore", "submitted"
+    )
+    assert request.submitted_at is not None and request.consent_conditions_at is not None
+    queue = renewal_queue_for_operator(user=User.objects.get(username="unimore.operatore"))
+    assert list(queue) == [request]
+    assert not renewal_queue_for_operator(user=User.objects.get(username="comune.operatore")).exists()
+    # The form was signed for real, with the certificate being renewed, over the generated bytes.
+    signed = bytes(request.signed_form_pdf)
+    assert signed.startswith(bytes(request.form_pdf))
+    report = pdf_validate(data=signed, name=f"{request.number}.pdf")
+    assert len(report.signatures) == 1
+    signature = report.signatures[0]
+    assert signature.intact and signature.valid and signature.trusted and not signature.revoked
+    assert signature.signer_serial_number == request.old_certificate.subject_serial_number
+    assert Certificate.objects.filter(holder=request.holder).count() == 1  # waits: nothing issued yet
+    assert summary["renewal"]["waiting_for_approval"] == [{
+        "holder": "chiara.romano", "organization": "unimore", "number": request.number, "state": "submitted",
+        "expires_on": _holders(summary)["chiara.romano"]["certificate"]["valid_until"],
+        "queue_url": f"{summary['panel_url']}operatore/rinnovi/",
+        "operators": ["unimore.operatore", "unimore.admin"],
+    }]
+
+
+def test_the_municipality_holder_renews_automatically():
+    import time
+
+    from otp.models import OtpDevice
+    from otp.oath import totp
+    from renewal.services import renewal_consents_accept, renewal_data_confirm, renewal_start, renewal_submit
+
+    summary = seed()
+    entry = _holders(summary)["elena.ricci"]
+    assert summary["renewal"]["end_to_end"][1]["decision"] == "automatic"
+    elena = Holder.objects.get(user__username="elena.ricci")
+    certificate = elena.certificates.get()
+    request = renewal_start(holder=elena, certificate=certificate)
+    request = renewal_data_confirm(request=request)
+    request = renewal_consents_accept(
+        request=request, form_sha256=request.form_sha256, data_still_valid=True, conditions_accepted=True
+    )
+    device = OtpDevice.objects.get(holder=elena)
+    request = renewal_submit(request=request, pin=entry["certificate"]["signing_pin"],
+                             otp_code=totp(b"demo-totp-elena-2026", time.time()), otp_device=device)
+    request.refresh_from_db()
+    assert request.state == "issued" and request.automatic and request.decided_by is None
+    assert request.new_certificate.state == "issued"
