@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
 from django.db.models import Case, IntegerField, Q, QuerySet, When
+from django.utils import timezone
 
 from accounts.models import UserKind
 from certificates.models import LIVE_STATES, AuthorityRole, Certificate, CertificateAuthority, CertificateState, Crl
@@ -63,6 +65,37 @@ def certificate_list_for_operator(*, user: Any) -> QuerySet[Certificate]:
 def certificate_get_for_operator(*, user: Any, certificate_id: int) -> Certificate:
     """A certificate of the operator's organization; a foreign one raises ``DoesNotExist`` like a missing one."""
     return certificate_list_for_operator(user=user).get(pk=certificate_id)
+
+
+# The console home's horizon for "expiring soon".
+EXPIRING_DAYS = 60
+
+
+def certificate_expiring_for_operator(
+    *, user: Any, days: int = EXPIRING_DAYS, now: datetime | None = None
+) -> QuerySet[Certificate]:
+    """The organization's certificates in use (active or suspended) that expire within ``days``, soonest first."""
+    now = now or timezone.now()
+    return (
+        certificate_list_for_operator(user=user)
+        .filter(
+            state__in=(CertificateState.ACTIVE, CertificateState.SUSPENDED),
+            not_after__gt=now,
+            not_after__lte=now + timedelta(days=days),
+        )
+        .defer("der")
+        .order_by("not_after", "pk")
+    )
+
+
+def certificate_awaiting_activation_for_operator(*, user: Any) -> QuerySet[Certificate]:
+    """The organization's certificates issued but not activated yet, the nearest activation deadline first."""
+    return (
+        certificate_list_for_operator(user=user)
+        .filter(state=CertificateState.ISSUED)
+        .defer("der")
+        .order_by("activation_deadline", "pk")
+    )
 
 
 # --- The CA's own objects (public by nature) -------------------------------------------------------

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import UserKind
 from certificates.models import Certificate, CertificateState
-from renewal.models import OPEN_STATES, RenewalRequest, RenewalState
+from renewal.models import OPEN_STATES, UNDER_WAY_STATES, RenewalRequest, RenewalState
 
 DEFAULT_WINDOW_DAYS = 60
 
@@ -175,3 +175,22 @@ def renewal_list_for_operator(*, user: Any) -> QuerySet[RenewalRequest]:
 
 def renewal_get_for_operator(*, user: Any, request_id: int) -> RenewalRequest:
     return _operator_scope(user).select_related("holder", "old_certificate", "new_certificate").get(pk=request_id)
+
+
+def renewal_decided_for_operator(*, user: Any) -> QuerySet[RenewalRequest]:
+    """The organization's requests no longer waiting for a decision (decided, completed, cancelled,
+    expired), the latest change first; drafts are the holders' own business until signed."""
+    return (
+        renewal_list_for_operator(user=user)
+        .exclude(state__in=(RenewalState.DRAFT, RenewalState.SUBMITTED))
+        .select_related("decided_by__operator")
+        .order_by("-updated_at", "-pk")
+    )
+
+
+def renewal_under_way_by_certificate(*, user: Any, certificate_ids: list[int]) -> dict[int, RenewalRequest]:
+    """The signed, open request of each of these certificates of the operator's organization, by certificate id."""
+    requests = _operator_scope(user).filter(
+        old_certificate_id__in=certificate_ids, state__in=UNDER_WAY_STATES
+    ).defer("form_pdf", "conditions_pdf", "signed_form_pdf")
+    return {request.old_certificate_id: request for request in requests}

@@ -21,10 +21,17 @@ from accounts.selectors import (
 from accounts.services.authentication import login_locked_until, login_throttle_reset
 from certificates.forms import DeviceChoiceForm, SuspendForm
 from certificates.models import LIVE_STATES, CertificateState
-from certificates.selectors import certificate_list_for_operator
+from certificates.selectors import (
+    EXPIRING_DAYS,
+    certificate_awaiting_activation_for_operator,
+    certificate_expiring_for_operator,
+    certificate_list_for_operator,
+)
+from notifications.selectors import message_list_failed_for_operator
 from otp.models import DeviceKind, DeviceState
 from otp.selectors import device_list_for_operator
 from otp.views_console import TokenAssignForm
+from renewal.selectors import renewal_queue_for_operator
 
 
 @operator_required
@@ -43,6 +50,14 @@ def home_view(request: HttpRequest) -> HttpResponse:
             "search": search,
             "search_errors": search_form.errors.get("q", []),
             "api_client_alerts": api_client_alerts_for_operator(user=request.user),
+            # What needs attention, each count linking to the list behind it.
+            "attention": {
+                "renewals": renewal_queue_for_operator(user=request.user).count(),
+                "expiring": certificate_expiring_for_operator(user=request.user).count(),
+                "to_activate": certificate_awaiting_activation_for_operator(user=request.user).count(),
+                "undelivered": message_list_failed_for_operator(user=request.user).count(),
+            },
+            "expiring_days": EXPIRING_DAYS,
             "section": "holders",
         },
     )
