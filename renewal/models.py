@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Holder, Organization
 from certificates.models import Certificate
@@ -18,9 +19,10 @@ class RenewalState(models.TextChoices):
     APPROVED = "approved", _("approved")
     ISSUED = "issued", _("new certificate issued, waiting for activation")
     ACTIVATED = "activated", _("completed: new certificate active")
-    REJECTED = "rejected", _("rejected")
+    # A context of their own: the bare words are translated elsewhere for certificates (masculine).
+    REJECTED = "rejected", pgettext_lazy("renewal request", "rejected")
     CANCELLED = "cancelled", _("cancelled")
-    EXPIRED = "expired", _("expired")
+    EXPIRED = "expired", pgettext_lazy("renewal request", "expired")
 
 
 # A request in one of these states holds its certificate: no second one may be opened for it.

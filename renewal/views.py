@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
@@ -49,9 +50,11 @@ FIELD_OF_ERROR = {
 }
 DOCUMENTS = {"modulo": "form", "condizioni": "conditions", "modulo-firmato": "signed_form"}
 FIELD_LABELS = {
-    "given_name": _("Given name"), "surname": _("Surname"), "codice_fiscale": _("Codice fiscale"),
-    "birth_date": _("Birth date"), "birth_place": _("Birth place"), "email": _("E-mail"), "mobile": _("Mobile number"),
-    "residence": _("Residence"), "role_organization": _("Organization"), "role_title": _("Title / role"),
+    "given_name": gettext_lazy("Given name"), "surname": gettext_lazy("Surname"),
+    "codice_fiscale": gettext_lazy("Codice fiscale"), "birth_date": gettext_lazy("Birth date"),
+    "birth_place": gettext_lazy("Birth place"), "email": gettext_lazy("E-mail"),
+    "mobile": gettext_lazy("Mobile number"), "residence": gettext_lazy("Residence"),
+    "role_organization": gettext_lazy("Organization"), "role_title": gettext_lazy("Title / role"),
 }
 
 

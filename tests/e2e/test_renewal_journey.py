@@ -208,9 +208,36 @@ def test_a_rejection_with_its_reason_reaches_the_holders_notifications(
 # --- the operator's side (the console's approval queue) -------------------------------------------
 
 
+def _open_from_the_queue(operator: Page, request: RenewalRequest) -> None:
+    operator.goto("/operatore/")
+    with operator.expect_navigation():
+        operator.get_by_role("link", name="Rinnovi").first.click()
+    row = operator.get_by_test_id(f"renewal-{request.pk}")
+    expect(row).to_contain_text(request.holder.codice_fiscale)
+    assert english_leftovers(operator) == []
+    screenshot(operator, "renewal-console-queue.png")
+    with operator.expect_navigation():
+        row.get_by_test_id("renewal-number").click()
+    assert path_of(operator) == f"/operatore/rinnovi/{request.pk}/"
+    expect(operator.get_by_test_id("signature-verdict")).to_have_count(1)
+    expect(operator.get_by_test_id("signature-signer")).to_contain_text(request.holder.codice_fiscale)
+    assert english_leftovers(operator) == []
+
+
 def _operator_approves(operator: Page, request: RenewalRequest) -> None:
-    raise NotImplementedError
+    _open_from_the_queue(operator, request)
+    operator.locator("label[for=id_approve-confirm]").click()
+    screenshot(operator, "renewal-console-request.png")
+    with operator.expect_navigation():
+        operator.get_by_test_id("renewal-approve").click()
+    expect(operator.get_by_test_id("renewal-new-iut")).to_be_visible()
 
 
 def _operator_rejects(operator: Page, request: RenewalRequest, reason: str) -> None:
-    raise NotImplementedError
+    _open_from_the_queue(operator, request)
+    operator.fill("#id_reject-reason", reason)
+    operator.locator("label[for=id_reject-confirm]").click()
+    with operator.expect_navigation():
+        operator.get_by_test_id("renewal-reject").click()
+    expect(operator.get_by_test_id("renewal-reason")).to_contain_text(reason)
+    screenshot(operator, "renewal-console-rejected.png")
