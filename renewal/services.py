@@ -468,7 +468,7 @@ def renewal_activate(
         request.activated_at = now
         _move(request, "activate", now, "activated_at")
         _audit("activated", request, request.holder.user, ip, new_iut=new_certificate.iut,
-               pin="kept" if current_pin is not None else "new")
+               pin_choice="kept" if current_pin is not None else "new")
     return request
 
 

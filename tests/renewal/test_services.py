@@ -576,6 +576,7 @@ def test_activate_with_a_new_pin_supersedes_the_old_certificate(world, renewer):
 
     assert request.state == State.ACTIVATED
     _assert_superseded(old, new, request)
+    assert AuditEvent.objects.get(event_type="renewal.activated").details["pin_choice"] == "new"
     assert _signs(renewer, new, NEW_PIN).startswith(b"%PDF")
     refused("credential_is_disabled", authorize, signer=renewer, certificate=old, pin=PIN)
     refused("invalid_pin", authorize, signer=renewer, certificate=new, pin=PIN)  # the old PIN does not open it
@@ -588,7 +589,8 @@ def test_activate_keeping_the_current_pin_supersedes_the_old_certificate(world, 
     request = renewal_activate(request=request, current_pin=PIN)
 
     _assert_superseded(old, new, request)
-    assert AuditEvent.objects.get(event_type="renewal.activated").details["new_iut"] == new.iut
+    details = AuditEvent.objects.get(event_type="renewal.activated").details
+    assert details["new_iut"] == new.iut and details["pin_choice"] == "kept"
     assert _signs(renewer, new, PIN).startswith(b"%PDF")
     refused("credential_is_disabled", authorize, signer=renewer, certificate=old, pin=PIN)
 
