@@ -897,3 +897,17 @@ def test_simultaneous_approvals_issue_exactly_one_certificate(world, renewer):
     assert Certificate.objects.filter(replaces=renewer.certificate).count() == 1
     assert fresh(request).state == State.ISSUED
     assert len(messages("renewal_approved")) == 1
+
+
+def test_a_renewal_may_be_requested_again_after_one_not_activated_in_time(world, renewer):
+    first = approved(renewer, world.alpha)
+    lapsed = certificate(first.new_certificate_id)
+    assert renewal_requests_expire_due(now=lapsed.activation_deadline + timedelta(seconds=1)) == 1
+
+    second = approved(renewer, world.alpha)
+
+    assert second.pk != first.pk and second.state == State.ISSUED
+    assert second.new_certificate.replaces_id == lapsed.replaces_id == renewer.certificate.pk
+    assert renewal_activate(request=second, new_pin=NEW_PIN).state == State.ACTIVATED
+    assert certificate(renewer.certificate.pk).revocation_reason == RevocationReason.SUPERSEDED
+    assert certificate(lapsed.pk).state == CertificateState.EXPIRED
