@@ -30,7 +30,8 @@ from accounts.errors import ApplicationError
 from accounts.models import ContactKind, ContactOwnership, Organization
 from accounts.services.people import holder_contacts_update
 from audit.models import AuditEvent
-from certificates.models import AuthorityRole, Certificate, CertificateKey, CertificateState, RevocationReason
+from certificates.models import AuthorityRole, Certificate, CertificateKey, CertificateState, Crl, RevocationReason
+from certificates.selectors import certificate_current_for_holder
 from certificates.services import certificate_suspend
 from certificates.services.reminders import expiry_reminders_send, reminder_key
 from notifications.models import Message, MessageStatus
@@ -139,13 +140,10 @@ def messages(message_type: str, **filters) -> list[Message]:
 
 
 def pdf_text(data: bytes) -> str:
-    if shutil.which("pdftotext"):
-        result = subprocess.run(["pdftotext", "-layout", "-", "-"], input=bytes(data), capture_output=True,  # noqa: S603,S607
-                                timeout=60, check=True)
-        return result.stdout.decode()
-    from pypdf import PdfReader  # pragma: no cover - only where poppler-utils is missing
-
-    return "\n".join(page.extract_text() for page in PdfReader(BytesIO(bytes(data))).pages)  # pragma: no cover
+    """The text of a PDF (poppler's pdftotext), its whitespace and line wraps collapsed to single spaces."""
+    assert shutil.which("pdftotext"), "the renewal form tests read PDFs with pdftotext: apt-get install poppler-utils"
+    result = subprocess.run(["pdftotext", "-", "-"], input=bytes(data), capture_output=True, timeout=60, check=True)
+    return " ".join(result.stdout.decode().split())
 
 
 def local(day: date, hour: int = 10) -> datetime:
@@ -203,6 +201,19 @@ def test_data_confirm_snapshots_the_data_and_generates_the_form(renewer):
     for expected in ("Mario", "Rossi", "RSSMRA80A01F257G", renewer.certificate.iut, request.number,
                      request.conditions_sha256):
         assert expected in text, expected
+
+
+def test_an_english_speaking_holder_gets_the_form_in_english(renewer):
+    user = renewer.holder.user
+    user.preferred_language = "en"
+    user.save(update_fields=["preferred_language"])
+
+    request = submitted(renewer)
+
+    assert request.form_language == "en"
+    assert "Renewal form for the qualified remote signature certificate" in pdf_text(bytes(fresh(request).form_pdf))
+    reason = PdfFileReader(BytesIO(bytes(fresh(request).signed_form_pdf))).embedded_signatures[0].sig_object["/Reason"]
+    assert str(reason) == f"Renewal request {request.number}"
 
 
 def test_data_confirm_records_contacts_changed_after_the_start(renewer):
@@ -371,6 +382,17 @@ def test_a_wrong_pin_while_signing_the_form_counts_towards_blocking_the_certific
     assert certificate(renewer.certificate.pk).pin_failures == 0
 
 
+def test_a_wrong_otp_while_signing_the_form_is_refused_before_the_pin_is_tried(renewer):
+    request = consented(renewer)
+
+    with pytest.raises(ApplicationError) as info:
+        renewal_submit(request=request, pin=WRONG_PIN, otp_code="000000", otp_device=renewer.device)
+
+    assert info.value.code == "invalid_otp"
+    assert certificate(renewer.certificate.pk).pin_failures == 0
+    assert fresh(request).state == State.DRAFT and not SignatureActivation.objects.exists()
+
+
 def test_the_last_wrong_pin_while_signing_the_form_blocks_the_certificate(world, renewer):
     request = consented(renewer)
     retries = world.alpha.organization.pin_max_retries
@@ -388,6 +410,7 @@ def test_the_last_wrong_pin_while_signing_the_form_blocks_the_certificate(world,
     # The scheduled job closes the draft: the certificate it renews has ended.
     assert renewal_requests_expire_due() == 1
     assert fresh(request).state == State.EXPIRED and fresh(request).expiry_cause == ExpiryCause.OLD_CERTIFICATE_ENDED
+    assert messages("renewal_expired") == []  # a draft closes quietly: nothing was sent to anyone
 
 
 # --- Approval --------------------------------------------------------------------------------------------
@@ -489,6 +512,17 @@ def test_reject_closes_the_request_and_tells_the_holder_why(world, renewer):
     assert "La qualifica indicata non è più attuale." in message.body_text
     assert not Certificate.objects.filter(replaces=renewer.certificate).exists()
     assert certificate(renewer.certificate.pk).state == CertificateState.ACTIVE
+
+
+def test_the_rejection_reason_is_escaped_in_the_html_message(world, renewer):
+    request = submitted(renewer)
+
+    renewal_reject(request=request, actor=world.alpha.operator.user,
+                   reason='<a href="https://evil.example">Clicca qui</a>\nseconda riga')
+
+    [message] = messages("renewal_rejected")
+    assert "<a href=\"https://evil.example\">" not in message.body_html
+    assert "&lt;a href=&quot;https://evil.example&quot;&gt;Clicca qui&lt;/a&gt;<br>seconda riga" in message.body_html
 
 
 @pytest.mark.parametrize("reason", ["", "   \n\t "])
@@ -604,6 +638,53 @@ def test_activate_with_a_wrong_current_pin_counts_and_changes_nothing(world, ren
     assert certificate(renewer.certificate.pk).state == CertificateState.ACTIVE
     assert certificate(request.new_certificate_id).state == CertificateState.ISSUED
     assert fresh(request).state == State.ISSUED
+
+
+def test_activation_lists_the_old_certificate_as_superseded_on_the_crl(world, renewer,
+                                                                      django_capture_on_commit_callbacks):
+    request = approved(renewer, world.alpha)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        renewal_activate(request=request, new_pin=NEW_PIN)
+
+    old = certificate(renewer.certificate.pk)
+    crl = x509.load_der_x509_crl(bytes(Crl.objects.filter(authority__role=AuthorityRole.ISSUING).latest("number").der))
+    entry = crl.get_revoked_certificate_by_serial_number(int(old.serial))
+    assert entry is not None
+    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.superseded
+    assert entry.revocation_date_utc == old.revocation_time.replace(microsecond=0)
+    assert crl.get_revoked_certificate_by_serial_number(int(request.new_certificate.serial)) is None
+
+
+def test_activating_the_renewal_supersedes_a_suspended_old_certificate_too(world, renewer):
+    request = approved(renewer, world.alpha)
+    certificate_suspend(certificate=renewer.certificate)
+
+    renewal_activate(request=request, new_pin=NEW_PIN)
+
+    _assert_superseded(renewer.certificate, request.new_certificate, request)
+
+
+def test_keeping_the_current_pin_is_refused_once_the_old_certificate_is_not_active(world, renewer):
+    request = approved(renewer, world.alpha)
+    certificate_suspend(certificate=renewer.certificate)
+
+    error = refused("current_pin_unavailable", renewal_activate, request=request, current_pin=PIN)
+
+    assert str(error.message).startswith("Your previous certificate is no longer active, so its PIN cannot be reused")
+    assert fresh(request).state == State.ISSUED
+    assert certificate(request.new_certificate_id).state == CertificateState.ISSUED
+
+
+def test_during_a_renewal_the_panel_talks_about_the_certificate_in_use(world, renewer):
+    user = renewer.holder.user
+    request = approved(renewer, world.alpha)
+
+    assert certificate_current_for_holder(user=user).pk == renewer.certificate.pk
+
+    renewal_activate(request=request, new_pin=NEW_PIN)
+
+    assert certificate_current_for_holder(user=user).pk == request.new_certificate_id
 
 
 # --- Deadlines ----------------------------------------------------------------------------------------------
@@ -759,16 +840,20 @@ def test_a_draft_does_not_silence_the_reminders(renewer):
     assert expiry_reminders_send(today=_reminder_day(renewer)) == 1
 
 
-@pytest.mark.parametrize("outcome", ["rejected", "cancelled"])
-def test_reminders_resume_once_the_renewal_is_rejected_or_cancelled(world, renewer, outcome):
+@pytest.mark.parametrize("outcome", ["rejected", "cancelled", "not_activated"])
+def test_reminders_resume_once_the_renewal_is_rejected_cancelled_or_lapses(world, renewer, outcome):
     request = submitted(renewer)
     day = _reminder_day(renewer)
     assert expiry_reminders_send(today=day) == 0
 
     if outcome == "rejected":
         renewal_reject(request=request, actor=world.alpha.operator.user, reason="Ruolo cessato")
-    else:
+    elif outcome == "cancelled":
         renewal_cancel(request=request)
+    else:
+        new = renewal_approve(request=request, actor=world.alpha.operator.user).new_certificate
+        assert expiry_reminders_send(today=day) == 0  # issued, waiting for activation: still under way
+        assert renewal_requests_expire_due(now=new.activation_deadline + timedelta(seconds=1)) == 1
 
     assert expiry_reminders_send(today=day) == 1
     [reminder] = messages("certificate_expiry_reminder")
@@ -824,21 +909,26 @@ THURSDAY = date(2026, 12, 10)
 def test_operator_digest_lists_requests_waiting_more_than_two_working_days_once_a_day(world, renewer):
     assert THURSDAY.weekday() == 3
     laura = renewer_for(world.alpha.holders[1], serial="4000000000002")
-    overdue, recent = submitted(renewer), submitted(laura)
+    window_open(world.beta.organization)
+    lucia = renewer_for(world.beta.holder, serial="4000000000003")
+    overdue, recent, beta_overdue = submitted(renewer), submitted(laura), submitted(lucia)
     RenewalRequest.objects.filter(pk=overdue.pk).update(submitted_at=local(THURSDAY - timedelta(days=3)))  # Monday
     RenewalRequest.objects.filter(pk=recent.pk).update(submitted_at=local(THURSDAY - timedelta(days=1)))  # yesterday
+    RenewalRequest.objects.filter(pk=beta_overdue.pk).update(submitted_at=local(THURSDAY - timedelta(days=10)))
 
-    assert renewal_operator_digest_send(today=THURSDAY) == 2
+    assert renewal_operator_digest_send(today=THURSDAY) == 4
 
-    digests = messages("renewal_operator_digest")
-    assert sorted(m.recipient for m in digests) == sorted([world.alpha.operator.email, world.alpha.admin.email])
-    assert all("1 renewal request of Università Alfa" in m.body_text for m in digests)
-    assert all("07/12/2026" in m.body_text for m in digests)
+    alpha = messages("renewal_operator_digest", organization=world.alpha.organization)
+    assert sorted(m.recipient for m in alpha) == sorted([world.alpha.operator.email, world.alpha.admin.email])
+    assert all("1 renewal request of Università Alfa" in m.body_text and "07/12/2026" in m.body_text for m in alpha)
+    beta = messages("renewal_operator_digest", organization=world.beta.organization)
+    assert sorted(m.recipient for m in beta) == sorted([world.beta.operator.email, world.beta.admin.email])
+    assert all("Camera di Commercio Beta" in m.body_text and "30/11/2026" in m.body_text for m in beta)
 
     assert renewal_operator_digest_send(today=THURSDAY) == 0  # rerun the same day: nothing new
-    assert len(messages("renewal_operator_digest")) == 2
-    assert renewal_operator_digest_send(today=THURSDAY + timedelta(days=1)) == 2  # the next day: again
     assert len(messages("renewal_operator_digest")) == 4
+    assert renewal_operator_digest_send(today=THURSDAY + timedelta(days=1)) == 4  # the next day: again
+    assert len(messages("renewal_operator_digest")) == 8
 
 
 def test_operator_digest_skips_a_request_submitted_yesterday(renewer):
