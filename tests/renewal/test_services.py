@@ -34,6 +34,7 @@ from certificates.models import AuthorityRole, Certificate, CertificateKey, Cert
 from certificates.selectors import certificate_current_for_holder
 from certificates.services import certificate_suspend
 from certificates.services.reminders import expiry_reminders_send, reminder_key
+from certificates.services.schedule import certificates_expire_unactivated
 from notifications.models import Message, MessageStatus
 from otp.models import DeviceKind
 from otp.services import device_create
@@ -724,6 +725,19 @@ def test_an_issued_renewal_not_activated_by_its_deadline_expires_with_its_new_ce
     assert certificate(renewer.certificate.pk).state == CertificateState.ACTIVE  # the old one lives on
     assert len(messages("renewal_expired")) == 1
     refused("invalid_transition", renewal_activate, request=request, new_pin=NEW_PIN)
+
+
+def test_a_renewal_whose_new_certificate_the_certificates_job_expired_first_is_closed(world, renewer):
+    request = approved(renewer, world.alpha)
+    after_deadline = request.new_certificate.activation_deadline + timedelta(seconds=1)
+    assert certificates_expire_unactivated(now=after_deadline) == 1
+
+    assert renewal_requests_expire_due(now=after_deadline) == 1
+
+    request = fresh(request)
+    assert request.state == State.EXPIRED and request.expiry_cause == ExpiryCause.NOT_ACTIVATED
+    assert certificate(request.new_certificate_id).state == CertificateState.EXPIRED
+    assert len(messages("renewal_expired")) == 1
 
 
 # --- Automatic renewal ------------------------------------------------------------------------------------
