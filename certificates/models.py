@@ -149,8 +149,10 @@ class Certificate(models.Model):
 
     # The certificate this one renews: superseded (revoked, reason superseded) when this one is
     # activated. Until then both exist, and this one does not count against the holder's limit.
-    replaces = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaced_by",
+    # Several certificates may renew one: a renewal not activated by its deadline expires, and the
+    # holder may renew the same certificate again (one open renewal request at a time).
+    replaces = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="renewals",
         verbose_name=_("renews"),
     )
 

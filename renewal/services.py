@@ -42,7 +42,7 @@ from audit.services import audit_record
 from certificates.models import Certificate, CertificateState
 from certificates.services import certificate_activate, certificate_expire, certificate_issue, certificate_request
 from certificates.services.custody import certificate_key_unlock
-from notifications.models import Channel
+from notifications.models import Channel, Message
 from notifications.services import message_enqueue
 from otp.models import OtpDevice
 from renewal.documents import renewal_documents_render
@@ -638,13 +638,16 @@ def renewal_operator_digest_send(*, today: date | None = None) -> int:
         oldest = overdue.order_by("submitted_at").values_list("submitted_at", flat=True).first()
         with transaction.atomic():
             for operator in _operators(organization):
+                key = f"renewal-digest:{organization.pk}:{operator.pk}:{today.isoformat()}"
+                if Message.objects.filter(idempotency_key=key).exists():  # already sent today
+                    continue
                 message_enqueue(
                     message_type="renewal_operator_digest",
                     channel=Channel.EMAIL,
                     recipient=operator.email,
                     language=operator.user.preferred_language,
                     organization=organization,
-                    idempotency_key=f"renewal-digest:{organization.pk}:{operator.pk}:{today.isoformat()}",
+                    idempotency_key=key,
                     context={
                         "operator_name": f"{operator.given_name} {operator.surname}",
                         "organization_name": organization.name,
