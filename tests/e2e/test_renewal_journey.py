@@ -108,7 +108,7 @@ def _activate(page: Page, token: Token, request: RenewalRequest) -> None:
     expect(page.get_by_test_id("renewal-outcome")).to_have_attribute("data-state", "activated")
 
 
-def _ocsp(live_server, ca, tmp_path: Path, certificate) -> str:  # noqa: ANN001
+def _ocsp(live_server, ca, tmp_path: Path, certificate) -> str:  # noqa: ANN001, F811
     issuing = write_pem(tmp_path / "issuing.pem", ca[AuthorityRole.ISSUING].der)
     responder = write_pem(tmp_path / "responder.pem", ca[AuthorityRole.OCSP].der)
     leaf = write_pem(tmp_path / f"{certificate.pk}.pem", certificate.der)
