@@ -185,3 +185,27 @@ def test_the_residence_is_changed_with_the_password_after_an_otp(world, renewabl
     assert response["Location"] == reverse("renewal:data", args=[request.pk])
     page = holder_client.get(reverse("renewal:data", args=[request.pk])).content.decode()
     assert "Via Roma 2" in page and re.search(r"badge[^>]*>\s*(modificato|changed)", page)
+
+
+def test_after_activation_csc_lists_the_new_credential_and_not_the_old(world, renewable, holder_client, client):
+    from tests.signing.conftest import api_client_for, csc_post, token_for
+
+    request = _submit(holder_client, renewable)
+    renewal_approve(request=request, actor=world.alpha.operator.user)
+    api_client, secret = api_client_for(world.alpha)
+    token = token_for(client, api_client, secret)["access_token"]
+
+    def listed() -> list[str]:
+        body = csc_post(client, "/csc/v1/credentials/list", {"userID": "mario.rossi"}, token).json()
+        return body["credentialIDs"]
+
+    request.refresh_from_db()
+    old_iut, new_iut = request.old_certificate.iut, request.new_certificate.iut
+    assert listed() == [old_iut]  # the renewal is issued but not active yet: the old key still signs
+    _grant(holder_client, "renewal_activate")
+    holder_client.post(reverse("renewal:activate", args=[request.pk]), {
+        "choice": "new", "new_pin": NEW_PIN, "new_pin_confirm": NEW_PIN,
+    })
+    assert listed() == [new_iut]
+    info = csc_post(client, "/csc/v1/credentials/info", {"credentialID": old_iut}, token)
+    assert info.status_code == 400
