@@ -77,6 +77,9 @@ _REFUSED = {
     "expire": _("This renewal request is already closed."),
 }
 
+_CLOSED_OR_SIGNED = _("This renewal request can no longer be changed: it has been signed or closed.")
+_NOT_FOUND = _("Renewal request not found.")
+
 REASON_MAX_LENGTH = 2000
 # What the panel's data review shows and the form prints; the snapshot the request keeps.
 DATA_FIELDS = (
@@ -113,6 +116,16 @@ def _move(request: RenewalRequest, transition: str, now: datetime, *fields: str)
 
 def _lock(request: RenewalRequest) -> RenewalRequest:
     return RenewalRequest.objects.select_for_update().select_related("organization").get(pk=request.pk)
+
+
+def _check_operator(request: RenewalRequest, actor: Any) -> None:
+    """Defence in depth behind the console's selectors: an operator decides only for their own
+    organization (a foreign request is answered like a missing one)."""
+    if actor is None:
+        return
+    organization = getattr(actor, "organization", None)
+    if organization is None or organization.pk != request.organization_id:
+        raise ApplicationError("not_found", _NOT_FOUND)
 
 
 def _audit(event: str, request: RenewalRequest, actor: Any, ip: str, **details: Any) -> None:
@@ -267,7 +280,7 @@ def renewal_data_confirm(*, request: RenewalRequest, ip: str = "") -> RenewalReq
     with transaction.atomic():
         request = _lock(request)
         if request.state != State.DRAFT:
-            raise ApplicationError("invalid_transition", _REFUSED["submit"])
+            raise ApplicationError("invalid_transition", _CLOSED_OR_SIGNED)
         _check_eligible(request)
         holder = Holder.objects.select_for_update().select_related("user").get(pk=request.holder_id)
         _check_contacts_own(holder)
@@ -312,7 +325,7 @@ def renewal_consents_accept(
     with transaction.atomic():
         request = _lock(request)
         if request.state != State.DRAFT:
-            raise ApplicationError("invalid_transition", _REFUSED["submit"])
+            raise ApplicationError("invalid_transition", _CLOSED_OR_SIGNED)
         if request.data_confirmed_at is None or not request.form_sha256:
             raise ApplicationError("step_skipped", _("Review and confirm your data first."))
         _check_form_unchanged(request, form_sha256)
@@ -507,6 +520,7 @@ def renewal_approve(*, request: RenewalRequest, actor: Any, ip: str = "") -> Ren
     """The operator approves: the new certificate (new key pair, serial and IUT) is issued at once."""
     with transaction.atomic():
         request = _lock(request)
+        _check_operator(request, actor)
         _check(request, "approve")
         _approve_and_issue(request, actor=actor, ip=ip, now=timezone.now())
     return request
@@ -546,6 +560,7 @@ def renewal_reject(*, request: RenewalRequest, actor: Any, reason: str, ip: str 
     reason = reason_clean(reason)
     with transaction.atomic():
         request = _lock(request)
+        _check_operator(request, actor)
         now = timezone.now()
         request.decided_at = now
         request.decided_by = actor if getattr(actor, "pk", None) else None

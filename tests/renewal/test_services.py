@@ -1017,3 +1017,15 @@ def test_a_renewal_may_be_requested_again_after_one_not_activated_in_time(world,
     assert renewal_activate(request=second, new_pin=NEW_PIN).state == State.ACTIVATED
     assert certificate(renewer.certificate.pk).revocation_reason == RevocationReason.SUPERSEDED
     assert certificate(lapsed.pk).state == CertificateState.EXPIRED
+
+
+@pytest.mark.parametrize("decision", ["approve", "reject"])
+def test_an_operator_of_another_organization_cannot_decide_even_through_the_service(world, renewer, decision):
+    request = submitted(renewer)
+    with pytest.raises(ApplicationError) as refusal:
+        if decision == "approve":
+            renewal_approve(request=request, actor=world.beta.operator.user)
+        else:
+            renewal_reject(request=request, actor=world.beta.operator.user, reason="Non è dei nostri")
+    assert refusal.value.code == "not_found"
+    assert fresh(request).state == State.SUBMITTED and fresh(request).decided_at is None
