@@ -387,3 +387,16 @@ def test_platform_admins_see_renewal_requests_read_only(world, ca, client):
     delete = reverse("admin:renewal_renewalrequest_delete", args=[renewal.pk])
     assert client.post(delete, {"post": "yes"}).status_code == 403
     assert state_of(renewal) == RenewalState.SUBMITTED
+
+
+def test_the_holders_page_shows_which_certificate_a_renewal_renews(world, ca, operator_client):
+    from renewal.services import renewal_approve
+    from tests.renewal.conftest import submitted
+
+    request = submitted(world.alpha.holder)
+    renewal_approve(request=request, actor=world.alpha.operator.user)
+    request.refresh_from_db()
+    page = operator_client.get(f"/operatore/titolari/{world.alpha.holder.pk}/").content.decode()
+    assert 'data-testid="certificate-renews"' in page and request.old_certificate.iut in page
+    assert request.new_certificate.iut in page
+    assert 'data-testid="activation-resend"' not in page  # a renewal is activated in the holder's panel
