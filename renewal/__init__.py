@@ -1,1 +1,1 @@
-"""Renewal window, wizard, renewal form PDF and approval (SPEC §6.10). Arrives with the Renewal issue."""
+"""Renewal of certificates: eligibility, the holder's wizard, the renewal form PDF, the registration office's approval (design in docs/renewal.md)."""
