@@ -1,1 +1,2 @@
-"""Renewal of certificates: eligibility, the holder's wizard, the renewal form PDF, the registration office's approval (design in docs/renewal.md)."""
+"""Renewal of certificates: eligibility, the holder's wizard, the renewal form PDF and the registration
+office's approval (design in docs/renewal.md)."""
