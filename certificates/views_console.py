@@ -5,12 +5,10 @@ another organization's holder or certificate answers 404 like a missing one."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.decorators import operator_required
 from accounts.errors import ApplicationError
@@ -19,16 +17,9 @@ from accounts.ratelimit import client_ip
 from accounts.selectors import holder_get_for_operator, operator_for_user
 from certificates.forms import DeviceChoiceForm, HolderRegistrationForm, RevokeForm, SuspendForm
 from certificates.models import Certificate
-from certificates.selectors import (
-    EXPIRING_DAYS,
-    certificate_awaiting_activation_for_operator,
-    certificate_expiring_for_operator,
-    certificate_get_for_operator,
-)
+from certificates.selectors import certificate_get_for_operator
 from certificates.services.issuance import activation_resend, certificate_issue_for_holder, holder_register_and_issue
 from certificates.services.lifecycle import certificate_reactivate, certificate_revoke, certificate_suspend
-from renewal.selectors import renewal_under_way_by_certificate
-from renewal.views_console import STATE_LABELS as RENEWAL_STATE_LABELS
 
 _IDENTITY_FIELDS = (
     "birth_date", "birth_place", "id_document_type", "id_document_number", "id_document_issuer",
@@ -191,45 +182,3 @@ def certificate_revoke_view(request: HttpRequest, holder_id: int, certificate_id
         status=status,
     )
 
-
-# --- Lists the console home links to ------------------------------------------------------------------
-
-
-def _certificate_list(request: HttpRequest, *, kind: str) -> HttpResponse:
-    operator = operator_for_user(user=request.user)
-    if kind == "expiring":
-        listed = certificate_expiring_for_operator(user=request.user)
-    else:
-        listed = certificate_awaiting_activation_for_operator(user=request.user)
-    page = Paginator(listed, 50).get_page(request.GET.get("page"))
-    certificates = list(page.object_list)
-    renewals = renewal_under_way_by_certificate(user=request.user, certificate_ids=[c.pk for c in certificates])
-    today = timezone.localdate()
-    rows = [
-        {
-            "certificate": certificate,
-            "days_left": (timezone.localdate(certificate.not_after) - today).days if certificate.not_after else None,
-            "renewal": renewals.get(certificate.pk),
-            "renewal_state": RENEWAL_STATE_LABELS.get(getattr(renewals.get(certificate.pk), "state", ""), ""),
-        }
-        for certificate in certificates
-    ]
-    return render(
-        request, "console/certificate_list.html",
-        {"operator": operator, "organization": operator.organization, "page": page, "rows": rows, "kind": kind,
-         "days": EXPIRING_DAYS, "section": ""},
-    )
-
-
-@operator_required
-@require_GET
-def certificates_expiring_view(request: HttpRequest) -> HttpResponse:
-    """Certificates in use that expire within the next 60 days, soonest first."""
-    return _certificate_list(request, kind="expiring")
-
-
-@operator_required
-@require_GET
-def certificates_to_activate_view(request: HttpRequest) -> HttpResponse:
-    """Certificates issued and not activated by their holder yet, nearest deadline first."""
-    return _certificate_list(request, kind="to_activate")

@@ -86,6 +86,13 @@ DATA_FIELDS = (
     "given_name", "surname", "codice_fiscale", "birth_date", "birth_place", "email", "mobile", "residence",
     "role_organization", "role_title",
 )
+# How the pages name them (lazy: read in the language of each request).
+DATA_FIELD_LABELS = {
+    "given_name": _("Given name"), "surname": _("Surname"), "codice_fiscale": _("Codice fiscale"),
+    "birth_date": _("Birth date"), "birth_place": _("Birth place"), "email": _("E-mail"),
+    "mobile": _("Mobile number"), "residence": _("Residence"), "role_organization": _("Organization"),
+    "role_title": _("Title / role"),
+}
 # What the holder may change in the wizard (everything else needs a new certificate).
 CHANGEABLE_FIELDS = ("email", "mobile", "residence")
 

@@ -11,7 +11,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
@@ -31,6 +30,7 @@ from renewal.forms import ActivateForm, ConsentsForm, RenewalSignForm, Residence
 from renewal.models import RenewalRequest, RenewalState
 from renewal.selectors import renewal_current_for_holder, renewal_eligibility, renewal_get_for_holder
 from renewal.services import (
+    DATA_FIELD_LABELS,
     DATA_FIELDS,
     data_changes,
     holder_data,
@@ -49,13 +49,6 @@ FIELD_OF_ERROR = {
     "invalid_otp": "code", "locked_otp": "code", "otp_replayed": "code",
 }
 DOCUMENTS = {"modulo": "form", "condizioni": "conditions", "modulo-firmato": "signed_form"}
-FIELD_LABELS = {
-    "given_name": gettext_lazy("Given name"), "surname": gettext_lazy("Surname"),
-    "codice_fiscale": gettext_lazy("Codice fiscale"), "birth_date": gettext_lazy("Birth date"),
-    "birth_place": gettext_lazy("Birth place"), "email": gettext_lazy("E-mail"),
-    "mobile": gettext_lazy("Mobile number"), "residence": gettext_lazy("Residence"),
-    "role_organization": gettext_lazy("Organization"), "role_title": gettext_lazy("Title / role"),
-}
 
 
 def _render(request: HttpRequest, template: str, status: int = 200, **context: Any) -> HttpResponse:
@@ -101,8 +94,10 @@ def _steps(current: int) -> list[dict[str, Any]]:
 
 def _rows(data: dict[str, str], changes: list[dict[str, str]] | None = None) -> list[dict[str, Any]]:
     changed = {change["field"] for change in changes or []}
-    return [{"field": field, "label": FIELD_LABELS[field], "value": data.get(field, ""), "changed": field in changed}
-            for field in DATA_FIELDS]
+    return [
+        {"field": field, "label": DATA_FIELD_LABELS[field], "value": data.get(field, ""), "changed": field in changed}
+        for field in DATA_FIELDS
+    ]
 
 
 # --------------------------------------------------------------------------------------------- start

@@ -26,6 +26,11 @@ from accounts.decorators import operator_required
 from accounts.errors import ApplicationError
 from accounts.ratelimit import client_ip
 from accounts.selectors import operator_for_user
+from certificates.selectors import (
+    EXPIRING_DAYS,
+    certificate_awaiting_activation_for_operator,
+    certificate_expiring_for_operator,
+)
 from renewal.forms import RejectForm
 from renewal.models import RenewalRequest, RenewalState
 from renewal.selectors import (
@@ -33,21 +38,15 @@ from renewal.selectors import (
     renewal_get_for_operator,
     renewal_list_for_operator,
     renewal_queue_for_operator,
+    renewal_under_way_by_certificate,
 )
-from renewal.services import DATA_FIELDS, renewal_approve, renewal_reject, renewals_approve
+from renewal.services import DATA_FIELD_LABELS, DATA_FIELDS, renewal_approve, renewal_reject, renewals_approve
 from signing.services import pdf_validate
 
 PAGE_SIZE = 50
 # At most one page of the queue at a time: each approval issues a certificate (a new key pair).
 BULK_MAX = PAGE_SIZE
 
-FIELD_LABELS = {
-    "given_name": gettext_lazy("Given name"), "surname": gettext_lazy("Surname"),
-    "codice_fiscale": gettext_lazy("Codice fiscale"), "birth_date": gettext_lazy("Birth date"),
-    "birth_place": gettext_lazy("Birth place"), "email": gettext_lazy("E-mail"),
-    "mobile": gettext_lazy("Mobile number"), "residence": gettext_lazy("Residence"),
-    "role_organization": gettext_lazy("Organization"), "role_title": gettext_lazy("Title / role"),
-}
 # How each state reads to the registration office, and at a glance (the status-badge tones of app.css).
 # A context of their own: the bare words ("rejected", "expired") are translated elsewhere for other things.
 STATE_LABELS = {
@@ -136,7 +135,7 @@ def _get(request: HttpRequest, request_id: int) -> RenewalRequest:
 
 
 def _changed_labels(renewal: RenewalRequest) -> list[str]:
-    return [str(FIELD_LABELS.get(change.get("field", ""), change.get("field", "")))
+    return [str(DATA_FIELD_LABELS.get(change.get("field", ""), change.get("field", "")))
             for change in renewal.data_changes or []]
 
 
@@ -256,7 +255,7 @@ def _detail_page(request: HttpRequest, renewal: RenewalRequest, *, approve_form:
     changes = {change.get("field"): change for change in renewal.data_changes or []}
     confirmed = renewal.data_confirmed or {}
     rows = [
-        {"label": FIELD_LABELS[field], "value": confirmed.get(field, ""), "change": changes.get(field)}
+        {"label": DATA_FIELD_LABELS[field], "value": confirmed.get(field, ""), "change": changes.get(field)}
         for field in DATA_FIELDS
     ]
     return render(
@@ -344,3 +343,46 @@ def renewal_reject_view(request: HttpRequest, request_id: int) -> HttpResponse:
         request, _("Request %(number)s rejected: the holder has been told the reason.") % {"number": renewal.number}
     )
     return redirect("console:renewal_detail", request_id=renewal.pk)
+
+
+# --- Certificates to watch (lists the console home links to) -------------------------------------
+
+
+def _certificate_list(request: HttpRequest, *, kind: str) -> HttpResponse:
+    operator = operator_for_user(user=request.user)
+    if kind == "expiring":
+        listed = certificate_expiring_for_operator(user=request.user)
+    else:
+        listed = certificate_awaiting_activation_for_operator(user=request.user)
+    page = Paginator(listed, 50).get_page(request.GET.get("page"))
+    certificates = list(page.object_list)
+    renewals = renewal_under_way_by_certificate(user=request.user, certificate_ids=[c.pk for c in certificates])
+    today = timezone.localdate()
+    rows = [
+        {
+            "certificate": certificate,
+            "days_left": (timezone.localdate(certificate.not_after) - today).days if certificate.not_after else None,
+            "renewal": renewals.get(certificate.pk),
+            "renewal_state": STATE_LABELS.get(getattr(renewals.get(certificate.pk), "state", ""), ""),
+        }
+        for certificate in certificates
+    ]
+    return render(
+        request, "console/certificate_list.html",
+        {"operator": operator, "organization": operator.organization, "page": page, "rows": rows, "kind": kind,
+         "days": EXPIRING_DAYS, "section": ""},
+    )
+
+
+@operator_required
+@require_GET
+def certificates_expiring_view(request: HttpRequest) -> HttpResponse:
+    """Certificates in use that expire within the next 60 days, soonest first."""
+    return _certificate_list(request, kind="expiring")
+
+
+@operator_required
+@require_GET
+def certificates_to_activate_view(request: HttpRequest) -> HttpResponse:
+    """Certificates issued and not activated by their holder yet, nearest deadline first."""
+    return _certificate_list(request, kind="to_activate")
