@@ -299,13 +299,18 @@ def certificate_issue(
     return certificate
 
 
-def certificate_activate(*, certificate: Certificate, pin: str, actor: Any = None, ip: str = "") -> Certificate:
+def certificate_activate(
+    *, certificate: Certificate, pin: str, actor: Any = None, ip: str = "", activated_at: datetime | None = None
+) -> Certificate:
     """The holder chooses the signing PIN: the data key is re-wrapped by KEK **and** PIN, the KEK-only
     wrapping is gone, and from now on the key opens only with the PIN.
 
     A renewal (``certificate.replaces``) supersedes the certificate it renews in the same transaction:
     revoked with reason superseded at this moment, its key erased. Signatures it made before keep
-    validating at their timestamp; none can be made with it after."""
+    validating at their timestamp; none can be made with it after.
+
+    ``activated_at``: the counterpart of ``certificate_issue(issued_at=…)``, for the demo world and
+    tests of aged certificates — the activation is dated then, and the deadline checked then."""
     from certificates.services.custody import pin_validate
 
     with transaction.atomic():
@@ -313,7 +318,7 @@ def certificate_activate(*, certificate: Certificate, pin: str, actor: Any = Non
         certificate = _lock(certificate)
         _check_transition(certificate, "activate")
         renewed = _lock(certificate.replaces) if certificate.replaces_id is not None else None
-        now = timezone.now()
+        now = activated_at or timezone.now()
         if certificate.activation_deadline is not None and now >= certificate.activation_deadline:
             raise ApplicationError(
                 "activation_deadline_passed",
