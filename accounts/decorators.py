@@ -13,16 +13,21 @@ from django.shortcuts import resolve_url
 
 from accounts.models import OperatorRole, UserKind
 from accounts.selectors import operator_for_user
+from accounts.services.second_factor import session_has_second_factor
 
 View = Callable[..., HttpResponse]
 
 
-def _kind_required(kind: str, login_url: str) -> Callable[[View], View]:
+def _kind_required(kind: str, login_url: str, *, second_factor: bool = False) -> Callable[[View], View]:
     def decorator(view: View) -> View:
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             user = request.user
-            if not user.is_authenticated or getattr(user, "kind", None) != kind:
+            if (
+                not user.is_authenticated
+                or getattr(user, "kind", None) != kind
+                or (second_factor and not session_has_second_factor(request))
+            ):
                 # Anyone else is sent to this portal's login, as if not logged in at all.
                 return redirect_to_login(request.get_full_path(), resolve_url(login_url))
             return view(request, *args, **kwargs)
@@ -33,7 +38,22 @@ def _kind_required(kind: str, login_url: str) -> Callable[[View], View]:
 
 
 holder_required = _kind_required(UserKind.HOLDER, "accounts:login")
-operator_required = _kind_required(UserKind.OPERATOR, "console:login")
+# Every member of a registration office, whatever their role, signed in with a second factor: for
+# their own pages (security settings) and for reading.
+console_member_required = _kind_required(UserKind.OPERATOR, "console:login", second_factor=True)
+
+
+def operator_required(view: View) -> View:
+    """Console pages that act on the organization: auditors may read them, never change anything."""
+
+    @console_member_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method not in ("GET", "HEAD") and operator_for_user(user=request.user).role == OperatorRole.AUDITOR:
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 def organization_admin_required(view: View) -> View:
@@ -41,6 +61,19 @@ def organization_admin_required(view: View) -> View:
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if operator_for_user(user=request.user).role != OperatorRole.ORGANIZATION_ADMIN:
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def audit_reader_required(view: View) -> View:
+    """The organization's audit trail: its administrators and auditors."""
+
+    @console_member_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if operator_for_user(user=request.user).role not in (OperatorRole.ORGANIZATION_ADMIN, OperatorRole.AUDITOR):
             raise PermissionDenied
         return view(request, *args, **kwargs)
 

@@ -105,6 +105,22 @@ def _ensure_password(user: User, password: str) -> None:
     login_throttle_clear(user=user)
 
 
+def _ensure_staff_app(user: User) -> str:
+    """A published authenticator-app seed per demo operator (demo data only): the second factor."""
+    import base64
+    import hashlib
+
+    seed = hashlib.sha256(f"demo-staff-totp:{user.username}".encode()).digest()[:20]
+    device = OtpDevice.objects.filter(staff_user=user, kind=DeviceKind.APP_TOTP).first()
+    if device is None:
+        device_create(kind=DeviceKind.APP_TOTP, seed=seed, staff_user=user, digits=6, period=30)
+    else:  # back to its initial state: active, unlocked, no step used
+        OtpDevice.objects.filter(pk=device.pk).update(
+            state=DeviceState.ACTIVE, failure_count=0, locked_at=None, last_step=None, drift=0
+        )
+    return base64.b32encode(seed).decode("ascii").rstrip("=")
+
+
 def _ensure_user_code(holder: Holder) -> str:
     """A published user code per demo holder (demo data only), for trying password recovery."""
     code = f"{zlib.crc32(holder.codice_fiscale.encode()):010d}"
@@ -350,8 +366,14 @@ def seed_demo() -> dict[str, Any]:
                 )
             else:  # a new account has just been given it (each check costs an Argon2 hash)
                 _ensure_password(operator.user, DEMO_OPERATOR_PASSWORD)
+            secret = _ensure_staff_app(operator.user)
             org_summary["operators"].append(
-                {"username": username, "password": DEMO_OPERATOR_PASSWORD, "role": str(role)}
+                {
+                    "username": username, "password": DEMO_OPERATOR_PASSWORD, "role": str(role),
+                    # The second factor: add it to an authenticator app, or read a code with
+                    # `oathtool --totp -b <secret>`.
+                    "totp_secret": secret,
+                }
             )
         address, city, postal_code, province = spec["residence"]
         for username, cf, given, surname, email, mobile, title in spec["holders"]:

@@ -124,6 +124,55 @@ class Organization(models.Model):
         return self.name
 
 
+class PolicyBounds(models.Model):
+    """The bounds within which organization admins may set their organization's policies.
+
+    One row, edited by platform administrators in Django admin; the console refuses a policy value
+    outside them. Django admin itself is not bound: a platform administrator may set any value the
+    organization's own field validators accept.
+    """
+
+    certificate_validity_months_min = models.PositiveSmallIntegerField(default=12)
+    certificate_validity_months_max = models.PositiveSmallIntegerField(default=36)
+    renewal_window_days_min = models.PositiveSmallIntegerField(default=30)
+    renewal_window_days_max = models.PositiveSmallIntegerField(default=120)
+    automatic_renewal_allowed = models.BooleanField(
+        default=True, help_text=_("Organizations may renew certificates without operator approval.")
+    )
+    reminder_day_min = models.PositiveSmallIntegerField(default=1)
+    reminder_day_max = models.PositiveSmallIntegerField(default=120)
+    reminder_days_max_count = models.PositiveSmallIntegerField(default=5)
+    activation_deadline_days_min = models.PositiveSmallIntegerField(default=30)
+    activation_deadline_days_max = models.PositiveSmallIntegerField(default=180)
+    password_min_length_min = models.PositiveSmallIntegerField(default=12)
+    password_min_length_max = models.PositiveSmallIntegerField(default=64)
+    login_max_failures_min = models.PositiveSmallIntegerField(default=3)
+    login_max_failures_max = models.PositiveSmallIntegerField(default=10)
+    login_lockout_minutes_min = models.PositiveSmallIntegerField(default=5)
+    login_lockout_minutes_max = models.PositiveSmallIntegerField(default=1440)
+    otp_hardware_available = models.BooleanField(_("hardware tokens available"), default=True)
+    otp_app_available = models.BooleanField(_("smartphone app available"), default=True)
+    otp_sms_available = models.BooleanField(_("SMS available"), default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("policy bounds")
+        verbose_name_plural = _("policy bounds")
+        constraints = [models.CheckConstraint(condition=models.Q(pk=1), name="policy_bounds_single_row")]
+
+    def __str__(self) -> str:
+        return str(_("Policy bounds"))
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def current(cls) -> PolicyBounds:
+        bounds, _created = cls.objects.get_or_create(pk=1)
+        return bounds
+
+
 class UserKind(models.TextChoices):
     HOLDER = "holder", _("Holder")
     OPERATOR = "operator", _("Operator")
@@ -287,6 +336,7 @@ class ContactOwnership(models.Model):
 class OperatorRole(models.TextChoices):
     OPERATOR = "operator", _("Operator")
     ORGANIZATION_ADMIN = "org_admin", _("Organization administrator")
+    AUDITOR = "auditor", _("Auditor (read only)")
 
 
 class Operator(models.Model):
@@ -309,6 +359,54 @@ class Operator(models.Model):
     @property
     def is_organization_admin(self) -> bool:
         return self.role == OperatorRole.ORGANIZATION_ADMIN
+
+    @property
+    def is_auditor(self) -> bool:
+        return self.role == OperatorRole.AUDITOR
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_name} {self.surname}"
+
+
+class StaffEnrolmentPurpose(models.TextChoices):
+    INVITATION = "invitation", _("invitation")
+    FACTOR_RESET = "factor_reset", _("second factor reset")
+
+
+class StaffEnrolment(models.Model):
+    """A single-use, expiring link through which an operator or administrator enrols a second factor.
+
+    It is the only way to a first factor: an invitation (choose a password, then enrol) or a reset
+    after a lost factor (type the password, then enrol). A password alone never enrols anything.
+    Only a hash of the link's token is kept; issuing a new link revokes the earlier ones.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="staff_enrolments")
+    purpose = models.CharField(max_length=16, choices=StaffEnrolmentPurpose.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    password_set_at = models.DateTimeField(null=True, blank=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(token_hash__regex=r"^[0-9a-f]{64}$"), name="staff_enrolment_hash"
+            ),
+            models.CheckConstraint(condition=models.Q(expires_at__gt=models.F("created_at")),
+                                   name="staff_enrolment_expires"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.user_id}"
+
+    def is_live(self, now: Any) -> bool:
+        return self.used_at is None and self.revoked_at is None and now < self.expires_at
 
 
 class LoginThrottle(models.Model):

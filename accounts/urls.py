@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from accounts.views import api_clients, auth, console, contacts, panel, recovery
+from accounts.views import api_clients, auth, console, contacts, panel, recovery, staff_auth
 from certificates import views_console as certificates_console
 from certificates import views_panel as certificate_views
 from notifications import views_console as notifications_console
@@ -70,6 +70,7 @@ console_patterns = (
     [
         path("", console.home_view, name="home"),
         path("accesso/", auth.console_login_view, name="login"),
+        path("accesso/secondo-fattore/", staff_auth.second_factor_view, name="second_factor"),
         path("titolari/nuovo/", certificates_console.holder_new_view, name="holder_new"),
         path("titolari/<int:holder_id>/", console.holder_detail_view, name="holder_detail"),
         path("titolari/<int:holder_id>/certificati/emetti/", certificates_console.certificate_issue_view,

@@ -312,6 +312,16 @@ if OTP_SEED_KEY_ID not in OTP_SEED_KEYS:
 # Consecutive wrong codes before a device is locked (SPEC §5).
 OTP_MAX_FAILURES = env_int("OTP_MAX_FAILURES", 10, minimum=3, maximum=50)
 
+# Passkeys and security keys of operators and administrators (WebAuthn). A credential is bound to
+# the relying party ID, a host name (never an IP address): in production set it to the public name
+# of the service, and the origins to the https:// URL(s) the console is served from. Unset, the host
+# of the request is used (development: http://localhost:8000 works; 127.0.0.1 does not).
+WEBAUTHN_RP_ID = env_str("WEBAUTHN_RP_ID", "") or ""
+WEBAUTHN_ORIGINS = env_list("WEBAUTHN_ORIGINS", [])
+WEBAUTHN_RP_NAME = env_str("WEBAUTHN_RP_NAME", "Firma remota") or "Firma remota"
+# How long an invitation or a second-factor reset link stays valid.
+STAFF_ENROLMENT_LINK_HOURS = env_int("STAFF_ENROLMENT_LINK_HOURS", 72, minimum=1, maximum=336)
+
 # The expiry-reminder index carries INCLUDE columns for PostgreSQL's index-only scans; SQLite (the
 # embedded default) ignores them, which is fine there.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]

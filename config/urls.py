@@ -5,11 +5,14 @@ from django.contrib import admin
 from django.urls import include, path
 from django.utils.translation import gettext_lazy
 
+from accounts.services.second_factor import admin_site_has_permission
 from accounts.urls import auth_patterns, console_patterns, panel_patterns
 from accounts.views.auth import admin_login_view
 
-# Platform admins log in through the same throttled, audited login as everyone else.
+# Platform admins log in through the same throttled, audited login as everyone else, and Django
+# admin answers only a session that completed the second factor.
 admin.site.login = admin_login_view  # type: ignore[method-assign]
+admin.site.has_permission = admin_site_has_permission  # type: ignore[method-assign]
 admin.site.site_header = gettext_lazy("Remote signature – platform administration")
 admin.site.site_title = gettext_lazy("Remote signature – platform administration")
 

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.errors import ApplicationError
-from accounts.models import Holder
+from accounts.models import Holder, User
 from audit.services import audit_record
 from notifications.services import security_notice_send
 from otp.models import DeviceKind, DeviceState, OtpDevice
@@ -173,4 +173,49 @@ def sms_enrolment_confirm(*, holder: Holder, code: str, ip: str = "") -> VerifyR
             ip=ip, details={"kind": device.kind, "replaced": []},
         )
         security_notice_send(holder=holder, event="device_changed", reference=f"enrol:{device.public_id}")
+    return result
+
+
+def staff_app_enrolment_start(*, user: User, ip: str = "") -> AppEnrolment:
+    """An operator's or administrator's authenticator app, pending until its first code comes back.
+
+    Unlike a holder's, it replaces nothing: staff may keep several factors (an app and passkeys),
+    so losing one does not lock them out. An earlier pending app of the same person is retired.
+    """
+    seed = secrets.token_bytes(APP_SEED_BYTES)
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=user.pk).first()
+        for stale in OtpDevice.objects.select_for_update().filter(
+            staff_user=user, kind=DeviceKind.APP_TOTP, state=DeviceState.PENDING
+        ):
+            stale.state = DeviceState.RETIRED
+            stale.save(update_fields=["state"])
+        device = OtpDevice(kind=DeviceKind.APP_TOTP, staff_user=user, state=DeviceState.PENDING,
+                           digits=APP_DIGITS, period=APP_PERIOD)
+        device.seal_seed(seed)
+        device.save()
+    secret = base64.b32encode(seed).decode("ascii").rstrip("=")
+    uri = otpauth_uri(secret=seed, issuer=f"{DEFAULT_ISSUER} – {_('console')}", account=user.username,
+                      digits=APP_DIGITS, period=APP_PERIOD)
+    return AppEnrolment(device=device, secret=secret, uri=uri)
+
+
+def staff_app_enrolment_confirm(
+    *, user: User, device: OtpDevice, code: str, actor: User | None = None, ip: str = ""
+) -> VerifyResult:
+    """Activate a pending staff app with its first valid code (checked by the one verifier)."""
+    with transaction.atomic():
+        locked = OtpDevice.objects.select_for_update().get(pk=device.pk)
+        if locked.staff_user_id != user.pk or locked.kind != DeviceKind.APP_TOTP or locked.state != DeviceState.PENDING:
+            return VerifyResult(VerifyOutcome.NOT_USABLE)
+        result = device_verify(device=locked, code=code, purpose="enrol", ip=ip)
+        if not result.ok:
+            return result
+        locked.state, locked.confirmed_at = DeviceState.ACTIVE, timezone.now()
+        locked.save(update_fields=["state", "confirmed_at"])
+        audit_record(
+            event_type="staff.otp_app_added", actor=actor or user, organization=user.organization, subject=locked,
+            ip=ip, details={"user": user.pk},
+        )
+    device.state, device.confirmed_at = locked.state, locked.confirmed_at
     return result

@@ -47,6 +47,10 @@ class OtpDevice(models.Model):
     holder = models.ForeignKey(
         "accounts.Holder", null=True, blank=True, on_delete=models.PROTECT, related_name="otp_devices"
     )
+    # An operator's or administrator's own second factor (never a holder's): a device has one owner.
+    staff_user = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="staff_otp_devices"
+    )
     serial = models.CharField(_("serial number"), max_length=13, null=True, blank=True, unique=True)
     algorithm = models.CharField(max_length=8, choices=Algorithm.choices, default=Algorithm.SHA1)
     digits = models.PositiveSmallIntegerField(default=6)
@@ -75,7 +79,11 @@ class OtpDevice(models.Model):
                 condition=Q(kind="sms") | ~Q(seed_ciphertext=b""), name="otp_device_token_has_seed"
             ),
             models.CheckConstraint(
-                condition=Q(holder__isnull=False) | Q(state="available"), name="otp_device_unassigned_is_in_stock"
+                condition=Q(holder__isnull=False) | Q(staff_user__isnull=False) | Q(state="available"),
+                name="otp_device_unassigned_is_in_stock",
+            ),
+            models.CheckConstraint(
+                condition=Q(holder__isnull=True) | Q(staff_user__isnull=True), name="otp_device_one_owner"
             ),
         ]
 
@@ -149,3 +157,32 @@ class SmsCode(models.Model):
             and self.attempts < SMS_CODE_MAX_ATTEMPTS
             and now < self.expires_at
         )
+
+
+class SecurityKey(models.Model):
+    """A passkey or security key (WebAuthn credential) of an operator or administrator.
+
+    Only the public key is kept. ``sign_count`` is the authenticator's signature counter as last
+    seen: an assertion whose counter does not move past it comes from a cloned authenticator and is
+    refused (authenticators that keep no counter always send 0, and are accepted as such).
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="security_keys")
+    name = models.CharField(_("name"), max_length=64)
+    credential_id = models.BinaryField(max_length=1023, unique=True)
+    public_key = models.BinaryField(max_length=2048)
+    sign_count = models.PositiveBigIntegerField(default=0)
+    transports = models.JSONField(default=list, blank=True)
+    aaguid = models.CharField(max_length=36, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = _("security key")
+        verbose_name_plural = _("security keys")
+
+    def __str__(self) -> str:
+        return self.name

@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.errors import ApplicationError
-from accounts.models import Holder
+from accounts.models import Holder, User
 from audit.models import Outcome
 from audit.services import audit_record
 from notifications.services import security_notice_send
@@ -81,6 +81,7 @@ def device_create(
     kind: str,
     seed: bytes | None = None,
     holder: Holder | None = None,
+    staff_user: User | None = None,
     serial: str | None = None,
     algorithm: str = Algorithm.SHA1,
     digits: int = 6,
@@ -93,13 +94,15 @@ def device_create(
     """Store a device; its seed only encrypted, bound to the new row."""
     if kind != DeviceKind.SMS and not seed:
         raise ApplicationError("seed_missing", _("A token needs its seed."))
-    if (holder is None) != (state == DeviceState.AVAILABLE):
-        raise ValueError("a device without holder is in stock (AVAILABLE), and only such a device")
+    if holder is not None and staff_user is not None:
+        raise ValueError("a device belongs to a holder or to a member of staff, not both")
+    if (holder is None and staff_user is None) != (state == DeviceState.AVAILABLE):
+        raise ValueError("a device without owner is in stock (AVAILABLE), and only such a device")
     if digits not in (6, 8) or algorithm not in Algorithm.values:
         raise ApplicationError("token_parameters", _("Only 6 or 8 digits and SHA-1/SHA-256/SHA-512 are supported."))
     device = OtpDevice(
-        public_id=uuid.uuid4(), kind=kind, holder=holder, serial=serial, algorithm=algorithm, digits=digits,
-        period=period, counter=counter, state=state,
+        public_id=uuid.uuid4(), kind=kind, holder=holder, staff_user=staff_user, serial=serial,
+        algorithm=algorithm, digits=digits, period=period, counter=counter, state=state,
     )
     if seed:
         device.seal_seed(seed)
@@ -108,17 +111,24 @@ def device_create(
         audit_record(
             event_type="otp.device_created",
             actor=actor,
-            organization=holder.organization if holder else None,
+            organization=holder.organization if holder else (staff_user.organization if staff_user else None),
             subject=device,
             ip=ip,
-            details={"kind": kind, "serial": serial or "", "state": state},
+            details={
+                "kind": kind, "serial": serial or "", "state": state,
+                **({"staff_user": staff_user.pk} if staff_user else {}),
+            },
         )
     return device
 
 
 def _locked(device: OtpDevice) -> OtpDevice:
     """The device row, locked for the rest of the transaction (its holder joined, not locked)."""
-    return OtpDevice.objects.select_for_update(of=("self",)).select_related("holder__organization").get(pk=device.pk)
+    return (
+        OtpDevice.objects.select_for_update(of=("self",))
+        .select_related("holder__organization", "staff_user")
+        .get(pk=device.pk)
+    )
 
 
 def _code_at(device: OtpDevice, seed: bytes, counter: int) -> str:
@@ -202,12 +212,12 @@ def _failure(device: OtpDevice, outcome: VerifyOutcome, purpose: str, ip: str) -
 
 
 def _audit(device: OtpDevice, event_type: str, outcome: str, purpose: str, ip: str) -> None:
-    holder = device.holder
+    holder, staff = device.holder, device.staff_user
     audit_record(
         event_type=event_type,
         outcome=outcome,
-        actor=holder.user if holder else None,
-        organization=holder.organization if holder else None,
+        actor=holder.user if holder else staff,
+        organization=holder.organization if holder else (staff.organization if staff else None),
         subject=device,
         ip=ip,
         details={"purpose": purpose, "failures": device.failure_count},

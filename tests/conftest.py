@@ -32,6 +32,27 @@ def argon2_hash(password: str) -> str:
     return make_password(password)
 
 
+# Every operator, administrator and platform admin of the tests has an event-based token with the
+# RFC 4226 test seed: ``staff_code`` reads its next code (no clock, so never a replay by accident).
+STAFF_TOKEN_SEED = b"12345678901234567890"
+
+
+def staff_token(user: User) -> None:
+    from otp.models import DeviceKind
+    from otp.services import device_create
+
+    device_create(kind=DeviceKind.HARDWARE_HOTP, seed=STAFF_TOKEN_SEED, staff_user=user)
+
+
+def staff_code(user: User) -> str:
+    """The next code of ``user``'s test token (what the person would read on it now)."""
+    from otp.models import DeviceKind, DeviceState, OtpDevice
+    from otp.oath import hotp
+
+    device = OtpDevice.objects.get(staff_user=user, kind=DeviceKind.HARDWARE_HOTP, state=DeviceState.ACTIVE)
+    return hotp(STAFF_TOKEN_SEED, device.counter, digits=device.digits, algorithm=device.algorithm)
+
+
 def _with_password(user: User, password: str) -> None:
     User.objects.filter(pk=user.pk).update(password=argon2_hash(password))
     user.password = argon2_hash(password)
@@ -70,6 +91,8 @@ def _tenant(slug: str, name: str, people: list[tuple[str, str, str, str, str, st
     )
     _with_password(operator.user, OPERATOR_PASSWORD)
     _with_password(admin.user, OPERATOR_PASSWORD)
+    staff_token(operator.user)
+    staff_token(admin.user)
     tenant = Tenant(organization=organization, operator=operator, admin=admin)
     for username, cf, given, surname, email, mobile in people:
         holder = holder_create(
@@ -118,8 +141,23 @@ def _empty_cache() -> None:
 
 
 def login(client: Client, username: str, password: str, *, portal: str = "panel"):
-    url = reverse("accounts:login") if portal == "panel" else reverse("console:login")
-    return client.post(url, {"username": username, "password": password})
+    """Log in as a person would: the password, then (console, admin) the second factor's code."""
+    url = {"panel": "accounts:login", "console": "console:login", "admin": "admin:login"}[portal]
+    response = client.post(reverse(url), {"username": username, "password": password})
+    if portal == "panel" or response.status_code != 302 or response["Location"] != reverse("console:second_factor"):
+        return response
+    user = User.objects.get(username=username.strip().lower())
+    return client.post(reverse("console:second_factor"), {"confirmation_code": staff_code(user)})
+
+
+def platform_admin(client: Client, username: str = "piattaforma", password: str = "Amministra-La-Piattaforma-1",
+                   **extra: object) -> User:
+    """A platform administrator with a test token, signed in to Django admin on ``client``."""
+    admin = User.objects.create_superuser(username, password, email=f"{username}@example.org", **extra)
+    staff_token(admin)
+    response = login(client, username, password, portal="admin")
+    assert response.status_code == 302 and response["Location"] == reverse("admin:index"), response
+    return admin
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from accounts.services.authentication import (
     session_start,
     user_language_set,
 )
+from accounts.services.second_factor import session_has_second_factor, sign_in_pending_start
 
 _HOME = {Portal.PANEL: "panel:profile", Portal.CONSOLE: "console:home", Portal.ADMIN: "admin:index"}
 _LOGIN = {Portal.PANEL: "accounts:login", Portal.CONSOLE: "console:login", Portal.ADMIN: "admin:login"}
@@ -56,7 +57,11 @@ def locked_message(locked_until: datetime) -> str:
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest, portal: Portal = Portal.PANEL) -> HttpResponse:
     home = _HOME[portal]
-    if request.user.is_authenticated and getattr(request.user, "kind", None) == _KIND[portal]:
+    if (
+        request.user.is_authenticated
+        and getattr(request.user, "kind", None) == _KIND[portal]
+        and (portal == Portal.PANEL or session_has_second_factor(request))
+    ):
         return redirect(home)
     next_url = request.POST.get("next") or request.GET.get("next") or ""
     form = LoginForm(request.POST if request.method == "POST" else None)
@@ -73,8 +78,13 @@ def login_view(request: HttpRequest, portal: Portal = Portal.PANEL) -> HttpRespo
                 ip=client_ip(request),
             )
             if result.outcome is LoginOutcome.SUCCESS and result.user is not None:
-                session_start(request=request, user=result.user)
-                response = HttpResponseRedirect(safe_next(request, next_url, home))
+                if portal in (Portal.CONSOLE, Portal.ADMIN):
+                    # Trusted roles: the password opens only the second-factor step.
+                    sign_in_pending_start(request=request, user=result.user, portal=portal, next_url=next_url)
+                    response = redirect("console:second_factor")
+                else:
+                    session_start(request=request, user=result.user)
+                    response = HttpResponseRedirect(safe_next(request, next_url, home))
                 response.set_cookie(
                     settings.LANGUAGE_COOKIE_NAME,
                     result.user.preferred_language,

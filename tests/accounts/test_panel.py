@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from accounts.models import Organization, User
 from audit.models import AuditEvent
-from tests.conftest import HOLDER_PASSWORD, login
+from tests.conftest import HOLDER_PASSWORD, login, platform_admin
 
 pytestmark = pytest.mark.django_db
 
@@ -93,11 +93,7 @@ def test_footer_shows_the_organizations_support_contacts(world, holder_client):
 
 
 def test_platform_admin_creates_an_organization_in_django_admin_and_it_is_audited(client, db):
-    User.objects.create_superuser("piattaforma", "Amministra-La-Piattaforma-1", email="root@example.org")
-    response = client.post(
-        reverse("admin:login"), {"username": "piattaforma", "password": "Amministra-La-Piattaforma-1"}
-    )
-    assert response.status_code == 302
+    platform_admin(client)
     form = {
         "name": "Politecnico Gamma", "slug": "gamma", "is_active": "on", "support_email": "", "support_url": "",
         "certificate_validity_months": 36, "renewable": "on", "renewal_window_days": 60,

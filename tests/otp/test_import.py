@@ -21,6 +21,12 @@ from otp.importing import MAX_TOKENS, tokens_import
 from otp.models import Algorithm, DeviceKind, DeviceState, OtpDevice
 from otp.oath import hotp, totp
 from otp.services import device_create, device_verify
+from tests.conftest import login, platform_admin, staff_token
+
+
+def stock():
+    """Devices that are not a member of staff's own second factor (the world's staff have tokens)."""
+    return OtpDevice.objects.filter(staff_user=None)
 
 pytestmark = pytest.mark.django_db
 
@@ -202,7 +208,7 @@ def test_a_malformed_csv_file_is_refused_as_a_whole_with_a_clear_error(world, co
 
     assert refused.value.code == code
     assert str(refused.value.message)
-    assert not OtpDevice.objects.exists()
+    assert not stock().exists()
     assert AuditEvent.objects.get(event_type="otp.tokens_import_refused").details["reason"] == code
 
 
@@ -215,14 +221,14 @@ def test_oversized_files_and_too_many_rows_are_refused(world):
     with pytest.raises(ApplicationError) as refused:
         run(csv_file(*rows))
     assert refused.value.code == "import_too_many"
-    assert not OtpDevice.objects.exists()
+    assert not stock().exists()
 
 
 def test_a_passphrase_given_with_a_csv_file_is_refused():
     with pytest.raises(ApplicationError) as refused:
         run(csv_file(f"1000000000001,{SEED_HEX},hotp,6,0"), passphrase="anything")
     assert refused.value.code == "import_not_encrypted"
-    assert not OtpDevice.objects.exists()
+    assert not stock().exists()
 
 
 # --- PSKC ----------------------------------------------------------------------------------------
@@ -282,7 +288,7 @@ def test_a_wrong_missing_or_misplaced_passphrase_or_key_imports_nothing(world, e
     assert "Nothing was imported" in str(refused.value.message) or refused.value.code not in (
         "import_decrypt_failed", "import_mac_mismatch"
     )
-    assert not OtpDevice.objects.exists()
+    assert not stock().exists()
 
 
 @pytest.mark.parametrize("element", ["CipherValue", "ValueMAC"])
@@ -292,7 +298,7 @@ def test_a_mac_mismatch_imports_nothing(world, element):
         run(tampered, filename="batch.xml", psk_hex=PSK.hex())
     assert refused.value.code == "import_mac_mismatch"
     assert "MAC" in str(refused.value.message)
-    assert not OtpDevice.objects.exists()
+    assert not stock().exists()
     assert AuditEvent.objects.get(event_type="otp.tokens_import_refused").details["reason"] == "import_mac_mismatch"
 
 
@@ -301,7 +307,7 @@ def test_an_encrypted_secret_stripped_of_its_mac_is_refused(world):
     with pytest.raises(ApplicationError) as refused:
         run(content, filename="batch.xml", psk_hex=PSK.hex())
     assert refused.value.code == "import_mac_missing"
-    assert not OtpDevice.objects.exists()
+    assert not stock().exists()
 
 
 def test_a_clear_secret_slipped_into_an_encrypted_file_is_refused(world):
@@ -311,7 +317,7 @@ def test_a_clear_secret_slipped_into_an_encrypted_file_is_refused(world):
     with pytest.raises(ApplicationError) as refused:
         run(content, filename="batch.xml", psk_hex=PSK.hex())
     assert refused.value.code == "import_mixed_secrets"
-    assert not OtpDevice.objects.exists()
+    assert not stock().exists()
 
 
 @pytest.mark.parametrize(
@@ -338,7 +344,7 @@ def test_bad_xml_is_refused_with_a_clear_error(world, content, code):
         run(content, filename="batch.xml")
     assert refused.value.code == code
     assert str(refused.value.message)
-    assert not OtpDevice.objects.exists()
+    assert not stock().exists()
 
 
 def test_an_absurd_pbkdf2_iteration_count_is_refused_before_deriving(world):
@@ -376,9 +382,7 @@ IMPORT_URL = "admin:otp_otpdevice_import"
 
 
 def admin_client(client: Client, **kw) -> Client:
-    User.objects.create_superuser("piattaforma", ADMIN_PASSWORD, email="root@example.org", **kw)
-    response = client.post(reverse("admin:login"), {"username": "piattaforma", "password": ADMIN_PASSWORD})
-    assert response.status_code == 302
+    platform_admin(client, "piattaforma", ADMIN_PASSWORD, **kw)
     return client
 
 
@@ -403,7 +407,7 @@ def test_a_platform_admin_imports_a_file_from_the_device_list(world, client):
 
     listing = client.get(reverse("admin:otp_otpdevice_changelist")).content.decode()
     assert "4000000000001" in listing
-    detail = client.get(reverse("admin:otp_otpdevice_change", args=[OtpDevice.objects.first().pk])).content.decode()
+    detail = client.get(reverse("admin:otp_otpdevice_change", args=[stock().first().pk])).content.decode()
     assert "field-serial" in detail and "field-seed" not in detail and 'name="serial"' not in detail  # read-only
     assert client.get(reverse("admin:otp_otpdevice_add")).status_code == 403
 
@@ -417,7 +421,7 @@ def test_the_admin_page_shows_rejected_rows_and_refusals_without_a_500(world, cl
     response = client.post(reverse(IMPORT_URL), upload(pskc_file(encrypt="passphrase"), "b.xml", passphrase="no"))
     assert response.status_code == 400
     assert 'id="import-error"' in response.content.decode()
-    assert not OtpDevice.objects.exists()
+    assert not stock().exists()
 
     response = client.post(reverse(IMPORT_URL), upload(b"x", passphrase="a", psk_hex="00"))
     assert response.status_code == 400
@@ -428,18 +432,19 @@ def test_the_admin_page_shows_rejected_rows_and_refusals_without_a_500(world, cl
 def test_holders_and_operators_cannot_reach_the_import(world, holder_client):
     response = holder_client.post(reverse(IMPORT_URL), upload(csv_file(f"1000000000001,{SEED_HEX},hotp,6,0")))
     assert response.status_code == 302 and reverse("admin:login") in response["Location"]
-    assert not OtpDevice.objects.exists()
+    assert not stock().exists()
 
 
 def test_a_staff_account_without_the_permission_is_refused(world, client):
-    User.objects.create_user(
+    assistant = User.objects.create_user(
         "assistente", ADMIN_PASSWORD, kind=UserKind.PLATFORM_ADMIN, is_staff=True, email="a@example.org"
     )
-    response = client.post(reverse("admin:login"), {"username": "assistente", "password": ADMIN_PASSWORD})
+    staff_token(assistant)
+    response = login(client, "assistente", ADMIN_PASSWORD, portal="admin")
     assert response.status_code == 302
     response = client.post(reverse(IMPORT_URL), upload(csv_file(f"1000000000001,{SEED_HEX},hotp,6,0")))
     assert response.status_code == 403
-    assert not OtpDevice.objects.exists()
+    assert not stock().exists()
 
 
 def test_the_import_form_is_csrf_protected(world, client):
@@ -448,7 +453,7 @@ def test_the_import_form_is_csrf_protected(world, client):
     assert strict.get(reverse(IMPORT_URL)).status_code == 200
     response = strict.post(reverse(IMPORT_URL), upload(csv_file(f"1000000000001,{SEED_HEX},hotp,6,0")))
     assert response.status_code == 403
-    assert not OtpDevice.objects.exists()
+    assert not stock().exists()
 
 
 def test_an_upload_declared_too_large_is_refused_before_reading(world, client):
@@ -457,7 +462,7 @@ def test_an_upload_declared_too_large_is_refused_before_reading(world, client):
         reverse(IMPORT_URL), upload(csv_file(f"1000000000001,{SEED_HEX},hotp,6,0")), CONTENT_LENGTH=str(50 * 2**20)
     )
     assert response.status_code == 413
-    assert not OtpDevice.objects.exists()
+    assert not stock().exists()
 
 
 # --- manage.py otp_import_tokens -----------------------------------------------------------------
@@ -485,7 +490,7 @@ def test_the_command_prints_the_report_and_exits_zero(world, tmp_path, capsys, c
     assert command(str(tmp_path / "batch.xml"), "--passphrase-file", str(tmp_path / "passphrase")) == 0
     out = capsys.readouterr().out
     assert "4000000000001" in out and "4000000000002" in out
-    assert OtpDevice.objects.count() == 2
+    assert stock().count() == 2
 
     (tmp_path / "tokens.csv").write_bytes(csv_file(f"4000000000001,{SEED_HEX},hotp,6,0", "1,zz,hotp,6,0"))
     assert command(str(tmp_path / "tokens.csv")) == 0
@@ -499,4 +504,4 @@ def test_the_command_exits_non_zero_on_a_structural_error(world, tmp_path, capsy
     assert command(str(tmp_path / "batch.xml"), "--psk-file", str(tmp_path / "psk")) == 1
     assert "Nothing was imported" in capsys.readouterr().err
     assert command(str(tmp_path / "missing.csv")) == 1
-    assert not OtpDevice.objects.exists()
+    assert not stock().exists()

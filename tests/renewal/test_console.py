@@ -12,14 +12,13 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from accounts.models import User
 from audit.models import AuditEvent
 from certificates.models import Certificate, CertificateState
 from notifications.models import Message, MessageStatus
 from renewal.models import RenewalRequest, RenewalState
 from renewal.services import renewal_reject
 from tests.certificates.conftest import issued
-from tests.conftest import OPERATOR_PASSWORD, login
+from tests.conftest import OPERATOR_PASSWORD, login, platform_admin
 from tests.renewal.conftest import submitted
 
 pytestmark = pytest.mark.django_db
@@ -373,10 +372,7 @@ def test_the_console_menu_leads_to_the_renewals(world, operator_client):
 
 def test_platform_admins_see_renewal_requests_read_only(world, ca, client):
     renewal = submitted(world.alpha.holder)
-    User.objects.create_superuser("piattaforma", "Radice-Sicura-Del-Sistema-7", email="root@example.org")
-    assert client.post(
-        reverse("admin:login"), {"username": "piattaforma", "password": "Radice-Sicura-Del-Sistema-7"}
-    ).status_code == 302
+    platform_admin(client, "piattaforma", "Radice-Sicura-Del-Sistema-7")
 
     listing = client.get(reverse("admin:renewal_renewalrequest_changelist"))
     detail = client.get(reverse("admin:renewal_renewalrequest_change", args=[renewal.pk]))
