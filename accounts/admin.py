@@ -7,8 +7,9 @@ from typing import Any
 from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 
-from accounts.models import Holder, Operator, Organization, User
+from accounts.models import Holder, Operator, Organization, User, UserKind
 from accounts.ratelimit import client_ip
 from audit.services import audit_record
 
@@ -71,9 +72,22 @@ class UserAdmin(AuditedAdmin):
     search_fields = ("username",)
     fields = ("username", "kind", "email", "is_active", "preferred_language", "last_login", "date_joined")
     readonly_fields = ("username", "kind", "last_login", "date_joined")
+    actions = ["reset_second_factor"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # accounts are created by the registration flows, which check the data
+
+    @admin.action(description=_("Reset the second factor and e-mail an enrolment link"))
+    def reset_second_factor(self, request: HttpRequest, queryset: Any) -> None:
+        """For an operator who lost their factor with no other admin to help (an organization's last admin)."""
+        from accounts.services.staff import staff_factor_reset
+
+        done = 0
+        for user in queryset.exclude(kind=UserKind.HOLDER).exclude(pk=request.user.pk):
+            staff_factor_reset(actor=request.user, user=user, ip=client_ip(request))
+            done += 1
+        self.message_user(request, _("Second factor reset for %(count)d account(s); each was e-mailed a link.")
+                          % {"count": done})
 
 
 @admin.register(Holder)

@@ -126,3 +126,22 @@ class PasswordChangeForm(NewPasswordForm):
         strip=False,
         widget=forms.PasswordInput(attrs=input_attrs(autocomplete="current-password")),
     )
+
+
+class EnrolmentPasswordForm(forms.Form):
+    """First step of an enrolment link: a new password (invitation) or the current one (reset)."""
+
+    password = forms.CharField(label=_("Password"), strip=False, max_length=128, widget=forms.PasswordInput(
+        attrs={"autocomplete": "new-password"}))
+    password_again = forms.CharField(label=_("Password again"), strip=False, max_length=128, required=False,
+                                     widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+    def __init__(self, *args: Any, invitation: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if invitation:
+            self.fields["password"].label = _("Choose a password")
+            self.fields["password_again"].required = True
+        else:
+            self.fields["password"].label = _("Your current password")
+            self.fields["password"].widget.attrs["autocomplete"] = "current-password"
+            del self.fields["password_again"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db.models import Q, QuerySet
@@ -76,3 +77,28 @@ def api_client_alerts_for_operator(*, user: User) -> list[AuditEvent]:
 
 def api_client_get_for_operator(*, user: User, api_client_id: int) -> ApiClient:
     return get_object_or_404(api_client_list_for_operator(user=user), pk=api_client_id)
+
+
+def team_list_for_admin(*, user: User) -> list[TeamMember]:
+    """The organization admin's own team (operators, admins, auditors) with what the list shows."""
+    from accounts.services.staff import staff_has_enrolled
+
+    organization = operator_for_user(user=user).organization
+    members = Operator.objects.filter(organization=organization).select_related("user").order_by(
+        "surname", "given_name", "pk"
+    )
+    return [TeamMember(operator=m, enrolled=staff_has_enrolled(m.user)) for m in members]
+
+
+def team_member_get_for_admin(*, user: User, operator_id: int) -> Operator:
+    """A member of the admin's organization; another organization's is the same 404 as a missing one."""
+    organization = operator_for_user(user=user).organization
+    return get_object_or_404(
+        Operator.objects.select_related("user", "organization"), pk=operator_id, organization=organization
+    )
+
+
+@dataclass(frozen=True)
+class TeamMember:
+    operator: Operator
+    enrolled: bool

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from accounts.views import api_clients, auth, console, contacts, panel, recovery, staff_auth
+from accounts.views import api_clients, auth, console, contacts, operators, panel, recovery, staff_auth
 from certificates import views_console as certificates_console
 from certificates import views_panel as certificate_views
 from notifications import views_console as notifications_console
@@ -71,6 +71,17 @@ console_patterns = (
         path("", console.home_view, name="home"),
         path("accesso/", auth.console_login_view, name="login"),
         path("accesso/secondo-fattore/", staff_auth.second_factor_view, name="second_factor"),
+        path("attivazione/fattore/", staff_auth.enrolment_factor_view, name="enrolment_factor"),
+        path("attivazione/<str:token>/", staff_auth.enrolment_view, name="enrolment"),
+        path("sicurezza/", staff_auth.security_view, name="security"),
+        path("sicurezza/aggiungi/", staff_auth.security_add_view, name="security_add"),
+        path("sicurezza/<slug:kind>/<str:public_id>/rimuovi/", staff_auth.security_remove_view,
+             name="security_remove"),
+        path("operatori/", operators.team_view, name="team"),
+        path("operatori/invita/", operators.team_invite_view, name="team_invite"),
+        path("operatori/<int:operator_id>/", operators.team_member_view, name="team_member"),
+        path("operatori/<int:operator_id>/<slug:action>/", operators.team_member_action_view,
+             name="team_member_action"),
         path("titolari/nuovo/", certificates_console.holder_new_view, name="holder_new"),
         path("titolari/<int:holder_id>/", console.holder_detail_view, name="holder_detail"),
         path("titolari/<int:holder_id>/certificati/emetti/", certificates_console.certificate_issue_view,

@@ -125,6 +125,18 @@ MESSAGE_TYPES: dict[str, MessageType] = {
         channels=frozenset({Channel.EMAIL}),
         required=frozenset({"operator_name", "organization_name", "count", "oldest_submitted_at", "queue_url"}),
     ),
+    "staff_invitation": MessageType(
+        key="staff_invitation",
+        label=_("Invitation to the operator console"),
+        channels=frozenset({Channel.EMAIL}),
+        required=frozenset({"person_name", "organization_name", "username", "link", "valid_hours", "by_name"}),
+    ),
+    "staff_factor_reset": MessageType(
+        key="staff_factor_reset",
+        label=_("Your second factor was reset"),
+        channels=frozenset({Channel.EMAIL}),
+        required=frozenset({"person_name", "organization_name", "username", "link", "valid_hours", "by_name"}),
+    ),
 }
 
 # What changed, in words (lazy: rendered in the recipient's language).

@@ -2,26 +2,54 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+import time
+import uuid
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.confirmation import ASSERTION_FIELD, CODE_FIELD, DEVICE_FIELD
-from accounts.ratelimit import consume_or_429
+from accounts.confirmation import ASSERTION_FIELD, CODE_FIELD, DEVICE_FIELD, confirmation_required
+from accounts.decorators import console_member_required
+from accounts.errors import ApplicationError
+from accounts.forms import EnrolmentPasswordForm
+from accounts.models import StaffEnrolment, StaffEnrolmentPurpose, User, UserKind
+from accounts.ratelimit import client_ip, consume_or_429
+from accounts.selectors import operator_for_user
 from accounts.services.authentication import Portal
 from accounts.services.second_factor import (
+    KEY_REFUSED_MESSAGE,
     challenge_keep,
+    challenge_pop,
+    enrolled_sign_in,
     factor_check,
     relying_party,
     sign_in_complete,
     sign_in_pending,
     staff_factors,
 )
+from accounts.services.staff import (
+    ENROLMENT_INVALID_MESSAGE,
+    enrolment_get,
+    enrolment_password,
+    enrolment_use,
+    staff_factor_remove,
+)
 from accounts.views.auth import safe_next
-from otp.webauthn import authentication_options
+from otp.enrolment import staff_app_enrolment_confirm, staff_app_enrolment_start
+from otp.models import DeviceState, OtpDevice
+from otp.texts import verify_message
+from otp.views_devices import qr_svg
+from otp.webauthn import authentication_options, registration_options, security_key_register
 
 _HOME = {Portal.CONSOLE: "console:home", Portal.ADMIN: "admin:index"}
 SIGN_IN_PURPOSE = "sign_in"
@@ -74,3 +102,213 @@ def second_factor_view(request: HttpRequest) -> HttpResponse:
         },
         status=status,
     )
+
+
+# --- Enrolment links: the only way to a first factor ----------------------------------------------
+
+ENROLMENT_SESSION_KEY = "staff_enrolment"
+ENROLMENT_SESSION_SECONDS = 1800
+REGISTER_PURPOSE = "register"
+
+
+def _enrolment_page(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
+    return render(request, f"accounts/enrolment/{template}", context, status=status)
+
+
+@sensitive_post_parameters("password", "password_again")
+@csrf_protect
+@never_cache
+@require_http_methods(["GET", "POST"])
+def enrolment_view(request: HttpRequest, token: str) -> HttpResponse:
+    """The link's first step: choose a password (invitation) or type the current one (reset)."""
+    enrolment = enrolment_get(token=token)
+    if enrolment is None:
+        return _enrolment_page(request, "invalid.html", {"message": ENROLMENT_INVALID_MESSAGE}, status=400)
+    invitation = enrolment.purpose == StaffEnrolmentPurpose.INVITATION
+    form = EnrolmentPasswordForm(request.POST if request.method == "POST" else None, invitation=invitation)
+    status = 200
+    if request.method == "POST":
+        limited = consume_or_429(request, "login_ip")
+        if limited is not None:
+            return limited
+        if form.is_valid():
+            try:
+                enrolment_password(
+                    enrolment=enrolment, password=form.cleaned_data["password"],
+                    password_again=form.cleaned_data.get("password_again", ""), ip=client_ip(request),
+                )
+            except ApplicationError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, str(exc.message))
+            except ValidationError as exc:  # the password policy
+                form.add_error("password", exc)
+            else:
+                request.session.flush()  # a clean session for the rest of the enrolment
+                request.session[ENROLMENT_SESSION_KEY] = {"id": enrolment.pk, "at": int(time.time())}
+                return redirect("console:enrolment_factor")
+        status = 400
+    return _enrolment_page(
+        request, "password.html",
+        {"form": form, "invitation": invitation, "username": enrolment.user.username,
+         "organization": enrolment.user.organization},
+        status=status,
+    )
+
+
+def _enrolment_in_session(request: HttpRequest) -> StaffEnrolment | None:
+    kept = request.session.get(ENROLMENT_SESSION_KEY)
+    if not isinstance(kept, dict) or not isinstance(kept.get("at"), int):
+        return None
+    if kept["at"] + ENROLMENT_SESSION_SECONDS < time.time():
+        return None
+    enrolment = StaffEnrolment.objects.select_related("user").filter(pk=kept.get("id")).first()
+    if enrolment is None or not enrolment.is_live(timezone.now()) or enrolment.password_set_at is None:
+        return None
+    return enrolment if enrolment.user.is_active else None
+
+
+@sensitive_post_parameters("code")
+@csrf_protect
+@never_cache
+@require_http_methods(["GET", "POST"])
+def enrolment_factor_view(request: HttpRequest) -> HttpResponse:
+    """The link's second step: register a passkey or an authenticator app; then the person is in."""
+    enrolment = _enrolment_in_session(request)
+    if enrolment is None:
+        return _enrolment_page(request, "invalid.html", {"message": ENROLMENT_INVALID_MESSAGE}, status=400)
+    user = enrolment.user
+    error = ""
+    if request.method == "POST":
+        limited = consume_or_429(request, "otp_verify_user", key=str(user.pk))
+        if limited is not None:
+            return limited
+        outcome = _add_factor(request, user, enrolment=enrolment)
+        if outcome.done:
+            request.session.pop(ENROLMENT_SESSION_KEY, None)
+            portal = Portal.ADMIN if user.kind == UserKind.PLATFORM_ADMIN else Portal.CONSOLE
+            enrolled_sign_in(request=request, user=user, factor=outcome.factor, portal=portal)
+            messages.success(request, _("Your second factor is registered. From now on you sign in with it."))
+            return redirect(_HOME[portal])
+        error = outcome.error
+    return _enrolment_page(request, "factor.html", {**_factor_choices(request, user), "error": error},
+                           status=400 if error else 200)
+
+
+@dataclass(frozen=True)
+class _Added:
+    done: bool
+    factor: str = ""
+    error: str = ""
+
+
+def _add_factor(request: HttpRequest, user: User, *, enrolment: StaffEnrolment | None = None,
+                actor: User | None = None) -> _Added:
+    """Register the passkey or confirm the pending app the form sent (and spend ``enrolment``)."""
+    ip = client_ip(request)
+    kind = request.POST.get("kind")
+    try:
+        with transaction.atomic():
+            if kind == "passkey":
+                challenge = challenge_pop(request=request, purpose=REGISTER_PURPOSE)
+                if challenge is None:
+                    return _Added(False, error=str(KEY_REFUSED_MESSAGE))
+                security_key_register(
+                    user=user, response=str(request.POST.get("answer", "")), challenge=challenge,
+                    rp=relying_party(request), name=str(request.POST.get("name", ""))[:64], actor=actor, ip=ip,
+                )
+                factor = "webauthn"
+            elif kind == "app":
+                device = OtpDevice.objects.filter(
+                    staff_user=user, public_id=_uuid_or_none(request.session.get(PENDING_APP_SESSION_KEY)),
+                    state=DeviceState.PENDING,
+                ).first()
+                if device is None:
+                    return _Added(False, error=str(_("Scan the QR code again: this enrolment has expired.")))
+                result = staff_app_enrolment_confirm(
+                    user=user, device=device, code=str(request.POST.get("code", ""))[:16], actor=actor, ip=ip
+                )
+                if not result.ok:
+                    return _Added(False, error=verify_message(result.outcome, result.failures_left, enrolment=True))
+                factor = "otp"
+            else:
+                return _Added(False, error=str(_("Choose a passkey or an authenticator app.")))
+            if enrolment is not None:
+                enrolment_use(enrolment=enrolment, factor=factor, ip=ip)
+    except ApplicationError as exc:
+        return _Added(False, error=str(exc.message))
+    request.session.pop(PENDING_APP_SESSION_KEY, None)
+    return _Added(True, factor=factor)
+
+
+PENDING_APP_SESSION_KEY = "staff_pending_app"
+
+
+def _uuid_or_none(value: object) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def _factor_choices(request: HttpRequest, user: User) -> dict:
+    """What the enrolment pages show: passkey registration options, and a fresh app QR code."""
+    options = challenge_keep(
+        request=request, purpose=REGISTER_PURPOSE,
+        ceremony=registration_options(user=user, rp=relying_party(request)),
+    )
+    app = staff_app_enrolment_start(user=user, ip=client_ip(request))
+    request.session[PENDING_APP_SESSION_KEY] = str(app.device.public_id)
+    return {"webauthn_options": options, "app": app, "qr_svg": qr_svg(app.uri), "username": user.username}
+
+
+# --- One's own factors ----------------------------------------------------------------------------
+
+@console_member_required
+@require_http_methods(["GET"])
+def security_view(request: HttpRequest) -> HttpResponse:
+    operator = operator_for_user(user=request.user)
+    return render(
+        request,
+        "console/security.html",
+        {"operator": operator, "organization": operator.organization, "section": "security",
+         "factors": staff_factors(user=request.user)},
+    )
+
+
+@console_member_required
+@require_http_methods(["GET", "POST"])
+@confirmation_required("factor_manage")
+def security_add_view(request: HttpRequest) -> HttpResponse:
+    """Add a passkey or an authenticator app (confirmed with a factor one already has)."""
+    operator = operator_for_user(user=request.user)
+    error = ""
+    if request.method == "POST" and request.POST.get("kind") in ("passkey", "app"):
+        outcome = _add_factor(request, request.user, actor=request.user)
+        if outcome.done:
+            messages.success(request, _("The new second factor is registered."))
+            return redirect("console:security")
+        error = outcome.error
+    return render(
+        request,
+        "console/security_add.html",
+        {"operator": operator, "organization": operator.organization, "section": "security", "error": error,
+         **_factor_choices(request, request.user)},
+        status=400 if error else 200,
+    )
+
+
+@console_member_required
+@require_POST
+@confirmation_required("factor_manage")
+def security_remove_view(request: HttpRequest, kind: str, public_id: str) -> HttpResponse:
+    factors = staff_factors(user=request.user)
+    device = next((d for d in factors.devices if str(d.public_id) == public_id), None) if kind == "codice" else None
+    key = next((k for k in factors.keys if str(k.public_id) == public_id), None) if kind == "chiave" else None
+    if device is None and key is None:
+        raise Http404
+    try:
+        staff_factor_remove(user=request.user, device=device, key=key, ip=client_ip(request))
+    except ApplicationError as exc:
+        messages.error(request, str(exc.message))
+        return redirect("console:security")
+    messages.success(request, _("The second factor was removed."))
+    return redirect("console:security")
