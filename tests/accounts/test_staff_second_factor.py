@@ -203,8 +203,8 @@ def test_an_invitation_link_sets_the_password_enrols_an_app_and_then_works_no_mo
     )
     mail = Message.objects.get(message_type="staff_invitation")
     assert mail.recipient == "nuova@alpha.example.org" and link_path(link) in mail.body_text
-    assert client.post(link_path(link), {"password": "Nuova-Password-Lunga-1", "password_again": "Nuova-Password-Lunga-1"})[
-        "Location"] == reverse("console:enrolment_factor")
+    password = {"password": "Nuova-Password-Lunga-1", "password_again": "Nuova-Password-Lunga-1"}
+    assert client.post(link_path(link), password)["Location"] == reverse("console:enrolment_factor")
     page = client.get(reverse("console:enrolment_factor")).content.decode()
     secret = re.search(r'data-testid="enrolment-secret">([A-Z2-7 ]+)<', page).group(1).replace(" ", "")
     import base64
