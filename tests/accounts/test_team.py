@@ -48,7 +48,9 @@ def test_an_invitation_needs_a_fresh_second_factor(world, admin_client):
     assert not Operator.objects.filter(email=INVITE["email"]).exists()
 
 
-@pytest.mark.parametrize("email", ["mario.rossi@alpha.example.org", "operatore@beta.example.org", "admin@alpha.example.org"])
+@pytest.mark.parametrize(
+    "email", ["mario.rossi@alpha.example.org", "operatore@beta.example.org", "admin@alpha.example.org"]
+)
 def test_an_invitation_to_an_address_already_used_elsewhere_is_refused_and_nothing_is_created(
     world, admin_client, email
 ):
