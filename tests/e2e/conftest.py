@@ -222,14 +222,33 @@ def screenshot(page: Page, name: str) -> Path:
     return path
 
 
-def log_in(page: Page, username: str, password: str, *, path: str = "/accesso/") -> Response | None:
-    """Fill in and submit a login form (panel by default, ``/operatore/accesso/`` for the console)."""
+def log_in(
+    page: Page, username: str, password: str, *, path: str = "/accesso/", second_factor: bool = True
+) -> Response | None:
+    """Fill in and submit a login form (panel by default, ``/operatore/accesso/`` for the console).
+
+    The console then asks for the second factor: typed from the person's test token (see
+    ``tests.conftest.staff_code``) unless ``second_factor`` is False.
+    """
     if not page.url.split("?")[0].endswith(path):
         page.goto(path)
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     with page.expect_navigation() as navigation:
         page.click("main button.btn-primary")
+    if second_factor and path_of(page) == "/operatore/accesso/secondo-fattore/":
+        return confirm_with_code(page, username)
+    return navigation.value
+
+
+def confirm_with_code(page: Page, username: str) -> Response | None:
+    """Answer the second-factor step (sign-in, or a console action's confirmation) with a code."""
+    from accounts.models import User
+    from tests.conftest import staff_code
+
+    page.fill("#id_confirmation_code", staff_code(User.objects.get(username=username)))
+    with page.expect_navigation() as navigation:
+        page.locator("#id_confirmation_code").press("Enter")
     return navigation.value
 
 
