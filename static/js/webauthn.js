@@ -78,7 +78,9 @@
     ceremony.then(function (credential) {
       form.querySelector("[data-webauthn-answer]").value = answer(credential);
       form.submit();
-    }).catch(function () {
+    }).catch(function (reason) {
+      // The browser says why (cancelled, timed out, no matching key): kept in its console.
+      if (window.console) { window.console.warn("WebAuthn:", reason && reason.name, reason && reason.message); }
       button.disabled = false;
       if (error) { error.hidden = false; }
     });

@@ -116,8 +116,11 @@ def test_an_invited_operator_enrols_a_passkey_and_an_app_signs_in_with_each_and_
     holder = world.alpha.holders[1]
     invitee.goto(f"/operatore/titolari/{holder.pk}/")
     before = Certificate.objects.filter(holder=holder).count()
+    issue_form = invitee.get_by_test_id("certificate-issue-form")
+    radio = issue_form.locator("input[name=issue-otp_choice][value=sms]")
+    issue_form.locator(f"label[for={radio.get_attribute('id')}]").click()
     with invitee.expect_navigation():
-        invitee.get_by_test_id("certificate-issue-form").locator("button.btn-primary").click()
+        issue_form.locator("button.btn-primary").click()
     expect(invitee.locator("main h1")).to_have_text("Conferma con il secondo fattore")
     assert Certificate.objects.filter(holder=holder).count() == before
     screenshot(invitee, "trusted-confirm-issue.png")
