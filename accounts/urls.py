@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from accounts.views import api_clients, auth, console, contacts, operators, panel, recovery, staff_auth
+from audit import views_console as audit_console
 from certificates import views_console as certificates_console
 from certificates import views_panel as certificate_views
 from notifications import views_console as notifications_console
@@ -122,6 +123,8 @@ console_patterns = (
              name="renewal_signed_form"),
         path("messaggi/", notifications_console.messages_view, name="messages"),
         path("messaggi/<int:message_id>/riprova/", notifications_console.message_retry_view, name="message_retry"),
+        path("registro/", audit_console.audit_view, name="audit"),
+        path("registro/esporta.csv", audit_console.audit_export_view, name="audit_export"),
     ],
     "console",
 )

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
-from datetime import UTC
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -131,3 +132,34 @@ def audit_chain_verify(*, checkpoint: Checkpoint | None = None) -> ChainReport:
     if problems:
         return ChainReport(False, checked, min(checked + 1, checkpoint.seq), "; ".join(problems), checkpoint.seq)
     return ChainReport(True, checked, checkpoint_seq=checkpoint.seq)
+
+
+# How long the console trusts a verification of the whole chain: walking it costs one HMAC per row of
+# the platform, so it runs at most once per this many seconds, whoever opens the page.
+CHAIN_STATUS_CACHE_SECONDS = 5 * 60
+_CHAIN_STATUS_CACHE_KEY = "audit:chain-status"
+
+
+@dataclass(frozen=True)
+class ChainStatus:
+    """A verification of the whole chain (:func:`audit_chain_verify`, no checkpoint) and when it ran."""
+
+    ok: bool
+    broken_at: int | None
+    reason: str
+    checked_at: datetime
+
+
+def audit_chain_status() -> ChainStatus:
+    """The chain's verification, from the cache if it ran in the last few minutes."""
+    cached = cache.get(_CHAIN_STATUS_CACHE_KEY)
+    if isinstance(cached, dict):
+        try:
+            return ChainStatus(**cached)
+        except TypeError:  # written by another version of this code: verify again
+            pass
+    report = audit_chain_verify()
+    status = ChainStatus(ok=report.ok, broken_at=report.broken_at, reason=report.reason, checked_at=timezone.now())
+    # A plain dict in the cache: it outlives a deployment that changes the class.
+    cache.set(_CHAIN_STATUS_CACHE_KEY, asdict(status), CHAIN_STATUS_CACHE_SECONDS)
+    return status
