@@ -106,7 +106,7 @@ def test_someone_without_a_factor_is_told_to_ask_for_an_enrolment_link_and_canno
     OtpDevice.objects.filter(staff_user=user).update(state=DeviceState.RETIRED)
     password_only(client, user)
     page = client.get(reverse("console:second_factor")).content.decode()
-    assert "enrolment link" in page
+    assert "link di registrazione" in page
     assert client.get(reverse("console:enrolment_factor")).status_code == 400  # no link, no enrolment
     assert client.post(reverse("console:enrolment_factor"), {"kind": "app", "code": "123456"}).status_code == 400
     assert not OtpDevice.objects.filter(staff_user=user, state=DeviceState.ACTIVE).exists()
@@ -218,7 +218,7 @@ def test_an_invitation_link_sets_the_password_enrols_an_app_and_then_works_no_mo
     assert client.get(reverse("console:home")).status_code == 200  # signed in
     assert StaffEnrolment.objects.get(user=operator.user).used_at is not None
     reused = Client().get(link_path(link))
-    assert reused.status_code == 400 and "not valid" in reused.content.decode()
+    assert reused.status_code == 400 and "non è più valido" in reused.content.decode()
 
 
 def test_an_expired_or_superseded_link_is_refused(world, client):

@@ -56,7 +56,7 @@ def test_an_invitation_to_an_address_already_used_elsewhere_is_refused_and_nothi
 ):
     before = (User.objects.count(), Operator.objects.count(), StaffEnrolment.objects.count())
     response = admin_client.post(reverse("console:team_invite"), confirmed(world, {**INVITE, "email": email}))
-    assert response.status_code == 400 and "already belongs" in response.content.decode()
+    assert response.status_code == 400 and "appartiene già" in response.content.decode()
     assert (User.objects.count(), Operator.objects.count(), StaffEnrolment.objects.count()) == before
 
 
