@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from accounts.captcha import CaptchaField
+from accounts.models import Organization, PolicyBounds
+from accounts.policies import BOOLEANS, BOUNDED_INTEGERS, OTP_KINDS, POLICY_FIELDS, policy_label
+from accounts.services.policies import organization_policies_check
 from accounts.validators import MAX_PASSWORD_LENGTH
 
 
@@ -145,3 +149,74 @@ class EnrolmentPasswordForm(forms.Form):
             self.fields["password"].label = _("Your current password")
             self.fields["password"].widget.attrs["autocomplete"] = "current-password"
             del self.fields["password_again"]
+class OrganizationPoliciesForm(forms.Form):
+    """The policies an organization admin changes in the console; the bounds are the platform's.
+
+    The fields check the shape (whole numbers, a list of days); the service's own check, run in
+    ``clean``, says which values the platform does not allow — every one at once.
+    """
+
+    REMINDER_DAY = re.compile(r"\d{1,4}")
+
+    def __init__(self, *args: Any, organization: Organization, bounds: PolicyBounds, **kwargs: Any) -> None:
+        initial = {field: getattr(organization, field) for field in POLICY_FIELDS}
+        initial["reminder_days"] = ", ".join(str(day) for day in organization.reminder_days or [])
+        super().__init__(*args, initial=initial, **kwargs)
+        self.organization, self.bounds = organization, bounds
+        for field in POLICY_FIELDS:
+            label = policy_label(field)
+            if field in BOUNDED_INTEGERS:
+                low, high = getattr(bounds, f"{field}_min"), getattr(bounds, f"{field}_max")
+                self.fields[field] = forms.IntegerField(
+                    label=label,
+                    help_text=_("Between %(min)s and %(max)s.") % {"min": low, "max": high},
+                    widget=forms.NumberInput(attrs=input_attrs(min=low, max=high, step=1)),
+                )
+            elif field in BOOLEANS:
+                self.fields[field] = forms.BooleanField(
+                    label=label, required=False, help_text=self._boolean_help(field)
+                )
+            else:
+                self.fields[field] = forms.CharField(
+                    label=label,
+                    max_length=100,
+                    help_text=_(
+                        "Days before expiry, separated by commas (for example 60, 30, 7): at most %(count)s, "
+                        "each between %(min)s and %(max)s."
+                    ) % {"count": bounds.reminder_days_max_count, "min": bounds.reminder_day_min,
+                         "max": bounds.reminder_day_max},
+                    widget=forms.TextInput(attrs=input_attrs(autocomplete="off", inputmode="numeric")),
+                )
+
+    def _boolean_help(self, field: str) -> Any:
+        if field == "renewal_requires_approval":
+            if not self.bounds.automatic_renewal_allowed:
+                return _("The platform does not allow automatic renewal: every renewal needs an operator's approval.")
+            return _("Untick for automatic renewal.")
+        if field in OTP_KINDS and not getattr(self.bounds, OTP_KINDS[field]):
+            return _("The platform does not offer this kind of OTP device: it can be switched off, not on.")
+        return ""
+
+    def clean_reminder_days(self) -> list[int]:
+        parts = [part for part in re.split(r"[\s,;]+", self.cleaned_data["reminder_days"]) if part]
+        if not parts or not all(self.REMINDER_DAY.fullmatch(part) for part in parts):
+            raise forms.ValidationError(
+                _("Enter the reminder days as whole numbers separated by commas, for example 60, 30, 7."),
+                code="invalid",
+            )
+        return [int(part) for part in parts]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        _changed, errors = organization_policies_check(
+            organization=self.organization,
+            changes={field: cleaned[field] for field in POLICY_FIELDS if field in cleaned},
+            bounds=self.bounds,
+        )
+        for error in errors:
+            self.add_error(error.field if error.field in self.fields else None, str(error.message))
+        return cleaned
+
+    @property
+    def changes(self) -> dict[str, Any]:
+        return {field: self.cleaned_data[field] for field in POLICY_FIELDS}

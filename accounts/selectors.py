@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from accounts.models import ApiClient, Holder, Operator, Organization, User, UserKind
+from accounts.policies import POLICY_CHANGED_EVENT, policy_changes_display
 from audit.models import AuditEvent
 
 # How long the console keeps showing an alert about an API client (the e-mail went out at once).
@@ -102,3 +103,24 @@ def team_member_get_for_admin(*, user: User, operator_id: int) -> Operator:
 class TeamMember:
     operator: Operator
     enrolled: bool
+def policy_changes_for_operator(*, user: User, limit: int = 20) -> list[dict[str, object]]:
+    """The latest changes of the operator's organization's policies, newest first, from the audit trail:
+    when, who (name and username) and each policy before and after."""
+    operator = operator_for_user(user=user)
+    events = list(
+        AuditEvent.objects.filter(event_type=POLICY_CHANGED_EVENT, organization_id=operator.organization_id)
+        .order_by("-seq")[:limit]
+    )
+    names = {
+        person.user_id: person.full_name
+        for person in Operator.objects.filter(user_id__in={event.actor_id for event in events if event.actor_id})
+    }
+    return [
+        {
+            "at": timezone.localtime(event.created_at),
+            "actor_name": names.get(event.actor_id, ""),
+            "actor_username": event.actor_username,
+            "changes": policy_changes_display((event.details or {}).get("changes") or {}),
+        }
+        for event in events
+    ]

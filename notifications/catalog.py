@@ -137,6 +137,15 @@ MESSAGE_TYPES: dict[str, MessageType] = {
         channels=frozenset({Channel.EMAIL}),
         required=frozenset({"person_name", "organization_name", "username", "link", "valid_hours", "by_name"}),
     ),
+    # To an organization's other administrators when one of them changes its policies in the console.
+    "organization_policies_changed": MessageType(
+        key="organization_policies_changed",
+        label=_("The organization's policies were changed"),
+        channels=frozenset({Channel.EMAIL}),
+        required=frozenset(
+            {"admin_name", "actor_name", "organization_name", "changes", "changed_at", "console_url"}
+        ),
+    ),
 }
 
 # What changed, in words (lazy: rendered in the recipient's language).
