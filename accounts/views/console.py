@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from accounts.confirmation import confirmation_required
 from accounts.decorators import operator_required
 from accounts.forms import HolderSearchForm
 from accounts.ratelimit import client_ip
@@ -93,6 +94,7 @@ def holder_detail_view(request: HttpRequest, holder_id: int) -> HttpResponse:
 
 
 @operator_required
+@confirmation_required("login_unlock")
 @require_POST
 def holder_unlock_view(request: HttpRequest, holder_id: int) -> HttpResponse:
     holder = holder_get_for_operator(user=request.user, holder_id=holder_id)
