@@ -1,6 +1,9 @@
 """Console pages for certificates: register a holder and issue, issue again, resend the activation,
 suspend, reactivate, revoke (with a confirmation step). Every object comes through a tenant selector:
-another organization's holder or certificate answers 404 like a missing one."""
+another organization's holder or certificate answers 404 like a missing one.
+
+Issuing (on its own or with a new holder), revoking and reactivating need a fresh second factor for
+that action (:mod:`accounts.confirmation`); suspending does not: it only protects the holder."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.confirmation import confirmation_required
 from accounts.decorators import operator_required
 from accounts.errors import ApplicationError
 from accounts.models import Holder
@@ -45,6 +49,7 @@ def _form_error(form: HolderRegistrationForm | DeviceChoiceForm, exc: Applicatio
 
 
 @operator_required
+@confirmation_required("certificate_issue")
 @require_http_methods(["GET", "POST"])
 def holder_new_view(request: HttpRequest) -> HttpResponse:
     """"Nuovo titolare / Emissione certificato": the request form filled in at the counter."""
@@ -87,6 +92,7 @@ def holder_new_view(request: HttpRequest) -> HttpResponse:
 
 
 @operator_required
+@confirmation_required("certificate_issue")
 @require_POST
 def certificate_issue_view(request: HttpRequest, holder_id: int) -> HttpResponse:
     """A new certificate for a registered holder (after revocation or expiry)."""
@@ -144,6 +150,7 @@ def certificate_suspend_view(request: HttpRequest, holder_id: int, certificate_i
 
 
 @operator_required
+@confirmation_required("certificate_reactivate")
 @require_POST
 def certificate_reactivate_view(request: HttpRequest, holder_id: int, certificate_id: int) -> HttpResponse:
     holder, certificate = _certificate_of(request, holder_id, certificate_id)
@@ -157,6 +164,7 @@ def certificate_reactivate_view(request: HttpRequest, holder_id: int, certificat
 
 
 @operator_required
+@confirmation_required("certificate_revoke")
 @require_http_methods(["GET", "POST"])
 def certificate_revoke_view(request: HttpRequest, holder_id: int, certificate_id: int) -> HttpResponse:
     """Revocation asks for a reason and an explicit confirmation: it is irreversible."""

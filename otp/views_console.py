@@ -1,4 +1,7 @@
-"""OTP actions of the operator console: a holder's devices, token assignment by serial, unlock, SMS enrolment."""
+"""OTP actions of the operator console: a holder's devices, token assignment by serial, unlock, SMS enrolment.
+
+Assigning a token and unlocking a device need a fresh second factor of the operator for that action
+(:mod:`accounts.confirmation`)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from accounts.confirmation import confirmation_required
 from accounts.decorators import operator_required
 from accounts.errors import ApplicationError
 from accounts.ratelimit import client_ip
@@ -24,6 +28,7 @@ class TokenAssignForm(forms.Form):
 
 
 @operator_required
+@confirmation_required("token_assign")
 @require_POST
 def token_assign_view(request: HttpRequest, holder_id: int) -> HttpResponse:
     holder = holder_get_for_operator(user=request.user, holder_id=holder_id)
@@ -42,6 +47,7 @@ def token_assign_view(request: HttpRequest, holder_id: int) -> HttpResponse:
 
 
 @operator_required
+@confirmation_required("device_unlock")
 @require_POST
 def device_unlock_view(request: HttpRequest, holder_id: int, device_id: str) -> HttpResponse:
     device = device_get_for_operator(user=request.user, holder_id=holder_id, public_id=device_id)

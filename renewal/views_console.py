@@ -3,7 +3,9 @@ page (signed form, its validation, the data the holder changed), approve, reject
 
 Every request comes through a tenant selector: another organization's request answers 404 exactly
 like a missing one, on the page, the signed form and both decisions. The services decide, audit and
-notify; a request decided meanwhile (another operator, another tab) is refused in words, never a 500."""
+notify; a request decided meanwhile (another operator, another tab) is refused in words, never a 500.
+Approving (one request or a batch: one confirmation for the batch) and rejecting need a fresh second
+factor for that action (:mod:`accounts.confirmation`), asked when the form is sent."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.confirmation import confirmation_required
 from accounts.decorators import operator_required
 from accounts.errors import ApplicationError
 from accounts.ratelimit import client_ip
@@ -204,6 +207,7 @@ def renewals_decided_view(request: HttpRequest) -> HttpResponse:
 
 
 @operator_required
+@confirmation_required("renewal_approve")
 @require_http_methods(["GET", "POST"])
 def renewals_approve_view(request: HttpRequest) -> HttpResponse:
     """Approve the ticked requests, each on its own: one refused does not stop the others."""
@@ -304,6 +308,7 @@ def renewal_signed_form_view(request: HttpRequest, request_id: int) -> HttpRespo
 
 
 @operator_required
+@confirmation_required("renewal_approve")
 @require_POST
 def renewal_approve_view(request: HttpRequest, request_id: int) -> HttpResponse:
     renewal = _get(request, request_id)
@@ -324,6 +329,7 @@ def renewal_approve_view(request: HttpRequest, request_id: int) -> HttpResponse:
 
 
 @operator_required
+@confirmation_required("renewal_reject")
 @require_POST
 def renewal_reject_view(request: HttpRequest, request_id: int) -> HttpResponse:
     renewal = _get(request, request_id)

@@ -53,6 +53,15 @@ def staff_code(user: User) -> str:
     return hotp(STAFF_TOKEN_SEED, device.counter, digits=device.digits, algorithm=device.algorithm)
 
 
+def confirmed(client: Client, data: dict[str, object] | None = None) -> dict[str, object]:
+    """``data`` of a console action that asks for a fresh second factor, with the code that confirms it:
+    the next code of the token of the person signed in on ``client``."""
+    from django.contrib.auth import SESSION_KEY
+
+    user = User.objects.get(pk=client.session[SESSION_KEY])
+    return {**(data or {}), "confirmation_code": staff_code(user)}
+
+
 def _with_password(user: User, password: str) -> None:
     User.objects.filter(pk=user.pk).update(password=argon2_hash(password))
     user.password = argon2_hash(password)

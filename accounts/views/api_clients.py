@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from accounts.confirmation import confirmation_consume, confirmation_required
 from accounts.decorators import organization_admin_required
 from accounts.errors import ApplicationError
 from accounts.forms import input_attrs
@@ -58,6 +59,7 @@ def api_clients_view(request: HttpRequest) -> HttpResponse:
 
 
 @organization_admin_required
+@confirmation_required("api_client_create")
 @require_POST
 def api_client_create_view(request: HttpRequest) -> HttpResponse:
     form = ApiClientForm(request.POST)
@@ -71,7 +73,9 @@ def api_client_create_view(request: HttpRequest) -> HttpResponse:
             form.add_error("name" if exc.field == "name" else None, str(exc.message))
         else:
             # The secret exists in clear only in this response (never stored, never redirected
-            # through a session); the page is not cached (PrivatePagesNotCachedMiddleware).
+            # through a session); the page is not cached (PrivatePagesNotCachedMiddleware). The
+            # answer is not a redirect, so the confirmation that allowed it is spent here.
+            confirmation_consume(request=request, operation="api_client_create")
             operator = operator_for_user(user=request.user)
             return render(
                 request,
@@ -90,6 +94,7 @@ def api_client_create_view(request: HttpRequest) -> HttpResponse:
 
 
 @organization_admin_required
+@confirmation_required("api_client_revoke")
 @require_POST
 def api_client_revoke_view(request: HttpRequest, api_client_id: int) -> HttpResponse:
     api_client = api_client_get_for_operator(user=request.user, api_client_id=api_client_id)

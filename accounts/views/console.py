@@ -98,6 +98,7 @@ def holder_detail_view(request: HttpRequest, holder_id: int) -> HttpResponse:
 
 
 @operator_required
+@confirmation_required("login_unlock")
 @require_POST
 def holder_unlock_view(request: HttpRequest, holder_id: int) -> HttpResponse:
     holder = holder_get_for_operator(user=request.user, holder_id=holder_id)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.models import LoginThrottle
 from accounts.services.authentication import SESSION_LOGIN_AT_KEY, LoginOutcome, Portal, login_attempt
 from audit.models import AuditEvent
-from tests.conftest import HOLDER_PASSWORD, OPERATOR_PASSWORD, login
+from tests.conftest import HOLDER_PASSWORD, OPERATOR_PASSWORD, confirmed, login
 
 pytestmark = pytest.mark.django_db
 
@@ -299,7 +299,7 @@ def test_operator_unlocks_a_locked_holder_of_their_organization(world, client):
     login(client, world.alpha.operator.user.username, OPERATOR_PASSWORD, portal="console")
     detail = client.get(reverse("console:holder_detail", args=[holder.pk]))
     assert detail.context["locked_until"] is not None
-    response = client.post(reverse("console:holder_unlock", args=[holder.pk]))
+    response = client.post(reverse("console:holder_unlock", args=[holder.pk]), confirmed(client))
     assert response.status_code == 302
     assert login_attempt(username=holder.user.username, password=HOLDER_PASSWORD, portal=Portal.PANEL).outcome is (
         LoginOutcome.SUCCESS
@@ -314,7 +314,7 @@ def test_operator_cannot_unlock_a_holder_of_another_organization(world, client):
     for _ in range(3):
         login_attempt(username=foreign.user.username, password="x", portal=Portal.PANEL)
     login(client, world.alpha.operator.user.username, OPERATOR_PASSWORD, portal="console")
-    assert client.post(reverse("console:holder_unlock", args=[foreign.pk])).status_code == 404
+    assert client.post(reverse("console:holder_unlock", args=[foreign.pk]), confirmed(client)).status_code == 404
     result = login_attempt(username=foreign.user.username, password=HOLDER_PASSWORD, portal=Portal.PANEL)
     assert result.outcome is LoginOutcome.LOCKED
 

@@ -28,7 +28,7 @@ from notifications.sealing import MASK, unseal
 from otp.models import DeviceKind, DeviceState, OtpDevice
 from otp.services import device_create
 from tests.certificates.conftest import active, issued
-from tests.conftest import OPERATOR_PASSWORD, login
+from tests.conftest import OPERATOR_PASSWORD, confirmed, login
 
 SERIAL = "4000000000001"
 TEMPORARY = re.compile(r"\b([A-Za-z2-9]{4}(?:-[A-Za-z2-9]{4}){3,})\b")  # the shape, whatever the language
@@ -227,7 +227,7 @@ def _form(**overrides: object) -> dict[str, object]:
 def test_the_console_form_registers_and_issues(operator_client, world, ca):
     response = operator_client.get(reverse("console:holder_new"))
     assert response.status_code == 200
-    response = operator_client.post(reverse("console:holder_new"), _form())
+    response = operator_client.post(reverse("console:holder_new"), confirmed(operator_client, _form()))
     holder = Holder.objects.get(codice_fiscale="VRDGLI85C41F257N")
     assert response.status_code == 302 and response["Location"] == reverse("console:holder_detail", args=[holder.pk])
     page = operator_client.get(response["Location"])
@@ -236,7 +236,9 @@ def test_the_console_form_registers_and_issues(operator_client, world, ca):
 
 
 def test_the_console_form_shows_the_refusal_on_its_field(operator_client, world, ca):
-    response = operator_client.post(reverse("console:holder_new"), _form(email="laura@alpha.example.org"))
+    response = operator_client.post(
+        reverse("console:holder_new"), confirmed(operator_client, _form(email="laura@alpha.example.org"))
+    )
     assert response.status_code == 400
     assert response.context["form"].errors["email"]
     _nothing_was_created()
@@ -247,7 +249,7 @@ def test_the_console_revokes_only_after_confirmation(operator_client, world, ca)
     certificate = active(holder)
     url = reverse("console:certificate_revoke", args=[holder.pk, certificate.pk])
     assert operator_client.get(url).status_code == 200
-    response = operator_client.post(url, {"reason": "key_compromise"})  # no confirmation ticked
+    response = operator_client.post(url, confirmed(operator_client, {"reason": "key_compromise"}))  # not ticked
     assert response.status_code == 400
     certificate.refresh_from_db()
     assert certificate.state == CertificateState.ACTIVE
@@ -259,7 +261,9 @@ def test_the_console_revokes_only_after_confirmation(operator_client, world, ca)
     # A new certificate, from the holder detail.
     detail = operator_client.get(reverse("console:holder_detail", args=[holder.pk]))
     assert b'data-testid="certificate-issue-form"' in detail.content
-    operator_client.post(reverse("console:certificate_issue", args=[holder.pk]), {"issue-otp_choice": "app"})
+    operator_client.post(
+        reverse("console:certificate_issue", args=[holder.pk]), confirmed(operator_client, {"issue-otp_choice": "app"})
+    )
     new = Certificate.objects.filter(holder=holder).latest("pk")
     assert new.pk != certificate.pk and new.state == CertificateState.ISSUED
     detail = operator_client.get(reverse("console:holder_detail", args=[holder.pk]))
@@ -273,7 +277,9 @@ def test_the_console_suspends_and_reactivates(operator_client, world, ca):
     operator_client.post(reverse("console:certificate_suspend", args=[holder.pk, certificate.pk]), {"note": "x"})
     certificate.refresh_from_db()
     assert certificate.state == CertificateState.SUSPENDED
-    operator_client.post(reverse("console:certificate_reactivate", args=[holder.pk, certificate.pk]))
+    operator_client.post(
+        reverse("console:certificate_reactivate", args=[holder.pk, certificate.pk]), confirmed(operator_client)
+    )
     certificate.refresh_from_db()
     assert certificate.state == CertificateState.ACTIVE
 
@@ -291,9 +297,9 @@ def test_another_organizations_operator_gets_404_everywhere(client, world, ca):
         # beta's own holder with alpha's certificate: still 404
         reverse("console:certificate_revoke", args=[world.beta.holder.pk, certificate.pk]),
     ]
-    for url in posts:
-        assert client.post(url, {"reason": "unspecified", "confirm": "on", "issue-otp_choice": "sms"}).status_code \
-            == 404, url
+    data = {"reason": "unspecified", "confirm": "on", "issue-otp_choice": "sms"}
+    for url in posts:  # confirmed with the operator's factor: the refusal is the tenancy's, not the confirmation's
+        assert client.post(url, confirmed(client, data)).status_code == 404, url
     assert client.get(reverse("console:certificate_revoke", args=[holder.pk, certificate.pk])).status_code == 404
     certificate.refresh_from_db()
     assert certificate.state == CertificateState.ISSUED

@@ -9,6 +9,7 @@ from audit.models import AuditEvent
 from otp.models import DeviceKind, DeviceState, OtpDevice
 from otp.oath import hotp
 from otp.services import device_create, device_verify
+from tests.conftest import confirmed
 
 pytestmark = pytest.mark.django_db
 SEED = b"12345678901234567890"
@@ -21,7 +22,8 @@ def stock_token(db):
 
 
 def assign(client, holder, serial):
-    return client.post(reverse("console:token_assign", args=[holder.pk]), {"serial": serial}, follow=True)
+    return client.post(reverse("console:token_assign", args=[holder.pk]), confirmed(client, {"serial": serial}),
+                       follow=True)
 
 
 def test_operator_assigns_a_token_by_serial_and_the_holder_can_use_it(world, operator_client, stock_token):
@@ -52,7 +54,7 @@ def test_a_serial_already_assigned_is_refused(world, operator_client, stock_toke
 
 def test_operator_cannot_assign_to_or_see_a_holder_of_another_organization(world, operator_client, stock_token):
     assert operator_client.post(reverse("console:token_assign", args=[world.beta.holder.pk]),
-                                {"serial": SERIAL}).status_code == 404
+                                confirmed(operator_client, {"serial": SERIAL})).status_code == 404
     assert OtpDevice.objects.get(pk=stock_token.pk).holder is None
 
 
@@ -63,7 +65,7 @@ def test_operator_sees_the_devices_and_unlocks_a_locked_one(world, operator_clie
     page = operator_client.get(reverse("console:holder_detail", args=[world.alpha.holder.pk]))
     assert page.context["devices"][0].is_locked
     url = reverse("console:device_unlock", args=[world.alpha.holder.pk, device.public_id])
-    assert operator_client.post(url).status_code == 302
+    assert operator_client.post(url, confirmed(operator_client)).status_code == 302
     assert not OtpDevice.objects.get(pk=device.pk).is_locked
 
 
@@ -71,7 +73,8 @@ def test_foreign_and_malformed_device_ids_are_404(world, operator_client):
     foreign = device_create(kind=DeviceKind.APP_TOTP, seed=SEED, holder=world.beta.holder)
     for holder_id, device_id in [(world.alpha.holder.pk, foreign.public_id), (world.beta.holder.pk, foreign.public_id),
                                  (world.alpha.holder.pk, "not-a-uuid")]:
-        assert operator_client.post(reverse("console:device_unlock", args=[holder_id, device_id])).status_code == 404
+        url = reverse("console:device_unlock", args=[holder_id, device_id])
+        assert operator_client.post(url, confirmed(operator_client)).status_code == 404
 
 
 def test_organizations_without_hardware_tokens_cannot_assign_them(world, operator_client, stock_token):

@@ -18,7 +18,7 @@ from notifications.models import Message, MessageStatus
 from renewal.models import RenewalRequest, RenewalState
 from renewal.services import renewal_reject
 from tests.certificates.conftest import issued
-from tests.conftest import OPERATOR_PASSWORD, login, platform_admin
+from tests.conftest import OPERATOR_PASSWORD, confirmed, login, platform_admin
 from tests.renewal.conftest import submitted
 
 pytestmark = pytest.mark.django_db
@@ -147,7 +147,7 @@ def test_approving_from_the_page_issues_a_new_certificate_that_renews_the_old_on
     renewal = submitted(world.alpha.holder)
     old = renewal.old_certificate
 
-    response = operator_client.post(url("renewal_approve", renewal), APPROVE)
+    response = operator_client.post(url("renewal_approve", renewal), confirmed(operator_client, APPROVE))
 
     assert response.status_code == 302 and response["Location"] == url("renewal_detail", renewal)
     renewal.refresh_from_db()
@@ -165,7 +165,7 @@ def test_approving_from_the_page_issues_a_new_certificate_that_renews_the_old_on
 def test_approval_needs_the_confirmation(world, ca, operator_client):
     renewal = submitted(world.alpha.holder)
 
-    response = operator_client.post(url("renewal_approve", renewal), {})
+    response = operator_client.post(url("renewal_approve", renewal), confirmed(operator_client, {}))
 
     assert response.status_code == 400
     assert response.context["approve_form"].errors["confirm"]
@@ -175,10 +175,10 @@ def test_approval_needs_the_confirmation(world, ca, operator_client):
 
 def test_a_request_already_decided_answers_with_a_clear_message_never_a_server_error(world, ca, operator_client):
     renewal = submitted(world.alpha.holder)
-    assert operator_client.post(url("renewal_approve", renewal), APPROVE).status_code == 302
+    assert operator_client.post(url("renewal_approve", renewal), confirmed(operator_client, APPROVE)).status_code == 302
 
-    again = operator_client.post(url("renewal_approve", renewal), APPROVE)
-    rejected_after = operator_client.post(url("renewal_reject", renewal), reject_data())
+    again = operator_client.post(url("renewal_approve", renewal), confirmed(operator_client, APPROVE))
+    rejected_after = operator_client.post(url("renewal_reject", renewal), confirmed(operator_client, reject_data()))
 
     from renewal.services import _REFUSED
 
@@ -197,14 +197,16 @@ def test_a_request_already_decided_answers_with_a_clear_message_never_a_server_e
 def test_rejecting_requires_a_reason_and_tells_the_holder_why(world, ca, operator_client):
     renewal = submitted(world.alpha.holder)
 
-    blank = operator_client.post(url("renewal_reject", renewal), reject_data("   "))
-    unconfirmed = operator_client.post(url("renewal_reject", renewal), {"reject-reason": REASON})
+    blank = operator_client.post(url("renewal_reject", renewal), confirmed(operator_client, reject_data("   ")))
+    unconfirmed = operator_client.post(
+        url("renewal_reject", renewal), confirmed(operator_client, {"reject-reason": REASON})
+    )
 
     assert blank.status_code == 400 and blank.context["reject_form"].errors["reason"]
     assert unconfirmed.status_code == 400 and unconfirmed.context["reject_form"].errors["confirm"]
     assert state_of(renewal) == RenewalState.SUBMITTED
 
-    response = operator_client.post(url("renewal_reject", renewal), reject_data())
+    response = operator_client.post(url("renewal_reject", renewal), confirmed(operator_client, reject_data()))
 
     assert response.status_code == 302
     renewal.refresh_from_db()
@@ -221,7 +223,7 @@ def test_an_overlong_reason_or_one_with_nul_bytes_is_a_form_error_and_changes_no
 ):
     renewal = submitted(world.alpha.holder)
 
-    response = operator_client.post(url("renewal_reject", renewal), reject_data(reason))
+    response = operator_client.post(url("renewal_reject", renewal), confirmed(operator_client, reject_data(reason)))
 
     assert response.status_code == 400
     assert response.context["reject_form"].errors["reason"]
@@ -242,7 +244,7 @@ def test_bulk_approval_issues_each_selected_request_and_names_the_refusals(world
 
     response = operator_client.post(
         reverse("console:renewals_approve"),
-        {"requests": [str(first.pk), str(second.pk), str(foreign.pk)], "confirm": "on"},
+        confirmed(operator_client, {"requests": [str(first.pk), str(second.pk), str(foreign.pk)], "confirm": "on"}),
     )
 
     assert response.status_code == 302 and response["Location"] == reverse("console:renewals")
@@ -261,7 +263,8 @@ def test_bulk_approval_of_two_waiting_requests_approves_both(world, ca, operator
     second = submitted(world.alpha.holders[1])
 
     response = operator_client.post(
-        reverse("console:renewals_approve"), {"requests": [str(first.pk), str(second.pk)], "confirm": "on"}
+        reverse("console:renewals_approve"),
+        confirmed(operator_client, {"requests": [str(first.pk), str(second.pk)], "confirm": "on"}),
     )
 
     assert response.status_code == 302
@@ -280,7 +283,7 @@ def test_bulk_approval_needs_a_selection_and_the_confirmation(world, ca, operato
     data = {key: [str(renewal.pk) if v == "REQUEST" else v for v in value] if isinstance(value, list) else value
             for key, value in data.items()}
 
-    response = operator_client.post(reverse("console:renewals_approve"), data)
+    response = operator_client.post(reverse("console:renewals_approve"), confirmed(operator_client, data))
 
     assert response.status_code == 400
     assert response.context["form"].errors
@@ -311,6 +314,8 @@ def test_another_organizations_request_is_not_found_exactly_like_a_missing_one(w
         ("renewal_reject", "post", reject_data()),
     ]:
         call = getattr(operator_client, method)
+        if method == "post":  # confirmed: the answer is the tenancy's, not the confirmation's
+            data = confirmed(operator_client, data)
         answer = call(reverse(f"console:{name}", kwargs={"request_id": foreign.pk}), data)
         absent = call(reverse(f"console:{name}", kwargs={"request_id": missing_id}), data)
         assert answer.status_code == absent.status_code == 404, name

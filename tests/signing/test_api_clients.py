@@ -13,7 +13,7 @@ from oauth2_provider.models import AccessToken
 from accounts.models import ApiClient
 from audit.models import AuditEvent
 from tests.certificates.conftest import active
-from tests.conftest import OPERATOR_PASSWORD, login
+from tests.conftest import OPERATOR_PASSWORD, confirmed, login
 from tests.signing.conftest import api_client_for, csc_post, token_for
 
 
@@ -148,7 +148,7 @@ def test_the_admin_creates_a_client_and_sees_the_secret_once_stored_hashed(clien
     console(client, world.alpha.admin)
     page = client.get("/operatore/api/")
     assert page.status_code == 200
-    created = client.post("/operatore/api/nuovo/", {"name": "Esse3", "scopes": ["csc", "batch"]})
+    created = client.post("/operatore/api/nuovo/", confirmed(client, {"name": "Esse3", "scopes": ["csc", "batch"]}))
     assert created.status_code == 200
     api_client = ApiClient.objects.get(name="Esse3")
     secret = created.context["client_secret"]
@@ -168,7 +168,7 @@ def test_the_admin_creates_a_client_and_sees_the_secret_once_stored_hashed(clien
 def test_the_admin_revokes_a_client_audited(client, world, alpha_api):
     api_client, _secret = alpha_api
     console(client, world.alpha.admin)
-    response = client.post(f"/operatore/api/{api_client.pk}/revoca/")
+    response = client.post(f"/operatore/api/{api_client.pk}/revoca/", confirmed(client))
     assert response.status_code == 302
     api_client.refresh_from_db()
     assert api_client.revoked_at is not None and api_client.revoked_by == world.alpha.admin.user
@@ -179,8 +179,13 @@ def test_a_plain_operator_cannot_manage_clients(client, world, alpha_api):
     api_client, _secret = alpha_api
     console(client, world.alpha.operator)
     assert client.get("/operatore/api/").status_code == 403
-    assert client.post("/operatore/api/nuovo/", {"name": "X", "scopes": ["csc"]}).status_code == 403
-    assert client.post(f"/operatore/api/{api_client.pk}/revoca/").status_code == 403
+    # Refused for the role, even with a fresh factor: never a confirmation page (also a 403).
+    for refused in (
+        client.post("/operatore/api/nuovo/", confirmed(client, {"name": "X", "scopes": ["csc"]})),
+        client.post(f"/operatore/api/{api_client.pk}/revoca/", confirmed(client)),
+    ):
+        assert refused.status_code == 403
+        assert "console/confirm.html" not in [template.name for template in refused.templates]
     assert ApiClient.objects.count() == 1 and ApiClient.objects.get().revoked_at is None
     assert "/operatore/api/" not in client.get("/operatore/").content.decode()
 
@@ -189,7 +194,7 @@ def test_another_organizations_clients_are_invisible(client, world, alpha_api):
     api_client, _secret = alpha_api
     console(client, world.beta.admin)
     assert api_client.client_id not in client.get("/operatore/api/").content.decode()
-    assert client.post(f"/operatore/api/{api_client.pk}/revoca/").status_code == 404
+    assert client.post(f"/operatore/api/{api_client.pk}/revoca/", confirmed(client)).status_code == 404
     api_client.refresh_from_db()
     assert api_client.revoked_at is None
 
