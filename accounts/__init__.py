@@ -1,1 +1,1 @@
-"""Organizations (tenants), holders, operators, login, profile and sessions (SPEC §1–§3)."""
+"""Organizations (tenants), holders, operators, login, profile and sessions."""

@@ -46,7 +46,7 @@ class HolderSearchForm(forms.Form):
 
 
 class PasswordRecoveryForm(forms.Form):
-    """Seed 002 §2: "Codice utente", "Nome utente", "Non sono un robot"."""
+    """Password recovery: "Codice utente", "Nome utente", "Non sono un robot"."""
 
     user_code = forms.CharField(
         label=_("User code"),

@@ -42,7 +42,7 @@ class KeyAlgorithm(models.TextChoices):
 
 
 class Organization(models.Model):
-    """A tenant: a registration office's organization and the policies it applies (SPEC §2)."""
+    """A tenant: a registration office's organization and the policies it applies."""
 
     slug = models.SlugField(_("slug"), max_length=50, unique=True)
     name = models.CharField(_("name"), max_length=200)
@@ -269,7 +269,7 @@ class IdDocumentType(models.TextChoices):
 
 
 class Holder(models.Model):
-    """The holder (titolare) of a remote-signature certificate, as identified face to face (SPEC §3)."""
+    """The holder (titolare) of a remote-signature certificate, as identified face to face."""
 
     user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="holder")
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="holders")
@@ -293,7 +293,7 @@ class Holder(models.Model):
     residence_country = models.CharField(_("country"), max_length=2, default="IT")
     role_organization = models.CharField(_("role organization"), max_length=200, blank=True)
     role_title = models.CharField(_("title / role"), max_length=200, blank=True)
-    # The user code (SPEC §3) is sent once, in the activation e-mail, and kept only as an Argon2
+    # The user code is sent once, in the activation e-mail, and kept only as an Argon2
     # hash: it proves possession of that e-mail for password recovery and suspension without login.
     user_code_hash = models.CharField(_("user code (hash)"), max_length=256, blank=True, editable=False)
     user_code_issued_at = models.DateTimeField(_("user code issued"), null=True, blank=True, editable=False)
@@ -329,7 +329,7 @@ class ContactOwnership(models.Model):
     """Which person (codice fiscale) an e-mail address or mobile number belongs to, platform-wide.
 
     An e-mail or mobile is an authentication factor and a reserved channel, so it may belong to one
-    person only (seed 004). The unique constraint makes the rule hold even under concurrent writes.
+    person only. The unique constraint makes the rule hold even under concurrent writes.
     """
 
     kind = models.CharField(max_length=8, choices=ContactKind.choices)
@@ -475,7 +475,7 @@ class RecoveryRequest(models.Model):
 
 
 class ApiScope(models.TextChoices):
-    """What an API client may do, one scope per function (SPEC §7)."""
+    """What an API client may do, one scope per function."""
 
     CSC = "csc", _("CSC API: credentials and signatures")
     BATCH = "batch", _("Exam-records batch signing")

@@ -1,1 +1,1 @@
-"""CA, certificate lifecycle, CRL/OCSP and key custody (SPEC §4, §8). Arrives with the Certificates issue."""
+"""CA, certificate lifecycle, CRL/OCSP and key custody."""

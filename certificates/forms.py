@@ -200,7 +200,7 @@ class HolderRevokeForm(forms.Form):
 
 
 class WithoutLoginForm(forms.Form):
-    """Seed 001: suspend at once (or revoke) with username, user code and an OTP code."""
+    """Suspend at once (or revoke) with username, user code and an OTP code."""
 
     username = forms.CharField(
         label=_("Username"), max_length=150,

@@ -1,4 +1,4 @@
-"""The CA, holder certificates, their sealed private keys and the published CRLs (SPEC §4, §8)."""
+"""The CA, holder certificates, their sealed private keys and the published CRLs."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ class RevocationReason(models.TextChoices):
 
 
 class Certificate(models.Model):
-    """A holder's qualified certificate, from the request to its final state (SPEC §4)."""
+    """A holder's qualified certificate, from the request to its final state."""
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="certificates")
     holder = models.ForeignKey(Holder, on_delete=models.PROTECT, related_name="certificates")
@@ -299,7 +299,7 @@ ACTIVATION_OPEN_STATES = (
 
 
 class Activation(models.Model):
-    """The activation of one issued certificate (SPEC §6.2): link → temporary password → new password →
+    """The activation of one issued certificate: link → temporary password → new password →
     OTP device → signing PIN. Each step is recorded here, bound to the link, never in the browser.
 
     The link and the temporary password are kept only as an HMAC and an Argon2 hash; the new password

@@ -255,7 +255,7 @@ def holder_certificate_build(
     issuer_cert: x509.Certificate,
     issuer_key: PrivateKey,
 ) -> x509.Certificate:
-    """A qualified certificate for electronic signatures of a natural person (SPEC §4 profile)."""
+    """A qualified certificate for electronic signatures of a natural person."""
     policies = [
         x509.PolicyInformation(ObjectIdentifier(settings.CA_POLICY_OID), None),
         x509.PolicyInformation(QCP_N_QSCD_OID, None),

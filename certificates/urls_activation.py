@@ -1,4 +1,4 @@
-"""The holder's activation pages (seed 002 §1): the e-mailed link, then one address for every step."""
+"""The holder's activation pages: the e-mailed link, then one address for every step."""
 
 from __future__ import annotations
 

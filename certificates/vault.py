@@ -1,4 +1,4 @@
-"""Key custody: private keys under envelope encryption, behind one ``KeyVault`` interface (SPEC §8).
+"""Key custody: private keys under envelope encryption, behind one ``KeyVault`` interface.
 
 The software vault (this module) keeps sealed keys in the database; a PKCS#11 HSM backend will
 implement the same interface, chosen by ``settings.CA_KEY_VAULT_BACKEND``.

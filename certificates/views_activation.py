@@ -1,4 +1,4 @@
-"""The holder's activation pages (seed 002 §1), reachable without logging in.
+"""The holder's activation pages, reachable without logging in.
 
 The link is opened once: its activation's id goes into the session and the browser is sent to
 ``/attivazione/``, which shows the step the activation row is at (see

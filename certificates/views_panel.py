@@ -1,6 +1,6 @@
-"""The holder's certificate in the panel (SPEC §6.6, §6.8): status, downloads, PIN change, suspend,
+"""The holder's certificate in the panel: status, downloads, PIN change, suspend,
 reactivate, revoke — each sensitive action after a step-up OTP — and the same suspension or
-revocation without login (seed 001: the phone is lost, the certificate must stop at once)."""
+revocation without login (the certificate must stop at once)."""
 
 from __future__ import annotations
 

@@ -26,14 +26,14 @@ app.conf.beat_schedule = {
     # The CRL is republished on every status change; this catches a failed publication within
     # minutes and renews it at half its life, long before relying parties see it expire.
     "ca-crl-refresh": {"task": "certificates.tasks.crl_refresh", "schedule": 300.0},
-    # Time-driven lifecycle (SPEC §4): hourly is precise enough for day-granular policies.
+    # Time-driven lifecycle: hourly is precise enough for day-granular policies.
     "certificates-expire-unactivated": {
         "task": "certificates.tasks.certificates_expire_unactivated", "schedule": crontab(minute=23),
     },
     "certificates-expire-past-validity": {
         "task": "certificates.tasks.certificates_expire_past_validity", "schedule": crontab(minute=25),
     },
-    # Expiry reminders (SPEC §9) once a day, in the morning (CELERY_TIMEZONE, Europe/Rome): not at night,
+    # Expiry reminders once a day, in the morning (CELERY_TIMEZONE, Europe/Rome): not at night,
     # and after the hourly expiry job has moved yesterday's expired certificates out of "active".
     "certificates-expiry-reminders": {
         "task": "certificates.tasks.expiry_reminders_send", "schedule": crontab(hour=8, minute=41),

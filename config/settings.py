@@ -278,7 +278,7 @@ EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD") or ""
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Firma remota <no-reply@localhost>")
 
-# --- Notifications (SPEC §9) ---------------------------------------------------------------------
+# --- Notifications ---------------------------------------------------------------------
 # SMS backend, like EMAIL_BACKEND: FileSmsBackend (embedded default, var/sms/), ConsoleSmsBackend,
 # LocmemSmsBackend (tests), or notifications.backends.twilio.TwilioSmsBackend in production.
 SMS_BACKEND = env_str("SMS_BACKEND", "notifications.backends.sms.FileSmsBackend")
@@ -302,14 +302,14 @@ NOTIFICATIONS_RETRY_MAX_SECONDS = env_int("NOTIFICATIONS_RETRY_MAX_SECONDS", 360
 # A message left "sending" or "queued" this long is handed back to a worker by the sweeper.
 NOTIFICATIONS_STALE_SECONDS = env_int("NOTIFICATIONS_STALE_SECONDS", 300, minimum=1)
 
-# --- OTP devices (SPEC §5) ------------------------------------------------------------------------
+# --- OTP devices ------------------------------------------------------------------------
 # Seeds are encrypted with AES-256-GCM. OTP_SEED_KEYS: "id:base64key,id2:base64key" (32-byte keys);
 # OTP_SEED_KEY_ID: the id used for new seeds. Development default: one key derived from the secret key.
 OTP_SEED_KEYS = _key_map("OTP_SEED_KEYS", "otp-seed")
 OTP_SEED_KEY_ID = env_str("OTP_SEED_KEY_ID", next(iter(OTP_SEED_KEYS)))
 if OTP_SEED_KEY_ID not in OTP_SEED_KEYS:
     raise ImproperlyConfigured("OTP_SEED_KEY_ID must name one of the keys in OTP_SEED_KEYS")
-# Consecutive wrong codes before a device is locked (SPEC §5).
+# Consecutive wrong codes before a device is locked.
 OTP_MAX_FAILURES = env_int("OTP_MAX_FAILURES", 10, minimum=3, maximum=50)
 
 # Passkeys and security keys of operators and administrators (WebAuthn). A credential is bound to
@@ -346,7 +346,7 @@ CAPTCHA_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace(
     "script-src 'self'", f"script-src 'self' https://{RECAPTCHA_DOMAIN}/recaptcha/ https://www.gstatic.com/recaptcha/"
 ).replace("object-src", f"frame-src https://{RECAPTCHA_DOMAIN}/recaptcha/; object-src")
 
-# --- Certificate authority and key custody (SPEC §4, §8) --------------------------------------------
+# --- Certificate authority and key custody --------------------------------------------
 # Key-encryption keys of the software key vault (certificates/vault.py): every data key — of the
 # CA and of the holders — is wrapped by CA_KEK_KEYS[CA_KEK_KEY_ID]; rows remember their id, so a new
 # id plus `manage.py ca_rotate_kek` rotates without downtime.
@@ -386,12 +386,12 @@ CA_OCSP_VALIDITY_MINUTES = env_int("CA_OCSP_VALIDITY_MINUTES", 60, minimum=1, ma
 # A real OCSP request is a few hundred bytes; anything much larger is refused unread.
 CA_OCSP_MAX_REQUEST_BYTES = env_int("CA_OCSP_MAX_REQUEST_BYTES", 8192, minimum=512, maximum=65536)
 
-# --- Signing (SPEC §7, §8) -------------------------------------------------------------------------
+# --- Signing -------------------------------------------------------------------------
 # A signature activation (SAD) lives this long after PIN + OTP; SCAL2 practice is minutes, never more than 5.
 SIGNING_SAD_LIFETIME_SECONDS = env_int("SIGNING_SAD_LIFETIME_SECONDS", 300, minimum=30, maximum=300)
 # CSC credentials/extendTransaction gives an open activation a new SAD and a new expiry, but never past
 # this long after the holder's PIN + OTP: then they must authorize again (the SAD's "few minutes" of
-# SPEC §8 stay bounded however often a client extends).
+# the activation rules stay bounded however often a client extends).
 SIGNING_SAD_MAX_TOTAL_SECONDS = env_int("SIGNING_SAD_MAX_TOTAL_SECONDS", 900, minimum=30, maximum=3600)
 # Signatures one activation may authorize (the CSC ``multisign`` value and the batch limit).
 SIGNING_MAX_SIGNATURES_PER_ACTIVATION = env_int(
@@ -479,7 +479,7 @@ if not DEBUG:
             + " (python -m config.secrets --dir DIR generates a complete set)"
         )
 
-# --- REST framework and the APIs for organization systems (SPEC §7) -------------------------------
+# --- REST framework and the APIs for organization systems -------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [],

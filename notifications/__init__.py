@@ -1,1 +1,1 @@
-"""Outbox, e-mail and SMS delivery by Celery workers, retries, delivery status, security notices (SPEC §9)."""
+"""Outbox, e-mail and SMS delivery by Celery workers, retries, delivery status, security notices."""

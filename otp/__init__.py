@@ -1,1 +1,1 @@
-"""OTP devices: hardware tokens (HOTP/TOTP), smartphone app (TOTP), SMS; verification, lockout (SPEC §5)."""
+"""OTP devices: hardware tokens (HOTP/TOTP), smartphone app (TOTP), SMS; verification, lockout."""

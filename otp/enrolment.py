@@ -1,4 +1,4 @@
-"""Smartphone app and SMS enrolment (SPEC §5): a device is active only once its first code came back.
+"""Smartphone app and SMS enrolment: a device is active only once its first code came back.
 
 SMS: ``sms_enrolment_send`` (by the holder, or by an operator: "resend the SMS enrolment") makes a
 PENDING SMS device and sends an enrolment code to the registered mobile; ``sms_enrolment_confirm``

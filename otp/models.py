@@ -117,7 +117,7 @@ SMS_CODE_MAX_ATTEMPTS = 5  # wrong codes that invalidate an SMS code: 5 guesses 
 
 
 class SmsCode(models.Model):
-    """One SMS code sent to a holder for one operation (SPEC §5): 6 digits, 5 minutes, once.
+    """One SMS code sent to a holder for one operation: 6 digits, 5 minutes, once.
 
     Only an HMAC of the code is kept, keyed from the secret key and salted with ``public_id``
     (see :mod:`otp.sms_codes`); the code itself leaves the machine only in the sealed SMS.

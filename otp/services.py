@@ -1,4 +1,4 @@
-"""Creating devices and checking their codes. Every check runs under a row lock (SPEC §5).
+"""Creating devices and checking their codes. Every check runs under a row lock.
 
 Two requests with the same valid code are serialized on the device row: the first moves the HOTP
 counter (or the TOTP last step) past the code, so the second sees a replay. Failures are counted
@@ -34,7 +34,7 @@ from otp.crypto import seed_open
 from otp.models import Algorithm, DeviceKind, DeviceState, OtpDevice
 from otp.oath import codes_equal, hotp, totp_step
 
-HOTP_LOOK_AHEAD = 10  # counters accepted beyond the expected one (SPEC §5)
+HOTP_LOOK_AHEAD = 10  # counters accepted beyond the expected one
 HOTP_REPLAY_LOOK_BACK = 20  # recent counters recognised as a replay rather than a wrong code
 TOTP_WINDOW = 1  # ± steps around the expected one
 RESYNC_WINDOW = 1000  # events (HOTP) or steps (TOTP) searched when resynchronizing

@@ -1,4 +1,4 @@
-"""One-time codes sent by SMS, each bound to the operation that asked for it (SPEC §5).
+"""One-time codes sent by SMS, each bound to the operation that asked for it.
 
 A code is 6 digits from :mod:`secrets`, valid ``SMS_CODE_TTL``, accepted once, and only by the
 purpose it was issued for: a code asked for "change_phone" cannot confirm "revoke". Only an HMAC
@@ -36,8 +36,8 @@ from otp.models import SMS_CODE_MAX_ATTEMPTS, SmsCode
 from otp.services import VerifyOutcome, VerifyResult
 
 SMS_CODE_DIGITS = 6
-SMS_CODE_TTL = timedelta(minutes=5)  # SPEC §5; the SMS template says "5 minutes" too
-SMS_CODE_COOLDOWN = timedelta(seconds=30)  # SPEC §5: at most one new code every 30 s
+SMS_CODE_TTL = timedelta(minutes=5)  # the SMS template says "5 minutes" too
+SMS_CODE_COOLDOWN = timedelta(seconds=30)  # at most one new code every 30 s
 # Ten an hour covers a holder who mistypes, loses a message and tries several operations, while
 # capping what one account can cost us or push at a phone number.
 SMS_CODE_HOURLY_LIMIT = 10

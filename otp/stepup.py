@@ -1,4 +1,4 @@
-"""Step-up: a fresh OTP before a sensitive operation, valid for that operation only (SPEC §6).
+"""Step-up: a fresh OTP before a sensitive operation, valid for that operation only.
 
 A successful code grants the logged-in session one operation for ``STEPUP_VALIDITY_SECONDS``;
 the view that performs the operation consumes the grant, so one code never authorizes two

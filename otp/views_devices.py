@@ -1,4 +1,4 @@
-""""Gestione dispositivi" of the holder's panel (seed 002): test a device, synchronize a hardware
+""""Gestione dispositivi" of the holder's panel: test a device, synchronize a hardware
 token, enrol (or change) the smartphone app, turn on codes by SMS.
 
 Synchronizing and a first enrolment ask for the account password again; changing an app when the

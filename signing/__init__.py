@@ -1,4 +1,4 @@
-"""PAdES signing, signature activation (SAD), CSC API, PDF batch API, validation, TSA (SPEC §7, §8).
+"""PAdES signing, signature activation (SAD), CSC API, PDF batch API, validation, TSA.
 
 Arrives with the Signing issue.
 """

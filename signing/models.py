@@ -1,4 +1,4 @@
-"""Signature activations (SAD) and the holder's signature history (SPEC §8)."""
+"""Signature activations (SAD) and the holder's signature history."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The signer: PAdES baseline B-B, B-T, B-LT, B-LTA with a key already open in memory (SPEC §8).
+"""The signer: PAdES baseline B-B, B-T, B-LT, B-LTA with a key already open in memory.
 
 Why not ``SimpleSigner``: it keeps a PKCS#8 blob and re-parses it on every signature; here the key
 object comes out of the vault once per activation and :class:`EngineSigner` signs with it directly,

@@ -1,4 +1,4 @@
-"""The panel's "Firma" pages (seed 002, SPEC §6.9): sign PDFs with PIN + OTP, the signature history,
+"""The panel's "Firma" pages: sign PDFs with PIN + OTP, the signature history,
 and the verification of a signed PDF. The work is the signing engine's (``signing.services``)."""
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ def _tenant(slug: str, name: str, people: list[tuple[str, str, str, str, str, st
 
 @pytest.fixture
 def world(db: None) -> World:
-    """Organization *alpha* keeps the SPEC §2 defaults; *beta* is stricter (3 failures, 14 characters)."""
+    """Organization *alpha* keeps the default policies; *beta* is stricter (3 failures, 14 characters)."""
     alpha = _tenant(
         "alpha", "Università Alfa",
         [

@@ -1,4 +1,4 @@
-"""API clients of an organization: created and revoked by its organization admin (SPEC §7)."""
+"""API clients of an organization: created and revoked by its organization admin."""
 
 from __future__ import annotations
 

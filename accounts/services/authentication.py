@@ -1,4 +1,4 @@
-"""Login, logout, lockout and password changes (SPEC §6.3; ASVS V2, V3)."""
+"""Login, logout, lockout and password changes (ASVS V2, V3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Changing the holder's e-mail or mobile from the panel (SPEC §6.7).
+"""Changing the holder's e-mail or mobile from the panel.
 
 The new contact is proved by what is sent to it: a signed link for an e-mail address, an SMS code
 for a mobile number. Only then ``holder_contacts_update`` applies it (one-person rule, audit) and

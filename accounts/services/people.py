@@ -1,4 +1,4 @@
-"""Holders, operators and the one-person-per-contact rule (SPEC §3)."""
+"""Holders, operators and the one-person-per-contact rule."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def holder_create(
 ) -> Holder:
     """Create a holder account and record, enforcing codice fiscale, E.164 and contact ownership.
 
-    ``identity`` carries the optional SPEC §3 data (birth, ID document, residence, role data).
+    ``identity`` carries the optional identity data (birth, ID document, residence, role data).
     """
     cf = _normalized(normalize_codice_fiscale, codice_fiscale, "codice_fiscale")
     mobile_e164 = _normalized(normalize_mobile, mobile, "mobile")
@@ -258,7 +258,7 @@ USER_CODE_DIGITS = 10
 
 
 def holder_user_code_issue(*, holder: Holder, actor: User | None = None, ip: str = "") -> str:
-    """Give the holder a new user code and return it, in clear, this once (SPEC §3).
+    """Give the holder a new user code and return it, in clear, this once.
 
     Ten random digits (33 bits): guessing is bounded by the captcha and the per-account rate limit
     of the recovery pages, and the stored Argon2 hash makes a database dump useless for it. The

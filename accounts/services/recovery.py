@@ -1,4 +1,4 @@
-"""Password recovery and username recovery without logging in (SPEC §6.4–6.5, seed 002 §2).
+"""Password recovery and username recovery without logging in.
 
 Password: username + user code (+ captcha, at the edge) → an SMS code to the registered mobile →
 a verification e-mail whose link is valid 15 minutes → a new password → synchronize the device.
@@ -42,7 +42,7 @@ from otp.sms_codes import sms_code_check, sms_code_issue
 
 logger = logging.getLogger(__name__)
 
-RECOVERY_LINK_TTL = timedelta(minutes=15)  # seed 002 §2 / issue 4: the verification link
+RECOVERY_LINK_TTL = timedelta(minutes=15)  # the verification link
 # The SMS step must follow the request within this time; afterwards the visitor starts again.
 RECOVERY_CODE_WINDOW = timedelta(minutes=30)
 # Wrong SMS codes one recovery request accepts before it is spent (the SMS code itself allows 5).

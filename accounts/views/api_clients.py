@@ -1,4 +1,4 @@
-"""API clients in the operator console: the organization admin lists, creates and revokes them (SPEC §7)."""
+"""API clients in the operator console: the organization admin lists, creates and revokes them."""
 
 from __future__ import annotations
 

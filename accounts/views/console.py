@@ -1,4 +1,4 @@
-"""The operator console: each operator sees only their own organization (SPEC §2)."""
+"""The operator console: each operator sees only their own organization."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-""""Telefono" and "E-mail" of "Gestione utenza" (SPEC §6.7): an OTP (step-up), the password, then
+""""Telefono" and "E-mail" of "Gestione utenza": an OTP (step-up), the password, then
 the new contact proved by what is sent to it (a signed link, an SMS code)."""
 
 from __future__ import annotations

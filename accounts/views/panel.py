@@ -1,4 +1,4 @@
-"""The holder's selfcare panel (seed 002): "Gestione utenza", "Gestione dispositivi", "Notifiche"."""
+"""The holder's selfcare panel: "Gestione utenza", "Gestione dispositivi", "Notifiche"."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def _render(request: HttpRequest, template: str, section: str, **context: object
 
 
 def _device_rows(request: HttpRequest) -> tuple[list[OtpDevice], str | None]:
-    """The holder's devices and the OTP state of seed 002: "active" if one works, "locked" if all are locked."""
+    """The holder's devices and their OTP state: "active" if one works, "locked" if all are locked."""
     devices = list(device_list_for_holder(user=request.user))
     active = [device for device in devices if device.state == DeviceState.ACTIVE]
     if any(not device.is_locked for device in active):

@@ -1,4 +1,4 @@
-"""Password and username recovery pages (seed 002 §2), reachable without logging in.
+"""Password and username recovery pages, reachable without logging in.
 
 Every page answers the same whatever the data typed: the services do the same work either way
 and the pages never say whether an account matched (see ``accounts.services.recovery``).

@@ -1,4 +1,4 @@
-"""Activation of an issued certificate by its holder (SPEC §6.2, seed 002 §1).
+"""Activation of an issued certificate by its holder.
 
 Steps, each recorded on the :class:`~certificates.models.Activation` row bound to the link:
 

@@ -1,4 +1,4 @@
-"""Suspension and revocation asked by the holder without logging in (SPEC §6.8, seed 001).
+"""Suspension and revocation asked by the holder without logging in.
 
 A holder who lost the phone must be able to stop the certificate at once, from any browser: the
 username, the user code (from the activation e-mail) and a code from an OTP device prove who asks.

@@ -1,10 +1,10 @@
-"""Issuance at the registration office (SPEC §6.1, seeds 000 and 001) and the activation messages.
+"""Issuance at the registration office and the activation messages.
 
 The operator has identified the person face to face and fills in the request form (section A: the
 person; section B: the role) and chooses the OTP device. One transaction then creates the holder,
 assigns the token (if any), requests and issues the certificate, draws a new user code and a
 temporary password, and queues the activation messages: an e-mail with username, user code and the
-activation link, an SMS with the temporary password (seed 002 §1). Any refusal — a codice fiscale
+activation link, an SMS with the temporary password. Any refusal — a codice fiscale
 that fails its checksum, an e-mail that belongs to another person, a token not in stock, a second
 live certificate — rolls all of it back: no holder, no certificate, no message.
 
@@ -80,7 +80,7 @@ def _username_part(text: str) -> str:
 
 
 def username_generate(*, given_name: str, surname: str) -> str:
-    """``nome.cognome``, accents and spaces dropped; ``nome.cognome1``, ``2``… when taken (seed 002: "nome utente")."""
+    """``nome.cognome``, accents and spaces dropped; ``nome.cognome1``, ``2``… when taken."""
     base = ".".join(part for part in (_username_part(given_name)[:60], _username_part(surname)[:60]) if part)
     base = base or "titolare"
     for suffix in ["", *map(str, range(1, 1000))]:

@@ -1,4 +1,4 @@
-"""The certificate lifecycle (SPEC §4): every state change is one atomic, audited service.
+"""The certificate lifecycle: every state change is one atomic, audited service.
 
 ::
 

@@ -1,4 +1,4 @@
-"""Expiry reminders (SPEC §2 reminder days, §9): one e-mail per certificate and threshold, through the outbox.
+"""Expiry reminders: one e-mail per certificate and threshold, through the outbox.
 
 The daily job looks, for each organization's reminder days (default 60, 30, 7), at the active
 certificates whose expiry falls in the *band* of each threshold — more than the next smaller threshold

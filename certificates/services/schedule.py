@@ -54,7 +54,7 @@ def certificates_expire_past_validity(*, now: datetime | None = None) -> int:
 
 
 def certificates_auto_revoke_suspended(*, now: datetime | None = None) -> int:
-    """Certificates suspended longer than their organization allows are revoked (SPEC §2: 120 days).
+    """Certificates suspended longer than their organization allows are revoked.
 
     The reason is cessationOfOperation: nobody asked for revocation, the holder stopped using it.
     """

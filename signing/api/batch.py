@@ -1,6 +1,6 @@
 """The exam-records batch API (``/api/v1/batch/…``) and the validation API (``/api/v1/validation``).
 
-One PIN + OTP for many PDFs (issue 6 item 7): ``authorize`` binds a SAD to the SHA-256 of each
+One PIN + OTP for many PDFs: ``authorize`` binds a SAD to the SHA-256 of each
 document; ``sign`` sends the documents. Up to ``SIGNING_BATCH_SYNC_LIMIT`` documents are signed
 within the request; a larger batch becomes a job for the Celery workers (``202`` + ``Location``),
 polled at ``jobs/<id>`` until done, its results kept ``SIGNING_JOB_RESULT_SECONDS``. How the SAD

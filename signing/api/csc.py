@@ -1,4 +1,4 @@
-"""The Cloud Signature Consortium API, v1 (``/csc/v1/…``) and v2 (``/csc/v2/…``) — SPEC §7.
+"""The Cloud Signature Consortium API, v1 (``/csc/v1/…``) and v2 (``/csc/v2/…``).
 
 Thin edges: one view per operation, each with its nested ``InputSerializer`` (shape) and
 ``OutputSerializer`` (documentation); tenant data only through :mod:`signing.api.selectors`; state

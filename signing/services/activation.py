@@ -1,5 +1,5 @@
 """Signature activation (SAD), SCAL2-style: PIN + OTP authorize exactly these hashes (or this many
-documents), with this certificate, for this API client, for a few minutes, once (SPEC §8).
+documents), with this certificate, for this API client, for a few minutes, once.
 
 Design: how the signing step opens the key without a usable secret at rest
 -------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Validation of signed PDFs: one report entry per signature (SPEC §7 validation API).
+"""Validation of signed PDFs: one report entry per signature.
 
 pyHanko's validator with our root as the only trust anchor and our revocation data computed in
 process (:mod:`signing.revinfo`, hard-fail: unknown status is not valid). Two questions per

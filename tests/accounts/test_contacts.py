@@ -1,4 +1,4 @@
-"""Change e-mail / change phone from the panel (SPEC §6.7): OTP, password, proof of the new contact."""
+"""Change e-mail / change phone from the panel: OTP, password, proof of the new contact."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Login to the panel and the console: attempts left, lockout, no user enumeration, sessions (SPEC §6.3)."""
+"""Login to the panel and the console: attempts left, lockout, no user enumeration, sessions."""
 
 from __future__ import annotations
 

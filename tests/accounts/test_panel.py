@@ -1,4 +1,4 @@
-"""The selfcare panel shell: menus of seed 002, profile data, honest empty states, Italian and English."""
+"""The selfcare panel shell: the menus, profile data, honest empty states, Italian and English."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Change password from the panel: current + new + confirmation, the organization's policy (seed 002)."""
+"""Change password from the panel: current + new + confirmation, the organization's policy."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Holder data (SPEC §3): codice fiscale checksum, E.164 mobiles, one person per e-mail or mobile."""
+"""Holder data: codice fiscale checksum, E.164 mobiles, one person per e-mail or mobile."""
 
 from __future__ import annotations
 

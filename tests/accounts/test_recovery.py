@@ -1,4 +1,4 @@
-"""Password recovery and username recovery without login (seed 002 §2; SPEC §6.4–6.5)."""
+"""Password recovery and username recovery without login."""
 
 from __future__ import annotations
 

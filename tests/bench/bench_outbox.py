@@ -1,4 +1,4 @@
-"""Load check of the outbox (issue 3): many messages through two real Celery worker processes.
+"""Load check of the outbox: many messages through two real Celery worker processes.
 
 Not part of ``make test`` (the file is ``bench_*.py``); run it with ``make bench``. It prints figures
 and asserts only correctness: every message sent, none lost, none delivered twice, a second enqueue

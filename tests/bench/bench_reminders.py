@@ -1,4 +1,4 @@
-"""Scale check of the daily expiry-reminder job (issue 5): its cost follows the certificates due, not
+"""Scale check of the daily expiry-reminder job: its cost follows the certificates due, not
 how many exist.
 
 Not part of ``make test`` (the file is ``bench_*.py``); run it with ``make bench``. PostgreSQL only

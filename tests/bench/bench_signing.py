@@ -1,4 +1,4 @@
-"""Signing benchmark (issue 6, "Proven by" → Benchmark): the naive pyHanko loop against our signer.
+"""Signing benchmark: the naive pyHanko loop against our signer.
 
 Not part of ``make test`` (the file is ``bench_*.py``); run it with ``make bench``. It prints a table
 and asserts only correctness — every signed PDF validates against our trust roots, every signHash
@@ -14,7 +14,7 @@ Measured side by side, in one run, on the same machine, over the same N one-page
     ``signature_sign_documents`` of the N documents — B-B, and B-T with the internal TSA;
 (c) end to end over HTTP against ``gunicorn config.wsgi`` (2 sync workers) and one real Celery
     worker (prefork, 2 processes), on the test database and the configured broker: the native
-    exam-records batch API (issue 6 point 7) — OAuth2 token → ``/api/v1/batch/authorize`` (PIN + OTP
+    exam-records batch API — OAuth2 token → ``/api/v1/batch/authorize`` (PIN + OTP
     bound to the SHA-256 of the N PDFs) → ``/api/v1/batch/sign`` with the N PDFs (above
     ``SIGNING_BATCH_SYNC_LIMIT``: 202 and a job) → ``/api/v1/batch/jobs/<id>`` polled every 0.1 s
     until done, the signed PDFs in its answer; B-B, then B-T. Alongside, for comparison, the same
@@ -508,7 +508,7 @@ peak RSS of the Celery worker after the jobs of (c)     {celery_peak_mb:9.1f} MB
 peak RSS of the gunicorn workers after (c)              {gunicorn_peak_mb:9.1f} MB  (at boot: {hwm_boot:.1f} MB; \
 VmHWM per worker {", ".join(f"{v:.1f}" for v in hwm_gunicorn.values())})
 
---- targets (issue 6) ---
+--- targets ---
 (c) / (a) documents/s       {e2e_rate / naive_rate:6.1f}×   target ≥ {TARGET_E2E_OVER_NAIVE:.0f}×   \
 {_met(e2e_rate / naive_rate >= TARGET_E2E_OVER_NAIVE)}
 (d) / raw RSA hashes/s      {sign_hash_rate / raw_rate:6.1%}   target ≥ {TARGET_SIGNHASH_OVER_RAW:.0%}   \

@@ -1,4 +1,4 @@
-"""Activation by the holder (seed 002 §1): link → temporary password → new password → OTP device → PIN.
+"""Activation by the holder: link → temporary password → new password → OTP device → PIN.
 
 Driven through the pages with Django's test client (the session binds the steps to the link), with
 the secrets read from the sealed copies of the messages the issuance queued.

@@ -1,4 +1,4 @@
-"""The holder's side of the certificate (issue 5 item 6): status and downloads, PIN change, suspend,
+"""The holder's side of the certificate: status and downloads, PIN change, suspend,
 reactivate and revoke after a step-up, and suspension without login (username + user code + OTP)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Expiry reminders (SPEC §2, §9): one e-mail per certificate and threshold, the smallest one reached,
+"""Expiry reminders: one e-mail per certificate and threshold, the smallest one reached,
 never twice, never for a certificate that is not active; each organization's own reminder days."""
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ _INSPECT = """() => {
 class Visit:
     """How to reach a page: who logs in where, then which URL to open."""
 
-    login_as: str | None  # "holder", "operator" or None (anonymous)
+    login_as: str | None  # "holder", "operator", "admin" (organization admin) or None (anonymous)
     url: Callable[[World], str]
     lang: str = "it"
 
@@ -60,6 +60,11 @@ PAGES = {
     "notifications": Visit("holder", lambda w: "/notifiche/"),
     "console-messages": Visit("operator", lambda w: "/operatore/messaggi/"),
     "developer-mailbox": Visit(None, lambda w: "/sviluppo/posta/"),
+    "console-security": Visit("operator", lambda w: "/operatore/sicurezza/"),
+    "console-team": Visit("admin", lambda w: "/operatore/operatori/"),
+    "console-invite": Visit("admin", lambda w: "/operatore/operatori/invita/"),
+    "console-organization": Visit("admin", lambda w: "/operatore/organizzazione/"),
+    "console-audit": Visit("admin", lambda w: "/operatore/registro/"),
 }
 
 
@@ -68,6 +73,8 @@ def _open(page: Page, world: World, visit: Visit) -> None:
         log_in(page, world.alpha.holder.user.username, HOLDER_PASSWORD)
     elif visit.login_as == "operator":
         log_in(page, world.alpha.operator.user.username, OPERATOR_PASSWORD, path="/operatore/accesso/")
+    elif visit.login_as == "admin":
+        log_in(page, world.alpha.admin.user.username, OPERATOR_PASSWORD, path="/operatore/accesso/")
     response = page.goto(visit.url(world))
     assert response is not None and response.status == 200, page.url
 

@@ -1,5 +1,5 @@
 """Journey: the operator registers a person at the counter and issues the certificate; the holder
-activates it from the activation e-mail and SMS, read in the developer mailbox (seeds 000, 001, 002 §1).
+activates it from the activation e-mail and SMS, read in the developer mailbox.
 
 Everything is real: a Celery worker process delivers the e-mail and the SMS messages (file
 backends, shown by /sviluppo/posta/), the CA signs the certificate, the PIN wraps the key.
@@ -21,7 +21,7 @@ from certificates.models import Certificate, CertificateState
 from certificates.services import certificate_key_unlock
 from tests.certificates.conftest import ca_hierarchy, load_hierarchy  # noqa: F401  (fixture)
 from tests.conftest import OPERATOR_PASSWORD, World
-from tests.e2e.conftest import english_leftovers, log_in, path_of, screenshot
+from tests.e2e.conftest import confirm_with_code, english_leftovers, log_in, path_of, screenshot
 from tests.integration.conftest import Worker, eventually, worker_process  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.integration
@@ -82,6 +82,9 @@ def test_operator_issues_and_holder_activates_from_the_mailbox(
     _choose_sms(page)
     with page.expect_navigation():
         form.locator("button.btn-primary").click()
+    # Issuing asks for the operator's second factor first; the form's fields travel with it.
+    expect(page.locator("main h1")).to_have_text("Conferma con il secondo fattore")
+    confirm_with_code(page, world.alpha.operator.user.username)
     expect(page.locator("#id_id_document_expiry_error")).to_be_visible()
     assert not Holder.objects.filter(codice_fiscale="VRDGLI85C41F257N").exists()
 

@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from accounts.services.authentication import login_locked_until
 from accounts.views.auth import locked_message
 from tests.conftest import HOLDER_PASSWORD, OPERATOR_PASSWORD, World
-from tests.e2e.conftest import italian, log_in, path_of, screenshot
+from tests.e2e.conftest import confirm_with_code, italian, log_in, path_of, screenshot
 
 
 @pytest.mark.clock
@@ -72,6 +72,7 @@ def test_locked_holder_is_refused_even_with_the_right_password_until_the_operato
 
     with operator.expect_navigation():
         unlock.click()
+    confirm_with_code(operator, world.beta.operator.user.username)  # unlocking asks for the factor again
     assert path_of(operator) == f"/operatore/titolari/{holder.pk}/"
     expect(operator.locator("main .alert-success")).to_have_text(italian("The account can log in again."))
     expect(operator.locator("main")).to_contain_text(italian("Not locked"))

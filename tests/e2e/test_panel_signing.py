@@ -1,4 +1,4 @@
-"""Journey (seed 002, SPEC §6.9): the professor signs three exam records in the panel with one PIN and
+"""Journey: the professor signs three exam records in the panel with one PIN and
 one code from the hardware token, downloads the zip, and every signed file validates; the history
 lists the three signatures.
 """

@@ -1,4 +1,4 @@
-"""Journey: a holder who forgot the password recovers it (seed 002 §2), reading SMS and e-mail in the developer mailbox.
+"""Journey: a holder who forgot the password recovers it, reading SMS and e-mail in the developer mailbox.
 
 Everything is real but Google: a Celery worker process sends the SMS code and the verification
 e-mail (file backends, shown by /sviluppo/posta/), and the reCAPTCHA widget and its verify call are

@@ -21,7 +21,7 @@ from renewal.models import RenewalRequest, RenewalState
 from signing.exam_records import exam_records_write
 from tests.certificates.conftest import PIN, active, ca, ca_hierarchy, openssl, write_pem  # noqa: F401
 from tests.conftest import HOLDER_PASSWORD, OPERATOR_PASSWORD, World
-from tests.e2e.conftest import english_leftovers, log_in, path_of, screenshot
+from tests.e2e.conftest import confirm_with_code, english_leftovers, log_in, path_of, screenshot
 
 SEED = bytes.fromhex("3132333435363738393031323334353637383930")
 NEW_PIN = "Rinnovo-2026x"
@@ -224,12 +224,17 @@ def _open_from_the_queue(operator: Page, request: RenewalRequest) -> None:
     assert english_leftovers(operator) == []
 
 
+OPERATOR_USERNAME = "alpha.operatore"  # the world's operator of the university (tests/conftest.py)
+
+
 def _operator_approves(operator: Page, request: RenewalRequest) -> None:
     _open_from_the_queue(operator, request)
     operator.locator("label[for=id_approve-confirm]").click()
     screenshot(operator, "renewal-console-request.png")
     with operator.expect_navigation():
         operator.get_by_test_id("renewal-approve").click()
+    expect(operator.locator("main h1")).to_have_text("Conferma con il secondo fattore")
+    confirm_with_code(operator, OPERATOR_USERNAME)
     expect(operator.get_by_test_id("renewal-new-iut")).to_be_visible()
 
 
@@ -239,5 +244,6 @@ def _operator_rejects(operator: Page, request: RenewalRequest, reason: str) -> N
     operator.locator("label[for=id_reject-confirm]").click()
     with operator.expect_navigation():
         operator.get_by_test_id("renewal-reject").click()
+    confirm_with_code(operator, OPERATOR_USERNAME)
     expect(operator.get_by_test_id("renewal-reason")).to_contain_text(reason)
     screenshot(operator, "renewal-console-rejected.png")

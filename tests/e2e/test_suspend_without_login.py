@@ -1,4 +1,4 @@
-"""Journey (seed 001): the phone is lost; from any browser, the holder suspends the certificate at once
+"""Journey: the phone is lost; from any browser, the holder suspends the certificate at once
 with username, user code and a code from the hardware token, and a relying party sees the hold."""
 
 from __future__ import annotations

@@ -136,3 +136,55 @@ def Client_reuse_refused(page: Page, link: str) -> bool:  # noqa: N802
     refused = response is not None and response.status == 400
     other.close()
     return refused
+
+
+def test_an_admin_deactivates_and_resets_an_operator_and_changes_a_policy_within_bounds(page: Page, world: World):
+    admin, operator = world.alpha.admin, world.alpha.operator
+    log_in(page, admin.user.username, OPERATOR_PASSWORD, path="/operatore/accesso/")
+
+    # --- Deactivate: the operator's sessions end and the password no longer opens anything.
+    page.goto("/operatore/operatori/")
+    with page.expect_navigation():
+        page.locator("main table").get_by_role("link", name=operator.full_name).click()
+    assert path_of(page) == f"/operatore/operatori/{operator.pk}/"
+    screenshot(page, "trusted-team-member.png")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Disattiva").click()
+    confirm_with_code(page, admin.user.username)
+    expect(page.locator(".app-messages .alert-success, main .alert-success")).to_contain_text("disattivata")
+    assert not User.objects.get(pk=operator.user_id).is_active
+
+    # --- Reactivate, then reset the second factor: a link is e-mailed, the old token retired.
+    with page.expect_navigation():
+        page.get_by_role("button", name="Riattiva").click()
+    confirm_with_code(page, admin.user.username)
+    assert User.objects.get(pk=operator.user_id).is_active
+    with page.expect_navigation():
+        page.get_by_role("button", name="Azzera il secondo fattore").click()
+    confirm_with_code(page, admin.user.username)
+    assert Message.objects.filter(message_type="staff_factor_reset", recipient=operator.email).count() == 1
+    assert not operator.user.staff_otp_devices.filter(state="active").exists()
+
+    # --- The last admin cannot be deactivated: the page of the admin's own account offers nothing.
+    page.goto(f"/operatore/operatori/{admin.pk}/")
+    expect(page.get_by_role("button", name="Disattiva")).to_have_count(0)
+
+    # --- A policy within the platform's bounds is saved; one outside them is refused, nothing saved.
+    page.goto("/operatore/organizzazione/")
+    form = page.get_by_test_id("policies-form")
+    form.locator("#id_certificate_validity_months").fill("99")
+    with page.expect_navigation():
+        form.locator("button.btn-primary").click()
+    confirm_with_code(page, admin.user.username)
+    expect(page.get_by_test_id("policies-form-error")).to_be_visible()
+    world.alpha.organization.refresh_from_db()
+    assert world.alpha.organization.certificate_validity_months == 36
+    screenshot(page, "trusted-policy-refused.png")
+    page.get_by_test_id("policies-form").locator("#id_certificate_validity_months").fill("24")
+    with page.expect_navigation():
+        page.get_by_test_id("policies-form").locator("button.btn-primary").click()
+    world.alpha.organization.refresh_from_db()
+    assert world.alpha.organization.certificate_validity_months == 24  # the grant outlived the form error
+    expect(page.locator("main")).to_contain_text("36 → 24")
+    assert english_leftovers(page) == []
+    screenshot(page, "trusted-policy-saved.png")
