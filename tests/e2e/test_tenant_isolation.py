@@ -8,7 +8,7 @@ from django.db.models import Max
 from playwright.sync_api import Page, expect
 
 from accounts.models import Holder
-from tests.conftest import HOLDER_PASSWORD, OPERATOR_PASSWORD, World
+from tests.conftest import HOLDER_PASSWORD, OPERATOR_PASSWORD, World, staff_code
 from tests.e2e.conftest import italian, log_in, path_of
 
 
@@ -59,11 +59,12 @@ def test_holder_of_another_organization_is_a_404_page_like_a_missing_one(page: P
     leaked = [trace for trace in _beta_traces(world) + [world.beta.holder.surname] if trace in body]
     assert not leaked, f"the 404 page shows beta's data: {leaked}"
 
-    # Nor can the operator unlock a beta holder by posting to its URL by hand: 404 too.
+    # Nor can the operator unlock a beta holder by posting to its URL by hand, even with a fresh
+    # second factor for the action: 404 too.
     csrf = page.locator("input[name=csrfmiddlewaretoken]").first.get_attribute("value")
     unlock = page.context.request.post(
         f"/operatore/titolari/{world.beta.holder.pk}/sblocca-accesso/",
-        form={"csrfmiddlewaretoken": csrf or ""},
+        form={"csrfmiddlewaretoken": csrf or "", "confirmation_code": staff_code(world.alpha.operator.user)},
         headers={"Referer": page.url},
         max_redirects=0,
     )
