@@ -256,3 +256,16 @@ def test_sessions_end_when_the_factor_is_reset(world, operator_client):
 
 def test_hotp_test_token_is_the_rfc_4226_one():
     assert hotp(STAFF_TOKEN_SEED, 0) == "755224"  # RFC 4226 appendix D: the tests' token is the standard one
+
+
+def test_ones_own_factors_change_only_with_a_fresh_factor_and_never_down_to_none(world, operator_client):
+    user = world.alpha.operator.user
+    device = OtpDevice.objects.get(staff_user=user)
+    remove = reverse("console:security_remove", args=["codice", device.public_id])
+    refused = operator_client.post(remove)
+    assert refused.status_code == 403  # the confirmation page: nothing removed
+    assert OtpDevice.objects.get(pk=device.pk).state == DeviceState.ACTIVE
+    last = operator_client.post(remove, {"confirmation_code": staff_code(user)})
+    assert last.status_code == 302  # confirmed, but it is the only factor: kept, with a message
+    assert OtpDevice.objects.get(pk=device.pk).state == DeviceState.ACTIVE
+    assert operator_client.post(reverse("console:security_add")).status_code == 403
