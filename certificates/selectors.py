@@ -9,7 +9,7 @@ from cryptography import x509
 from django.db.models import Case, IntegerField, Q, QuerySet, When
 from django.utils import timezone
 
-from accounts.models import UserKind
+from accounts.models import Holder, UserKind
 from certificates.models import LIVE_STATES, AuthorityRole, Certificate, CertificateAuthority, CertificateState, Crl
 
 
@@ -114,3 +114,28 @@ def authority_x509(authority: CertificateAuthority) -> x509.Certificate:
 
 def crl_latest(*, role: str = AuthorityRole.ISSUING) -> Crl | None:
     return Crl.objects.filter(authority__role=role, authority__is_current=True).order_by("-number").first()
+
+
+def certificates_counted_against_capacity(
+    *, holder: Holder, states: tuple[str, ...], exclude: Certificate | None = None,
+    renewing: Certificate | None = None,
+) -> QuerySet[Certificate]:
+    """The holder's certificates that count against the organization's "certificates per holder".
+
+    A renewal and the certificate it renews count once: the old one is superseded when the new one is
+    activated, so for a while the holder has both.
+    """
+    taken = Certificate.objects.filter(holder=holder, state__in=states)
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude.pk)
+        if exclude.replaces_id is not None:
+            taken = taken.exclude(pk=exclude.replaces_id)
+    if renewing is not None:
+        taken = taken.exclude(pk=renewing.pk)
+    return taken
+
+
+def certificate_issue_allowed(*, holder: Holder) -> bool:
+    """Whether the organization's policy leaves room for one more certificate (what issuance checks)."""
+    counted = certificates_counted_against_capacity(holder=holder, states=(CertificateState.REQUESTED, *LIVE_STATES))
+    return counted.count() < holder.organization.max_active_certificates

@@ -25,11 +25,11 @@ from accounts.selectors import (
 from accounts.services.authentication import login_locked_until, login_throttle_reset
 from accounts.services.policies import organization_policies_update
 from certificates.forms import DeviceChoiceForm, SuspendForm
-from certificates.models import LIVE_STATES, CertificateState
 from certificates.selectors import (
     EXPIRING_DAYS,
     certificate_awaiting_activation_for_operator,
     certificate_expiring_for_operator,
+    certificate_issue_allowed,
     certificate_list_for_operator,
 )
 from notifications.selectors import message_list_failed_for_operator
@@ -89,7 +89,7 @@ def holder_detail_view(request: HttpRequest, holder_id: int) -> HttpResponse:
             "sms_pending": any(d.kind == DeviceKind.SMS and d.state == DeviceState.PENDING for d in devices),
             "token_form": TokenAssignForm(),
             "certificates": certificates,
-            "can_issue": not any(c.state in (CertificateState.REQUESTED, *LIVE_STATES) for c in certificates),
+            "can_issue": certificate_issue_allowed(holder=holder),
             "issue_form": DeviceChoiceForm(organization=operator.organization, prefix="issue"),
             "suspend_form": SuspendForm(),
             "section": "holders",

@@ -40,7 +40,12 @@ from certificates.models import (
     RevocationReason,
 )
 from certificates.profile import HolderSubject, holder_certificate_build, random_serial
-from certificates.selectors import AuthorityMissing, authority_current, authority_x509
+from certificates.selectors import (
+    AuthorityMissing,
+    authority_current,
+    authority_x509,
+    certificates_counted_against_capacity,
+)
 from certificates.services.authority import authority_private_key
 from certificates.services.revocation import crl_publish_on_commit
 from certificates.vault import sealed_from_row, sealed_to_row, vault_get
@@ -109,17 +114,8 @@ def _check_capacity(
     holder: Holder, *, states: tuple[str, ...], exclude: Certificate | None = None, renewing: Certificate | None = None
 ) -> None:
     """The organization's "certificates per holder" policy; the caller holds the holder row lock, so two
-    concurrent issuances for one holder are serialized and cannot both pass.
-
-    A renewal and the certificate it renews count once: the old one is superseded when the new one is
-    activated, so for a while the holder has both."""
-    taken = Certificate.objects.filter(holder=holder, state__in=states)
-    if exclude is not None:
-        taken = taken.exclude(pk=exclude.pk)
-        if exclude.replaces_id is not None:
-            taken = taken.exclude(pk=exclude.replaces_id)
-    if renewing is not None:
-        taken = taken.exclude(pk=renewing.pk)
+    concurrent issuances for one holder are serialized and cannot both pass."""
+    taken = certificates_counted_against_capacity(holder=holder, states=states, exclude=exclude, renewing=renewing)
     if taken.count() >= holder.organization.max_active_certificates:
         raise ApplicationError(
             "certificate_limit",

@@ -304,3 +304,22 @@ def test_another_organizations_operator_gets_404_everywhere(client, world, ca):
     certificate.refresh_from_db()
     assert certificate.state == CertificateState.ISSUED
     assert Activation.objects.count() == 0 and Certificate.objects.filter(holder=holder).count() == 1
+
+
+def test_an_organization_allowing_two_certificates_is_offered_the_second_one(operator_client, world, ca):
+    """The console offers issuance exactly when the service would accept it: the organization's limit."""
+    from tests.certificates.conftest import active
+
+    holder = world.alpha.holder
+    active(holder)
+    detail = reverse("console:holder_detail", args=[holder.pk])
+    assert b'data-testid="certificate-issue-form"' not in operator_client.get(detail).content  # 1 of 1
+    world.alpha.organization.max_active_certificates = 2
+    world.alpha.organization.save(update_fields=["max_active_certificates"])
+    assert b'data-testid="certificate-issue-form"' in operator_client.get(detail).content  # 1 of 2
+    response = operator_client.post(
+        reverse("console:certificate_issue", args=[holder.pk]), confirmed(operator_client, {"issue-otp_choice": "app"})
+    )
+    assert response.status_code == 302
+    assert Certificate.objects.filter(holder=holder).count() == 2
+    assert b'data-testid="certificate-issue-form"' not in operator_client.get(detail).content  # 2 of 2
