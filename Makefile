@@ -54,6 +54,7 @@ bench: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 
 # Re-extract and compile the catalogues after changing user-facing strings (needs GNU gettext).
 messages: $(VENV)/.installed

@@ -13,8 +13,8 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Holder, Operator, Organization, PolicyBounds, User, UserKind
 from accounts.policies import BOUNDED_INTEGERS
-from accounts.ratelimit import client_ip
 from audit.services import audit_record
+from core.ratelimit import client_ip
 
 
 class AuditedAdmin(admin.ModelAdmin):

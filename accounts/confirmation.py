@@ -23,7 +23,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
-from accounts.ratelimit import consume_or_429
 from accounts.selectors import operator_for_user
 from accounts.services.second_factor import (
     challenge_keep,
@@ -31,6 +30,7 @@ from accounts.services.second_factor import (
     relying_party,
     staff_factors,
 )
+from core.ratelimit import consume_or_429
 from otp.webauthn import authentication_options
 
 GRANTS_SESSION_KEY = "console_confirmations"

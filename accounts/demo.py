@@ -175,8 +175,8 @@ DEMO_RENEWAL_SUBMITTED = ("chiara.romano",)
 
 def _demo_pin(holder: Holder) -> str:
     """A published signing PIN per demo holder (demo data only), derived like the user code."""
-    from accounts.errors import ApplicationError
     from certificates.services import pin_validate
+    from core.errors import ApplicationError
 
     for salt in range(10):
         pin = f"{zlib.crc32(f'pin:{salt}:{holder.codice_fiscale}'.encode()) % 10**10:010d}"

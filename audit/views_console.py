@@ -29,11 +29,11 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
 from accounts.decorators import audit_reader_required
-from accounts.ratelimit import client_ip
 from accounts.selectors import operator_for_user
 from audit.models import AuditEvent, Outcome
 from audit.selectors import audit_event_types_for_operator, audit_events_for_operator
 from audit.services import CHAIN_STATUS_CACHE_SECONDS, audit_chain_status, audit_record
+from core.ratelimit import client_ip
 
 PAGE_SIZE = 50
 # Dates outside these are typing mistakes (and would overflow the time-zone arithmetic at year 1 or 9999).

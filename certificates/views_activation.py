@@ -20,9 +20,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods
 
-from accounts.errors import ApplicationError
 from accounts.forms import NewPasswordForm
-from accounts.ratelimit import client_ip, consume_or_429
 from accounts.services.authentication import session_end, session_start
 from certificates.forms import PinForm, TemporaryPasswordForm
 from certificates.models import Activation, ActivationState, OtpChoice
@@ -39,6 +37,8 @@ from certificates.services.activation import (
     activation_sms_confirm,
     activation_sms_send,
 )
+from core.errors import ApplicationError
+from core.ratelimit import client_ip, consume_or_429
 from otp.models import DeviceKind, DeviceState, OtpDevice
 from otp.texts import sms_code_message, verify_message
 from otp.views_devices import AppConfirmForm, DeviceTestForm, SmsEnrolmentCodeForm, qr_svg

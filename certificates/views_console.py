@@ -15,15 +15,15 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.confirmation import confirmation_required
 from accounts.decorators import operator_required
-from accounts.errors import ApplicationError
 from accounts.models import Holder
-from accounts.ratelimit import client_ip
 from accounts.selectors import holder_get_for_operator, operator_for_user
 from certificates.forms import DeviceChoiceForm, HolderRegistrationForm, RevokeForm, SuspendForm
 from certificates.models import Certificate
 from certificates.selectors import certificate_get_for_operator
 from certificates.services.issuance import activation_resend, certificate_issue_for_holder, holder_register_and_issue
 from certificates.services.lifecycle import certificate_reactivate, certificate_revoke, certificate_suspend
+from core.errors import ApplicationError
+from core.ratelimit import client_ip
 
 _IDENTITY_FIELDS = (
     "birth_date", "birth_place", "id_document_type", "id_document_number", "id_document_issuer",

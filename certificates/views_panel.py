@@ -16,8 +16,6 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from accounts.decorators import holder_required
-from accounts.errors import ApplicationError
-from accounts.ratelimit import client_ip, consume_or_429
 from accounts.selectors import holder_for_user
 from certificates.forms import HolderRevokeForm, PinChangeForm, WithoutLoginForm
 from certificates.models import Certificate, CertificateState
@@ -29,6 +27,9 @@ from certificates.services import (
     certificate_suspend,
 )
 from certificates.services.holder_requests import certificate_change_without_login
+from core.errors import ApplicationError
+from core.ratelimit import client_ip, consume_or_429
+from core.usernames import normalize_username
 from otp.stepup import stepup_consume, stepup_required
 
 DOWNLOADS = {"pem", "der", "catena"}
@@ -176,7 +177,7 @@ def without_login_view(request: HttpRequest) -> HttpResponse:
     form = WithoutLoginForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
-        account = "certificate:" + str(request.POST.get("username", "")).strip().lower()[:150]
+        account = "certificate:" + normalize_username(request.POST.get("username", ""))
         limited = consume_or_429(request, "recovery_ip") or consume_or_429(request, "recovery_account", key=account)
         if limited is not None:
             return limited

@@ -1,7 +1,7 @@
 """Every rate limit of the product, as data, in one place.
 
 Format: "<count>/<seconds>s" — at most ``count`` hits per fixed window of ``seconds``. The edge
-(views and API views) calls :func:`accounts.ratelimit.consume_or_429` with one of these names.
+(views and API views) calls :func:`core.ratelimit.consume_or_429` with one of these names.
 Account lockout (per username) lives in the organization's policy, not here: these budgets protect
 against volume from one source, the lockout protects one account.
 """

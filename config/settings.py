@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "oauth2_provider",
     "django_recaptcha",
+    "core",
     "accounts",
     "audit",
     "certificates",

@@ -10,8 +10,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import operator_required
-from accounts.ratelimit import client_ip
 from accounts.selectors import operator_for_user
+from core.ratelimit import client_ip
 from notifications.models import MessageStatus
 from notifications.selectors import message_get_for_operator, message_list_failed_for_operator
 from notifications.services import message_retry

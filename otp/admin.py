@@ -15,8 +15,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import AuditedAdmin
-from accounts.errors import ApplicationError
-from accounts.ratelimit import client_ip
+from core.errors import ApplicationError
+from core.ratelimit import client_ip
 from otp.importing import MAX_FILE_BYTES, tokens_import
 from otp.models import OtpDevice
 

@@ -23,9 +23,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.errors import ApplicationError
 from accounts.models import Holder, User
 from audit.services import audit_record
+from core.errors import ApplicationError
 from notifications.services import security_notice_send
 from otp.models import DeviceKind, DeviceState, OtpDevice
 from otp.oath import otpauth_uri

@@ -58,9 +58,9 @@ from django.db import transaction
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from accounts.errors import ApplicationError
 from audit.models import Outcome
 from audit.services import audit_record
+from core.errors import ApplicationError
 from otp.models import Algorithm, DeviceKind, DeviceState, OtpDevice
 
 MAX_FILE_BYTES = 4 * 1024 * 1024  # a batch of 5,000 PSKC key packages is about 3 MiB

@@ -26,10 +26,10 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from accounts.errors import ApplicationError
 from accounts.models import Holder
 from audit.models import Outcome
 from audit.services import audit_record
+from core.errors import ApplicationError
 from notifications.models import Channel
 from notifications.services import message_enqueue, security_notice_send
 from otp.models import SMS_CODE_MAX_ATTEMPTS, SmsCode

@@ -9,10 +9,10 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from accounts.decorators import holder_required
-from accounts.errors import ApplicationError
-from accounts.ratelimit import client_ip, consume_or_429
 from accounts.selectors import holder_for_user
 from accounts.views.auth import safe_next
+from core.errors import ApplicationError
+from core.ratelimit import client_ip, consume_or_429
 from notifications.views import mobile_masked
 from otp.forms import StepUpForm
 from otp.models import DeviceState

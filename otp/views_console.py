@@ -15,9 +15,9 @@ from django.views.decorators.http import require_POST
 
 from accounts.confirmation import confirmation_required
 from accounts.decorators import operator_required
-from accounts.errors import ApplicationError
-from accounts.ratelimit import client_ip
 from accounts.selectors import holder_get_for_operator
+from core.errors import ApplicationError
+from core.ratelimit import client_ip
 from otp.enrolment import sms_enrolment_send
 from otp.selectors import device_get_for_operator
 from otp.services import device_unlock, token_assign

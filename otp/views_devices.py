@@ -26,11 +26,11 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.decorators import holder_required
-from accounts.errors import ApplicationError
 from accounts.models import Holder
-from accounts.ratelimit import client_ip, consume_or_429
 from accounts.selectors import holder_for_user
 from accounts.services.authentication import user_password_reconfirm
+from core.errors import ApplicationError
+from core.ratelimit import client_ip, consume_or_429
 from otp.enrolment import app_enrolment_confirm, app_enrolment_start, sms_enrolment_confirm, sms_enrolment_send
 from otp.forms import code_field
 from otp.models import DeviceKind, DeviceState, OtpDevice

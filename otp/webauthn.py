@@ -38,10 +38,10 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from accounts.errors import ApplicationError
 from accounts.models import User
 from audit.models import Outcome
 from audit.services import audit_record
+from core.errors import ApplicationError
 from otp.models import SecurityKey
 
 # Browser answers are small (a few KiB with attestation); anything larger is not an answer.

@@ -35,13 +35,13 @@ from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from accounts.errors import ApplicationError
 from accounts.models import ContactKind, Holder, Operator, Organization
 from accounts.services.contacts import contact_check_available
 from audit.services import audit_record
 from certificates.models import Certificate, CertificateState
 from certificates.services import certificate_activate, certificate_expire, certificate_issue, certificate_request
 from certificates.services.custody import certificate_key_unlock
+from core.errors import ApplicationError
 from notifications.models import Channel, Message
 from notifications.services import message_enqueue
 from otp.models import OtpDevice

@@ -16,12 +16,12 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.decorators import holder_required
-from accounts.errors import ApplicationError
-from accounts.ratelimit import client_ip, consume_or_429
 from accounts.selectors import holder_for_user
 from accounts.services.authentication import user_password_reconfirm
 from accounts.services.people import holder_residence_update
 from certificates.selectors import certificate_current_for_holder
+from core.errors import ApplicationError
+from core.ratelimit import client_ip, consume_or_429
 from notifications.views import mobile_masked
 from otp.selectors import device_get_for_holder
 from otp.sms_codes import sms_code_issue

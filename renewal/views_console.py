@@ -26,14 +26,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.confirmation import confirmation_required
 from accounts.decorators import operator_required
-from accounts.errors import ApplicationError
-from accounts.ratelimit import client_ip
 from accounts.selectors import operator_for_user
 from certificates.selectors import (
     EXPIRING_DAYS,
     certificate_awaiting_activation_for_operator,
     certificate_expiring_for_operator,
 )
+from core.errors import ApplicationError
+from core.ratelimit import client_ip
 from renewal.forms import RejectForm
 from renewal.models import RenewalRequest, RenewalState
 from renewal.selectors import (

@@ -12,9 +12,9 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from accounts.errors import ApplicationError
 from accounts.forms import input_attrs
 from certificates.forms import pin_field
+from core.errors import ApplicationError
 from otp.forms import code_field
 from signing.pdf_input import PdfDocument, pdf_intake
 

@@ -38,9 +38,9 @@ from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from accounts.errors import ApplicationError
 from certificates.models import Certificate
 from certificates.vault import PrivateKey
+from core.errors import ApplicationError
 from signing import der
 from signing.loops import coroutine_run
 from signing.pdf_input import pdf_open, pdf_reader, safe_display_name

@@ -45,7 +45,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfReadError, PdfStreamError
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from accounts.errors import ApplicationError
+from core.errors import ApplicationError
 from signing.pdf_scan import ScanLimits, ScanRefusal, pdf_scan
 
 logger = logging.getLogger(__name__)

@@ -285,7 +285,7 @@ def timestamp_token(*, digest: bytes, digest_algorithm: str, nonce: int | None =
     Raises :class:`ApplicationError` ``invalid_request`` when the TSA refuses (unknown algorithm,
     wrong length); ``client`` is accepted for the API's audit trail and not otherwise used.
     """
-    from accounts.errors import ApplicationError
+    from core.errors import ApplicationError
 
     request = tsp.TimeStampReq({
         "version": "v1",

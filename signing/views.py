@@ -18,11 +18,11 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from accounts.decorators import holder_required
-from accounts.errors import ApplicationError
-from accounts.ratelimit import client_ip, consume_or_429
 from accounts.selectors import holder_for_user
 from certificates.models import CertificateState
 from certificates.selectors import certificate_current_for_holder
+from core.errors import ApplicationError
+from core.ratelimit import client_ip, consume_or_429
 from notifications.views import mobile_masked
 from otp.models import DeviceState
 from otp.selectors import device_codes_for_holder, device_get_for_holder, sms_device_for_holder

@@ -19,13 +19,13 @@ from pathlib import Path
 import pytest
 from django.test import override_settings
 
-from accounts.errors import ApplicationError
 from accounts.models import Holder
 from certificates.models import AuthorityRole, CertificateAuthority
 from certificates.services import authority_hierarchy_build, certificate_key_unlock
 from certificates.services.authority import authority_private_key
 from certificates.vault import KeyUnavailable
 from config.secrets import SEPARATE_SECRETS, secrets_generate, secrets_problems
+from core.errors import ApplicationError
 from otp.crypto import SeedDecryptionError, seed_open
 from otp.models import OtpDevice
 from otp.services import device_create

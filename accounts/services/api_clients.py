@@ -10,12 +10,12 @@ from django.utils.translation import gettext_lazy as _
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import get_access_token_model, get_application_model, get_refresh_token_model
 
-from accounts.errors import ApplicationError
 from accounts.models import ApiClient, Operator, OperatorRole, User, UserKind
 from accounts.oauth import is_plain_text
-from accounts.ratelimit import _parse, hit, window_number
 from audit.models import Outcome
 from audit.services import audit_record
+from core.errors import ApplicationError
+from core.ratelimit import _parse, hit, window_number
 from notifications.models import Channel
 from notifications.services import message_enqueue
 

@@ -18,11 +18,12 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.errors import ApplicationError
 from accounts.models import Holder, LoginThrottle, Organization, User, UserKind
-from accounts.ratelimit import client_ip
 from audit.models import Outcome
 from audit.services import audit_record
+from core.errors import ApplicationError
+from core.ratelimit import client_ip
+from core.usernames import normalize_username
 from notifications.services import security_notice_send
 
 # The platform's own login policy: platform admins (Django admin) have no organization.
@@ -60,10 +61,6 @@ class LoginResult:
 def _username_digest(username: str) -> str:
     key = f"login-throttle:{settings.SECRET_KEY}".encode()
     return hmac.new(key, username.encode(), hashlib.sha256).hexdigest()
-
-
-def normalize_username(username: str) -> str:
-    return str(username).strip().lower()[:150]
 
 
 def _policy(*, user: User | None, portal: Portal, digest: str) -> tuple[int, int]:

@@ -20,12 +20,12 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from accounts.errors import ApplicationError
 from accounts.models import ContactKind, Holder, User
 from accounts.services.people import _contact_claim, _normalized, holder_contacts_update
 from accounts.validators import normalize_email, normalize_mobile
 from audit.models import Outcome
 from audit.services import audit_record
+from core.errors import ApplicationError
 from notifications.models import Channel
 from notifications.services import message_enqueue, security_notice_send
 from otp.services import VerifyOutcome, code_replayed_error

@@ -13,10 +13,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.errors import ApplicationError
 from accounts.models import ContactKind, ContactOwnership, Holder, Operator, OperatorRole, Organization, User, UserKind
 from accounts.validators import normalize_codice_fiscale, normalize_email, normalize_mobile
 from audit.services import audit_record
+from core.errors import ApplicationError
+from core.usernames import normalize_username
 from notifications.services import security_notice_send
 
 _CONTACT_TAKEN = {
@@ -289,7 +290,7 @@ def holder_by_user_code(*, username: str, user_code: str) -> tuple[User | None, 
     unknown or has no user code yet), so the time taken says nothing about which usernames exist.
     The holder comes back only for an active account of an active organization.
     """
-    normalized = str(username or "").strip().lower()[:150]
+    normalized = normalize_username(username)
     user = (
         User.objects.select_related("holder__organization").filter(username=normalized, kind=UserKind.HOLDER).first()
         if normalized

@@ -26,7 +26,6 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from accounts.errors import ApplicationError
 from accounts.models import Operator, OperatorRole, Organization, PolicyBounds, User, UserKind
 from accounts.policies import (
     BOOLEANS,
@@ -37,6 +36,7 @@ from accounts.policies import (
     policy_changes_display,
 )
 from audit.services import audit_record
+from core.errors import ApplicationError
 from notifications.models import Channel
 from notifications.services import message_enqueue
 

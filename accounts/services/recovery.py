@@ -29,12 +29,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.errors import ApplicationError
 from accounts.models import Holder, RecoveryKind, RecoveryRequest, RecoveryState, User
 from accounts.services.authentication import login_throttle_clear
 from accounts.services.people import holder_by_user_code
 from audit.models import Outcome
 from audit.services import audit_record
+from core.errors import ApplicationError
 from notifications.models import Channel
 from notifications.services import message_enqueue, security_notice_send
 from otp.services import VerifyOutcome, code_replayed_error

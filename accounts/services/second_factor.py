@@ -23,10 +23,10 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
-from accounts.ratelimit import client_ip
 from accounts.services.authentication import Portal, session_start
 from audit.models import Outcome
 from audit.services import audit_record
+from core.ratelimit import client_ip
 from otp.models import DeviceKind, DeviceState, OtpDevice, SecurityKey
 from otp.services import VerifyOutcome, device_verify
 from otp.texts import verify_message

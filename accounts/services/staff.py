@@ -28,7 +28,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.errors import ApplicationError
 from accounts.models import (
     Holder,
     Operator,
@@ -43,6 +42,7 @@ from accounts.services.people import operator_create
 from accounts.validators import normalize_email
 from audit.models import Outcome
 from audit.services import audit_record
+from core.errors import ApplicationError
 from notifications.services import message_enqueue
 from otp.models import DeviceState, OtpDevice, SecurityKey
 

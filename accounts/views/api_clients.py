@@ -13,10 +13,8 @@ from django.views.decorators.http import require_POST
 
 from accounts.confirmation import confirmation_consume, confirmation_required
 from accounts.decorators import organization_admin_required
-from accounts.errors import ApplicationError
 from accounts.forms import input_attrs
 from accounts.models import ApiScope
-from accounts.ratelimit import client_ip
 from accounts.selectors import (
     api_client_alerts_for_operator,
     api_client_get_for_operator,
@@ -24,6 +22,8 @@ from accounts.selectors import (
     operator_for_user,
 )
 from accounts.services.api_clients import api_client_create, api_client_revoke
+from core.errors import ApplicationError
+from core.ratelimit import client_ip
 
 
 class ApiClientForm(forms.Form):

@@ -15,10 +15,8 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.errors import ApplicationError
 from accounts.forms import LanguageForm, LoginForm
 from accounts.models import UserKind
-from accounts.ratelimit import client_ip, consume_or_429
 from accounts.services.authentication import (
     LoginOutcome,
     Portal,
@@ -28,6 +26,8 @@ from accounts.services.authentication import (
     user_language_set,
 )
 from accounts.services.second_factor import session_has_second_factor, sign_in_pending_start
+from core.errors import ApplicationError
+from core.ratelimit import client_ip, consume_or_429
 
 _HOME = {Portal.PANEL: "panel:profile", Portal.CONSOLE: "console:home", Portal.ADMIN: "admin:index"}
 _LOGIN = {Portal.PANEL: "accounts:login", Portal.CONSOLE: "console:login", Portal.ADMIN: "admin:login"}

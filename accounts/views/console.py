@@ -11,10 +11,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.confirmation import confirmation_required
 from accounts.decorators import operator_required, organization_admin_required
-from accounts.errors import ApplicationError
 from accounts.forms import HolderSearchForm, OrganizationPoliciesForm
 from accounts.models import PolicyBounds
-from accounts.ratelimit import client_ip
 from accounts.selectors import (
     api_client_alerts_for_operator,
     holder_get_for_operator,
@@ -32,6 +30,8 @@ from certificates.selectors import (
     certificate_issue_allowed,
     certificate_list_for_operator,
 )
+from core.errors import ApplicationError
+from core.ratelimit import client_ip
 from notifications.selectors import message_list_failed_for_operator
 from otp.models import DeviceKind, DeviceState
 from otp.selectors import device_list_for_operator

@@ -18,10 +18,8 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_http_methods
 
 from accounts.decorators import holder_required
-from accounts.errors import ApplicationError
 from accounts.forms import input_attrs
 from accounts.models import Holder
-from accounts.ratelimit import client_ip, consume_or_429
 from accounts.selectors import holder_for_user
 from accounts.services.authentication import user_password_reconfirm
 from accounts.services.contacts import (
@@ -31,6 +29,8 @@ from accounts.services.contacts import (
     phone_change_request,
 )
 from accounts.validators import MAX_PASSWORD_LENGTH
+from core.errors import ApplicationError
+from core.ratelimit import client_ip, consume_or_429
 from otp.forms import code_field
 from otp.stepup import stepup_consume, stepup_required
 

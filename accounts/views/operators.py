@@ -12,9 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.confirmation import confirmation_required
 from accounts.decorators import organization_admin_required
-from accounts.errors import ApplicationError
 from accounts.models import OperatorRole
-from accounts.ratelimit import client_ip
 from accounts.selectors import operator_for_user, team_list_for_admin, team_member_get_for_admin
 from accounts.services.staff import (
     invitation_resend,
@@ -24,6 +22,8 @@ from accounts.services.staff import (
     operator_role_change,
     staff_factor_reset,
 )
+from core.errors import ApplicationError
+from core.ratelimit import client_ip
 
 
 class InviteForm(forms.Form):

@@ -13,12 +13,12 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from accounts.decorators import holder_required
-from accounts.errors import ApplicationError
 from accounts.forms import PasswordChangeForm
-from accounts.ratelimit import client_ip, consume_or_429
 from accounts.selectors import holder_for_user
 from accounts.services.authentication import user_password_change
 from certificates.selectors import certificate_current_for_holder
+from core.errors import ApplicationError
+from core.ratelimit import client_ip, consume_or_429
 from notifications.selectors import message_list_for_holder
 from notifications.views import message_rows_for_holder
 from otp.models import DeviceKind, DeviceState, OtpDevice

@@ -16,10 +16,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods
 
-from accounts.errors import ApplicationError
 from accounts.forms import NewPasswordForm, PasswordRecoveryForm, RecoveryCodeForm, UsernameRecoveryForm
-from accounts.ratelimit import client_ip, consume_or_429
-from accounts.services.authentication import normalize_username
 from accounts.services.recovery import (
     password_recovery_code_verify,
     password_recovery_complete,
@@ -28,6 +25,9 @@ from accounts.services.recovery import (
     password_recovery_start,
     username_recovery_start,
 )
+from core.errors import ApplicationError
+from core.ratelimit import client_ip, consume_or_429
+from core.usernames import normalize_username
 
 RECOVERY_SESSION_KEY = "password_recovery"
 

@@ -20,10 +20,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.confirmation import ASSERTION_FIELD, CODE_FIELD, DEVICE_FIELD, confirmation_required
 from accounts.decorators import console_member_required
-from accounts.errors import ApplicationError
 from accounts.forms import EnrolmentPasswordForm
 from accounts.models import StaffEnrolment, StaffEnrolmentPurpose, User, UserKind
-from accounts.ratelimit import client_ip, consume_or_429
 from accounts.selectors import operator_for_user
 from accounts.services.authentication import Portal
 from accounts.services.second_factor import (
@@ -45,6 +43,8 @@ from accounts.services.staff import (
     staff_factor_remove,
 )
 from accounts.views.auth import safe_next
+from core.errors import ApplicationError
+from core.ratelimit import client_ip, consume_or_429
 from otp.enrolment import staff_app_enrolment_confirm, staff_app_enrolment_start
 from otp.models import DeviceState, OtpDevice
 from otp.texts import verify_message

@@ -29,7 +29,6 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.errors import ApplicationError
 from accounts.models import Holder, User
 from accounts.services.authentication import login_throttle_clear
 from audit.models import Outcome
@@ -38,6 +37,7 @@ from certificates.models import ACTIVATION_OPEN_STATES, Activation, ActivationSt
 from certificates.services.custody import pin_validate
 from certificates.services.issuance import activation_link_digest
 from certificates.services.lifecycle import certificate_activate
+from core.errors import ApplicationError
 from otp.enrolment import (
     AppEnrolment,
     app_enrolment_confirm,

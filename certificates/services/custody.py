@@ -17,13 +17,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
-from accounts.errors import ApplicationError
 from accounts.models import Holder
 from audit.models import Outcome
 from audit.services import audit_record
 from certificates.models import Certificate, CertificateAuthority, CertificateKey, CertificateState
 from certificates.services.lifecycle import _audit, _block_locked, _lock, _notify
 from certificates.vault import KeyUnavailable, PrivateKey, WrongPin, sealed_from_row, sealed_to_row, vault_get
+from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
-from accounts.errors import ApplicationError
 from accounts.services.people import holder_by_user_code
 from audit.models import Outcome
 from audit.services import audit_record
 from certificates.models import Certificate, CertificateState
 from certificates.services.lifecycle import certificate_revoke, certificate_suspend
+from core.errors import ApplicationError
 from otp.models import DeviceKind, DeviceState, OtpDevice
 from otp.services import VerifyOutcome, code_replayed_error, device_verify
 

@@ -30,7 +30,6 @@ from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.errors import ApplicationError
 from accounts.models import Holder, Organization, User
 from accounts.services.people import holder_create, holder_user_code_issue
 from audit.services import audit_record
@@ -43,6 +42,7 @@ from certificates.models import (
     OtpChoice,
 )
 from certificates.services.lifecycle import certificate_issue, certificate_request
+from core.errors import ApplicationError
 from notifications.models import Channel
 from notifications.services import message_enqueue
 from otp.models import DeviceKind, DeviceState, OtpDevice

@@ -28,7 +28,6 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.errors import ApplicationError
 from accounts.models import Holder
 from audit.services import audit_record
 from certificates.models import (
@@ -49,6 +48,7 @@ from certificates.selectors import (
 from certificates.services.authority import authority_private_key
 from certificates.services.revocation import crl_publish_on_commit
 from certificates.vault import sealed_from_row, sealed_to_row, vault_get
+from core.errors import ApplicationError
 from notifications.services import security_notice_send
 
 State = CertificateState

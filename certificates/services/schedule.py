@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from accounts.errors import ApplicationError
 from accounts.models import Organization
 from certificates.models import Certificate, CertificateState, RevocationReason
 from certificates.services.lifecycle import certificate_expire, certificate_revoke
+from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 

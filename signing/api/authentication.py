@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiClient
 from accounts.oauth import api_client_for_application
-from accounts.ratelimit import _parse, consume
+from core.ratelimit import _parse, consume
 from signing.api.exceptions import InsufficientScope, InvalidToken
 
 _MAX_TOKEN_LENGTH = 255

@@ -27,10 +27,10 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.errors import ApplicationError
 from accounts.models import Holder
-from accounts.ratelimit import client_ip
 from certificates.models import Certificate
+from core.errors import ApplicationError
+from core.ratelimit import client_ip
 from signing.api.authentication import ApiClientView
 from signing.api.csc import (
     EXAMPLE_CREDENTIAL_ID,

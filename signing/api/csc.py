@@ -28,10 +28,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.errors import ApplicationError
 from accounts.models import Holder
-from accounts.ratelimit import client_ip
 from certificates.models import Certificate, CertificateAuthority, CertificateState
+from core.errors import ApplicationError
+from core.ratelimit import client_ip
 from otp.models import DeviceKind, DeviceState, OtpDevice
 from otp.sms_codes import sms_code_issue
 from signing.api.authentication import ApiClientView

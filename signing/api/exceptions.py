@@ -1,6 +1,6 @@
 """The one exception handler of every API (REST_FRAMEWORK["EXCEPTION_HANDLER"]).
 
-Domain errors (:class:`accounts.errors.ApplicationError`) and DRF's own errors become a status and
+Domain errors (:class:`core.errors.ApplicationError`) and DRF's own errors become a status and
 a body. Under ``/csc/`` the body is the Cloud Signature Consortium's ``{"error", "error_description"}``
 with its codes, so CSC clients (pyHanko's among them) read every failure the same way; elsewhere it is
 ``{"code", "message", "fields"}``. Whatever a client sends, the answer is a 4xx, never a 500.
@@ -16,7 +16,7 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from accounts.errors import ApplicationError
+from core.errors import ApplicationError
 from signing.api.parsers import RequestTooLarge
 
 # Codes of the CSC specification (v1 §10, v2 §11) plus RFC 6749/6750 ones used by the token checks.

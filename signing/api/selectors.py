@@ -11,9 +11,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.errors import ApplicationError
 from accounts.models import ApiClient, Holder
 from certificates.models import Certificate, CertificateState
+from core.errors import ApplicationError
+from core.usernames import USERNAME_MAX_LENGTH, normalize_username
 from otp.models import DeviceKind, DeviceState, OtpDevice
 from signing.models import SigningJob
 
@@ -24,8 +25,10 @@ CREDENTIAL_STATES = (CertificateState.ACTIVE, CertificateState.SUSPENDED)
 
 def holder_get_for_api_client(*, client: ApiClient, username: str) -> Holder:
     """The holder of the client's organization with this username; ``Holder.DoesNotExist`` otherwise."""
-    username = (username or "").strip().lower()
-    if not username or len(username) > 150:
+    if len(str(username or "").strip()) > USERNAME_MAX_LENGTH:  # refused, never truncated into a match
+        raise Holder.DoesNotExist
+    username = normalize_username(username)
+    if not username:
         raise Holder.DoesNotExist
     return Holder.objects.select_related("user", "organization").get(
         organization=client.organization, organization__is_active=True, user__username=username,

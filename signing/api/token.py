@@ -23,8 +23,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from oauth2_provider.views import TokenView
 
-from accounts.ratelimit import _parse, client_ip, consume, hit
 from accounts.services.api_clients import api_client_token_refused
+from core.ratelimit import _parse, client_ip, consume, hit
 
 _token_view = TokenView.as_view()
 

@@ -84,13 +84,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
-from accounts.errors import ApplicationError
 from accounts.models import Holder
 from audit.models import Outcome
 from audit.services import audit_record
 from certificates.models import Certificate, CertificateKey, CertificateState
 from certificates.services.custody import certificate_data_key_unlock
 from certificates.vault import KeyUnavailable, PrivateKey, sealed_from_row, vault_get
+from core.errors import ApplicationError
 from otp.models import OtpDevice
 from otp.services import VerifyOutcome, code_replayed_error, device_verify
 from otp.sms_codes import sms_code_check

@@ -47,10 +47,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.errors import ApplicationError
 from accounts.models import ApiClient
 from audit.services import audit_record
 from certificates.models import Certificate
+from core.errors import ApplicationError
 from signing.models import SignatureActivation, SigningJob, SigningJobDocument, SigningJobState
 from signing.pdf_input import PdfDocument
 from signing.services.activation import (

@@ -29,8 +29,8 @@ from pyhanko.sign.validation import (
     validate_pdf_signature,
 )
 
-from accounts.errors import ApplicationError
 from certificates.models import RevocationReason
+from core.errors import ApplicationError
 from signing.loops import off_a_running_loop
 from signing.pades import pdf_check
 from signing.revinfo import TrustMaterial, trust_material

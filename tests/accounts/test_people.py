@@ -7,11 +7,11 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import translation
 
-from accounts.errors import ApplicationError
 from accounts.models import ContactOwnership, Holder, Organization, User
 from accounts.services.people import holder_contacts_update, holder_create, operator_create
 from accounts.validators import normalize_codice_fiscale, normalize_mobile
 from audit.models import AuditEvent
+from core.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db
 

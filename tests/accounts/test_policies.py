@@ -10,11 +10,11 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.confirmation import GRANTS_SESSION_KEY, confirmation_grant
-from accounts.errors import ApplicationError
 from accounts.models import Operator, OperatorRole, Organization, PolicyBounds
 from accounts.services.people import operator_create
 from accounts.services.policies import organization_policies_update
 from audit.models import AuditEvent
+from core.errors import ApplicationError
 from notifications.models import Message
 from tests.conftest import OPERATOR_PASSWORD, _with_password, login, platform_admin, staff_code, staff_token
 

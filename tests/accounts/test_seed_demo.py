@@ -13,9 +13,9 @@ from django.core.management.base import CommandError
 from django.test import Client
 from django.urls import reverse
 
-from accounts.errors import ApplicationError
 from accounts.models import Holder, Operator, Organization, User
 from audit.services import audit_chain_verify
+from core.errors import ApplicationError
 from otp.oath import totp
 from renewal.selectors import renewal_eligibility
 from renewal.services import renewal_start

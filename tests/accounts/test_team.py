@@ -107,8 +107,8 @@ def test_the_last_admin_cannot_be_deactivated_or_demoted(world, admin_client):
     assert second.post(demote, {**code, "role": OperatorRole.OPERATOR}).status_code == 302
     assert Operator.objects.get(pk=world.alpha.admin.pk).role == OperatorRole.OPERATOR
     # Now the former operator is the only admin: nobody can deactivate or demote them.
-    from accounts.errors import ApplicationError
     from accounts.services.staff import operator_deactivate, operator_role_change
+    from core.errors import ApplicationError
 
     only = Operator.objects.get(pk=world.alpha.operator.pk)
     with pytest.raises(ApplicationError) as refused:

@@ -7,10 +7,10 @@ import threading
 import pytest
 from django.db import connection
 
-from accounts.errors import ApplicationError
 from audit.models import AuditEvent
 from certificates.models import Certificate, CertificateState
 from certificates.services import certificate_key_unlock
+from core.errors import ApplicationError
 from tests.certificates.conftest import active
 
 

@@ -9,7 +9,6 @@ from cryptography.hazmat.primitives import serialization
 from django.core.management import call_command
 from django.db import connection
 
-from accounts.errors import ApplicationError
 from audit.models import AuditEvent
 from certificates.models import CertificateAuthority, CertificateKey, CertificateState
 from certificates.services import (
@@ -21,6 +20,7 @@ from certificates.services import (
 )
 from certificates.services.authority import authority_private_key
 from certificates.vault import KeyUnavailable, sealed_from_row, vault_get
+from core.errors import ApplicationError
 from tests.certificates.conftest import OTHER_PIN, PIN, active, issued
 
 

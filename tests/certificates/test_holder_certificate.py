@@ -12,11 +12,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.errors import ApplicationError
 from accounts.services.people import holder_user_code_issue
 from audit.models import AuditEvent
 from certificates.models import Certificate, CertificateState
 from certificates.services import certificate_key_unlock, certificate_reactivate
+from core.errors import ApplicationError
 from otp.models import DeviceKind, OtpDevice
 from otp.oath import totp
 from otp.services import device_create

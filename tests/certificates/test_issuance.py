@@ -12,7 +12,6 @@ from django.contrib.auth.hashers import check_password
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.errors import ApplicationError
 from accounts.models import ContactOwnership, Holder, User
 from audit.models import AuditEvent
 from certificates.models import Activation, ActivationState, Certificate, CertificateKey, CertificateState
@@ -23,6 +22,7 @@ from certificates.services.issuance import (
     username_generate,
 )
 from certificates.services.lifecycle import certificate_revoke
+from core.errors import ApplicationError
 from notifications.models import Channel, Message
 from notifications.sealing import MASK, unseal
 from otp.models import DeviceKind, DeviceState, OtpDevice

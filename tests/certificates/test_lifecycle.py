@@ -9,7 +9,6 @@ import pytest
 from cryptography import x509
 from django.utils import timezone
 
-from accounts.errors import ApplicationError
 from audit.models import AuditEvent
 from certificates.models import Certificate, CertificateKey, CertificateState, Crl, RevocationReason
 from certificates.selectors import (
@@ -33,6 +32,7 @@ from certificates.services import (
     crl_refresh,
 )
 from certificates.services.lifecycle import validity_end
+from core.errors import ApplicationError
 from notifications.models import Message
 from tests.certificates.conftest import PIN, active, issued
 

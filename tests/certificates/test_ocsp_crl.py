@@ -18,7 +18,6 @@ from cryptography.x509 import ocsp
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import RevokedError
 
-from accounts.errors import ApplicationError
 from certificates.models import AuthorityRole, CertificateState, RevocationReason
 from certificates.services import (
     authority_hierarchy_build,
@@ -27,6 +26,7 @@ from certificates.services import (
     certificate_revoke,
     certificate_suspend,
 )
+from core.errors import ApplicationError
 from tests.certificates.conftest import active, issued, openssl, write_pem
 from tests.conftest import run_coroutine
 

@@ -14,9 +14,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
-from accounts.errors import ApplicationError
 from accounts.models import User, UserKind
 from audit.models import AuditEvent
+from core.errors import ApplicationError
 from otp.importing import MAX_TOKENS, tokens_import
 from otp.models import Algorithm, DeviceKind, DeviceState, OtpDevice
 from otp.oath import hotp, totp

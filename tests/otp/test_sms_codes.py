@@ -11,8 +11,8 @@ from django.db import connection, connections
 from django.db.models import F, QuerySet
 from django.utils import timezone, translation
 
-from accounts.errors import ApplicationError
 from audit.models import AuditEvent
+from core.errors import ApplicationError
 from notifications.models import Channel, Message, MessageStatus
 from notifications.rendering import message_render
 from notifications.sealing import MASK

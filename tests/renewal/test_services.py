@@ -26,7 +26,6 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
-from accounts.errors import ApplicationError
 from accounts.models import ContactKind, ContactOwnership, Organization
 from accounts.services.people import holder_contacts_update
 from audit.models import AuditEvent
@@ -35,6 +34,7 @@ from certificates.selectors import certificate_current_for_holder
 from certificates.services import certificate_suspend
 from certificates.services.reminders import expiry_reminders_send, reminder_key
 from certificates.services.schedule import certificates_expire_unactivated
+from core.errors import ApplicationError
 from notifications.models import Message, MessageStatus
 from otp.models import DeviceKind
 from otp.services import device_create

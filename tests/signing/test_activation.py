@@ -12,10 +12,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.utils import timezone
 
-from accounts.errors import ApplicationError
 from audit.models import AuditEvent
 from certificates.models import Certificate, CertificateState
 from certificates.services import certificate_key_unlock, certificate_reactivate, certificate_suspend
+from core.errors import ApplicationError
 from otp.models import OtpDevice
 from otp.sms_codes import sms_code_issue
 from signing.models import Channel, SignatureActivation

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from django.db import connection
 
-from accounts.errors import ApplicationError
+from core.errors import ApplicationError
 from signing.models import Channel, SignatureRecord, SigningJob
 from signing.pdf_input import pdf_intake
 from signing.services import signature_sign_documents, signing_job_create

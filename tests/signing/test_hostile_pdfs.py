@@ -20,7 +20,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
-from accounts.errors import ApplicationError
+from core.errors import ApplicationError
 from signing.models import SignatureActivation, SignatureRecord, SigningJob
 from signing.pdf_input import pdf_intake
 from tests.certificates.conftest import PIN

@@ -18,9 +18,9 @@ from pyhanko.sign.validation import (
 )
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
-from accounts.errors import ApplicationError
 from certificates.models import AuthorityRole
 from certificates.services import certificate_key_unlock, certificate_suspend
+from core.errors import ApplicationError
 from signing.pades import SignatureAppearance, documents_sign, hashes_sign
 from signing.revinfo import trust_material
 from tests.conftest import run_coroutine

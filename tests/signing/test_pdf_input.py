@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from django.utils import translation
 
-from accounts.errors import ApplicationError
+from core.errors import ApplicationError
 from signing.pdf_input import DISPLAY_NAME_MAX_LENGTH, pdf_document_check, pdf_intake, safe_display_name
 from tests.signing.hostile_pdfs import (
     CORPUS,

@@ -7,8 +7,8 @@ import base64
 
 import pytest
 
-from accounts import ratelimit
 from audit.models import AuditEvent
+from core import ratelimit
 from notifications.models import Message
 from tests.conftest import OPERATOR_PASSWORD, login
 from tests.signing.conftest import api_client_for

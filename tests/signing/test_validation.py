@@ -10,7 +10,6 @@ import pytest
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
-from accounts.errors import ApplicationError
 from accounts.models import Holder
 from certificates.models import Certificate
 from certificates.services import (
@@ -19,6 +18,7 @@ from certificates.services import (
     certificate_revoke,
     certificate_suspend,
 )
+from core.errors import ApplicationError
 from signing.pades import documents_sign
 from signing.services.validation import pdf_validate
 from tests.signing.conftest import PIN, active, pdf_make

@@ -11,9 +11,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.errors import ApplicationError
 from accounts.models import OperatorRole, Organization, StaffEnrolmentPurpose, User, UserKind
 from accounts.services.staff import enrolment_link_issue, operator_invite, staff_has_enrolled
+from core.errors import ApplicationError
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
-from accounts.errors import ApplicationError
+from core.errors import ApplicationError
 from otp.importing import MAX_FILE_BYTES, ImportReport, tokens_import
 
 
