@@ -25,8 +25,12 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.selectors import operator_for_user
 from accounts.services.second_factor import (
+    ASSERTION_FIELD,
+    CODE_FIELD,
+    DEVICE_FIELD,
+    FACTOR_FIELD_NAMES,
     challenge_keep,
-    factor_check,
+    factor_check_posted,
     relying_party,
     staff_factors,
 )
@@ -35,7 +39,6 @@ from otp.webauthn import authentication_options
 
 GRANTS_SESSION_KEY = "console_confirmations"
 CONFIRMATION_SECONDS = 300
-CODE_FIELD, DEVICE_FIELD, ASSERTION_FIELD = "confirmation_code", "confirmation_device", "confirmation_assertion"
 _OWN_FIELDS = {"csrfmiddlewaretoken", CODE_FIELD, DEVICE_FIELD, ASSERTION_FIELD}
 
 # Every console action that needs a fresh second factor, and how the page names it.
@@ -97,11 +100,8 @@ def confirmation_required(
                     limited = consume_or_429(request, "otp_verify_user", key=str(request.user.pk))
                     if limited is not None:
                         return limited
-                    result = factor_check(
-                        request=request, user=request.user, purpose=f"confirm:{operation}",
-                        code=str(request.POST.get(CODE_FIELD, ""))[:16],
-                        device_id=str(request.POST.get(DEVICE_FIELD, ""))[:64],
-                        assertion=str(request.POST.get(ASSERTION_FIELD, "")),
+                    result = factor_check_posted(
+                        request=request, user=request.user, purpose=f"confirm:{operation}"
                     )
                     if result.ok:
                         confirmation_grant(request=request, operation=operation)
@@ -147,9 +147,7 @@ def _confirmation_page(request: HttpRequest, operation: str, error: str) -> Http
             "factors": factors,
             "webauthn_options": options,
             "error": error,
-            "code_field": CODE_FIELD,
-            "device_field": DEVICE_FIELD,
-            "assertion_field": ASSERTION_FIELD,
+            **FACTOR_FIELD_NAMES,
         },
         status=400 if error else 403,
     )

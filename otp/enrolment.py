@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -38,6 +39,7 @@ APP_SEED_BYTES = 20
 APP_DIGITS = 6
 APP_PERIOD = 30
 DEFAULT_ISSUER = "Firma remota"
+STAFF_ISSUER = "Firma remota – console"  # how the app lists the console's entry, apart from a holder's
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,24 @@ def app_enrolment_start(*, holder: Holder, ip: str = "") -> AppEnrolment:
     return AppEnrolment(device=device, secret=secret, uri=uri)
 
 
+def _pending_app_activate(
+    device: OtpDevice, *, code: str, ip: str, owned: Callable[[OtpDevice], bool]
+) -> tuple[OtpDevice, VerifyResult]:
+    """Lock the pending app (the caller's transaction), check its first code, activate it.
+
+    The row stays locked from the state check to the activation, so two submissions of the same
+    code activate it once.
+    """
+    locked = OtpDevice.objects.select_for_update().get(pk=device.pk)
+    if not owned(locked) or locked.kind != DeviceKind.APP_TOTP or locked.state != DeviceState.PENDING:
+        return locked, VerifyResult(VerifyOutcome.NOT_USABLE)
+    result = device_verify(device=locked, code=code, purpose="enrol", ip=ip)
+    if result.ok:
+        locked.state, locked.confirmed_at = DeviceState.ACTIVE, timezone.now()
+        locked.save(update_fields=["state", "confirmed_at"])
+    return locked, result
+
+
 def app_enrolment_confirm(*, holder: Holder, device: OtpDevice, code: str, ip: str = "") -> VerifyResult:
     """Activate a pending app with its first valid code; the app it replaces is retired.
 
@@ -95,14 +115,9 @@ def app_enrolment_confirm(*, holder: Holder, device: OtpDevice, code: str, ip: s
     same code activate it once and notify once.
     """
     with transaction.atomic():
-        locked = OtpDevice.objects.select_for_update().get(pk=device.pk)
-        if locked.holder_id != holder.pk or locked.kind != DeviceKind.APP_TOTP or locked.state != DeviceState.PENDING:
-            return VerifyResult(VerifyOutcome.NOT_USABLE)
-        result = device_verify(device=locked, code=code, purpose="enrol", ip=ip)
+        locked, result = _pending_app_activate(device, code=code, ip=ip, owned=lambda d: d.holder_id == holder.pk)
         if not result.ok:
             return result
-        locked.state, locked.confirmed_at = DeviceState.ACTIVE, timezone.now()
-        locked.save(update_fields=["state", "confirmed_at"])
         replaced = list(
             OtpDevice.objects.select_for_update()
             .filter(holder=holder, kind=DeviceKind.APP_TOTP)
@@ -195,7 +210,7 @@ def staff_app_enrolment_start(*, user: User, ip: str = "") -> AppEnrolment:
         device.seal_seed(seed)
         device.save()
     secret = base64.b32encode(seed).decode("ascii").rstrip("=")
-    uri = otpauth_uri(secret=seed, issuer=f"{DEFAULT_ISSUER} – {_('console')}", account=user.username,
+    uri = otpauth_uri(secret=seed, issuer=STAFF_ISSUER, account=user.username,
                       digits=APP_DIGITS, period=APP_PERIOD)
     return AppEnrolment(device=device, secret=secret, uri=uri)
 
@@ -205,14 +220,9 @@ def staff_app_enrolment_confirm(
 ) -> VerifyResult:
     """Activate a pending staff app with its first valid code (checked by the one verifier)."""
     with transaction.atomic():
-        locked = OtpDevice.objects.select_for_update().get(pk=device.pk)
-        if locked.staff_user_id != user.pk or locked.kind != DeviceKind.APP_TOTP or locked.state != DeviceState.PENDING:
-            return VerifyResult(VerifyOutcome.NOT_USABLE)
-        result = device_verify(device=locked, code=code, purpose="enrol", ip=ip)
+        locked, result = _pending_app_activate(device, code=code, ip=ip, owned=lambda d: d.staff_user_id == user.pk)
         if not result.ok:
             return result
-        locked.state, locked.confirmed_at = DeviceState.ACTIVE, timezone.now()
-        locked.save(update_fields=["state", "confirmed_at"])
         audit_record(
             event_type="staff.otp_app_added", actor=actor or user, organization=user.organization, subject=locked,
             ip=ip, details={"user": user.pk},

@@ -50,3 +50,14 @@ def device_get_for_operator(*, user: User, holder_id: int, public_id: str) -> Ot
     except ValueError as exc:
         raise Http404 from exc
     return get_object_or_404(device_list_for_operator(user=user, holder_id=holder_id), public_id=parsed)
+
+
+def staff_pending_app(*, user: User, public_id: object) -> OtpDevice | None:
+    """The authenticator app ``user`` (operator or administrator) is enrolling, by its public id."""
+    try:
+        parsed = uuid.UUID(str(public_id))
+    except ValueError:
+        return None
+    return OtpDevice.objects.filter(
+        staff_user=user, public_id=parsed, kind=DeviceKind.APP_TOTP, state=DeviceState.PENDING
+    ).first()

@@ -149,6 +149,21 @@ def factor_check(
     return FactorResult(False, message=str(verify_message(result.outcome, result.failures_left)))
 
 
+# The fields of the second-factor forms (sign-in and confirmation pages share one template).
+CODE_FIELD, DEVICE_FIELD, ASSERTION_FIELD = "confirmation_code", "confirmation_device", "confirmation_assertion"
+FACTOR_FIELD_NAMES = {"code_field": CODE_FIELD, "device_field": DEVICE_FIELD, "assertion_field": ASSERTION_FIELD}
+
+
+def factor_check_posted(*, request: HttpRequest, user: User, purpose: str) -> FactorResult:
+    """:func:`factor_check` with the answer the second-factor form posted."""
+    return factor_check(
+        request=request, user=user, purpose=purpose,
+        code=str(request.POST.get(CODE_FIELD, ""))[:16],
+        device_id=str(request.POST.get(DEVICE_FIELD, ""))[:64],
+        assertion=str(request.POST.get(ASSERTION_FIELD, "")),
+    )
+
+
 def _failed(user: User, purpose: str, ip: str, reason: str) -> None:
     audit_record(
         event_type="staff.second_factor_failed", outcome=Outcome.FAILURE, actor=user, organization=user.organization,

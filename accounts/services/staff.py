@@ -123,6 +123,16 @@ def enrolment_get(*, token: str) -> StaffEnrolment | None:
     return enrolment
 
 
+def enrolment_resume(*, enrolment_id: object) -> StaffEnrolment | None:
+    """The enrolment a session started (password step done), if still live for an active person."""
+    if not isinstance(enrolment_id, int):
+        return None
+    enrolment = StaffEnrolment.objects.select_related("user").filter(pk=enrolment_id).first()
+    if enrolment is None or not enrolment.is_live(timezone.now()) or enrolment.password_set_at is None:
+        return None
+    return enrolment if enrolment.user.is_active else None
+
+
 def enrolment_password(*, enrolment: StaffEnrolment, password: str, password_again: str = "", ip: str = "") -> None:
     """The first step of a link: choose the password (invitation) or type the current one (reset)."""
     user = enrolment.user

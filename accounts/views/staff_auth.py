@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass
 
 from django.contrib import messages
@@ -11,25 +10,26 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.confirmation import ASSERTION_FIELD, CODE_FIELD, DEVICE_FIELD, confirmation_required
+from accounts.confirmation import confirmation_required
 from accounts.decorators import console_member_required
 from accounts.forms import EnrolmentPasswordForm
 from accounts.models import StaffEnrolment, StaffEnrolmentPurpose, User, UserKind
 from accounts.selectors import operator_for_user
 from accounts.services.authentication import Portal
 from accounts.services.second_factor import (
+    CODE_FIELD,
+    FACTOR_FIELD_NAMES,
     KEY_REFUSED_MESSAGE,
     challenge_keep,
     challenge_pop,
     enrolled_sign_in,
-    factor_check,
+    factor_check_posted,
     relying_party,
     sign_in_complete,
     sign_in_pending,
@@ -39,6 +39,7 @@ from accounts.services.staff import (
     ENROLMENT_INVALID_MESSAGE,
     enrolment_get,
     enrolment_password,
+    enrolment_resume,
     enrolment_use,
     staff_factor_remove,
 )
@@ -46,7 +47,7 @@ from accounts.views.auth import safe_next
 from core.errors import ApplicationError
 from core.ratelimit import client_ip, consume_or_429
 from otp.enrolment import staff_app_enrolment_confirm, staff_app_enrolment_start
-from otp.models import DeviceState, OtpDevice
+from otp.selectors import staff_pending_app
 from otp.texts import verify_message
 from otp.views_devices import qr_svg
 from otp.webauthn import authentication_options, registration_options, security_key_register
@@ -69,12 +70,7 @@ def second_factor_view(request: HttpRequest) -> HttpResponse:
         limited = consume_or_429(request, "otp_verify_user", key=str(pending.user.pk))
         if limited is not None:
             return limited
-        result = factor_check(
-            request=request, user=pending.user, purpose=SIGN_IN_PURPOSE,
-            code=str(request.POST.get(CODE_FIELD, ""))[:16],
-            device_id=str(request.POST.get(DEVICE_FIELD, ""))[:64],
-            assertion=str(request.POST.get(ASSERTION_FIELD, "")),
-        )
+        result = factor_check_posted(request=request, user=pending.user, purpose=SIGN_IN_PURPOSE)
         if result.ok:
             sign_in_complete(request=request, pending=pending, factor=result.factor)
             return HttpResponseRedirect(safe_next(request, pending.next_url, _HOME[pending.portal]))
@@ -96,9 +92,7 @@ def second_factor_view(request: HttpRequest) -> HttpResponse:
             "action": request.path,
             "carried": [],
             "error": error,
-            "code_field": CODE_FIELD,
-            "device_field": DEVICE_FIELD,
-            "assertion_field": ASSERTION_FIELD,
+            **FACTOR_FIELD_NAMES,
         },
         status=status,
     )
@@ -160,10 +154,7 @@ def _enrolment_in_session(request: HttpRequest) -> StaffEnrolment | None:
         return None
     if kept["at"] + ENROLMENT_SESSION_SECONDS < time.time():
         return None
-    enrolment = StaffEnrolment.objects.select_related("user").filter(pk=kept.get("id")).first()
-    if enrolment is None or not enrolment.is_live(timezone.now()) or enrolment.password_set_at is None:
-        return None
-    return enrolment if enrolment.user.is_active else None
+    return enrolment_resume(enrolment_id=kept.get("id"))
 
 
 @sensitive_post_parameters("code")
@@ -217,10 +208,7 @@ def _add_factor(request: HttpRequest, user: User, *, enrolment: StaffEnrolment |
                 )
                 factor = "webauthn"
             elif kind == "app":
-                device = OtpDevice.objects.filter(
-                    staff_user=user, public_id=_uuid_or_none(request.session.get(PENDING_APP_SESSION_KEY)),
-                    state=DeviceState.PENDING,
-                ).first()
+                device = staff_pending_app(user=user, public_id=request.session.get(PENDING_APP_SESSION_KEY))
                 if device is None:
                     return _Added(False, error=str(_("Scan the QR code again: this enrolment has expired.")))
                 result = staff_app_enrolment_confirm(
@@ -240,13 +228,6 @@ def _add_factor(request: HttpRequest, user: User, *, enrolment: StaffEnrolment |
 
 
 PENDING_APP_SESSION_KEY = "staff_pending_app"
-
-
-def _uuid_or_none(value: object) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
 
 
 def _factor_choices(request: HttpRequest, user: User) -> dict:
