@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.forms import input_attrs
 from accounts.models import IdDocumentType, Organization
 from certificates.models import OtpChoice, RevocationReason
-from certificates.services.custody import PIN_MAX_LENGTH
+from certificates.pin_policy import PIN_MAX_LENGTH
 from certificates.services.holder_requests import HOLDER_REVOCATION_REASONS
 from certificates.services.lifecycle import REVOCATION_REASONS
 from otp.forms import code_field

@@ -394,9 +394,10 @@ def renewal_submit(
 ) -> RenewalRequest:
     """Sign the renewal form with the certificate being renewed (PIN + OTP) and send the request.
 
-    Call outside any transaction: a wrong PIN or OTP is counted (and the fifth wrong PIN blocks the
-    certificate) even though the request is not sent. Where the organization renews automatically,
-    the request is approved and the new certificate issued in the same transaction as the submission.
+    Runs outside any transaction (the PIN check's own is durable): a wrong PIN or OTP is counted
+    (and the fifth wrong PIN blocks the certificate) even though the request is not sent. Where the
+    organization renews automatically, the request is approved and the new certificate issued in the
+    same transaction as the submission.
     """
     request = RenewalRequest.objects.select_related("holder__user", "old_certificate", "organization").get(
         pk=request.pk

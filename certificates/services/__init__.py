@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
+from certificates.pin_policy import pin_validate
 from certificates.services.authority import authority_hierarchy_build, authority_init, authority_private_key
-from certificates.services.custody import (
-    certificate_key_unlock,
-    certificate_pin_change,
-    keys_rewrap_kek,
-    pin_validate,
-)
+from certificates.services.custody import certificate_key_unlock, certificate_pin_change, keys_rewrap_kek
 from certificates.services.lifecycle import (
     certificate_activate,
     certificate_block,

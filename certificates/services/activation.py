@@ -34,7 +34,7 @@ from accounts.services.authentication import login_throttle_clear
 from audit.models import Outcome
 from audit.services import audit_record
 from certificates.models import ACTIVATION_OPEN_STATES, Activation, ActivationState, CertificateState, OtpChoice
-from certificates.services.custody import pin_validate
+from certificates.pin_policy import pin_validate
 from certificates.services.issuance import activation_link_digest
 from certificates.services.lifecycle import certificate_activate
 from core.errors import ApplicationError

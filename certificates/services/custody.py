@@ -8,7 +8,6 @@ the certificate's row lock, and at ``organization.pin_max_retries`` the certific
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from django.conf import settings
@@ -17,63 +16,20 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
-from accounts.models import Holder
 from audit.models import Outcome
 from audit.services import audit_record
 from certificates.models import Certificate, CertificateAuthority, CertificateKey, CertificateState
-from certificates.services.lifecycle import _audit, _block_locked, _lock, _notify
+from certificates.pin_policy import pin_validate
+from certificates.services.transitions import (
+    certificate_audit,
+    certificate_block_locked,
+    certificate_lock,
+    holder_notify,
+)
 from certificates.vault import KeyUnavailable, PrivateKey, WrongPin, sealed_from_row, sealed_to_row, vault_get
 from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
-
-# The PIN is the only secret between the server's keys and a signature in the holder's name, and
-# whoever holds the database *and* the server's secrets can guess it offline at one Argon2id per
-# guess (CA_PIN_KDF_COST: about 0.2 s per guess per core here). The lengths make exhausting the
-# space a matter of core-centuries: 10^10 digit-only PINs, or ≥ 36^8 ≈ 2.8·10^12 with letters.
-PIN_MIN_LENGTH = 8
-PIN_MIN_LENGTH_DIGITS_ONLY = 10
-PIN_MAX_LENGTH = 64
-
-
-def _is_sequence(text: str) -> bool:
-    steps = {ord(b) - ord(a) for a, b in zip(text, text[1:], strict=False)}
-    return steps in ({1}, {-1})
-
-
-def pin_validate(*, pin: str, holder: Holder | None = None) -> None:
-    """The signing PIN rule: 10 digits, or 8 characters with letters, and not guessable from the holder's data.
-
-    Characters of any kind are allowed; a PIN of digits only must be longer, because its alphabet is
-    smaller. What is refused is what an attacker tries first: one repeated character, a run like
-    12345678 or 87654321, the codice fiscale or the birth date.
-    """
-    if not isinstance(pin, str) or len(pin) < PIN_MIN_LENGTH:
-        raise ApplicationError("weak_pin", _("The PIN must be at least 8 characters long."), field="pin")
-    if len(pin) > PIN_MAX_LENGTH:
-        raise ApplicationError("weak_pin", _("The PIN must be at most 64 characters long."), field="pin")
-    if len(set(pin)) == 1:
-        raise ApplicationError("weak_pin", _("The PIN must not repeat a single character."), field="pin")
-    if _is_sequence(pin.lower()):
-        raise ApplicationError(
-            "weak_pin", _("The PIN must not be a run of consecutive characters, such as 12345678."), field="pin"
-        )
-    if pin.isdigit() and len(pin) < PIN_MIN_LENGTH_DIGITS_ONLY:
-        raise ApplicationError(
-            "weak_pin", _("A PIN of digits only must be at least 10 digits long (or add letters)."), field="pin"
-        )
-    if holder is not None:
-        normalized = re.sub(r"[\s./-]", "", pin).upper()
-        cf = holder.codice_fiscale.upper()
-        if cf and (cf in normalized or normalized in cf):
-            raise ApplicationError("weak_pin", _("The PIN must not contain your codice fiscale."), field="pin")
-        if holder.birth_date is not None:
-            d = holder.birth_date
-            dates = {
-                d.strftime(fmt) for fmt in ("%d%m%Y", "%Y%m%d", "%d%m%y", "%m%d%Y", "%y%m%d", "%Y%d%m")
-            }
-            if any(date in normalized for date in dates):
-                raise ApplicationError("weak_pin", _("The PIN must not contain your birth date."), field="pin")
 
 
 def _pin_attempt(
@@ -117,7 +73,7 @@ def _pin_attempt(
         details={"iut": certificate.iut, "failures": certificate.pin_failures, "remaining": remaining, "op": operation},
     )
     if remaining == 0:
-        _block_locked(certificate, actor=None, ip=ip, now=timezone.now())
+        certificate_block_locked(certificate, actor=None, ip=ip, now=timezone.now())
         return None, ApplicationError(
             "locked_pin",
             _(
@@ -151,13 +107,14 @@ def _usable(certificate: Certificate) -> None:
 def certificate_key_unlock(*, certificate: Certificate, pin: str, ip: str = "") -> PrivateKey:
     """The private key of an active certificate, opened with the holder's PIN (in memory only).
 
-    Call it outside any transaction of your own (or commit before re-raising): a wrong PIN is
-    counted in this function's transaction, and an enclosing rollback would un-count it.
+    A wrong PIN is counted in this function's own transaction, which is durable: called inside
+    someone else's transaction it refuses to run (``RuntimeError``), because an enclosing rollback
+    would un-count the failure and a guesser could then try forever.
     """
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         # The row lock serializes attempts on one certificate: N parallel guesses cannot all be
         # checked against the same counter value.
-        certificate = _lock(certificate)
+        certificate = certificate_lock(certificate)
         _usable(certificate)
         try:
             private_key, error = _pin_attempt(certificate, pin=pin, ip=ip, operation="unlock")
@@ -181,11 +138,11 @@ def certificate_key_unlock(*, certificate: Certificate, pin: str, ip: str = "") 
 
 def certificate_data_key_unlock(*, certificate: Certificate, pin: str, ip: str = "") -> tuple[bytes, int]:
     """The data key of an active certificate's private key, opened with the holder's PIN, and the key
-    version it belongs to. Same rules and counting as :func:`certificate_key_unlock` (call it outside
-    your own transaction); used by the signature activation, which re-wraps it under a one-time key.
+    version it belongs to. Same rules and counting as :func:`certificate_key_unlock` (a durable
+    transaction of its own); used by the signature activation, which re-wraps it under a one-time key.
     """
-    with transaction.atomic():
-        certificate = _lock(certificate)
+    with transaction.atomic(durable=True):
+        certificate = certificate_lock(certificate)
         _usable(certificate)
         try:
             opened, error = _pin_attempt(
@@ -215,13 +172,13 @@ def certificate_pin_change(
     """Re-wrap the key under a new PIN (and a new data key): the old PIN stops working.
 
     A wrong current PIN counts towards blocking exactly like a wrong PIN when signing, otherwise this
-    would be a PIN oracle without a retry counter.
+    would be a PIN oracle without a retry counter (hence a durable transaction here too).
     """
     pin_validate(pin=new_pin, holder=certificate.holder)
     if new_pin == current_pin:
         raise ApplicationError("same_pin", _("The new PIN must be different from the current one."), field="new_pin")
-    with transaction.atomic():
-        certificate = _lock(certificate)
+    with transaction.atomic(durable=True):
+        certificate = certificate_lock(certificate)
         _usable(certificate)
         try:
             private_key, error = _pin_attempt(certificate, pin=current_pin, ip=ip, operation="pin_change")
@@ -234,8 +191,8 @@ def certificate_pin_change(
                 )
                 key.save(update_fields=[*sealed_to_row(key, sealed), "updated_at"])
                 now = timezone.now()
-                _audit("pin_changed", certificate, actor or certificate.holder.user, ip)
-                _notify(certificate, "pin_changed", now)
+                certificate_audit("pin_changed", certificate, actor or certificate.holder.user, ip)
+                holder_notify(certificate, "pin_changed", now)
         except (KeyUnavailable, CertificateKey.DoesNotExist) as exc:
             logger.error("key of certificate %s cannot be opened: %s", certificate.pk, exc)
             raise ApplicationError("key_unavailable", _("The signing key is not available.")) from exc

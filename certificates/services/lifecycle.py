@@ -11,8 +11,11 @@
 A blocked certificate is published as revoked (cessationOfOperation, at the block time) the moment
 it is blocked: its key is erased, so no relying party may accept it from then on.
 
-Lock order, everywhere: holder row, then certificate row, then key row — so two services that need
-several of them cannot deadlock. A refused transition raises before anything is written.
+Which state each operation may start from, and the steps every transition shares (lock, save,
+erase the key, audit, tell the holder, block), are in ``transitions.py``; the PIN rule is in
+``certificates/pin_policy.py``. Lock order, everywhere: holder row, then certificate row, then key
+row — so two services that need several of them cannot deadlock. A refused transition raises before
+anything is written.
 """
 
 from __future__ import annotations
@@ -29,15 +32,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Holder
-from audit.services import audit_record
 from certificates.models import (
     LIVE_STATES,
     AuthorityRole,
     Certificate,
     CertificateKey,
-    CertificateState,
     RevocationReason,
 )
+from certificates.pin_policy import pin_validate
 from certificates.profile import HolderSubject, holder_certificate_build, random_serial
 from certificates.selectors import (
     AuthorityMissing,
@@ -47,44 +49,20 @@ from certificates.selectors import (
 )
 from certificates.services.authority import authority_private_key
 from certificates.services.revocation import crl_publish_on_commit
+from certificates.services.transitions import (
+    ALLOWED_FROM,
+    State,
+    certificate_audit,
+    certificate_block_locked,
+    certificate_lock,
+    holder_lock,
+    holder_notify,
+    key_destroy,
+    state_save,
+    transition_check,
+)
 from certificates.vault import sealed_from_row, sealed_to_row, vault_get
 from core.errors import ApplicationError
-from notifications.services import security_notice_send
-
-State = CertificateState
-
-# Which states each operation may start from.
-ALLOWED_FROM: dict[str, tuple[str, ...]] = {
-    "issue": (State.REQUESTED,),
-    "activate": (State.ISSUED,),
-    "suspend": (State.ACTIVE,),
-    "reactivate": (State.SUSPENDED,),
-    "revoke": (State.ISSUED, State.ACTIVE, State.SUSPENDED, State.BLOCKED),
-    "block": (State.ACTIVE,),
-    "expire": (State.ISSUED, State.ACTIVE, State.SUSPENDED, State.BLOCKED),
-    # By the activation of its renewal (a blocked certificate stays blocked: it is already listed).
-    "supersede": (State.ISSUED, State.ACTIVE, State.SUSPENDED),
-}
-
-_REFUSED = {
-    "issue": _("This certificate has already been issued."),
-    "activate": _("Only an issued certificate that is awaiting activation can be activated."),
-    "suspend": _("Only an active certificate can be suspended."),
-    "reactivate": _("Only a suspended certificate can be reactivated."),
-    "revoke": _("This certificate is already revoked or expired: it cannot be revoked."),
-    "block": _("Only an active certificate can be blocked."),
-    "expire": _("This certificate is already in a final state."),
-    "supersede": _("This certificate is already in a final state."),
-}
-# Where a more precise sentence helps the person who tried.
-_REFUSED_FROM = {
-    ("reactivate", State.REVOKED): _("A revoked certificate cannot be reactivated: revocation is final."),
-    ("reactivate", State.BLOCKED): _(
-        "A blocked certificate cannot be reactivated: it can only be revoked, and a new certificate issued."
-    ),
-    ("activate", State.ACTIVE): _("This certificate is already active."),
-    ("suspend", State.SUSPENDED): _("This certificate is already suspended."),
-}
 
 # Reasons a caller may give (certificate_hold is suspension, not revocation).
 REVOCATION_REASONS = (
@@ -94,20 +72,6 @@ REVOCATION_REASONS = (
     RevocationReason.SUPERSEDED,
     RevocationReason.CESSATION_OF_OPERATION,
 )
-
-
-def _check_transition(certificate: Certificate, operation: str) -> None:
-    if certificate.state not in ALLOWED_FROM[operation]:
-        message = _REFUSED_FROM.get((operation, certificate.state), _REFUSED[operation])
-        raise ApplicationError("invalid_transition", message)
-
-
-def _lock(certificate: Certificate) -> Certificate:
-    return Certificate.objects.select_for_update().get(pk=certificate.pk)
-
-
-def _lock_holder(holder_id: int) -> Holder:
-    return Holder.objects.select_for_update().select_related("organization", "user").get(pk=holder_id)
 
 
 def _check_capacity(
@@ -124,37 +88,6 @@ def _check_capacity(
                 "current certificate (or let it expire) before a new one is issued."
             ),
         )
-
-
-def _save(certificate: Certificate, now: datetime, *fields: str) -> None:
-    certificate.status_changed_at = now
-    certificate.save(update_fields=["state", "status_changed_at", *fields])
-
-
-def _destroy_key(certificate: Certificate, now: datetime) -> None:
-    """Crypto-shredding: a certificate in a final state must never sign again, whoever holds the KEK.
-    (PostgreSQL keeps dead tuples until VACUUM; the wrapped data key is erased with the ciphertext.)"""
-    CertificateKey.objects.filter(certificate=certificate, destroyed_at__isnull=True).update(
-        key_ciphertext=b"", key_nonce=b"", wrapped_data_key=b"", pin_salt=b"", pin_kdf={}, destroyed_at=now,
-        updated_at=now,
-    )
-
-
-def _audit(event: str, certificate: Certificate, actor: Any, ip: str, **details: Any) -> None:
-    audit_record(
-        event_type=f"certificate.{event}",
-        actor=actor,
-        organization=certificate.organization_id,
-        subject=certificate,
-        ip=ip,
-        details={"iut": certificate.iut, "serial": certificate.serial or "", "state": certificate.state, **details},
-    )
-
-
-def _notify(certificate: Certificate, event: str, now: datetime) -> None:
-    security_notice_send(
-        holder=certificate.holder, event=event, reference=f"{certificate.iut}:{now.isoformat()}", occurred_at=now
-    )
 
 
 def _new_iut() -> str:
@@ -200,7 +133,7 @@ def certificate_request(
     new certificate has its own key pair, serial and IUT; the subject is taken from the holder's
     data as it is now (the role data cannot have changed: changing them needs a new certificate)."""
     with transaction.atomic():
-        holder = _lock_holder(holder.pk)
+        holder = holder_lock(holder.pk)
         organization = holder.organization
         if not organization.is_active:
             raise ApplicationError("organization_inactive", _("This organization is not active."))
@@ -226,7 +159,7 @@ def certificate_request(
             replaces=replaces,
             requested_by=actor if getattr(actor, "pk", None) else None,
         )
-        _audit(
+        certificate_audit(
             "requested", certificate, actor, ip, key_algorithm=certificate.key_algorithm,
             **({"renews_iut": replaces.iut} if replaces is not None else {}),
         )
@@ -244,9 +177,9 @@ def certificate_issue(
     renewal window and the reminders), the issuance time and the activation deadline all count from
     it. Nothing else is backdated: the audit trail records when the call was made."""
     with transaction.atomic():
-        _lock_holder(certificate.holder_id)
-        certificate = _lock(certificate)
-        _check_transition(certificate, "issue")
+        holder_lock(certificate.holder_id)
+        certificate = certificate_lock(certificate)
+        transition_check(certificate, "issue")
         holder = certificate.holder
         _check_capacity(holder, states=LIVE_STATES, exclude=certificate)
         try:
@@ -283,7 +216,7 @@ def certificate_issue(
         certificate.activation_deadline = now + timedelta(days=organization.activation_deadline_days)
         certificate.issued_by = actor if getattr(actor, "pk", None) else None
         certificate.state = State.ISSUED
-        _save(
+        state_save(
             certificate, now, "issuer", "serial", "der", "not_before", "not_after", "issued_at",
             "activation_deadline", "issued_by",
         )
@@ -291,7 +224,7 @@ def certificate_issue(
         key = CertificateKey(certificate=certificate, public_key_sha256=hashlib.sha256(spki).hexdigest())
         sealed_to_row(key, sealed)
         key.save(force_insert=True)
-        _audit("issued", certificate, actor, ip, key_algorithm=certificate.key_algorithm)
+        certificate_audit("issued", certificate, actor, ip, key_algorithm=certificate.key_algorithm)
     return certificate
 
 
@@ -307,13 +240,11 @@ def certificate_activate(
 
     ``activated_at``: the counterpart of ``certificate_issue(issued_at=…)``, for the demo world and
     tests of aged certificates — the activation is dated then, and the deadline checked then."""
-    from certificates.services.custody import pin_validate
-
     with transaction.atomic():
-        holder = _lock_holder(certificate.holder_id)
-        certificate = _lock(certificate)
-        _check_transition(certificate, "activate")
-        renewed = _lock(certificate.replaces) if certificate.replaces_id is not None else None
+        holder = holder_lock(certificate.holder_id)
+        certificate = certificate_lock(certificate)
+        transition_check(certificate, "activate")
+        renewed = certificate_lock(certificate.replaces) if certificate.replaces_id is not None else None
         now = activated_at or timezone.now()
         if certificate.activation_deadline is not None and now >= certificate.activation_deadline:
             raise ApplicationError(
@@ -329,13 +260,13 @@ def certificate_activate(
         certificate.state = State.ACTIVE
         certificate.activated_at = now
         certificate.pin_failures = 0
-        _save(certificate, now, "activated_at", "pin_failures")
-        _audit("activated", certificate, actor, ip, **({"renews_iut": renewed.iut} if renewed else {}))
+        state_save(certificate, now, "activated_at", "pin_failures")
+        certificate_audit("activated", certificate, actor, ip, **({"renews_iut": renewed.iut} if renewed else {}))
         if renewed is not None and renewed.state in ALLOWED_FROM["supersede"]:
             _supersede_locked(renewed, by=certificate, actor=actor, ip=ip, now=now)
-            _notify(certificate, "certificate_renewed", now)
+            holder_notify(certificate, "certificate_renewed", now)
         else:
-            _notify(certificate, "certificate_activated", now)
+            holder_notify(certificate, "certificate_activated", now)
     return certificate
 
 
@@ -347,9 +278,9 @@ def _supersede_locked(certificate: Certificate, *, by: Certificate, actor: Any, 
     certificate.revoked_at = now
     certificate.revocation_reason = RevocationReason.SUPERSEDED
     certificate.revocation_time = now
-    _save(certificate, now, "revoked_at", "revocation_reason", "revocation_time")
-    _destroy_key(certificate, now)
-    _audit("revoked", certificate, actor, ip, reason=RevocationReason.SUPERSEDED, previous_state=previous,
+    state_save(certificate, now, "revoked_at", "revocation_reason", "revocation_time")
+    key_destroy(certificate, now)
+    certificate_audit("revoked", certificate, actor, ip, reason=RevocationReason.SUPERSEDED, previous_state=previous,
            superseded_by=by.iut)
     crl_publish_on_commit()
 
@@ -357,16 +288,16 @@ def _supersede_locked(certificate: Certificate, *, by: Certificate, actor: Any, 
 def certificate_suspend(*, certificate: Certificate, actor: Any = None, note: str = "", ip: str = "") -> Certificate:
     """Suspend (certificateHold on the CRL and in OCSP). ``note`` is the holder's or operator's reason."""
     with transaction.atomic():
-        certificate = _lock(certificate)
-        _check_transition(certificate, "suspend")
+        certificate = certificate_lock(certificate)
+        transition_check(certificate, "suspend")
         now = timezone.now()
         certificate.state = State.SUSPENDED
         certificate.suspended_at = now
         certificate.revocation_reason = RevocationReason.CERTIFICATE_HOLD
         certificate.revocation_time = now
-        _save(certificate, now, "suspended_at", "revocation_reason", "revocation_time")
-        _audit("suspended", certificate, actor, ip, note=note[:500])
-        _notify(certificate, "certificate_suspended", now)
+        state_save(certificate, now, "suspended_at", "revocation_reason", "revocation_time")
+        certificate_audit("suspended", certificate, actor, ip, note=note[:500])
+        holder_notify(certificate, "certificate_suspended", now)
         crl_publish_on_commit()
     return certificate
 
@@ -374,17 +305,17 @@ def certificate_suspend(*, certificate: Certificate, actor: Any = None, note: st
 def certificate_reactivate(*, certificate: Certificate, actor: Any = None, ip: str = "") -> Certificate:
     """Lift a suspension: the CRL entry and the OCSP hold disappear."""
     with transaction.atomic():
-        holder = _lock_holder(certificate.holder_id)
-        certificate = _lock(certificate)
-        _check_transition(certificate, "reactivate")
+        holder = holder_lock(certificate.holder_id)
+        certificate = certificate_lock(certificate)
+        transition_check(certificate, "reactivate")
         _check_capacity(holder, states=LIVE_STATES, exclude=certificate)
         now = timezone.now()
         certificate.state = State.ACTIVE
         certificate.revocation_reason = ""
         certificate.revocation_time = None
-        _save(certificate, now, "revocation_reason", "revocation_time")
-        _audit("reactivated", certificate, actor, ip)
-        _notify(certificate, "certificate_reactivated", now)
+        state_save(certificate, now, "revocation_reason", "revocation_time")
+        certificate_audit("reactivated", certificate, actor, ip)
+        holder_notify(certificate, "certificate_reactivated", now)
         crl_publish_on_commit()
     return certificate
 
@@ -405,8 +336,8 @@ def certificate_revoke(
     if reason not in REVOCATION_REASONS:
         raise ApplicationError("invalid_reason", _("Choose a revocation reason from the list."), field="reason")
     with transaction.atomic():
-        certificate = _lock(certificate)
-        _check_transition(certificate, "revoke")
+        certificate = certificate_lock(certificate)
+        transition_check(certificate, "revoke")
         if suspended_before is not None and not (
             certificate.state == State.SUSPENDED
             and certificate.suspended_at is not None
@@ -422,42 +353,21 @@ def certificate_revoke(
         # that moment (a later one would tell validators it was good in between).
         if previous != State.BLOCKED:
             certificate.revocation_time = now
-        _save(certificate, now, "revoked_at", "revocation_reason", "revocation_time")
-        _destroy_key(certificate, now)
-        _audit("revoked", certificate, actor, ip, reason=reason, previous_state=previous)
-        _notify(certificate, "certificate_revoked", now)
+        state_save(certificate, now, "revoked_at", "revocation_reason", "revocation_time")
+        key_destroy(certificate, now)
+        certificate_audit("revoked", certificate, actor, ip, reason=reason, previous_state=previous)
+        holder_notify(certificate, "certificate_revoked", now)
         crl_publish_on_commit()
     return certificate
-
-
-def _block_locked(certificate: Certificate, *, actor: Any, ip: str, now: datetime) -> None:
-    """Block the locked ``certificate`` and publish it as revoked at ``now``.
-
-    The reason is cessationOfOperation, not keyCompromise: the key was erased because nobody can
-    prove who holds the PIN any more, but nothing shows the key itself leaked. Validators treat
-    keyCompromise as casting doubt on signatures made *before* the revocation time too; with
-    cessationOfOperation, signatures made (and timestamped) before the block stay valid, and none
-    can be made after it.
-    """
-    certificate.state = State.BLOCKED
-    certificate.blocked_at = now
-    certificate.revocation_reason = RevocationReason.CESSATION_OF_OPERATION
-    certificate.revocation_time = now
-    _save(certificate, now, "blocked_at", "pin_failures", "revocation_reason", "revocation_time")
-    _destroy_key(certificate, now)
-    _audit("blocked", certificate, actor, ip, pin_failures=certificate.pin_failures,
-           reason=RevocationReason.CESSATION_OF_OPERATION)
-    _notify(certificate, "certificate_blocked", now)
-    crl_publish_on_commit()
 
 
 def certificate_block(*, certificate: Certificate, actor: Any = None, ip: str = "") -> Certificate:
     """Block for good (PIN retries exhausted): the key is destroyed, the certificate is listed as revoked
     (cessationOfOperation) on the CRL and by OCSP, and it can only be revoked formally."""
     with transaction.atomic():
-        certificate = _lock(certificate)
-        _check_transition(certificate, "block")
-        _block_locked(certificate, actor=actor, ip=ip, now=timezone.now())
+        certificate = certificate_lock(certificate)
+        transition_check(certificate, "block")
+        certificate_block_locked(certificate, actor=actor, ip=ip, now=timezone.now())
     return certificate
 
 
@@ -470,8 +380,8 @@ def certificate_expire(
     (cessationOfOperation): its key is destroyed, and no relying party should accept it meanwhile.
     """
     with transaction.atomic():
-        certificate = _lock(certificate)
-        _check_transition(certificate, "expire")
+        certificate = certificate_lock(certificate)
+        transition_check(certificate, "expire")
         now = now or timezone.now()
         past_validity = certificate.not_after is not None and now >= certificate.not_after
         past_deadline = (
@@ -489,9 +399,9 @@ def certificate_expire(
             certificate.revocation_reason = RevocationReason.CESSATION_OF_OPERATION
             certificate.revocation_time = now
             fields += ["revocation_reason", "revocation_time"]
-        _save(certificate, now, *fields)
-        _destroy_key(certificate, now)
-        _audit(
+        state_save(certificate, now, *fields)
+        key_destroy(certificate, now)
+        certificate_audit(
             "expired", certificate, actor, ip, previous_state=previous,
             cause="validity_end" if past_validity else "activation_deadline",
         )

@@ -7,7 +7,7 @@ import base64
 import pytest
 from cryptography.hazmat.primitives import serialization
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 
 from audit.models import AuditEvent
 from certificates.models import CertificateAuthority, CertificateKey, CertificateState
@@ -256,3 +256,23 @@ def test_kek_rotation_rewraps_every_key_and_old_ids_still_open_before(world, ca,
     certificate_activate(certificate=waiting, pin=PIN)
     for authority in CertificateAuthority.objects.all():
         assert authority_private_key(authority) is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_pin_check_refuses_to_run_inside_a_callers_transaction(world, ca):
+    # A wrong PIN must stay counted: inside a caller's transaction a rollback would un-count it, so
+    # the check's own transaction is durable and refuses to nest.
+    certificate = active(world.alpha.holder)
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        certificate_key_unlock(certificate=certificate, pin="99999998")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        certificate_pin_change(certificate=certificate, current_pin="99999998", new_pin=OTHER_PIN)
+
+    certificate.refresh_from_db()
+    assert certificate.pin_failures == 0
+    with pytest.raises(ApplicationError) as wrong:
+        certificate_key_unlock(certificate=certificate, pin="99999998")
+    assert wrong.value.code == "invalid_pin"
+    certificate.refresh_from_db()
+    assert certificate.pin_failures == 1
