@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from datetime import datetime
 from typing import Any
 
@@ -13,25 +12,17 @@ from django.utils import timezone
 
 from accounts.models import Holder, Organization
 from audit.services import audit_record
+from core.tasks import task_enqueue_on_commit
 from notifications.catalog import SECURITY_EVENTS
 from notifications.models import Channel, Message, MessageStatus
 from notifications.rendering import RenderingError, message_render
 from notifications.sealing import MASK, seal
 
-logger = logging.getLogger(__name__)
-
 
 def message_dispatch_on_commit(message_id: int) -> None:
-    """Hand the message to a worker once (and only if) the surrounding transaction commits."""
-    from notifications.tasks import message_deliver
-
-    def dispatch() -> None:
-        try:
-            message_deliver.delay(message_id)
-        except Exception:  # broker down: the sweeper will pick the row up
-            logger.exception("could not dispatch message %s; the sweeper will retry", message_id)
-
-    transaction.on_commit(dispatch)
+    """Hand the message to a worker once (and only if) the surrounding transaction commits; if the
+    broker is down, the sweeper picks the row up."""
+    task_enqueue_on_commit("notifications.tasks.message_deliver", message_id)
 
 
 def message_enqueue(

@@ -13,6 +13,7 @@ from django.contrib.auth import login as django_login
 from django.contrib.auth import logout as django_logout
 from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import make_password
+from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -193,6 +194,12 @@ def session_end(*, request: HttpRequest, reason: str = "logout") -> None:
             details={"reason": reason},
         )
     django_logout(request)
+
+
+def sessions_clear_expired() -> int:
+    """Delete expired server-side sessions (the periodic job); returns how many."""
+    deleted, _by_model = Session.objects.filter(expire_date__lt=timezone.now()).delete()
+    return deleted
 
 
 def login_throttle_reset(*, actor: User, user: User, ip: str = "") -> None:

@@ -51,6 +51,7 @@ from accounts.models import ApiClient
 from audit.services import audit_record
 from certificates.models import Certificate
 from core.errors import ApplicationError
+from core.tasks import task_enqueue
 from signing.models import SignatureActivation, SigningJob, SigningJobDocument, SigningJobState
 from signing.pdf_input import PdfDocument
 from signing.services.activation import (
@@ -65,11 +66,8 @@ RUNNABLE = (SigningJobState.QUEUED,)
 
 
 def _enqueue(job_id: int, sad_token: str) -> None:
-    from signing.tasks import signing_job_run_task
-
-    signing_job_run_task.apply_async(
-        args=[job_id], kwargs={"sad_token": sad_token}, kwargsrepr="{'sad_token': '<redacted>'}",
-    )
+    # The SAD travels in the message only, never in the logs.
+    task_enqueue("signing.tasks.signing_job_run", job_id, sad_token=sad_token, kwargsrepr="{'sad_token': '<redacted>'}")
 
 
 def signing_job_create(

@@ -17,7 +17,7 @@ from accounts.models import ContactKind, ContactOwnership, Holder
 from accounts.services.contacts import EMAIL_LINK_SALT
 from audit.models import AuditEvent
 from notifications.models import Channel, Message
-from notifications.tasks import message_deliver
+from notifications.tasks import message_deliver_task
 from otp.models import DeviceKind, SmsCode
 from otp.oath import totp
 from otp.services import device_create
@@ -58,7 +58,7 @@ def scripted_sms(settings):
 
 def deliver_latest(**filters) -> Message:
     message = Message.objects.filter(**filters).latest("pk")
-    assert message_deliver(message.pk) == "sent"
+    assert message_deliver_task(message.pk) == "sent"
     return message
 
 

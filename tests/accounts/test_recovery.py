@@ -21,7 +21,7 @@ from accounts.services.people import holder_user_code_issue
 from accounts.services.recovery import recovery_process
 from audit.models import AuditEvent
 from notifications.models import Message
-from notifications.tasks import message_deliver
+from notifications.tasks import message_deliver_task
 from otp.models import SmsCode
 from tests.conftest import HOLDER_PASSWORD
 from tests.notifications.backends import ScriptedSmsBackend
@@ -64,7 +64,7 @@ def run_worker() -> None:
     for pk in RecoveryRequest.objects.filter(state=RecoveryState.STARTED).values_list("pk", flat=True):
         recovery_process(recovery_id=pk)
     for pk in Message.objects.filter(status="queued").values_list("pk", flat=True):
-        message_deliver(pk)
+        message_deliver_task(pk)
 
 
 def start(client: Client, username: str, code: str, token: str = RecaptchaStub.PASSED):

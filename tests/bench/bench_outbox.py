@@ -8,7 +8,7 @@ What it does, on whatever database and broker the environment configures (SQLite
 broker by default, PostgreSQL + Redis with ``DATABASE_URL``/``CELERY_BROKER_URL``):
 
 1. references, before any worker runs: a plain ORM insert of the same number of rows (same batches,
-   same transactions) and a direct in-process call of ``message_deliver`` on a sample of them;
+   same transactions) and a direct in-process call of ``message_deliver_task`` on a sample of them;
 2. two ``celery worker --pool solo`` processes on a queue of their own (the app's default queue for
    the run), then ``message_enqueue`` of N SMS in batches, one transaction per batch, so that
    ``transaction.on_commit`` dispatches them; the workers deliver while the enqueue goes on;
@@ -16,7 +16,7 @@ broker by default, PostgreSQL + Redis with ``DATABASE_URL``/``CELERY_BROKER_URL`
    wrote (one JSON file per delivered SMS, each with its provider id and recipient);
 4. enqueues the same N keys again: no new row, no new file.
 
-When delivery stalls (no new sent row for 5 s) the benchmark runs ``messages_sweep`` itself, as beat
+When delivery stalls (no new sent row for 5 s) the benchmark runs ``messages_sweep_task`` itself, as beat
 would, with ``NOTIFICATIONS_STALE_SECONDS`` shortened to ``BENCH_SWEEP_STALE`` (10 s), and reports
 how many messages needed it: those are tasks that failed, not messages delivered in the normal path.
 
@@ -50,7 +50,7 @@ from notifications.catalog import SECURITY_EVENTS
 from notifications.models import Channel, Message, MessageStatus
 from notifications.rendering import message_render
 from notifications.services import message_enqueue
-from notifications.tasks import message_deliver, messages_sweep
+from notifications.tasks import message_deliver_task, messages_sweep_task
 from tests.integration.conftest import Worker, _database_url, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -63,8 +63,8 @@ STALL = 5.0  # seconds without a new sent row before the benchmark runs the swee
 SWEEP_STALE = int(os.environ.get("BENCH_SWEEP_STALE", "10"))  # its NOTIFICATIONS_STALE_SECONDS (300 in production)
 WORKERS = 2
 FILE_SMS_BACKEND = "notifications.backends.sms.FileSmsBackend"
-TASK_RAISED = re.compile(r"message_deliver\[[^\]]+\] raised unexpected: (\w+\('[^']*'\)|\w+)")
-TASK_RESULT = re.compile(r"message_deliver\[[^\]]+\] succeeded in [0-9.e-]+s: '(\w+)'")
+TASK_RAISED = re.compile(r"message_deliver_task\[[^\]]+\] raised unexpected: (\w+\('[^']*'\)|\w+)")
+TASK_RESULT = re.compile(r"message_deliver_task\[[^\]]+\] succeeded in [0-9.e-]+s: '(\w+)'")
 
 
 def _recipient(n: int) -> str:
@@ -160,7 +160,7 @@ def test_outbox_load(tmp_path: Path) -> None:
                   .values_list("pk", flat=True)[:SAMPLE])
     with override_settings(SMS_BACKEND=FILE_SMS_BACKEND, SMS_FILE_PATH=str(tmp_path / "reference-sms")):
         started = time.perf_counter()
-        outcomes = Counter(message_deliver(pk) for pk in sample)
+        outcomes = Counter(message_deliver_task(pk) for pk in sample)
         inprocess_seconds = time.perf_counter() - started
     assert outcomes == {"sent": len(sample)}, outcomes
     Message.objects.filter(idempotency_key__startswith=f"ref:{run}:").delete()
@@ -202,7 +202,7 @@ def test_outbox_load(tmp_path: Path) -> None:
                     first_stall = (sent, time.perf_counter() - wall_started - STALL)
                 # Nothing moves: what beat's sweeper would do after NOTIFICATIONS_STALE_SECONDS, sooner.
                 with override_settings(NOTIFICATIONS_STALE_SECONDS=SWEEP_STALE):
-                    sweeps.append(messages_sweep())
+                    sweeps.append(messages_sweep_task())
                 print(f"  … stalled at {sent}/{MESSAGES}: the sweeper re-dispatched {sweeps[-1]}")
                 last_progress = now
             if now >= next_report:
@@ -265,7 +265,7 @@ reference: plain ORM insert, no workers      {_rate(MESSAGES, insert_seconds)}
 delivery end to end (first created → last sent) {_rate(MESSAGES, e2e_seconds)}
   wall clock, enqueue start → all sent seen  {_rate(MESSAGES, wall_seconds)}
   normal path only, before the first stall   {_rate(*first_stall)}
-reference: message_deliver in-process        {_rate(len(sample), inprocess_seconds)}
+reference: message_deliver_task in-process        {_rate(len(sample), inprocess_seconds)}
   → {WORKERS} workers / 1 in-process call loop      {e2e_rate / inprocess_rate:9.2f}×
 latency sent_at − created_at                 p50 {_percentile(latencies, 50):.2f} s   \
 p95 {_percentile(latencies, 95):.2f} s   max {max(latencies):.2f} s

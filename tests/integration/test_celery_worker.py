@@ -9,7 +9,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
-from accounts.tasks import sessions_clear_expired
+from accounts.tasks import sessions_clear_expired_task
 from audit.models import AuditEvent
 from audit.services import audit_record
 from audit.tasks import audit_chain_verify
@@ -23,7 +23,7 @@ def test_worker_deletes_expired_sessions_and_keeps_live_ones(worker):
     live.create()
     Session.objects.filter(session_key=expired.session_key).update(expire_date=timezone.now() - timedelta(hours=1))
 
-    sessions_clear_expired.apply_async(queue=worker)
+    sessions_clear_expired_task.apply_async(queue=worker)
 
     assert eventually(lambda: not Session.objects.filter(session_key=expired.session_key).exists())
     assert Session.objects.filter(session_key=live.session_key).exists()

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from notifications.models import Channel, Message, MessageStatus
 from notifications.services import message_enqueue
-from notifications.tasks import message_deliver, messages_sweep
+from notifications.tasks import message_deliver_task, messages_sweep_task
 from tests.integration.conftest import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -60,7 +60,7 @@ def test_a_committed_message_is_sent_exactly_once_even_if_its_task_is_redelivere
     with transaction.atomic():
         message = enqueue_sms(world.alpha.holder, "once")
     assert eventually(lambda: Message.objects.get(pk=message.pk).status == MessageStatus.SENT)
-    message_deliver.delay(message.pk)  # a duplicate delivery of the same task
+    message_deliver_task.delay(message.pk)  # a duplicate delivery of the same task
     with transaction.atomic():
         witness = enqueue_sms(world.alpha.holders[1], "witness")  # queued after the duplicate
     assert eventually(lambda: Message.objects.get(pk=witness.pk).status == MessageStatus.SENT)
@@ -85,7 +85,7 @@ def test_a_worker_killed_mid_send_loses_nothing_and_sends_once_after_restart_and
     worker_process.start(("SMS_FILE_PATH", str(sms_dir)))
     settings.NOTIFICATIONS_STALE_SECONDS = 1
     time.sleep(1.5)
-    assert messages_sweep() == 1
+    assert messages_sweep_task() == 1
     assert eventually(lambda: Message.objects.get(pk=message.pk).status == MessageStatus.SENT)
     assert eventually(lambda: len(delivered(sms_dir)) == 1, timeout=5)
     time.sleep(2)  # a late redelivery of the killed task, if the broker makes one, must change nothing

@@ -14,7 +14,8 @@ from audit.models import AuditEvent
 from notifications import tasks
 from notifications.models import Channel, Message, MessageStatus
 from notifications.services import message_enqueue, security_notice_send
-from notifications.tasks import message_deliver, messages_sweep, retry_delay_seconds
+from notifications.services_delivery import retry_delay_seconds
+from notifications.tasks import message_deliver_task, messages_sweep_task
 from tests.conftest import HOLDER_PASSWORD
 from tests.notifications.backends import ScriptedSmsBackend
 
@@ -26,7 +27,7 @@ def scheduled(monkeypatch) -> list[tuple[int, float]]:
     """Retries handed to the broker (message id, countdown), captured instead of queued."""
     calls: list[tuple[int, float]] = []
     monkeypatch.setattr(
-        message_deliver, "apply_async", lambda args, countdown=0, **kw: calls.append((args[0], countdown))
+        message_deliver_task, "apply_async", lambda args, countdown=0, **kw: calls.append((args[0], countdown))
     )
     return calls
 
@@ -60,7 +61,7 @@ def test_the_same_idempotency_key_never_makes_a_second_message(world):
 
 def test_dispatch_happens_only_when_the_transaction_commits(world, django_capture_on_commit_callbacks, monkeypatch):
     dispatched: list[int] = []
-    monkeypatch.setattr(message_deliver, "delay", lambda message_id: dispatched.append(message_id))
+    monkeypatch.setattr(message_deliver_task, "apply_async", lambda args, **kw: dispatched.append(args[0]))
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         message = notice(world.alpha.holder)
     assert len(callbacks) == 1 and dispatched == [message.pk]
@@ -119,7 +120,7 @@ def test_changing_the_password_queues_a_security_notice(world, holder_client):
 
 
 def test_a_message_missing_a_template_variable_is_recorded_dead_and_never_dispatched(world, monkeypatch):
-    monkeypatch.setattr(message_deliver, "delay", lambda *_: pytest.fail("must not be dispatched"))
+    monkeypatch.setattr(message_deliver_task, "apply_async", lambda *_, **__: pytest.fail("must not be dispatched"))
     message = message_enqueue(
         message_type="security_notice", channel=Channel.EMAIL, recipient="x@example.org",
         context={"holder_name": "X"}, idempotency_key="broken", holder=world.alpha.holder,
@@ -143,7 +144,7 @@ def test_unknown_security_event_is_a_programming_error(world):
 
 def test_delivery_sends_an_email_once_and_records_it(world):
     message = notice(world.alpha.holder)
-    assert message_deliver(message.pk) == "sent"
+    assert message_deliver_task(message.pk) == "sent"
     message.refresh_from_db()
     assert message.status == MessageStatus.SENT and message.attempts == 1 and message.sent_at
     assert len(mail.outbox) == 1
@@ -152,20 +153,20 @@ def test_delivery_sends_an_email_once_and_records_it(world):
     assert sent.extra_headers["Message-ID"] == message.provider_message_id
     assert sent.alternatives[0][1] == "text/html"
     # A redelivered task (broker redelivery, sweeper race) does nothing.
-    assert message_deliver(message.pk) == "skipped"
+    assert message_deliver_task(message.pk) == "skipped"
     assert len(mail.outbox) == 1
 
 
 def test_transient_errors_retry_with_growing_delays_then_succeed(world, scripted_sms, scheduled):
     scripted_sms.script = ["transient", "transient", "ok"]
     message = notice(world.alpha.holder, channel=Channel.SMS)
-    assert message_deliver(message.pk) == "retry"
+    assert message_deliver_task(message.pk) == "retry"
     message.refresh_from_db()
     assert message.status == MessageStatus.FAILED and "503" in message.last_error and message.next_attempt_at
     Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())  # the countdown elapsed
-    assert message_deliver(message.pk) == "retry"
+    assert message_deliver_task(message.pk) == "retry"
     Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
-    assert message_deliver(message.pk) == "sent"
+    assert message_deliver_task(message.pk) == "sent"
     message.refresh_from_db()
     assert message.status == MessageStatus.SENT and message.attempts == 3 and message.last_error == ""
     assert len(scripted_sms.sent) == 1
@@ -175,15 +176,15 @@ def test_transient_errors_retry_with_growing_delays_then_succeed(world, scripted
 def test_an_early_duplicate_of_a_scheduled_retry_does_nothing(world, scripted_sms, scheduled):
     scripted_sms.script = ["transient"]
     message = notice(world.alpha.holder, channel=Channel.SMS)
-    message_deliver(message.pk)
-    assert message_deliver(message.pk) == "skipped"  # next_attempt_at is still in the future
+    message_deliver_task(message.pk)
+    assert message_deliver_task(message.pk) == "skipped"  # next_attempt_at is still in the future
     assert Message.objects.get(pk=message.pk).attempts == 1
 
 
 def test_a_permanent_error_makes_the_message_dead_without_retry(world, scripted_sms, scheduled):
     scripted_sms.script = ["permanent"]
     message = notice(world.alpha.holder, channel=Channel.SMS)
-    assert message_deliver(message.pk) == "dead"
+    assert message_deliver_task(message.pk) == "dead"
     message.refresh_from_db()
     assert message.status == MessageStatus.DEAD and "21211" in message.last_error
     assert scheduled == [] and scripted_sms.sent == []
@@ -195,7 +196,7 @@ def test_the_retry_budget_ends_in_a_dead_message(world, scripted_sms, scheduled,
     message = notice(world.alpha.holder, channel=Channel.SMS)
     outcomes = []
     for _ in range(3):
-        outcomes.append(message_deliver(message.pk))
+        outcomes.append(message_deliver_task(message.pk))
         Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
     assert outcomes == ["retry", "retry", "dead"]
     message.refresh_from_db()
@@ -206,14 +207,14 @@ def test_smtp_down_is_a_transient_error(world, settings, scheduled):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2  # nothing listens
     message = notice(world.alpha.holder)
-    assert message_deliver(message.pk) == "retry"
+    assert message_deliver_task(message.pk) == "retry"
     assert Message.objects.get(pk=message.pk).status == MessageStatus.FAILED
 
 
 def test_a_bug_in_a_backend_does_not_leave_the_message_sending(world, settings, scheduled):
     settings.SMS_BACKEND = "notifications.backends.sms.DoesNotExist"
     message = notice(world.alpha.holder, channel=Channel.SMS)
-    assert message_deliver(message.pk) == "retry"
+    assert message_deliver_task(message.pk) == "retry"
     assert Message.objects.get(pk=message.pk).status == MessageStatus.FAILED
 
 
@@ -228,32 +229,32 @@ def test_back_off_grows_exponentially_with_jitter_and_a_ceiling(settings):
 def test_sweeper_requeues_what_a_dead_worker_left_sending(world, monkeypatch, settings):
     settings.NOTIFICATIONS_STALE_SECONDS = 60
     dispatched: list[int] = []
-    monkeypatch.setattr(message_deliver, "delay", lambda message_id: dispatched.append(message_id))
+    monkeypatch.setattr(message_deliver_task, "apply_async", lambda args, **kw: dispatched.append(args[0]))
     stuck = notice(world.alpha.holder, key="stuck")
     fresh = notice(world.alpha.holder, key="fresh")
     lost = notice(world.alpha.holder, key="lost")
     long_ago = timezone.now() - timedelta(minutes=10)
     Message.objects.filter(pk=stuck.pk).update(status=MessageStatus.SENDING, updated_at=long_ago, attempts=1)
     Message.objects.filter(pk=lost.pk).update(updated_at=long_ago)  # its task never reached a worker
-    assert messages_sweep() == 2
+    assert messages_sweep_task() == 2
     assert sorted(dispatched) == sorted([stuck.pk, lost.pk])
     assert Message.objects.get(pk=stuck.pk).status == MessageStatus.QUEUED
     assert Message.objects.get(pk=fresh.pk).status == MessageStatus.QUEUED
     # The re-queued message is then delivered once.
-    assert message_deliver(stuck.pk) == "sent" and len(mail.outbox) == 1
+    assert message_deliver_task(stuck.pk) == "sent" and len(mail.outbox) == 1
 
 
 def test_sweeper_leaves_sent_and_dead_messages_alone(world, monkeypatch, settings):
     settings.NOTIFICATIONS_STALE_SECONDS = 1
-    monkeypatch.setattr(message_deliver, "delay", lambda *_: pytest.fail("nothing to dispatch"))
+    monkeypatch.setattr(message_deliver_task, "apply_async", lambda *_, **__: pytest.fail("nothing to dispatch"))
     message = notice(world.alpha.holder)
-    message_deliver(message.pk)
+    message_deliver_task(message.pk)
     Message.objects.filter(pk=message.pk).update(updated_at=timezone.now() - timedelta(hours=1))
-    assert messages_sweep() == 0
+    assert messages_sweep_task() == 0
 
 
 def test_delivery_of_a_missing_message_is_a_no_op(db):
-    assert tasks.message_deliver(999_999) == "skipped"
+    assert tasks.message_deliver_task(999_999) == "skipped"
 
 
 def test_a_secret_is_sent_but_never_stored_readable(world, scripted_sms):
@@ -266,7 +267,7 @@ def test_a_secret_is_sent_but_never_stored_readable(world, scripted_sms):
     stored = Message.objects.filter(pk=message.pk).values().get()
     assert "493817" not in str(stored)
     assert "••••••" in message.body_text and stored["body_sealed"]
-    assert message_deliver(message.pk) == "sent"
+    assert message_deliver_task(message.pk) == "sent"
     assert "Codice 493817" in scripted_sms.sent[0].text
     after = Message.objects.filter(pk=message.pk).values().get()
     assert after["body_sealed"] == "" and "493817" not in str(after)
@@ -280,6 +281,6 @@ def test_a_sealed_message_unreadable_after_a_key_change_goes_dead_with_the_reaso
         secrets={"event_text": "Codice 111222"}, idempotency_key="rotated", holder=holder,
     )
     settings.NOTIFICATIONS_SEAL_KEY = "rotated-key"
-    assert message_deliver(message.pk) == "dead"
+    assert message_deliver_task(message.pk) == "dead"
     message.refresh_from_db()
     assert "key changed" in message.last_error and message.body_sealed == "" and scripted_sms.sent == []

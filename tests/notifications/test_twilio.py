@@ -16,7 +16,7 @@ from notifications.backends import twilio as twilio_backend
 from notifications.backends.twilio import TwilioSmsBackend
 from notifications.models import Channel, DeliveryStatus, Message, MessageStatus
 from notifications.services import message_enqueue
-from notifications.tasks import message_deliver
+from notifications.tasks import message_deliver_task
 from tests.stubs import Reply, TwilioStub
 
 pytestmark = pytest.mark.django_db
@@ -319,7 +319,7 @@ def test_a_delivered_sms_goes_through_the_stub_and_its_report_comes_back(client,
         context={"holder_name": holder.full_name, "event_text": "Password changed.", "occurred_at": timezone.now()},
         idempotency_key="twilio-roundtrip",
     )
-    assert message_deliver(message.pk) == "sent"
+    assert message_deliver_task(message.pk) == "sent"
     message.refresh_from_db()
     [request] = twilio_stub.accepted
     assert message.provider_message_id == request.sid

@@ -16,7 +16,7 @@ from core.errors import ApplicationError
 from notifications.models import Channel, Message, MessageStatus
 from notifications.rendering import message_render
 from notifications.sealing import MASK
-from notifications.tasks import message_deliver
+from notifications.tasks import message_deliver_task
 from otp.models import SMS_CODE_MAX_ATTEMPTS, SmsCode
 from otp.services import VerifyOutcome
 from otp.sms_codes import (
@@ -61,7 +61,7 @@ def message_of(row: SmsCode) -> Message:
 def deliver(row: SmsCode) -> str:
     """Send the SMS of ``row`` through the real delivery task; return the code it carried."""
     message = message_of(row)
-    assert message_deliver(message.pk) == "sent"
+    assert message_deliver_task(message.pk) == "sent"
     text = ScriptedSmsBackend.sent[-1].text
     [code] = re.findall(r"\b[0-9]{6}\b", text)
     return code
@@ -334,7 +334,7 @@ def _race(target, count: int = 2) -> list:
 
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_checks_of_the_same_code_accept_it_once(world, sms, monkeypatch):
-    monkeypatch.setattr(message_deliver, "delay", lambda message_id: None)  # delivered by hand below
+    monkeypatch.setattr(message_deliver_task, "apply_async", lambda *_, **__: None)  # delivered by hand below
     holder = world.alpha.holder
     _, code = issue(holder)
     results = _race(lambda: sms_code_check(holder=holder, purpose="change_phone", code=code).ok)
@@ -343,7 +343,7 @@ def test_two_concurrent_checks_of_the_same_code_accept_it_once(world, sms, monke
 
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_requests_for_a_code_send_one(world, sms, monkeypatch):
-    monkeypatch.setattr(message_deliver, "delay", lambda message_id: None)
+    monkeypatch.setattr(message_deliver_task, "apply_async", lambda *_, **__: None)
     holder = world.alpha.holder
     results = _race(lambda: sms_code_issue(holder=holder, purpose="change_phone").pk)
     assert len(results) == 2 and results.count("sms_code_cooldown") == 1, (connection.vendor, results)

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from notifications.models import Message
-from notifications.tasks import message_deliver
+from notifications.tasks import message_deliver_task
 from otp.models import DeviceKind, DeviceState, OtpDevice, SmsCode
 from otp.services import device_create
 from otp.stepup import STEPUP_SESSION_KEY
@@ -32,7 +32,7 @@ def scripted_sms(settings):
 
 def last_sms_code() -> str:
     message = Message.objects.filter(message_type="otp_sms_code").latest("pk")
-    assert message_deliver(message.pk) == "sent"
+    assert message_deliver_task(message.pk) == "sent"
     return re.search(r"\b(\d{6})\b", ScriptedSmsBackend.sent[-1].text).group(1)
 
 
