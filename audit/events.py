@@ -1,0 +1,140 @@
+"""The catalogue of audit event types: every ``audit_record`` call names one of these.
+
+One place to read what the trail can contain, and the choices of the admin's and the console's
+filters. The values are the strings stored in ``AuditEvent.event_type`` — renaming a member is
+free, changing a value is a migration of history (don't). Families share the prefix before the
+first dot (``certificate.``, ``otp.``…); the console filters by family too.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class AuditEventType(models.TextChoices):
+    API_CLIENT_CREATED = "api_client.created"
+    API_CLIENT_REVOKED = "api_client.revoked"
+    API_CLIENT_TOKEN_FAILURES_ALERTED = "api_client.token_failures_alerted"
+    API_CLIENT_TOKEN_REFUSED = "api_client.token_refused"
+
+    AUDIT_CHAIN_VERIFIED = "audit.chain_verified"
+    AUDIT_CHECKPOINT_PUBLISHED = "audit.checkpoint_published"
+    AUDIT_EXPORTED = "audit.exported"
+
+    AUTH_LOGIN_FAILED = "auth.login.failed"
+    AUTH_LOGIN_LOCKED_OUT = "auth.login.locked_out"
+    AUTH_LOGIN_REFUSED_LOCKED = "auth.login.refused_locked"
+    AUTH_LOGIN_SUCCEEDED = "auth.login.succeeded"
+    AUTH_LOGOUT = "auth.logout"
+    AUTH_PASSWORD_CHANGE_FAILED = "auth.password.change_failed"
+    AUTH_PASSWORD_CHANGED = "auth.password.changed"
+    AUTH_PASSWORD_RECOVERED = "auth.password.recovered"
+    AUTH_PASSWORD_RECOVERY_CODE_REFUSED = "auth.password_recovery.code_refused"
+    AUTH_PASSWORD_RECOVERY_LINK_SENT = "auth.password_recovery.link_sent"
+    AUTH_PASSWORD_RECOVERY_REFUSED = "auth.password_recovery.refused"
+    AUTH_PASSWORD_RECOVERY_STARTED = "auth.password_recovery.started"
+    AUTH_SECOND_FACTOR_SUCCEEDED = "auth.second_factor.succeeded"
+    AUTH_USERNAME_RECOVERY_REFUSED = "auth.username_recovery.refused"
+    AUTH_USERNAME_RECOVERY_STARTED = "auth.username_recovery.started"
+
+    ADMIN_CREATED = "admin.created"
+    ADMIN_CHANGED = "admin.changed"
+
+    CA_AUTHORITY_CREATED = "ca.authority_created"
+    CA_KEYS_REWRAPPED = "ca.keys_rewrapped"
+
+    CERTIFICATE_REQUESTED = "certificate.requested"
+    CERTIFICATE_ISSUED = "certificate.issued"
+    CERTIFICATE_ACTIVATED = "certificate.activated"
+    CERTIFICATE_SUSPENDED = "certificate.suspended"
+    CERTIFICATE_REACTIVATED = "certificate.reactivated"
+    CERTIFICATE_REVOKED = "certificate.revoked"
+    CERTIFICATE_BLOCKED = "certificate.blocked"
+    CERTIFICATE_EXPIRED = "certificate.expired"
+    CERTIFICATE_KEY_UNLOCKED = "certificate.key_unlocked"
+    CERTIFICATE_PIN_FAILED = "certificate.pin_failed"
+    CERTIFICATE_PIN_CHANGED = "certificate.pin_changed"
+    CERTIFICATE_ACTIVATION_SENT = "certificate.activation_sent"
+    CERTIFICATE_ACTIVATION_PASSWORD_CHECKED = "certificate.activation_password_checked"
+    CERTIFICATE_ACTIVATION_PASSWORD_REFUSED = "certificate.activation_password_refused"
+    CERTIFICATE_ACTIVATION_PASSWORD_CHOSEN = "certificate.activation_password_chosen"
+    CERTIFICATE_ACTIVATION_DEVICE_READY = "certificate.activation_device_ready"
+    CERTIFICATE_ACTIVATION_COMPLETED = "certificate.activation_completed"
+    CERTIFICATE_SUSPEND_WITHOUT_LOGIN_REFUSED = "certificate.suspend_without_login_refused"
+    CERTIFICATE_REVOKE_WITHOUT_LOGIN_REFUSED = "certificate.revoke_without_login_refused"
+
+    HOLDER_CONTACTS_CHANGED = "holder.contacts_changed"
+    HOLDER_CREATED = "holder.created"
+    HOLDER_EMAIL_CHANGE_REFUSED = "holder.email_change_refused"
+    HOLDER_EMAIL_CHANGE_REQUESTED = "holder.email_change_requested"
+    HOLDER_RESIDENCE_CHANGED = "holder.residence_changed"
+    HOLDER_USER_CODE_ISSUED = "holder.user_code_issued"
+
+    NOTIFICATION_NOT_QUEUED = "notification.not_queued"
+    NOTIFICATION_UNDELIVERED = "notification.undelivered"
+    NOTIFICATION_FAILED = "notification.failed"
+
+    OPERATOR_ACTIVATION_RESENT = "operator.activation_resent"
+    OPERATOR_CREATED = "operator.created"
+    OPERATOR_DEACTIVATED = "operator.deactivated"
+    OPERATOR_HOLDER_REGISTERED = "operator.holder_registered"
+    OPERATOR_INVITED = "operator.invited"
+    OPERATOR_LOGIN_UNLOCKED = "operator.login_unlocked"
+    OPERATOR_MESSAGE_RETRIED = "operator.message_retried"
+    OPERATOR_OTP_DEVICE_UNLOCKED = "operator.otp_device_unlocked"
+    OPERATOR_OTP_TOKEN_ASSIGNED = "operator.otp_token_assigned"
+    OPERATOR_REACTIVATED = "operator.reactivated"
+    OPERATOR_ROLE_CHANGED = "operator.role_changed"
+
+    ORGANIZATION_POLICIES_CHANGED = "organization.policies_changed"
+
+    OTP_CODE_REPLAYED = "otp.code_replayed"
+    OTP_DEVICE_CREATED = "otp.device_created"
+    OTP_DEVICE_ENROLLED = "otp.device_enrolled"
+    OTP_DEVICE_LOCKED = "otp.device_locked"
+    OTP_DEVICE_RESYNCHRONIZED = "otp.device_resynchronized"
+    OTP_DEVICE_RETIRED = "otp.device_retired"
+    OTP_SEEDS_REENCRYPTED = "otp.seeds_reencrypted"
+    OTP_SMS_CODE_FAILED = "otp.sms_code_failed"
+    OTP_SMS_CODE_ISSUED = "otp.sms_code_issued"
+    OTP_SMS_CODE_REFUSED = "otp.sms_code_refused"
+    OTP_SMS_CODE_VERIFIED = "otp.sms_code_verified"
+    OTP_SMS_ENROLMENT_SENT = "otp.sms_enrolment_sent"
+    OTP_TOKENS_IMPORT_REFUSED = "otp.tokens_import_refused"
+    OTP_TOKENS_IMPORTED = "otp.tokens_imported"
+    OTP_VERIFY_FAILED = "otp.verify_failed"
+    OTP_VERIFY_REFUSED_LOCKED = "otp.verify_refused_locked"
+    OTP_VERIFY_SUCCEEDED = "otp.verify_succeeded"
+
+    PANEL_PASSWORD_REENTRY_FAILED = "panel.password_reentry_failed"
+
+    RENEWAL_STARTED = "renewal.started"
+    RENEWAL_DATA_CONFIRMED = "renewal.data_confirmed"
+    RENEWAL_CONSENTS_GIVEN = "renewal.consents_given"
+    RENEWAL_SUBMITTED = "renewal.submitted"
+    RENEWAL_APPROVED = "renewal.approved"
+    RENEWAL_REJECTED = "renewal.rejected"
+    RENEWAL_CANCELLED = "renewal.cancelled"
+    RENEWAL_ISSUED = "renewal.issued"
+    RENEWAL_ACTIVATED = "renewal.activated"
+    RENEWAL_EXPIRED = "renewal.expired"
+
+    SIGNATURE_AUTHORIZED = "signature.authorized"
+    SIGNATURE_CREATED = "signature.created"
+    SIGNATURE_EXTENDED = "signature.extended"
+    SIGNATURE_JOB_CREATED = "signature.job_created"
+    SIGNATURE_REFUSED = "signature.refused"
+
+    STAFF_ENROLMENT_COMPLETED = "staff.enrolment_completed"
+    STAFF_ENROLMENT_LINK_ISSUED = "staff.enrolment_link_issued"
+    STAFF_ENROLMENT_PASSWORD_CONFIRMED = "staff.enrolment_password_confirmed"
+    STAFF_ENROLMENT_PASSWORD_FAILED = "staff.enrolment_password_failed"
+    STAFF_ENROLMENT_PASSWORD_SET = "staff.enrolment_password_set"
+    STAFF_OTP_APP_ADDED = "staff.otp_app_added"
+    STAFF_SECOND_FACTOR_FAILED = "staff.second_factor_failed"
+    STAFF_SECOND_FACTOR_REMOVED = "staff.second_factor_removed"
+    STAFF_SECOND_FACTOR_RESET = "staff.second_factor_reset"
+    STAFF_SECURITY_KEY_ADDED = "staff.security_key_added"
+    STAFF_SECURITY_KEY_CLONED = "staff.security_key_cloned"
+    STAFF_SECURITY_KEY_REFUSED = "staff.security_key_refused"
+    STAFF_SECURITY_KEY_VERIFIED = "staff.security_key_verified"
