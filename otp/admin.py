@@ -101,7 +101,7 @@ class OtpDeviceAdmin(AuditedAdmin):
         "failure_count", "locked_at", "created_at", "confirmed_at", "last_used_at",
     )
     readonly_fields = fields
-    change_list_template = _template(_CHANGE_LIST)  # type: ignore[assignment]
+    change_list_template = _template(_CHANGE_LIST)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tokens arrive by import, apps and SMS by enrolment
