@@ -52,9 +52,11 @@ bench: $(VENV)/.installed
 	  tests/bench/bench_signing.py tests/bench/bench_renewal.py \
 	  -p no:cacheprovider -s -o python_files='bench_*.py'
 
+# mypy reads the settings (django-stubs): DJANGO_DEBUG=true, exported above, lets them load without secrets.
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
+	$(PY) -m mypy
 
 # Re-extract and compile the catalogues after changing user-facing strings (needs GNU gettext).
 messages: $(VENV)/.installed

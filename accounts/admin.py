@@ -85,9 +85,11 @@ class UserAdmin(AuditedAdmin):
         """For an operator who lost their factor with no other admin to help (an organization's last admin)."""
         from accounts.services.staff import staff_factor_reset
 
+        actor = request.user
+        assert isinstance(actor, User)  # the admin site lets in signed-in staff only
         done = 0
-        for user in queryset.exclude(kind=UserKind.HOLDER).exclude(pk=request.user.pk):
-            staff_factor_reset(actor=request.user, user=user, ip=client_ip(request))
+        for user in queryset.exclude(kind=UserKind.HOLDER).exclude(pk=actor.pk):
+            staff_factor_reset(actor=actor, user=user, ip=client_ip(request))
             done += 1
         self.message_user(request, _("Second factor reset for %(count)d account(s); each was e-mailed a link.")
                           % {"count": done})
@@ -121,7 +123,9 @@ _REMINDER_DAY_RANGE = (1, 365)  # validate_reminder_days
 def _field_range(name: str) -> tuple[int, int]:
     if name == "reminder_day":
         return _REMINDER_DAY_RANGE
-    validators = Organization._meta.get_field(name).validators
+    model_field = Organization._meta.get_field(name)
+    assert isinstance(model_field, models.Field)  # the bounded policies are the organization's own columns
+    validators = model_field.validators
     low = max((v.limit_value for v in validators if isinstance(v, MinValueValidator)), default=0)
     high = min((v.limit_value for v in validators if isinstance(v, MaxValueValidator)), default=32767)
     return low, high

@@ -23,6 +23,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import User
 from accounts.selectors import operator_for_user
 from accounts.services.second_factor import (
     ASSERTION_FIELD,
@@ -100,9 +101,9 @@ def confirmation_required(
                     limited = consume_or_429(request, "otp_verify_user", key=str(request.user.pk))
                     if limited is not None:
                         return limited
-                    result = factor_check_posted(
-                        request=request, user=request.user, purpose=f"confirm:{operation}"
-                    )
+                    user = request.user
+                    assert isinstance(user, User)  # under the console's access decorator: a signed-in operator
+                    result = factor_check_posted(request=request, user=user, purpose=f"confirm:{operation}")
                     if result.ok:
                         confirmation_grant(request=request, operation=operation)
                     else:
@@ -122,12 +123,14 @@ def confirmation_required(
 def _confirmation_page(request: HttpRequest, operation: str, error: str) -> HttpResponse:
     """Ask for the factor, carrying the action's own fields to the same address."""
     operator = operator_for_user(user=request.user)
-    factors = staff_factors(user=request.user)
+    user = request.user
+    assert isinstance(user, User)  # operator_for_user let in signed-in operators only
+    factors = staff_factors(user=user)
     options = ""
     if factors.keys:
         options = challenge_keep(
             request=request, purpose=f"confirm:{operation}",
-            ceremony=authentication_options(user=request.user, rp=relying_party(request)),
+            ceremony=authentication_options(user=user, rp=relying_party(request)),
         )
     carried = [
         (name, value)

@@ -161,7 +161,7 @@ class OrganizationPoliciesForm(forms.Form):
     def __init__(self, *args: Any, organization: Organization, bounds: PolicyBounds, **kwargs: Any) -> None:
         initial = {field: getattr(organization, field) for field in POLICY_FIELDS}
         initial["reminder_days"] = ", ".join(str(day) for day in organization.reminder_days or [])
-        super().__init__(*args, initial=initial, **kwargs)
+        super().__init__(*args, initial=initial, **kwargs)  # type: ignore[misc]  # args: data and files only
         self.organization, self.bounds = organization, bounds
         for field in POLICY_FIELDS:
             label = policy_label(field)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import models
 from django.utils.text import capfirst
 
 from accounts.models import Organization
@@ -50,7 +51,9 @@ POLICY_CHANGED_EVENT = "organization.policies_changed"
 
 def policy_label(field: str) -> Any:
     """The policy's name, lazy (rendered in the reader's language)."""
-    return capfirst(Organization._meta.get_field(field).verbose_name)
+    model_field = Organization._meta.get_field(field)
+    assert isinstance(model_field, models.Field)  # the policies are the organization's own columns
+    return capfirst(model_field.verbose_name)
 
 
 def policy_value_text(field: str, value: Any) -> Any:

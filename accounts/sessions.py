@@ -16,4 +16,4 @@ _KEY_CHARACTERS = frozenset(string.ascii_lowercase + string.digits)
 
 class SessionStore(DatabaseSessionStore):
     def _validate_session_key(self, key: str | None) -> bool:
-        return bool(key) and 8 <= len(key) <= 40 and set(key) <= _KEY_CHARACTERS
+        return key is not None and 8 <= len(key) <= 40 and set(key) <= _KEY_CHARACTERS

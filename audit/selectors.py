@@ -12,8 +12,7 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from accounts.models import User
-from accounts.selectors import operator_for_user
+from accounts.selectors import RequestUser, operator_for_user
 from audit.models import AuditEvent
 
 
@@ -24,7 +23,7 @@ def day_start(day: date) -> datetime:
 
 def audit_events_for_operator(
     *,
-    user: User,
+    user: RequestUser,
     actor: str = "",
     event_type: str = "",
     date_from: date | None = None,
@@ -52,7 +51,7 @@ def audit_events_for_operator(
     return events.order_by("-seq")
 
 
-def audit_event_types_for_operator(*, user: User) -> list[str]:
+def audit_event_types_for_operator(*, user: RequestUser) -> list[str]:
     """The event types that occur in the operator's organization's trail, alphabetically (the filter's choices)."""
     operator = operator_for_user(user=user)
     return list(

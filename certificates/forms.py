@@ -47,7 +47,9 @@ class DeviceChoiceForm(forms.Form):
 
     def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["otp_choice"].choices = otp_choices(organization)
+        otp_choice = self.fields["otp_choice"]
+        assert isinstance(otp_choice, forms.ChoiceField)  # declared above
+        otp_choice.choices = otp_choices(organization)
         self.fields["token_serial"].help_text = _("Hardware token only: the 13 digits printed on its back.")
 
 

@@ -88,7 +88,7 @@ def qc_statements_der(*, pds_url: str, pds_language: str = "en") -> bytes:
 # --- Building ---------------------------------------------------------------------------------------
 
 
-def signature_hash(key: PrivateKey) -> hashes.HashAlgorithm:
+def signature_hash(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384:
     if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size >= 384:
         return hashes.SHA384()
     return hashes.SHA256()
@@ -185,7 +185,7 @@ def authority_certificate_build(
     )
     if issuer_cert is not None:
         builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_cert.public_key()),  # type: ignore[arg-type]
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_cert.public_key()),  # type: ignore[arg-type]  # our CAs hold RSA or EC keys
             critical=False,
         )
     if role == "root":
@@ -273,7 +273,7 @@ def holder_certificate_build(
         .add_extension(_key_usage(content_commitment=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_cert.public_key()),  # type: ignore[arg-type]
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_cert.public_key()),  # type: ignore[arg-type]  # our CAs hold RSA or EC keys
             critical=False,
         )
         .add_extension(x509.CertificatePolicies(policies), critical=False)

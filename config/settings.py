@@ -21,7 +21,7 @@ from config.ratelimits import RATE_LIMITS  # noqa: F401  (re-exported as a setti
 from config.secrets import SEPARATE_SECRETS, secrets_problems
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))  # type: ignore[arg-type]
+VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
@@ -129,7 +129,7 @@ MIDDLEWARE = [
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 ADMIN_URL = env_str("DJANGO_ADMIN_URL", "admin/")
-if not ADMIN_URL.endswith("/") or ADMIN_URL.startswith("/"):  # type: ignore[union-attr]
+if not ADMIN_URL.endswith("/") or ADMIN_URL.startswith("/"):
     raise ImproperlyConfigured("DJANGO_ADMIN_URL must look like 'path/' (no leading slash, trailing slash)")
 
 TEMPLATES = [
@@ -151,7 +151,7 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------------
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),  # type: ignore[arg-type]
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0),
     )
 }
@@ -256,7 +256,7 @@ USE_TZ = True
 # --- Static files ---------------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "staticfiles")))  # type: ignore[arg-type]
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns at start about a missing directory
 WHITENOISE_USE_FINDERS = DEBUG
 STORAGES = {
@@ -377,7 +377,7 @@ CA_ORGANIZATION_NAME = env_str("CA_ORGANIZATION_NAME", "Firma Remota Trust Servi
 CA_POLICY_OID = env_str("CA_POLICY_OID", "1.3.6.1.4.1.99999.1.1.1")
 # PKI disclosure statement (QcPDS, ETSI EN 319 412-5): must be https.
 CA_PDS_URL = env_str("CA_PDS_URL", "https://" + CA_PUBLIC_URL.split("://", 1)[-1] + "/ca/pds/en.pdf")
-if not CA_PDS_URL.startswith("https://"):  # type: ignore[union-attr]
+if not CA_PDS_URL.startswith("https://"):
     raise ImproperlyConfigured("CA_PDS_URL must be an https:// URL (ETSI EN 319 412-5)")
 # A published CRL is valid this long; the beat job publishes a new one well before (at half-life).
 CA_CRL_VALIDITY_HOURS = env_int("CA_CRL_VALIDITY_HOURS", 24, minimum=1, maximum=24 * 10)
@@ -449,7 +449,7 @@ if CELERY_BROKER_URL == "filesystem://":
         # not wait for the next poll. Ten polls a second of one directory cost nothing measurable.
         "polling_interval": 0.1,
     }
-elif not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://")):  # type: ignore[union-attr]
+elif not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://")):
     raise ImproperlyConfigured("CELERY_BROKER_URL must be filesystem://, redis:// or amqp://")
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_IGNORE_RESULT = True
@@ -465,7 +465,7 @@ CELERY_TIMEZONE = TIME_ZONE
 AUDIT_CHAIN_KEY = _separate_secret("AUDIT_CHAIN_KEY", "audit-chain")
 # Where the hourly checkpoints of the chain head are appended (audit/checkpoints.py): put it on storage
 # the database's credentials cannot rewrite, or ship it with the logs.
-AUDIT_CHECKPOINT_FILE = Path(env_str("AUDIT_CHECKPOINT_FILE", str(VAR_DIR / "audit" / "checkpoints.jsonl")))  # type: ignore[arg-type]
+AUDIT_CHECKPOINT_FILE = Path(env_str("AUDIT_CHECKPOINT_FILE", str(VAR_DIR / "audit" / "checkpoints.jsonl")))
 
 # Every separate secret is read by now: in production each must be explicit and distinct.
 if not DEBUG:

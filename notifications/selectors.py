@@ -9,21 +9,20 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from accounts.models import User
-from accounts.selectors import holder_for_user, operator_for_user
+from accounts.selectors import RequestUser, holder_for_user, operator_for_user
 from notifications.models import Message, MessageStatus
 
 # What the operator console lists: messages that need a person's attention.
 UNDELIVERED_STATUSES = (MessageStatus.FAILED, MessageStatus.DEAD)
 
 
-def message_list_for_holder(*, user: User) -> QuerySet[Message]:
+def message_list_for_holder(*, user: RequestUser) -> QuerySet[Message]:
     """The messages sent to the holder of ``user``, newest first (never anyone else's)."""
     holder = holder_for_user(user=user)
     return Message.objects.filter(holder=holder).order_by("-created_at", "-pk")
 
 
-def message_list_failed_for_operator(*, user: User) -> QuerySet[Message]:
+def message_list_failed_for_operator(*, user: RequestUser) -> QuerySet[Message]:
     """Failed (retrying) and dead messages of the operator's organization, newest first."""
     operator = operator_for_user(user=user)
     return (
@@ -33,7 +32,7 @@ def message_list_failed_for_operator(*, user: User) -> QuerySet[Message]:
     )
 
 
-def message_get_for_operator(*, user: User, message_id: int) -> Message:
+def message_get_for_operator(*, user: RequestUser, message_id: int) -> Message:
     """One message of the operator's organization; 404 for a missing id and a foreign one alike."""
     operator = operator_for_user(user=user)
     return get_object_or_404(

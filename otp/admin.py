@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template import engines
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -82,6 +83,7 @@ class TokenImportForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        assert cleaned is not None  # Form.clean returns the cleaned data
         if cleaned.get("passphrase") and cleaned.get("psk_hex"):
             raise forms.ValidationError(_("Give either a passphrase or a pre-shared key, not both."))
         return cleaned
@@ -101,7 +103,7 @@ class OtpDeviceAdmin(AuditedAdmin):
         "failure_count", "locked_at", "created_at", "confirmed_at", "last_used_at",
     )
     readonly_fields = fields
-    change_list_template = _template(_CHANGE_LIST)  # type: ignore[assignment]
+    change_list_template = _template(_CHANGE_LIST)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tokens arrive by import, apps and SMS by enrolment
@@ -127,7 +129,8 @@ class OtpDeviceAdmin(AuditedAdmin):
     def import_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_import_permission(request):
             raise PermissionDenied
-        report = error = None
+        report = None
+        error: str | Promise | None = None
         status = 200
         form = TokenImportForm()
         if request.method == "POST":

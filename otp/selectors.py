@@ -9,27 +9,27 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from accounts.models import User
-from accounts.selectors import holder_for_user, holder_get_for_operator
+from accounts.selectors import RequestUser, holder_for_user, holder_get_for_operator
 from otp.models import DeviceKind, DeviceState, OtpDevice
 
 
-def device_list_for_holder(*, user: User) -> QuerySet[OtpDevice]:
+def device_list_for_holder(*, user: RequestUser) -> QuerySet[OtpDevice]:
     holder = holder_for_user(user=user)
     return OtpDevice.objects.filter(holder=holder).exclude(state=DeviceState.RETIRED).order_by("created_at", "pk")
 
 
-def device_codes_for_holder(*, user: User) -> QuerySet[OtpDevice]:
+def device_codes_for_holder(*, user: RequestUser) -> QuerySet[OtpDevice]:
     """The holder's devices that produce codes (tokens and apps), usable now."""
     return device_list_for_holder(user=user).filter(state=DeviceState.ACTIVE).exclude(kind=DeviceKind.SMS)
 
 
-def sms_device_for_holder(*, user: User) -> OtpDevice | None:
+def sms_device_for_holder(*, user: RequestUser) -> OtpDevice | None:
     """The holder's SMS device (pending or active), if any."""
     # "active" sorts before "pending": the working one wins if both exist.
     return device_list_for_holder(user=user).filter(kind=DeviceKind.SMS).order_by("state").first()
 
 
-def device_get_for_holder(*, user: User, public_id: str) -> OtpDevice:
+def device_get_for_holder(*, user: RequestUser, public_id: str) -> OtpDevice:
     """The holder's device; 404 for missing, foreign and malformed ids alike."""
     try:
         parsed = uuid.UUID(str(public_id))
@@ -38,13 +38,13 @@ def device_get_for_holder(*, user: User, public_id: str) -> OtpDevice:
     return get_object_or_404(device_list_for_holder(user=user), public_id=parsed)
 
 
-def device_list_for_operator(*, user: User, holder_id: int) -> QuerySet[OtpDevice]:
+def device_list_for_operator(*, user: RequestUser, holder_id: int) -> QuerySet[OtpDevice]:
     """The devices of a holder of the operator's organization (404 for anyone else's holder)."""
     holder = holder_get_for_operator(user=user, holder_id=holder_id)
     return OtpDevice.objects.filter(holder=holder).order_by("created_at", "pk")
 
 
-def device_get_for_operator(*, user: User, holder_id: int, public_id: str) -> OtpDevice:
+def device_get_for_operator(*, user: RequestUser, holder_id: int, public_id: str) -> OtpDevice:
     try:
         parsed = uuid.UUID(str(public_id))
     except ValueError as exc:

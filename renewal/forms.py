@@ -34,8 +34,10 @@ class RenewalSignForm(forms.Form):
 
     def __init__(self, *args: Any, devices: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["device"].choices = devices
-        self.fields["device"].widget.attrs["class"] = "form-select"
+        device = self.fields["device"]
+        assert isinstance(device, forms.ChoiceField)  # declared above
+        device.choices = devices
+        device.widget.attrs["class"] = "form-select"
 
 
 class ActivateForm(forms.Form):

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import UserKind
@@ -46,7 +47,7 @@ class Eligibility:
         return self.verdict == Verdict.ALLOWED
 
 
-_NOT_ACTIVE = {
+_NOT_ACTIVE: dict[str, Promise] = {
     CertificateState.SUSPENDED: _(
         "Your certificate is suspended: reactivate it before renewing it."
     ),

@@ -373,6 +373,7 @@ def _signed_form_check(request: RenewalRequest, signed: bytes) -> None:
         if str(embedded.signer_cert.serial_number) != request.old_certificate.serial:
             problems.append("signer")
         # The signed revision is the generated form plus the signature: its first bytes are the form.
+        assert request.form_pdf is not None  # checked unchanged before signing
         if not signed.startswith(bytes(request.form_pdf)):
             problems.append("content")
     if problems:
@@ -407,6 +408,7 @@ def renewal_submit(
         raise ApplicationError("step_skipped", _("Give both consents before signing the renewal form."))
     _check_form_unchanged(request, request.form_sha256)
     _check_eligible(request)
+    assert request.form_pdf is not None  # _check_form_unchanged: the stored form's digest matched
     form = bytes(request.form_pdf)
     certificate = request.old_certificate
     _activation, sad_token = signature_authorize(
@@ -482,6 +484,7 @@ def renewal_activate(
     with transaction.atomic():
         request = _lock(request)
         _check(request, "activate")
+        assert request.new_certificate is not None  # "issue" set it along with the ISSUED state
         new_certificate = certificate_activate(
             certificate=request.new_certificate, pin=pin, actor=request.holder.user, ip=ip
         )
@@ -547,7 +550,7 @@ def renewals_approve(*, requests: list[RenewalRequest], actor: Any, ip: str = ""
     return approved, refused
 
 
-def reason_clean(reason: Any) -> str:
+def reason_clean(reason: object) -> str:
     if not isinstance(reason, str) or "\x00" in reason:
         raise ApplicationError("invalid_reason", _("The reason contains characters that are not allowed."),
                                field="reason")

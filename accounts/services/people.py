@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -44,7 +45,7 @@ def _first_field_error(exc: ValidationError) -> ApplicationError:
     return ApplicationError("invalid", " ".join(exc.messages))
 
 
-def _normalized(normalize: Any, value: str, field: str) -> str:
+def _normalized(normalize: Callable[[str], str], value: str, field: str) -> str:
     try:
         return normalize(value)
     except ValidationError as exc:
@@ -183,6 +184,12 @@ def holder_contacts_update(
 RESIDENCE_FIELDS = ("residence_address", "residence_postal_code", "residence_city", "residence_province")
 
 
+def _max_length(field: str) -> int:
+    model_field = Holder._meta.get_field(field)
+    assert isinstance(model_field, models.CharField) and model_field.max_length is not None  # the residence fields
+    return model_field.max_length
+
+
 def holder_residence_update(*, holder: Holder, actor: User, ip: str = "", **residence: str) -> Holder:
     """Change the holder's residence (address, postal code, city, province); audited and notified."""
     unknown = set(residence) - set(RESIDENCE_FIELDS)
@@ -195,7 +202,7 @@ def holder_residence_update(*, holder: Holder, actor: User, ip: str = "", **resi
             value = " ".join(str(value).split())
             if field == "residence_province":
                 value = value.upper()
-            if "\x00" in value or len(value) > Holder._meta.get_field(field).max_length:
+            if "\x00" in value or len(value) > _max_length(field):
                 raise ApplicationError("invalid_residence", _("The address is not valid."), field=field)
             if getattr(locked, field) != value:
                 setattr(locked, field, value)

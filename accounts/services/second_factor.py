@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -194,7 +195,8 @@ def sign_in_pending(*, request: HttpRequest) -> PendingSignIn | None:
         return None
     if pending["at"] + PENDING_SECONDS < time.time() or pending.get("portal") not in (Portal.CONSOLE, Portal.ADMIN):
         return None
-    user = User.objects.filter(pk=pending.get("user"), is_active=True).first()
+    user_pk: Any = pending.get("user")  # whatever the session holds; no user matches a bad one
+    user = User.objects.filter(pk=user_pk, is_active=True).first()
     if user is None:
         return None
     return PendingSignIn(user=user, portal=Portal(pending["portal"]), next_url=str(pending.get("next") or ""))

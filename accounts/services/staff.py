@@ -23,7 +23,7 @@ from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Model
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -363,7 +363,7 @@ def staff_factor_remove(*, user: User, device: OtpDevice | None = None, key: Sec
             )
         if device is not None and device.staff_user_id == user.pk:
             OtpDevice.objects.filter(pk=device.pk).update(state=DeviceState.RETIRED)
-            subject: object = device
+            subject: Model = device
         elif key is not None and key.user_id == user.pk:
             SecurityKey.objects.filter(pk=key.pk).update(retired_at=timezone.now())
             subject = key

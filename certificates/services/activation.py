@@ -26,6 +26,7 @@ import uuid
 from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -89,7 +90,7 @@ def _usable(activation: Activation | None) -> Activation:
     return activation
 
 
-def _query(lock: bool = False):  # noqa: ANN202
+def _query(lock: bool = False) -> QuerySet[Activation]:
     queryset = Activation.objects.select_related("certificate", "holder__user", "holder__organization")
     return queryset.select_for_update(of=("self",)) if lock else queryset
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -51,10 +53,12 @@ def _entries(authority: CertificateAuthority, now: datetime) -> list[Entry]:
     (RFC 5280 §3.3: an entry may be dropped after the certificate's validity period)."""
     if authority.role != AuthorityRole.ISSUING:
         return []  # the root signs only our own authorities, none of which is revoked
-    rows = (
+    # An issued certificate has a serial, a revoked or held one its revocation time (the table's constraints).
+    rows = cast(
+        Iterable[tuple[str, str, datetime]],
         Certificate.objects.filter(issuer=authority, not_after__gt=now)
         .exclude(revocation_reason="")
-        .values_list("serial", "revocation_reason", "revocation_time")
+        .values_list("serial", "revocation_reason", "revocation_time"),
     )
     return sorted((Entry(int(serial), reason, time) for serial, reason, time in rows), key=lambda e: e.serial)
 
@@ -89,7 +93,7 @@ def crl_publish(*, role: str = AuthorityRole.ISSUING, now: datetime | None = Non
             .next_update(next_update)
             .add_extension(x509.CRLNumber(number), critical=False)
             .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_cert.public_key()),  # type: ignore[arg-type]
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_cert.public_key()),  # type: ignore[arg-type]  # our CAs hold RSA or EC keys
                 critical=False,
             )
         )

@@ -67,11 +67,11 @@ def certificates_auto_revoke_suspended(*, now: datetime | None = None) -> int:
                 organization=organization, state=CertificateState.SUSPENDED, suspended_at__lte=cutoff
             ).values_list("pk", flat=True)
         )
-        done += _each(
-            ids,
-            "auto_revoke_suspended",
-            lambda c, cutoff=cutoff: certificate_revoke(
+
+        def revoke(c: Certificate, cutoff: datetime = cutoff) -> object:
+            return certificate_revoke(
                 certificate=c, reason=RevocationReason.CESSATION_OF_OPERATION, suspended_before=cutoff
-            ),
-        )
+            )
+
+        done += _each(ids, "auto_revoke_suspended", revoke)
     return done
