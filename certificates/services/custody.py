@@ -8,10 +8,12 @@ the certificate's row lock, and at ``organization.pin_max_retries`` the certific
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
@@ -133,7 +135,7 @@ def certificate_key_unlock(*, certificate: Certificate, pin: str, ip: str = "") 
     if error is not None:
         raise error
     assert private_key is not None
-    return private_key
+    return cast(PrivateKey, private_key)
 
 
 def certificate_data_key_unlock(*, certificate: Certificate, pin: str, ip: str = "") -> tuple[bytes, int]:
@@ -163,7 +165,7 @@ def certificate_data_key_unlock(*, certificate: Certificate, pin: str, ip: str =
     if error is not None:
         raise error
     assert opened is not None
-    return opened
+    return cast(tuple[bytes, int], opened)
 
 
 def certificate_pin_change(
@@ -205,13 +207,15 @@ def keys_rewrap_kek(*, batch_size: int = 200) -> int:
     outer layer changes. Row by row under lock, so keys stay usable meanwhile. Returns how many."""
     current = settings.CA_KEK_KEY_ID
     done = 0
-    for model in (CertificateKey, CertificateAuthority):
+    # Holders' keys not yet erased, then the CA's own keys: the same sealed fields and binding.
+    sources: tuple[tuple[str, Callable[[], QuerySet[Any]]], ...] = (
+        ("certificatekey", lambda: CertificateKey.objects.filter(destroyed_at__isnull=True)),
+        ("certificateauthority", lambda: CertificateAuthority.objects.all()),
+    )
+    for kind, rows_of in sources:
         while True:
             with transaction.atomic():
-                queryset = model.objects.select_for_update().exclude(kek_id=current)
-                if model is CertificateKey:
-                    queryset = queryset.filter(destroyed_at__isnull=True)
-                rows = list(queryset.order_by("pk")[:batch_size])
+                rows = list(rows_of().select_for_update().exclude(kek_id=current).order_by("pk")[:batch_size])
                 for row in rows:
                     sealed = vault_get(row.vault).kek_rewrap(sealed=sealed_from_row(row), binding=row.key_binding)
                     row.kek_id, row.wrapped_data_key = sealed.kek_id, sealed.wrapped_data_key
@@ -219,7 +223,7 @@ def keys_rewrap_kek(*, batch_size: int = 200) -> int:
                 if rows:
                     audit_record(
                         event_type="ca.keys_rewrapped",
-                        details={"count": len(rows), "kek_id": current, "kind": model._meta.model_name},
+                        details={"count": len(rows), "kek_id": current, "kind": kind},
                     )
             done += len(rows)
             if len(rows) < batch_size:

@@ -244,7 +244,7 @@ def certificate_activate(
         holder = holder_lock(certificate.holder_id)
         certificate = certificate_lock(certificate)
         transition_check(certificate, "activate")
-        renewed = certificate_lock(certificate.replaces) if certificate.replaces_id is not None else None
+        renewed = certificate_lock(certificate.replaces) if certificate.replaces is not None else None
         now = activated_at or timezone.now()
         if certificate.activation_deadline is not None and now >= certificate.activation_deadline:
             raise ApplicationError(

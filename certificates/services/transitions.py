@@ -49,7 +49,7 @@ _REFUSED = {
     "supersede": _("This certificate is already in a final state."),
 }
 # Where a more precise sentence helps the person who tried.
-_REFUSED_FROM = {
+_REFUSED_FROM: dict[tuple[str, str], Any] = {
     ("reactivate", State.REVOKED): _("A revoked certificate cannot be reactivated: revocation is final."),
     ("reactivate", State.BLOCKED): _(
         "A blocked certificate cannot be reactivated: it can only be revoked, and a new certificate issued."
