@@ -109,6 +109,7 @@ INSTALLED_APPS = [
     "signing",
     "renewal",
     "notifications",
+    "portal",
 ]
 
 MIDDLEWARE = [
