@@ -8,13 +8,13 @@ from django.urls import path
 from accounts.views import api_clients, auth, contacts, operators, recovery, staff_auth
 from accounts.views import console as accounts_console
 from accounts.views import panel as accounts_panel
-from audit import views_console as audit_console
-from certificates import views_console as certificates_console
-from certificates import views_panel as certificate_views
-from notifications import views_console as notifications_console
-from otp import views_console as otp_console
+from audit.views import console as audit_console
+from certificates.views import console as certificates_console
+from certificates.views import panel as certificate_views
+from notifications.views import console as notifications_console
+from otp.views import console as otp_console
 from portal.views import console, panel
-from renewal import views_console as renewal_console
+from renewal.views import console as renewal_console
 from signing import views as signing_views
 
 auth_patterns = (

@@ -25,9 +25,9 @@ from certificates.selectors import (
     certificate_list_for_operator,
 )
 from notifications.selectors import message_list_failed_for_operator
+from otp.forms import TokenAssignForm
 from otp.models import DeviceKind, DeviceState
 from otp.selectors import device_list_for_operator
-from otp.views_console import TokenAssignForm
 from renewal.selectors import renewal_queue_for_operator
 
 

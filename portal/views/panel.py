@@ -10,8 +10,8 @@ from django.shortcuts import render
 from accounts.decorators import holder_required
 from accounts.selectors import holder_for_user
 from certificates.selectors import certificate_current_for_holder
+from notifications.display import message_rows_for_holder
 from notifications.selectors import message_list_for_holder
-from notifications.views import message_rows_for_holder
 from otp.models import DeviceKind, DeviceState, OtpDevice
 from otp.selectors import device_list_for_holder
 

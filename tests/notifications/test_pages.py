@@ -18,6 +18,7 @@ from django.utils import timezone, translation
 
 from accounts.models import Holder
 from audit.models import AuditEvent
+from notifications.display import mobile_masked
 from notifications.models import Channel, DeliveryStatus, Message, MessageStatus
 from notifications.selectors import (
     message_get_for_operator,
@@ -25,7 +26,7 @@ from notifications.selectors import (
     message_list_for_holder,
 )
 from notifications.services import message_enqueue, security_notice_send
-from notifications.views import mailbox_view, mobile_masked
+from notifications.views.devtools import mailbox_view
 from tests.conftest import World
 
 pytestmark = pytest.mark.django_db

@@ -12,10 +12,10 @@ from django.views.decorators.http import require_POST
 from accounts.decorators import operator_required
 from accounts.selectors import operator_for_user
 from core.ratelimit import client_ip
+from notifications.display import message_status_for_operator, message_title
 from notifications.models import MessageStatus
 from notifications.selectors import message_get_for_operator, message_list_failed_for_operator
 from notifications.services import message_retry
-from notifications.views import message_status_for_operator, message_title
 
 
 @operator_required

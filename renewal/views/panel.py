@@ -22,7 +22,7 @@ from accounts.services.people import holder_residence_update
 from certificates.selectors import certificate_current_for_holder
 from core.errors import ApplicationError
 from core.ratelimit import client_ip, consume_or_429
-from notifications.views import mobile_masked
+from notifications.display import mobile_masked
 from otp.selectors import device_get_for_holder
 from otp.sms_codes import sms_code_issue
 from otp.stepup import SMS_PURPOSE_OF_OPERATION, stepup_consume, stepup_required
