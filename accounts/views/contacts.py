@@ -15,11 +15,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods
 
+from accounts.confirmation import user_password_reconfirm
 from accounts.decorators import holder_required
 from accounts.forms import ContactPasswordForm, EmailChangeForm, PhoneChangeForm, PhoneConfirmForm
 from accounts.models import Holder
 from accounts.selectors import holder_for_user
-from accounts.services.authentication import user_password_reconfirm
 from accounts.services.contacts import (
     email_change_confirm,
     email_change_request,

@@ -43,8 +43,8 @@ from accounts.services.staff import (
     enrolment_use,
     staff_factor_remove,
 )
-from accounts.views.auth import safe_next
 from core.errors import ApplicationError
+from core.http import safe_next
 from core.ratelimit import client_ip, consume_or_429
 from otp.enrolment import staff_app_enrolment_confirm, staff_app_enrolment_start
 from otp.qr import qr_svg

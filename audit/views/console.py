@@ -28,7 +28,7 @@ from accounts.decorators import audit_reader_required
 from accounts.selectors import operator_for_user
 from audit.forms import AuditFilterForm
 from audit.models import AuditEvent, Outcome
-from audit.selectors import audit_event_types_for_operator, audit_events_for_operator
+from audit.selectors import audit_event_types_for_organization, audit_events_for_organization
 from audit.services import CHAIN_STATUS_CACHE_SECONDS, audit_chain_status, audit_record
 from core.ratelimit import client_ip
 
@@ -43,7 +43,8 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 def _form(request: HttpRequest) -> AuditFilterForm:
     # Always bound (an empty query string is "no filter"): the page and the export read the same filters.
-    return AuditFilterForm(request.GET, event_types=audit_event_types_for_operator(user=request.user))
+    organization_id = operator_for_user(user=request.user).organization_id
+    return AuditFilterForm(request.GET, event_types=audit_event_types_for_organization(organization_id=organization_id))
 
 
 def _details(event: AuditEvent, *, separators: tuple[str, str] = (",", ":")) -> str:
@@ -60,7 +61,7 @@ def _page(request: HttpRequest, form: AuditFilterForm) -> HttpResponse:
     page = None
     rows: list[dict[str, Any]] = []
     if valid:
-        events = audit_events_for_operator(user=request.user, **form.filters())
+        events = audit_events_for_organization(organization_id=operator.organization_id, **form.filters())
         # A page number that is not one (letters, out of range) shows the first or the last page.
         page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
         rows = [
@@ -155,7 +156,7 @@ def audit_export_view(request: HttpRequest) -> HttpResponse:
         return _page(request, form)
     operator = operator_for_user(user=request.user)
     filters = form.filters()
-    events = audit_events_for_operator(user=request.user, **filters)
+    events = audit_events_for_organization(organization_id=operator.organization_id, **filters)
     # The rows up to the newest one now: the count audited is the count exported, even if events
     # (this export's own among them) are written while the file streams.
     newest = events.values_list("seq", flat=True).first()

@@ -45,7 +45,8 @@ def token_assign_view(request: HttpRequest, holder_id: int) -> HttpResponse:
 @confirmation_required("device_unlock")
 @require_POST
 def device_unlock_view(request: HttpRequest, holder_id: int, device_id: str) -> HttpResponse:
-    device = device_get_for_operator(user=request.user, holder_id=holder_id, public_id=device_id)
+    holder = holder_get_for_operator(user=request.user, holder_id=holder_id)
+    device = device_get_for_operator(holder=holder, public_id=device_id)
     device_unlock(device=device, actor=request.user, ip=client_ip(request))
     messages.success(request, _("The device can be used again."))
     return redirect("console:holder_detail", holder_id=holder_id)

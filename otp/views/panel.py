@@ -10,7 +10,7 @@ password is remembered in the session for a few minutes, for the one flow that a
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
@@ -21,12 +21,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.confirmation import user_password_reconfirm
 from accounts.decorators import holder_required
-from accounts.models import Holder
 from accounts.selectors import holder_for_user
-from accounts.services.authentication import user_password_reconfirm
-from accounts.views.auth import safe_next
 from core.errors import ApplicationError
+from core.http import safe_next
 from core.ratelimit import client_ip, consume_or_429
 from notifications.display import mobile_masked
 from otp.enrolment import app_enrolment_confirm, app_enrolment_start, sms_enrolment_confirm, sms_enrolment_send
@@ -46,6 +45,9 @@ from otp.services import VerifyOutcome, device_resynchronize, device_verify
 from otp.sms_codes import sms_code_check, sms_code_issue
 from otp.stepup import OPERATIONS, SMS_PURPOSE_OF_OPERATION, stepup_consume, stepup_grant, stepup_required
 from otp.texts import sms_code_message, verify_message
+
+if TYPE_CHECKING:
+    from accounts.models import Holder
 
 PASSWORD_FRESH_SECONDS = 300  # how long a re-entered password opens the flow that asked for it
 ENROLMENT_SECONDS = 600  # time to scan the QR code and type the first code
@@ -101,7 +103,7 @@ def _render(request: HttpRequest, template: str, context: dict[str, Any], status
 @holder_required
 @require_http_methods(["GET", "POST"])
 def device_test_view(request: HttpRequest, device_id: str) -> HttpResponse:
-    device = device_get_for_holder(user=request.user, public_id=device_id)
+    device = device_get_for_holder(holder=holder_for_user(user=request.user), public_id=device_id)
     if device.kind == DeviceKind.SMS or device.state != DeviceState.ACTIVE:
         raise Http404
     form = DeviceTestForm(request.POST if request.method == "POST" else None)
@@ -136,7 +138,7 @@ def device_test_view(request: HttpRequest, device_id: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def device_resync_view(request: HttpRequest) -> HttpResponse:
     holder = holder_for_user(user=request.user)
-    tokens = list(device_list_for_holder(user=request.user).filter(kind__in=HARDWARE_KINDS,
+    tokens = list(device_list_for_holder(holder=holder).filter(kind__in=HARDWARE_KINDS,
                                                                    state=DeviceState.ACTIVE))
     if not tokens:
         return _render(request, "otp/device_resync.html", {"tokens": []})
@@ -156,7 +158,7 @@ def device_resync_view(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            device = device_get_for_holder(user=request.user, public_id=form.cleaned_data["device"])
+            device = device_get_for_holder(holder=holder, public_id=form.cleaned_data["device"])
             result = device_resynchronize(device=device, first_code=form.cleaned_data["first_code"],
                                           second_code=form.cleaned_data["second_code"], ip=client_ip(request))
             if result.ok:
@@ -186,7 +188,7 @@ def app_enrol_view(request: HttpRequest) -> HttpResponse:
     holder = holder_for_user(user=request.user)
     if not holder.organization.otp_app_allowed:
         return _render(request, "otp/app_enrol.html", {"not_allowed": True})
-    if device_codes_for_holder(user=request.user).exists():
+    if device_codes_for_holder(holder=holder).exists():
         # A working device exists: a code from it, not just the password, may replace the app.
         return stepup_required("device_change")(_enrol_start)(request, holder)
     if request.method == "POST" or not _fresh(request, ENROL_PASSWORD_KEY):
@@ -216,7 +218,7 @@ def _enrol_start(request: HttpRequest, holder: Holder) -> HttpResponse:
     return _render(
         request, "otp/app_enrol.html",
         {"enrolment": enrolment, "qr_svg": qr_svg(enrolment.uri), "form": AppConfirmForm(),
-         "replacing": device_codes_for_holder(user=request.user).filter(kind=DeviceKind.APP_TOTP).exists()},
+         "replacing": device_codes_for_holder(holder=holder).filter(kind=DeviceKind.APP_TOTP).exists()},
     )
 
 
@@ -226,7 +228,7 @@ def _enrol_start(request: HttpRequest, holder: Holder) -> HttpResponse:
 @require_POST
 def app_confirm_view(request: HttpRequest, device_id: str) -> HttpResponse:
     holder = holder_for_user(user=request.user)
-    device = device_get_for_holder(user=request.user, public_id=device_id)
+    device = device_get_for_holder(holder=holder, public_id=device_id)
     pending = request.session.get(ENROL_PENDING_KEY)
     if (
         not isinstance(pending, dict)
@@ -270,7 +272,7 @@ def sms_enrol_view(request: HttpRequest) -> HttpResponse:
     holder = holder_for_user(user=request.user)
     if not holder.organization.otp_sms_allowed:
         return _render(request, "otp/sms_enrol.html", {"not_allowed": True})
-    device = sms_device_for_holder(user=request.user)
+    device = sms_device_for_holder(holder=holder)
     if device is not None and device.state == DeviceState.ACTIVE:
         return _render(request, "otp/sms_enrol.html", {"active": True})
     send_form = SmsEnrolmentSendForm(request.POST if "send" in request.POST else None)
@@ -323,9 +325,9 @@ def stepup_view(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest(_("Unknown operation."), content_type="text/plain; charset=utf-8")
     holder = holder_for_user(user=request.user)
     next_url = request.POST.get("next") or request.GET.get("next") or ""
-    devices = list(device_codes_for_holder(user=request.user))
+    devices = list(device_codes_for_holder(holder=holder))
     choices = [(str(d.public_id), f"{d.get_kind_display()}{f' {d.serial}' if d.serial else ''}") for d in devices]
-    sms_device = sms_device_for_holder(user=request.user)
+    sms_device = sms_device_for_holder(holder=holder)
     sms_usable = sms_device is not None and sms_device.state == DeviceState.ACTIVE
     if sms_usable:
         choices.append((SMS_CHOICE, _("Code by SMS to %(mobile)s") % {"mobile": mobile_masked(holder.mobile)}))
@@ -358,7 +360,7 @@ def stepup_view(request: HttpRequest) -> HttpResponse:
                     result, refused=_("The code is not correct or has expired. Ask for a new code by SMS.")
                 )
             else:
-                device = device_get_for_holder(user=request.user, public_id=form.cleaned_data["device"])
+                device = device_get_for_holder(holder=holder, public_id=form.cleaned_data["device"])
                 result = device_verify(device=device, code=form.cleaned_data["code"], purpose=operation,
                                        ip=client_ip(request))
                 ok, error = result.ok, verify_message(result.outcome, result.failures_left)

@@ -24,7 +24,7 @@ from certificates.selectors import (
     certificate_issue_allowed,
     certificate_list_for_operator,
 )
-from notifications.selectors import message_list_failed_for_operator
+from notifications.selectors import message_list_failed_for_organization
 from otp.forms import TokenAssignForm
 from otp.models import DeviceKind, DeviceState
 from otp.selectors import device_list_for_operator
@@ -52,7 +52,7 @@ def home_view(request: HttpRequest) -> HttpResponse:
                 "renewals": renewal_queue_for_operator(user=request.user).count(),
                 "expiring": certificate_expiring_for_operator(user=request.user).count(),
                 "to_activate": certificate_awaiting_activation_for_operator(user=request.user).count(),
-                "undelivered": message_list_failed_for_operator(user=request.user).count(),
+                "undelivered": message_list_failed_for_organization(organization=operator.organization).count(),
             },
             "expiring_days": EXPIRING_DAYS,
             "section": "holders",
@@ -64,7 +64,7 @@ def home_view(request: HttpRequest) -> HttpResponse:
 def holder_detail_view(request: HttpRequest, holder_id: int) -> HttpResponse:
     operator = operator_for_user(user=request.user)
     holder = holder_get_for_operator(user=request.user, holder_id=holder_id)
-    devices = list(device_list_for_operator(user=request.user, holder_id=holder.pk))
+    devices = list(device_list_for_operator(holder=holder))
     certificates = list(
         certificate_list_for_operator(user=request.user).filter(holder=holder).order_by("-requested_at", "-pk")
     )
