@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 # Dates outside these are typing mistakes (and would overflow the time-zone arithmetic at year 1 or 9999).
 FIRST_DAY = date(2000, 1, 1)
@@ -19,18 +19,18 @@ DATE_INPUT_FORMATS = ["%Y-%m-%d", "%d/%m/%Y"]
 
 class AuditFilterForm(forms.Form):
     actor = forms.CharField(
-        label=_lazy("Person (username or part of it)"), required=False, max_length=150,
+        label=gettext_lazy("Person (username or part of it)"), required=False, max_length=150,
         widget=forms.TextInput(attrs={"class": "form-control", "autocomplete": "off"}),
     )
     event_type = forms.ChoiceField(
-        label=_lazy("Event type"), required=False, widget=forms.Select(attrs={"class": "form-control"}),
+        label=gettext_lazy("Event type"), required=False, widget=forms.Select(attrs={"class": "form-control"}),
     )
     date_from = forms.DateField(
-        label=_lazy("From day"), required=False, input_formats=DATE_INPUT_FORMATS,
+        label=gettext_lazy("From day"), required=False, input_formats=DATE_INPUT_FORMATS,
         widget=forms.DateInput(attrs={"class": "form-control", "type": "date"}, format="%Y-%m-%d"),
     )
     date_to = forms.DateField(
-        label=_lazy("To day (included)"), required=False, input_formats=DATE_INPUT_FORMATS,
+        label=gettext_lazy("To day (included)"), required=False, input_formats=DATE_INPUT_FORMATS,
         widget=forms.DateInput(attrs={"class": "form-control", "type": "date"}, format="%Y-%m-%d"),
     )
 
