@@ -13,27 +13,8 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Holder, Operator, Organization, PolicyBounds, User, UserKind
 from accounts.policies import BOUNDED_INTEGERS
-from audit.services import audit_record
+from audit.admin import AuditedAdmin
 from core.ratelimit import client_ip
-
-
-class AuditedAdmin(admin.ModelAdmin):
-    """Every change made through the admin leaves an audit row."""
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        audit_record(
-            event_type=f"admin.{obj._meta.model_name}.{'changed' if change else 'created'}",
-            actor=request.user,
-            organization=getattr(obj, "organization_id", None) or (obj.pk if isinstance(obj, Organization) else None),
-            subject=obj,
-            ip=client_ip(request),
-            details={"fields": sorted(form.changed_data)},
-        )
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Tenants and people are deactivated, never deleted: certificates and audit rows point at them.
-        return False
 
 
 @admin.register(Organization)

@@ -10,6 +10,9 @@ grant, so correcting a field does not ask for a new code. A grant for one operat
 another, and a passkey's answer is bound to a challenge issued for that operation only.
 
 A batch approval is one POST, so one confirmation covers the whole batch.
+
+The holder's panel confirms with the password instead (:func:`user_password_reconfirm`), before a
+contact or a second factor changes.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from accounts.services.second_factor import (
     relying_party,
     staff_factors,
 )
+from audit.models import Outcome
+from audit.services import audit_record
 from core.ratelimit import consume_or_429
 from otp.webauthn import authentication_options
 
@@ -154,3 +159,22 @@ def _confirmation_page(request: HttpRequest, operation: str, error: str) -> Http
         },
         status=400 if error else 403,
     )
+
+
+def user_password_reconfirm(*, user: User, password: str, purpose: str, ip: str = "") -> bool:
+    """The logged-in user types their password again before a sensitive step; a refusal is audited.
+
+    Bounded by the caller's rate limit (per account), not by the login lockout: the session is
+    already authenticated, and locking it out here would let anyone with the session lock the owner.
+    """
+    if user.check_password(password):
+        return True
+    audit_record(
+        event_type="panel.password_reentry_failed",
+        outcome=Outcome.FAILURE,
+        actor=user,
+        organization=user.organization,
+        ip=ip,
+        details={"purpose": purpose},
+    )
+    return False

@@ -9,10 +9,11 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from accounts.captcha import CaptchaField
-from accounts.models import Organization, PolicyBounds
+from accounts.models import ApiScope, OperatorRole, Organization, PolicyBounds
 from accounts.policies import BOOLEANS, BOUNDED_INTEGERS, OTP_KINDS, POLICY_FIELDS, policy_label
 from accounts.services.policies import organization_policies_check
 from accounts.validators import MAX_PASSWORD_LENGTH
+from otp.forms import code_field
 
 
 def input_attrs(**attrs: Any) -> dict[str, Any]:
@@ -220,3 +221,66 @@ class OrganizationPoliciesForm(forms.Form):
     @property
     def changes(self) -> dict[str, Any]:
         return {field: self.cleaned_data[field] for field in POLICY_FIELDS}
+
+
+# --- The panel's contacts ("Telefono", "E-mail") ----------------------------------------------------
+
+
+class ContactPasswordForm(forms.Form):
+    """A contact changes only with the current password (and a fresh second factor, asked by the view)."""
+
+    current_password = forms.CharField(
+        label=_("Current password"),
+        max_length=MAX_PASSWORD_LENGTH,
+        strip=False,
+        widget=forms.PasswordInput(attrs=input_attrs(autocomplete="current-password")),
+    )
+
+
+class EmailChangeForm(ContactPasswordForm):
+    new_email = forms.CharField(
+        label=_("New e-mail address"),
+        max_length=254,
+        widget=forms.EmailInput(attrs=input_attrs(autocomplete="email", spellcheck="false")),
+    )
+
+
+class PhoneChangeForm(ContactPasswordForm):
+    new_mobile = forms.CharField(
+        label=_("New mobile number"),
+        max_length=32,
+        help_text=_("With the international prefix, for example +39 347 123 4567."),
+        widget=forms.TextInput(attrs=input_attrs(autocomplete="tel", inputmode="tel")),
+    )
+
+
+class PhoneConfirmForm(forms.Form):
+    code = code_field(_("Code received by SMS"))
+
+
+# --- The console: API clients, the organization's team -----------------------------------------------
+
+
+class ApiClientForm(forms.Form):
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=100,
+        help_text=_("For example, the system that will call the API: “Exam records (ESSE3)”."),
+        widget=forms.TextInput(attrs=input_attrs(autocomplete="off")),
+    )
+    scopes = forms.MultipleChoiceField(
+        label=_("Functions it may use"),
+        choices=ApiScope.choices,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+
+class InviteForm(forms.Form):
+    given_name = forms.CharField(label=_("Given name"), max_length=100)
+    surname = forms.CharField(label=_("Surname"), max_length=100)
+    email = forms.EmailField(label=_("E-mail (it will be the username)"), max_length=150)
+    role = forms.ChoiceField(label=_("Role"), choices=OperatorRole.choices, initial=OperatorRole.OPERATOR)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(label=_("Role"), choices=OperatorRole.choices)

@@ -7,7 +7,7 @@ import hmac
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -15,9 +15,6 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, Outcome
-
-if TYPE_CHECKING:
-    from audit.checkpoints import Checkpoint
 
 # Keys that must never reach an audit row, whoever passes them in details.
 _FORBIDDEN_DETAIL_KEYS = {"password", "pin", "otp", "code", "secret", "token", "key", "user_code"}
@@ -101,11 +98,11 @@ class ChainReport:
     checkpoint_seq: int | None = None  # the checkpoint compared with, if any
 
 
-def audit_chain_verify(*, checkpoint: Checkpoint | None = None) -> ChainReport:
+def audit_chain_verify() -> ChainReport:
     """Walk the chain from the genesis: any edited, deleted, inserted or reordered row breaks it.
 
-    With a ``checkpoint`` (see :mod:`audit.checkpoints`) a removed tail is found too, even when the
-    head was moved back with it: the chain must still reach the checkpoint's row, unchanged.
+    A tail removed together with the head is found only against a published checkpoint
+    (:func:`portal.checkpoints.audit_chain_verify_with_checkpoint`).
     """
     expected_seq = 1
     prev_hash = GENESIS_HASH
@@ -124,14 +121,7 @@ def audit_chain_verify(*, checkpoint: Checkpoint | None = None) -> ChainReport:
     last_seq, last_hash = (head.last_seq, head.last_hash) if head else (0, GENESIS_HASH)
     if last_seq != checked or last_hash != prev_hash:
         return ChainReport(False, checked, checked + 1, "rows after the last one checked were removed")
-    if checkpoint is None:
-        return ChainReport(True, checked)
-    from audit.checkpoints import checkpoint_problems
-
-    problems = checkpoint_problems(checkpoint, head_seq=checked)
-    if problems:
-        return ChainReport(False, checked, min(checked + 1, checkpoint.seq), "; ".join(problems), checkpoint.seq)
-    return ChainReport(True, checked, checkpoint_seq=checkpoint.seq)
+    return ChainReport(True, checked)
 
 
 # How long the console trusts a verification of the whole chain: walking it costs one HMAC per row of

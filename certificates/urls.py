@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from certificates import views
+from certificates.views import public as views
 
 app_name = "ca"
 

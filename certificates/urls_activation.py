@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from django.urls import path
 
-from certificates import views_activation
+from certificates.views import activation
 
 app_name = "activation"
 
 urlpatterns = [
-    path("attivazione/", views_activation.activation_step_view, name="step"),
-    path("attivazione/link/<str:token>/", views_activation.activation_start_view, name="start"),
+    path("attivazione/", activation.activation_step_view, name="step"),
+    path("attivazione/link/<str:token>/", activation.activation_start_view, name="start"),
 ]

@@ -109,6 +109,7 @@ INSTALLED_APPS = [
     "signing",
     "renewal",
     "notifications",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -463,7 +464,7 @@ CELERY_TIMEZONE = TIME_ZONE
 # The audit chain is an HMAC chain: someone who can write to the database but does not hold this
 # key cannot rebuild a valid chain after editing a row.
 AUDIT_CHAIN_KEY = _separate_secret("AUDIT_CHAIN_KEY", "audit-chain")
-# Where the hourly checkpoints of the chain head are appended (audit/checkpoints.py): put it on storage
+# Where the hourly checkpoints of the chain head are appended (portal/checkpoints.py): put it on storage
 # the database's credentials cannot rewrite, or ship it with the logs.
 AUDIT_CHECKPOINT_FILE = Path(env_str("AUDIT_CHECKPOINT_FILE", str(VAR_DIR / "audit" / "checkpoints.jsonl")))
 

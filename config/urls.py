@@ -6,8 +6,8 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy
 
 from accounts.services.second_factor import admin_site_has_permission
-from accounts.urls import auth_patterns, console_patterns, panel_patterns
 from accounts.views.auth import admin_login_view
+from portal.urls import auth_patterns, console_patterns, panel_patterns
 
 # Platform admins log in through the same throttled, audited login as everyone else, and Django
 # admin answers only a session that completed the second factor.

@@ -1,42 +1,43 @@
-"""Reads of the outbox. Each takes the acting user: holders see their own messages, operators their organization's.
-
-"Missing" and "another organization's" are the same 404, as for every other tenant read
-(``accounts/selectors.py``).
+"""Reads of the outbox. Each takes whose messages are read — the holder, or the organization — as
+the view resolved it from the acting person (accounts.selectors): holders see their own messages,
+operators their organization's. "Missing" and "another organization's" are the same 404, as for
+every other tenant read.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from accounts.selectors import RequestUser, holder_for_user, operator_for_user
 from notifications.models import Message, MessageStatus
+
+if TYPE_CHECKING:
+    from accounts.models import Holder, Organization
 
 # What the operator console lists: messages that need a person's attention.
 UNDELIVERED_STATUSES = (MessageStatus.FAILED, MessageStatus.DEAD)
 
 
-def message_list_for_holder(*, user: RequestUser) -> QuerySet[Message]:
-    """The messages sent to the holder of ``user``, newest first (never anyone else's)."""
-    holder = holder_for_user(user=user)
+def message_list_for_holder(*, holder: Holder) -> QuerySet[Message]:
+    """The messages sent to ``holder``, newest first (never anyone else's)."""
     return Message.objects.filter(holder=holder).order_by("-created_at", "-pk")
 
 
-def message_list_failed_for_operator(*, user: RequestUser) -> QuerySet[Message]:
-    """Failed (retrying) and dead messages of the operator's organization, newest first."""
-    operator = operator_for_user(user=user)
+def message_list_failed_for_organization(*, organization: Organization) -> QuerySet[Message]:
+    """Failed (retrying) and dead messages of the organization, newest first."""
     return (
-        Message.objects.filter(organization=operator.organization, status__in=UNDELIVERED_STATUSES)
+        Message.objects.filter(organization=organization, status__in=UNDELIVERED_STATUSES)
         .select_related("holder")
         .order_by("-created_at", "-pk")
     )
 
 
-def message_get_for_operator(*, user: RequestUser, message_id: int) -> Message:
-    """One message of the operator's organization; 404 for a missing id and a foreign one alike."""
-    operator = operator_for_user(user=user)
+def message_get_for_organization(*, organization: Organization, message_id: int) -> Message:
+    """One message of the organization; 404 for a missing id and a foreign one alike."""
     return get_object_or_404(
-        Message.objects.select_related("holder", "organization"), pk=message_id, organization=operator.organization
+        Message.objects.select_related("holder", "organization"), pk=message_id, organization=organization
     )
 
 

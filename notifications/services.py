@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import Holder, Organization
 from audit.services import audit_record
 from core.tasks import task_enqueue_on_commit
 from notifications.catalog import SECURITY_EVENTS
 from notifications.models import Channel, Message, MessageStatus
 from notifications.rendering import RenderingError, message_render
 from notifications.sealing import MASK, seal
+
+if TYPE_CHECKING:
+    from accounts.models import Holder, Organization
 
 
 def message_dispatch_on_commit(message_id: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from notifications import views
+from notifications.views import devtools as views
 
 app_name = "devtools"
 urlpatterns = [

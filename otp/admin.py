@@ -15,7 +15,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin import AuditedAdmin
+from audit.admin import AuditedAdmin
 from core.errors import ApplicationError
 from core.ratelimit import client_ip
 from otp.importing import MAX_FILE_BYTES, tokens_import

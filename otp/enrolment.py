@@ -19,12 +19,14 @@ import base64
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Holder, User
 from audit.services import audit_record
 from core.errors import ApplicationError
 from notifications.services import security_notice_send
@@ -32,6 +34,9 @@ from otp.models import DeviceKind, DeviceState, OtpDevice
 from otp.oath import otpauth_uri
 from otp.services import VerifyOutcome, VerifyResult, device_create, device_verify
 from otp.sms_codes import sms_code_check, sms_code_issue
+
+if TYPE_CHECKING:
+    from accounts.models import Holder, User
 
 # RFC 4226 §4 (R6) asks for a 160-bit shared secret with HMAC-SHA-1; it is also what the common
 # authenticator apps expect from an otpauth:// URI.
@@ -73,7 +78,8 @@ def app_enrolment_start(*, holder: Holder, ip: str = "") -> AppEnrolment:
     seed = secrets.token_bytes(APP_SEED_BYTES)
     with transaction.atomic():
         # Two tabs starting at once: the holder row serializes them, so one pending app survives.
-        Holder.objects.select_for_update().filter(pk=holder.pk).first()
+        # (The model by name: otp knows holders only as the rows its foreign keys point at.)
+        apps.get_model("accounts", "Holder").objects.select_for_update().filter(pk=holder.pk).first()
         stale = OtpDevice.objects.select_for_update().filter(
             holder=holder, kind=DeviceKind.APP_TOTP, state=DeviceState.PENDING
         )
@@ -152,7 +158,8 @@ def sms_enrolment_send(*, holder: Holder, actor: object, ip: str = "") -> OtpDev
     if not holder.organization.otp_sms_allowed:
         raise ApplicationError("sms_not_allowed", _("This organization does not use OTP codes by SMS."))
     with transaction.atomic():
-        Holder.objects.select_for_update().filter(pk=holder.pk).first()
+        # The holder row serializes two sends (the model by name, as above).
+        apps.get_model("accounts", "Holder").objects.select_for_update().filter(pk=holder.pk).first()
         devices = OtpDevice.objects.filter(holder=holder, kind=DeviceKind.SMS)
         if devices.filter(state=DeviceState.ACTIVE).exists():
             raise ApplicationError("sms_already_active", _("OTP codes by SMS are already active for this holder."))
@@ -199,7 +206,7 @@ def staff_app_enrolment_start(*, user: User, ip: str = "") -> AppEnrolment:
     """
     seed = secrets.token_bytes(APP_SEED_BYTES)
     with transaction.atomic():
-        User.objects.select_for_update().filter(pk=user.pk).first()
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()  # the staff user's row serializes
         for stale in OtpDevice.objects.select_for_update().filter(
             staff_user=user, kind=DeviceKind.APP_TOTP, state=DeviceState.PENDING
         ):

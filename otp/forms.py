@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -32,3 +34,73 @@ class StepUpForm(forms.Form):
         assert isinstance(device, forms.ChoiceField)  # declared above
         device.choices = devices
         device.widget.attrs["class"] = "form-select"
+
+
+_CODE_SHAPE = re.compile(r"^(?:[0-9]{6}|[0-9]{8})$")
+
+
+def _clean_code(value: str) -> str:
+    code = "".join(value.split())
+    if not _CODE_SHAPE.match(code):
+        raise forms.ValidationError(gettext("Enter the 6 or 8 digits shown by your device."))
+    return code
+
+
+class PasswordReentryForm(forms.Form):
+    password = forms.CharField(
+        label=_("Password"),
+        max_length=4096,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"class": "form-control", "autocomplete": "current-password"}),
+    )
+
+
+class DeviceTestForm(forms.Form):
+    code = code_field(_("OTP code"))
+
+    def clean_code(self) -> str:
+        return _clean_code(self.cleaned_data["code"])
+
+
+class ResyncForm(forms.Form):
+    device = forms.ChoiceField(label=_("Physical device - serial"))
+    first_code = code_field(_("OTP code 1"))
+    second_code = code_field(_("OTP code 2"))
+
+    def __init__(self, *args: Any, devices: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        device = self.fields["device"]
+        assert isinstance(device, forms.ChoiceField)  # declared above
+        device.choices = devices
+        device.widget.attrs["class"] = "form-select"
+        self.fields["second_code"].help_text = _(
+            "Press the token's button again and enter the next code it shows (for a time-based token, "
+            "wait for the next code)."
+        )
+
+    def clean_first_code(self) -> str:
+        return _clean_code(self.cleaned_data["first_code"])
+
+    def clean_second_code(self) -> str:
+        return _clean_code(self.cleaned_data["second_code"])
+
+
+class AppConfirmForm(forms.Form):
+    code = code_field(_("Code shown by the app"))
+
+    def clean_code(self) -> str:
+        return _clean_code(self.cleaned_data["code"])
+
+
+class SmsEnrolmentSendForm(PasswordReentryForm):
+    """Turning on a new factor asks for the password again (ASVS 2.x); the code then proves the phone."""
+
+
+class SmsEnrolmentCodeForm(forms.Form):
+    code = code_field(_("Code received by SMS"))
+
+
+class TokenAssignForm(forms.Form):
+    """The operator assigns a hardware token by the serial printed on it."""
+
+    serial = forms.CharField(label=_("Serial number (13 digits)"), max_length=20)

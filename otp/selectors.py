@@ -1,55 +1,69 @@
-"""Reads of OTP devices; every one takes the acting user (tenant isolation as in accounts.selectors)."""
+"""Reads of OTP devices. Each takes whose devices are read: the holder (or staff user) the view
+resolved from the acting person through accounts.selectors, so a foreign holder is a 404 before
+any device is read."""
 
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from accounts.models import User
-from accounts.selectors import RequestUser, holder_for_user, holder_get_for_operator
 from otp.models import DeviceKind, DeviceState, OtpDevice
 
-
-def device_list_for_holder(*, user: RequestUser) -> QuerySet[OtpDevice]:
-    holder = holder_for_user(user=user)
-    return OtpDevice.objects.filter(holder=holder).exclude(state=DeviceState.RETIRED).order_by("created_at", "pk")
+if TYPE_CHECKING:
+    from accounts.models import Holder, User
 
 
-def device_codes_for_holder(*, user: RequestUser) -> QuerySet[OtpDevice]:
+def _of_holder(holder: Holder | None, user: User | None) -> QuerySet[OtpDevice]:
+    if holder is not None:
+        return OtpDevice.objects.filter(holder=holder)
+    if user is not None:
+        # The acting holder's login, still passed by signing's views: the holder its device rows name.
+        return OtpDevice.objects.filter(holder__isnull=False, holder__user=user)
+    raise TypeError("the holder (or the acting holder's user) is required")
+
+
+def device_list_for_holder(*, holder: Holder | None = None, user: User | None = None) -> QuerySet[OtpDevice]:
+    return _of_holder(holder, user).exclude(state=DeviceState.RETIRED).order_by("created_at", "pk")
+
+
+def device_codes_for_holder(*, holder: Holder | None = None, user: User | None = None) -> QuerySet[OtpDevice]:
     """The holder's devices that produce codes (tokens and apps), usable now."""
-    return device_list_for_holder(user=user).filter(state=DeviceState.ACTIVE).exclude(kind=DeviceKind.SMS)
+    return (
+        device_list_for_holder(holder=holder, user=user).filter(state=DeviceState.ACTIVE).exclude(kind=DeviceKind.SMS)
+    )
 
 
-def sms_device_for_holder(*, user: RequestUser) -> OtpDevice | None:
+def sms_device_for_holder(*, holder: Holder | None = None, user: User | None = None) -> OtpDevice | None:
     """The holder's SMS device (pending or active), if any."""
     # "active" sorts before "pending": the working one wins if both exist.
-    return device_list_for_holder(user=user).filter(kind=DeviceKind.SMS).order_by("state").first()
+    return device_list_for_holder(holder=holder, user=user).filter(kind=DeviceKind.SMS).order_by("state").first()
 
 
-def device_get_for_holder(*, user: RequestUser, public_id: str) -> OtpDevice:
+def device_get_for_holder(*, holder: Holder | None = None, user: User | None = None, public_id: str) -> OtpDevice:
     """The holder's device; 404 for missing, foreign and malformed ids alike."""
     try:
         parsed = uuid.UUID(str(public_id))
     except ValueError as exc:
         raise Http404 from exc
-    return get_object_or_404(device_list_for_holder(user=user), public_id=parsed)
+    return get_object_or_404(device_list_for_holder(holder=holder, user=user), public_id=parsed)
 
 
-def device_list_for_operator(*, user: RequestUser, holder_id: int) -> QuerySet[OtpDevice]:
-    """The devices of a holder of the operator's organization (404 for anyone else's holder)."""
-    holder = holder_get_for_operator(user=user, holder_id=holder_id)
+def device_list_for_operator(*, holder: Holder) -> QuerySet[OtpDevice]:
+    """Every device of ``holder`` (retired ones too), for the console: the view has already checked
+    that the holder belongs to the operator's organization (accounts.selectors.holder_get_for_operator)."""
     return OtpDevice.objects.filter(holder=holder).order_by("created_at", "pk")
 
 
-def device_get_for_operator(*, user: RequestUser, holder_id: int, public_id: str) -> OtpDevice:
+def device_get_for_operator(*, holder: Holder, public_id: str) -> OtpDevice:
     try:
         parsed = uuid.UUID(str(public_id))
     except ValueError as exc:
         raise Http404 from exc
-    return get_object_or_404(device_list_for_operator(user=user, holder_id=holder_id), public_id=parsed)
+    return get_object_or_404(device_list_for_operator(holder=holder), public_id=parsed)
 
 
 def staff_pending_app(*, user: User, public_id: object) -> OtpDevice | None:

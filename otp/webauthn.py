@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -38,11 +38,13 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from accounts.models import User
 from audit.models import Outcome
 from audit.services import audit_record
 from core.errors import ApplicationError
 from otp.models import SecurityKey
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 # Browser answers are small (a few KiB with attestation); anything larger is not an answer.
 MAX_RESPONSE_BYTES = 64 * 1024

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import input_attrs
@@ -91,3 +92,64 @@ class ResidenceForm(forms.Form):
                                      widget=forms.TextInput(attrs=input_attrs(autocomplete="address-level2")))
     residence_province = forms.RegexField(label=_("Province"), regex=r"^[A-Za-z]{2}$", max_length=2, required=False,
                                           widget=forms.TextInput(attrs=input_attrs()))
+
+
+# --- The operators' decisions in the console ---------------------------------------------------------
+
+# At most one page of the console's queue at a time: each approval issues a certificate (a new key pair).
+BULK_MAX = 50
+
+
+class ApproveForm(forms.Form):
+    confirm = forms.BooleanField(
+        label=_("I have checked the signed form and the holder's data, and I approve the request: the "
+                           "new certificate is issued at once."),
+        error_messages={"required": _("Tick the box to confirm the approval.")},
+    )
+
+
+class RejectConfirmForm(RejectForm):
+    confirm = forms.BooleanField(
+        label=_("I confirm the rejection: the holder receives the reason by e-mail and keeps the current "
+                           "certificate until it expires."),
+        error_messages={"required": _("Tick the box to confirm the rejection.")},
+    )
+
+
+class RequestIdsField(forms.Field):
+    """The ids of the requests ticked in the queue (checkboxes named after the field, one per row: the
+    widget only reads them; its errors are shown above the table)."""
+
+    widget = forms.SelectMultiple
+    default_error_messages = {
+        "required": _("Select at least one request to approve."),
+        "invalid": _("The selection is not valid: reload the page and select the requests again."),
+    }
+
+    def to_python(self, value: Any) -> list[int]:
+        if not value:
+            return []
+        if not isinstance(value, list | tuple):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        ids = set()
+        for item in value:
+            if not isinstance(item, str) or not item.isdigit() or len(item) > 12:
+                raise ValidationError(self.error_messages["invalid"], code="invalid")
+            ids.add(int(item))
+        return sorted(ids)
+
+    def validate(self, value: list[int]) -> None:
+        super().validate(value)
+        if len(value) > BULK_MAX:
+            raise ValidationError(
+                _("Select at most %(max)s requests at a time."), code="too_many", params={"max": BULK_MAX}
+            )
+
+
+class BulkApproveForm(forms.Form):
+    requests = RequestIdsField()
+    confirm = forms.BooleanField(
+        label=_("I have checked the selected requests and their signed forms, and I approve them: the "
+                           "new certificates are issued at once."),
+        error_messages={"required": _("Tick the box to confirm the approval.")},
+    )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from renewal import views
+from renewal.views import panel as views
 
 app_name = "renewal"
 

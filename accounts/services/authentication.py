@@ -268,25 +268,6 @@ def user_password_change(*, user: User, current_password: str, new_password: str
     user.password = locked.password
 
 
-def user_password_reconfirm(*, user: User, password: str, purpose: str, ip: str = "") -> bool:
-    """The logged-in user types their password again before a sensitive step; a refusal is audited.
-
-    Bounded by the caller's rate limit (per account), not by the login lockout: the session is
-    already authenticated, and locking it out here would let anyone with the session lock the owner.
-    """
-    if user.check_password(password):
-        return True
-    audit_record(
-        event_type="panel.password_reentry_failed",
-        outcome=Outcome.FAILURE,
-        actor=user,
-        organization=user.organization,
-        ip=ip,
-        details={"purpose": purpose},
-    )
-    return False
-
-
 def user_language_set(*, user: User, language: str) -> None:
     codes = {code for code, _name in settings.LANGUAGES}
     if language not in codes:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.confirmation import confirmation_consume, confirmation_required
 from accounts.decorators import organization_admin_required
-from accounts.forms import input_attrs
+from accounts.forms import ApiClientForm
 from accounts.models import ApiScope
 from accounts.selectors import (
     api_client_alerts_for_operator,
@@ -24,20 +22,6 @@ from accounts.selectors import (
 from accounts.services.api_clients import api_client_create, api_client_revoke
 from core.errors import ApplicationError
 from core.ratelimit import client_ip
-
-
-class ApiClientForm(forms.Form):
-    name = forms.CharField(
-        label=gettext_lazy("Name"),
-        max_length=100,
-        help_text=gettext_lazy("For example, the system that will call the API: “Exam records (ESSE3)”."),
-        widget=forms.TextInput(attrs=input_attrs(autocomplete="off")),
-    )
-    scopes = forms.MultipleChoiceField(
-        label=gettext_lazy("Functions it may use"),
-        choices=ApiScope.choices,
-        widget=forms.CheckboxSelectMultiple,
-    )
 
 
 def _list_context(request: HttpRequest, form: ApiClientForm) -> dict[str, object]:

@@ -6,9 +6,8 @@ from datetime import datetime
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
-from django.shortcuts import redirect, render, resolve_url
+from django.shortcuts import redirect, render
 from django.utils import formats, timezone, translation
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
@@ -27,20 +26,13 @@ from accounts.services.authentication import (
 )
 from accounts.services.second_factor import session_has_second_factor, sign_in_pending_start
 from core.errors import ApplicationError
+from core.http import safe_next
 from core.ratelimit import client_ip, consume_or_429
 
 _HOME = {Portal.PANEL: "panel:profile", Portal.CONSOLE: "console:home", Portal.ADMIN: "admin:index"}
 _LOGIN = {Portal.PANEL: "accounts:login", Portal.CONSOLE: "console:login", Portal.ADMIN: "admin:login"}
 LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
 _KIND = {Portal.PANEL: UserKind.HOLDER, Portal.CONSOLE: UserKind.OPERATOR, Portal.ADMIN: UserKind.PLATFORM_ADMIN}
-
-
-def safe_next(request: HttpRequest, candidate: str | None, fallback: str) -> str:
-    if candidate and url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return candidate
-    return resolve_url(fallback)
 
 
 def locked_message(locked_until: datetime) -> str:

@@ -6,32 +6,28 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods
 
+from accounts.confirmation import user_password_reconfirm
 from accounts.decorators import holder_required
-from accounts.forms import input_attrs
+from accounts.forms import ContactPasswordForm, EmailChangeForm, PhoneChangeForm, PhoneConfirmForm
 from accounts.models import Holder
 from accounts.selectors import holder_for_user
-from accounts.services.authentication import user_password_reconfirm
 from accounts.services.contacts import (
     email_change_confirm,
     email_change_request,
     phone_change_confirm,
     phone_change_request,
 )
-from accounts.validators import MAX_PASSWORD_LENGTH
 from core.errors import ApplicationError
 from core.ratelimit import client_ip, consume_or_429
-from otp.forms import code_field
 from otp.stepup import stepup_consume, stepup_required
 
 PHONE_PENDING_KEY = "contacts_phone_pending"
@@ -54,42 +50,12 @@ def _return_or_profile(request: HttpRequest) -> HttpResponse:
     return redirect("panel:profile")
 
 
-class _PasswordForm(forms.Form):
-    current_password = forms.CharField(
-        label=gettext_lazy("Current password"),
-        max_length=MAX_PASSWORD_LENGTH,
-        strip=False,
-        widget=forms.PasswordInput(attrs=input_attrs(autocomplete="current-password")),
-    )
-
-
-class EmailChangeForm(_PasswordForm):
-    new_email = forms.CharField(
-        label=gettext_lazy("New e-mail address"),
-        max_length=254,
-        widget=forms.EmailInput(attrs=input_attrs(autocomplete="email", spellcheck="false")),
-    )
-
-
-class PhoneChangeForm(_PasswordForm):
-    new_mobile = forms.CharField(
-        label=gettext_lazy("New mobile number"),
-        max_length=32,
-        help_text=gettext_lazy("With the international prefix, for example +39 347 123 4567."),
-        widget=forms.TextInput(attrs=input_attrs(autocomplete="tel", inputmode="tel")),
-    )
-
-
-class PhoneConfirmForm(forms.Form):
-    code = code_field(gettext_lazy("Code received by SMS"))
-
-
 def _render(request: HttpRequest, template: str, section: str, status: int = 200, **context: Any) -> HttpResponse:
     holder = holder_for_user(user=request.user)
     return render(request, template, {"holder": holder, "section": section, **context}, status=status)
 
 
-def _password_ok(request: HttpRequest, holder: Holder, form: _PasswordForm, purpose: str) -> bool:
+def _password_ok(request: HttpRequest, holder: Holder, form: ContactPasswordForm, purpose: str) -> bool:
     if user_password_reconfirm(user=request.user, password=form.cleaned_data["current_password"], purpose=purpose,
                                ip=client_ip(request)):
         return True

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.confirmation import confirmation_required
 from accounts.decorators import organization_admin_required
-from accounts.models import OperatorRole
+from accounts.forms import InviteForm, RoleForm
 from accounts.selectors import operator_for_user, team_list_for_admin, team_member_get_for_admin
 from accounts.services.staff import (
     invitation_resend,
@@ -24,17 +22,6 @@ from accounts.services.staff import (
 )
 from core.errors import ApplicationError
 from core.ratelimit import client_ip
-
-
-class InviteForm(forms.Form):
-    given_name = forms.CharField(label=gettext_lazy("Given name"), max_length=100)
-    surname = forms.CharField(label=gettext_lazy("Surname"), max_length=100)
-    email = forms.EmailField(label=gettext_lazy("E-mail (it will be the username)"), max_length=150)
-    role = forms.ChoiceField(label=gettext_lazy("Role"), choices=OperatorRole.choices, initial=OperatorRole.OPERATOR)
-
-
-class RoleForm(forms.Form):
-    role = forms.ChoiceField(label=gettext_lazy("Role"), choices=OperatorRole.choices)
 
 
 def _context(request: HttpRequest, **extra: object) -> dict:

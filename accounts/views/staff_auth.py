@@ -43,13 +43,13 @@ from accounts.services.staff import (
     enrolment_use,
     staff_factor_remove,
 )
-from accounts.views.auth import safe_next
 from core.errors import ApplicationError
+from core.http import safe_next
 from core.ratelimit import client_ip, consume_or_429
 from otp.enrolment import staff_app_enrolment_confirm, staff_app_enrolment_start
+from otp.qr import qr_svg
 from otp.selectors import staff_pending_app
 from otp.texts import verify_message
-from otp.views_devices import qr_svg
 from otp.webauthn import authentication_options, registration_options, security_key_register
 
 _HOME = {Portal.CONSOLE: "console:home", Portal.ADMIN: "admin:index"}

@@ -5,7 +5,7 @@ could be set back: keeping all but the last events, truncating, re-inserting and
 gave a shorter chain that still verified. Now a statement trigger refuses TRUNCATE on both tables,
 and the head accepts only the update that follows an append: the next sequence number, pointing at
 the row just inserted, which links to the old head. Someone who can disable triggers (a superuser)
-can still do all of this: that is what the published checkpoints (audit/checkpoints.py) catch.
+can still do all of this: that is what the published checkpoints (portal/checkpoints.py) catch.
 
 The test suite's flush (TRUNCATE of every table) runs with triggers disabled (tests/conftest.py).
 """

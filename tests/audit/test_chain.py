@@ -15,10 +15,15 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
-from audit.checkpoints import Checkpoint, audit_checkpoint_publish, checkpoint_latest
 from audit.management.commands.db_grants import grant_statements
 from audit.models import GENESIS_HASH, AppendOnlyError, AuditChainHead, AuditEvent
 from audit.services import audit_chain_verify, audit_record
+from portal.checkpoints import (
+    Checkpoint,
+    audit_chain_verify_with_checkpoint,
+    audit_checkpoint_publish,
+    checkpoint_latest,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -195,7 +200,7 @@ def test_a_tail_cut_with_the_head_moved_back_is_reported_against_the_last_checkp
     cut_the_tail_and_move_the_head_back(keep=3)
 
     assert audit_chain_verify().ok  # the chain alone cannot see it: it is shorter, not broken
-    report = audit_chain_verify(checkpoint=checkpoint_latest())
+    report = audit_chain_verify_with_checkpoint(checkpoint=checkpoint_latest())
     assert not report.ok and "rows #4–#5 (at least) were removed" in report.reason
     with pytest.raises(CommandError, match="trail ends at #3"):
         call_command("verify_audit")
@@ -214,13 +219,13 @@ def test_a_rewritten_row_at_the_checkpoint_is_reported(checkpointed, settings):
     raw("UPDATE audit_auditchainhead SET last_seq = 4, last_hash = (SELECT row_hash FROM audit_auditevent "
         "WHERE seq = 4) WHERE id = 1")
     audit_record(event_type="test.rewritten")  # a different fifth row, properly chained
-    report = audit_chain_verify(checkpoint=checkpointed)
+    report = audit_chain_verify_with_checkpoint(checkpoint=checkpointed)
     assert not report.ok and "row #5 differs from the checkpoint" in report.reason
 
 
 def test_a_checkpoint_altered_in_its_file_is_reported(checkpointed):
     forged = replace(checkpointed, seq=3, row_hash=AuditEvent.objects.get(seq=3).row_hash)
-    report = audit_chain_verify(checkpoint=forged)
+    report = audit_chain_verify_with_checkpoint(checkpoint=forged)
     assert not report.ok and "timestamp token does not match it" in report.reason
 
 
@@ -287,7 +292,7 @@ def test_the_application_role_can_append_to_the_trail_but_not_rewrite_or_truncat
 
 
 def test_an_unreadable_checkpoint_file_is_reported_not_a_crash(checkpointed):
-    from audit.tasks import audit_chain_verify as hourly_verification
+    from portal.tasks import audit_chain_verify as hourly_verification
 
     with Path(settings.AUDIT_CHECKPOINT_FILE).open("a") as file:
         file.write('{"seq": 9, "row_hash": "cut off in the middle\n')

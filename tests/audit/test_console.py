@@ -18,7 +18,7 @@ from accounts.models import Operator, OperatorRole, User
 from accounts.services.people import operator_create
 from audit.models import AuditEvent, Outcome
 from audit.services import audit_record
-from audit.views_console import PAGE_SIZE
+from audit.views.console import PAGE_SIZE
 from tests.audit.test_chain import raw
 from tests.conftest import OPERATOR_PASSWORD, World, argon2_hash, login, staff_token
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.tasks import sessions_clear_expired_task
 from audit.models import AuditEvent
 from audit.services import audit_record
-from audit.tasks import audit_chain_verify
+from portal.tasks import audit_chain_verify
 from tests.integration.conftest import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -17,15 +17,17 @@ from django.urls import NoReverseMatch, clear_url_caches, reverse
 from django.utils import timezone, translation
 
 from accounts.models import Holder
+from accounts.selectors import holder_for_user
 from audit.models import AuditEvent
+from notifications.display import mobile_masked
 from notifications.models import Channel, DeliveryStatus, Message, MessageStatus
 from notifications.selectors import (
-    message_get_for_operator,
-    message_list_failed_for_operator,
+    message_get_for_organization,
+    message_list_failed_for_organization,
     message_list_for_holder,
 )
 from notifications.services import message_enqueue, security_notice_send
-from notifications.views import mailbox_view, mobile_masked
+from notifications.views.devtools import mailbox_view
 from tests.conftest import World
 
 pytestmark = pytest.mark.django_db
@@ -83,7 +85,7 @@ def test_holder_sees_only_their_own_messages_newest_first(world: World, holder_c
     _email(laura, "laura")
     _email(lucia, "lucia")
 
-    assert list(message_list_for_holder(user=mario.user)) == [newer, older]
+    assert list(message_list_for_holder(holder=mario)) == [newer, older]
     response = holder_client.get(reverse("panel:notifications"))
 
     assert response.status_code == 200
@@ -95,9 +97,10 @@ def test_holder_sees_only_their_own_messages_newest_first(world: World, holder_c
     assert newer.subject in rows[0]
 
 
-def test_holder_selector_refuses_operators(world: World):
+def test_holder_resolution_refuses_operators(world: World):
+    """The panel reads the messages of the holder resolved from the acting user: an operator is none."""
     with pytest.raises(Http404):
-        message_list_for_holder(user=world.alpha.operator.user)
+        message_list_for_holder(holder=holder_for_user(user=world.alpha.operator.user))
 
 
 def test_holder_page_never_shows_a_message_body(world: World, holder_client: Client):
@@ -216,9 +219,11 @@ def _undelivered_world(world: World) -> dict[str, Message]:
 def test_operator_sees_only_failed_and_dead_messages_of_their_organization(world: World, operator_client: Client):
     messages = _undelivered_world(world)
 
-    listed = set(message_list_failed_for_operator(user=world.alpha.operator.user))
+    listed = set(message_list_failed_for_organization(organization=world.alpha.operator.organization))
     assert listed == {messages["alpha_dead"], messages["alpha_failed"]}
-    assert set(message_list_failed_for_operator(user=world.beta.operator.user)) == {messages["beta_dead"]}
+    assert set(message_list_failed_for_organization(organization=world.beta.operator.organization)) == {
+        messages["beta_dead"]
+    }
 
     response = operator_client.get(reverse("console:messages"))
     assert response.status_code == 200
@@ -268,8 +273,10 @@ def test_foreign_and_missing_messages_are_the_same_404(world: World, operator_cl
     messages = _undelivered_world(world)
     foreign = messages["beta_dead"]
     with pytest.raises(Http404):
-        message_get_for_operator(user=world.alpha.operator.user, message_id=foreign.pk)
-    assert message_get_for_operator(user=world.alpha.operator.user, message_id=messages["alpha_dead"].pk)
+        message_get_for_organization(organization=world.alpha.operator.organization, message_id=foreign.pk)
+    assert message_get_for_organization(
+        organization=world.alpha.operator.organization, message_id=messages["alpha_dead"].pk
+    )
 
     audit_before = AuditEvent.objects.count()
     foreign_response = operator_client.post(reverse("console:message_retry", args=[foreign.pk]))

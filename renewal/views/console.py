@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -21,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
+from django.utils.translation import ngettext, pgettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.confirmation import confirmation_required
@@ -34,7 +32,7 @@ from certificates.selectors import (
 )
 from core.errors import ApplicationError
 from core.ratelimit import client_ip
-from renewal.forms import RejectForm
+from renewal.forms import BULK_MAX, ApproveForm, BulkApproveForm, RejectConfirmForm
 from renewal.models import RenewalRequest, RenewalState
 from renewal.selectors import (
     renewal_decided_for_operator,
@@ -46,9 +44,8 @@ from renewal.selectors import (
 from renewal.services import DATA_FIELD_LABELS, DATA_FIELDS, renewal_approve, renewal_reject, renewals_approve
 from signing.services import pdf_validate
 
-PAGE_SIZE = 50
-# At most one page of the queue at a time: each approval issues a certificate (a new key pair).
-BULK_MAX = PAGE_SIZE
+# One page of the queue: what a batch approval may cover at most (renewal.forms.BULK_MAX).
+PAGE_SIZE = BULK_MAX
 
 # How each state reads to the registration office, and at a glance (the status-badge tones of app.css).
 # A context of their own: the bare words ("rejected", "expired") are translated elsewhere for other things.
@@ -67,64 +64,6 @@ STATE_TONES = {
     RenewalState.ISSUED: "info", RenewalState.ACTIVATED: "success", RenewalState.REJECTED: "danger",
     RenewalState.CANCELLED: "", RenewalState.EXPIRED: "",
 }
-
-
-# --- Forms -------------------------------------------------------------------------------------------
-
-
-class ApproveForm(forms.Form):
-    confirm = forms.BooleanField(
-        label=gettext_lazy("I have checked the signed form and the holder's data, and I approve the request: the "
-                           "new certificate is issued at once."),
-        error_messages={"required": gettext_lazy("Tick the box to confirm the approval.")},
-    )
-
-
-class RejectConfirmForm(RejectForm):
-    confirm = forms.BooleanField(
-        label=gettext_lazy("I confirm the rejection: the holder receives the reason by e-mail and keeps the current "
-                           "certificate until it expires."),
-        error_messages={"required": gettext_lazy("Tick the box to confirm the rejection.")},
-    )
-
-
-class RequestIdsField(forms.Field):
-    """The ids of the requests ticked in the queue (checkboxes named after the field, one per row: the
-    widget only reads them; its errors are shown above the table)."""
-
-    widget = forms.SelectMultiple
-    default_error_messages = {
-        "required": gettext_lazy("Select at least one request to approve."),
-        "invalid": gettext_lazy("The selection is not valid: reload the page and select the requests again."),
-    }
-
-    def to_python(self, value: Any) -> list[int]:
-        if not value:
-            return []
-        if not isinstance(value, list | tuple):
-            raise ValidationError(self.error_messages["invalid"], code="invalid")
-        ids = set()
-        for item in value:
-            if not isinstance(item, str) or not item.isdigit() or len(item) > 12:
-                raise ValidationError(self.error_messages["invalid"], code="invalid")
-            ids.add(int(item))
-        return sorted(ids)
-
-    def validate(self, value: list[int]) -> None:
-        super().validate(value)
-        if len(value) > BULK_MAX:
-            raise ValidationError(
-                gettext_lazy("Select at most %(max)s requests at a time."), code="too_many", params={"max": BULK_MAX}
-            )
-
-
-class BulkApproveForm(forms.Form):
-    requests = RequestIdsField()
-    confirm = forms.BooleanField(
-        label=gettext_lazy("I have checked the selected requests and their signed forms, and I approve them: the "
-                           "new certificates are issued at once."),
-        error_messages={"required": gettext_lazy("Tick the box to confirm the approval.")},
-    )
 
 
 # --- Helpers -----------------------------------------------------------------------------------------

@@ -12,16 +12,17 @@ from django.views.decorators.http import require_POST
 from accounts.decorators import operator_required
 from accounts.selectors import operator_for_user
 from core.ratelimit import client_ip
+from notifications.display import message_status_for_operator, message_title
 from notifications.models import MessageStatus
-from notifications.selectors import message_get_for_operator, message_list_failed_for_operator
+from notifications.selectors import message_get_for_organization, message_list_failed_for_organization
 from notifications.services import message_retry
-from notifications.views import message_status_for_operator, message_title
 
 
 @operator_required
 def messages_view(request: HttpRequest) -> HttpResponse:
     operator = operator_for_user(user=request.user)
-    page = Paginator(message_list_failed_for_operator(user=request.user), 25).get_page(request.GET.get("page"))
+    undelivered = message_list_failed_for_organization(organization=operator.organization)
+    page = Paginator(undelivered, 25).get_page(request.GET.get("page"))
     rows = [
         {
             "message": message,
@@ -49,7 +50,8 @@ def messages_view(request: HttpRequest) -> HttpResponse:
 @operator_required
 @require_POST
 def message_retry_view(request: HttpRequest, message_id: int) -> HttpResponse:
-    message = message_get_for_operator(user=request.user, message_id=message_id)
+    organization = operator_for_user(user=request.user).organization
+    message = message_get_for_organization(organization=organization, message_id=message_id)
     if message_retry(actor=request.user, message=message, ip=client_ip(request)):
         messages.success(request, _("The message has been queued again."))
     else:

@@ -1,5 +1,6 @@
-""""Gestione dispositivi" of the holder's panel: test a device, synchronize a hardware
-token, enrol (or change) the smartphone app, turn on codes by SMS.
+"""OTP pages of the holder's panel: the step-up before a sensitive operation, and "Gestione
+dispositivi": test a device, synchronize a hardware token, enrol (or change) the smartphone app, turn
+on codes by SMS.
 
 Synchronizing and a first enrolment ask for the account password again; changing an app when the
 holder already has a working device asks for a code from it (step-up "device_change"). The fresh
@@ -8,36 +9,45 @@ password is remembered in the session for a few minutes, for the one flow that a
 
 from __future__ import annotations
 
-import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import segno
-from django import forms
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.confirmation import user_password_reconfirm
 from accounts.decorators import holder_required
-from accounts.models import Holder
 from accounts.selectors import holder_for_user
-from accounts.services.authentication import user_password_reconfirm
 from core.errors import ApplicationError
+from core.http import safe_next
 from core.ratelimit import client_ip, consume_or_429
+from notifications.display import mobile_masked
 from otp.enrolment import app_enrolment_confirm, app_enrolment_start, sms_enrolment_confirm, sms_enrolment_send
-from otp.forms import code_field
+from otp.forms import (
+    AppConfirmForm,
+    DeviceTestForm,
+    PasswordReentryForm,
+    ResyncForm,
+    SmsEnrolmentCodeForm,
+    SmsEnrolmentSendForm,
+    StepUpForm,
+)
 from otp.models import DeviceKind, DeviceState, OtpDevice
+from otp.qr import qr_svg
 from otp.selectors import device_codes_for_holder, device_get_for_holder, device_list_for_holder, sms_device_for_holder
 from otp.services import VerifyOutcome, device_resynchronize, device_verify
-from otp.stepup import stepup_consume, stepup_required
+from otp.sms_codes import sms_code_check, sms_code_issue
+from otp.stepup import OPERATIONS, SMS_PURPOSE_OF_OPERATION, stepup_consume, stepup_grant, stepup_required
 from otp.texts import sms_code_message, verify_message
+
+if TYPE_CHECKING:
+    from accounts.models import Holder
 
 PASSWORD_FRESH_SECONDS = 300  # how long a re-entered password opens the flow that asked for it
 ENROLMENT_SECONDS = 600  # time to scan the QR code and type the first code
@@ -45,62 +55,6 @@ RESYNC_PASSWORD_KEY = "otp_resync_password_until"
 ENROL_PASSWORD_KEY = "otp_enrol_password_until"
 ENROL_PENDING_KEY = "otp_enrol_pending"
 HARDWARE_KINDS = (DeviceKind.HARDWARE_HOTP, DeviceKind.HARDWARE_TOTP)
-_CODE_SHAPE = re.compile(r"^(?:[0-9]{6}|[0-9]{8})$")
-
-
-# ------------------------------------------------------------------------------------------ forms
-
-
-
-def _clean_code(value: str) -> str:
-    code = "".join(value.split())
-    if not _CODE_SHAPE.match(code):
-        raise forms.ValidationError(_("Enter the 6 or 8 digits shown by your device."))
-    return code
-
-
-class PasswordReentryForm(forms.Form):
-    password = forms.CharField(
-        label=gettext_lazy("Password"),
-        max_length=4096,
-        strip=False,
-        widget=forms.PasswordInput(attrs={"class": "form-control", "autocomplete": "current-password"}),
-    )
-
-
-class DeviceTestForm(forms.Form):
-    code = code_field(gettext_lazy("OTP code"))
-
-    def clean_code(self) -> str:
-        return _clean_code(self.cleaned_data["code"])
-
-
-class ResyncForm(forms.Form):
-    device = forms.ChoiceField(label=gettext_lazy("Physical device - serial"))
-    first_code = code_field(gettext_lazy("OTP code 1"))
-    second_code = code_field(gettext_lazy("OTP code 2"))
-
-    def __init__(self, *args: Any, devices: list[tuple[str, str]], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["device"].choices = devices
-        self.fields["device"].widget.attrs["class"] = "form-select"
-        self.fields["second_code"].help_text = gettext_lazy(
-            "Press the token's button again and enter the next code it shows (for a time-based token, "
-            "wait for the next code)."
-        )
-
-    def clean_first_code(self) -> str:
-        return _clean_code(self.cleaned_data["first_code"])
-
-    def clean_second_code(self) -> str:
-        return _clean_code(self.cleaned_data["second_code"])
-
-
-class AppConfirmForm(forms.Form):
-    code = code_field(gettext_lazy("Code shown by the app"))
-
-    def clean_code(self) -> str:
-        return _clean_code(self.cleaned_data["code"])
 
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -135,16 +89,6 @@ def device_label(device: OtpDevice) -> str:
     return str(device.get_kind_display())
 
 
-def qr_svg(content: str) -> SafeString:
-    """The QR code as inline SVG markup: no image request, no data: URI, no style attribute (CSP)."""
-    svg = segno.make(content, error="m").svg_inline(
-        scale=4, border=4, dark="#000", light="#fff", svgclass="app-qr", lineclass=None,
-        title=_("QR code to scan with the authenticator app"),
-    )
-    svg = re.sub(r"\sstyle=(\"[^\"]*\"|'[^']*')", "", svg)  # style-src 'self' would block it
-    return mark_safe(svg.replace("<svg ", '<svg role="img" ', 1))  # noqa: S308 - segno's own markup
-
-
 def _render(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
     return render(
         request, template, {"holder": holder_for_user(user=request.user), "section": "devices", **context},
@@ -159,7 +103,7 @@ def _render(request: HttpRequest, template: str, context: dict[str, Any], status
 @holder_required
 @require_http_methods(["GET", "POST"])
 def device_test_view(request: HttpRequest, device_id: str) -> HttpResponse:
-    device = device_get_for_holder(user=request.user, public_id=device_id)
+    device = device_get_for_holder(holder=holder_for_user(user=request.user), public_id=device_id)
     if device.kind == DeviceKind.SMS or device.state != DeviceState.ACTIVE:
         raise Http404
     form = DeviceTestForm(request.POST if request.method == "POST" else None)
@@ -194,7 +138,7 @@ def device_test_view(request: HttpRequest, device_id: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def device_resync_view(request: HttpRequest) -> HttpResponse:
     holder = holder_for_user(user=request.user)
-    tokens = list(device_list_for_holder(user=request.user).filter(kind__in=HARDWARE_KINDS,
+    tokens = list(device_list_for_holder(holder=holder).filter(kind__in=HARDWARE_KINDS,
                                                                    state=DeviceState.ACTIVE))
     if not tokens:
         return _render(request, "otp/device_resync.html", {"tokens": []})
@@ -214,7 +158,7 @@ def device_resync_view(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            device = device_get_for_holder(user=request.user, public_id=form.cleaned_data["device"])
+            device = device_get_for_holder(holder=holder, public_id=form.cleaned_data["device"])
             result = device_resynchronize(device=device, first_code=form.cleaned_data["first_code"],
                                           second_code=form.cleaned_data["second_code"], ip=client_ip(request))
             if result.ok:
@@ -244,7 +188,7 @@ def app_enrol_view(request: HttpRequest) -> HttpResponse:
     holder = holder_for_user(user=request.user)
     if not holder.organization.otp_app_allowed:
         return _render(request, "otp/app_enrol.html", {"not_allowed": True})
-    if device_codes_for_holder(user=request.user).exists():
+    if device_codes_for_holder(holder=holder).exists():
         # A working device exists: a code from it, not just the password, may replace the app.
         return stepup_required("device_change")(_enrol_start)(request, holder)
     if request.method == "POST" or not _fresh(request, ENROL_PASSWORD_KEY):
@@ -274,7 +218,7 @@ def _enrol_start(request: HttpRequest, holder: Holder) -> HttpResponse:
     return _render(
         request, "otp/app_enrol.html",
         {"enrolment": enrolment, "qr_svg": qr_svg(enrolment.uri), "form": AppConfirmForm(),
-         "replacing": device_codes_for_holder(user=request.user).filter(kind=DeviceKind.APP_TOTP).exists()},
+         "replacing": device_codes_for_holder(holder=holder).filter(kind=DeviceKind.APP_TOTP).exists()},
     )
 
 
@@ -284,7 +228,7 @@ def _enrol_start(request: HttpRequest, holder: Holder) -> HttpResponse:
 @require_POST
 def app_confirm_view(request: HttpRequest, device_id: str) -> HttpResponse:
     holder = holder_for_user(user=request.user)
-    device = device_get_for_holder(user=request.user, public_id=device_id)
+    device = device_get_for_holder(holder=holder, public_id=device_id)
     pending = request.session.get(ENROL_PENDING_KEY)
     if (
         not isinstance(pending, dict)
@@ -320,14 +264,6 @@ def app_confirm_view(request: HttpRequest, device_id: str) -> HttpResponse:
 # ------------------------------------------------------------------------------------------- SMS
 
 
-class SmsEnrolmentSendForm(PasswordReentryForm):
-    """Turning on a new factor asks for the password again (ASVS 2.x); the code then proves the phone."""
-
-
-class SmsEnrolmentCodeForm(forms.Form):
-    code = code_field(gettext_lazy("Code received by SMS"))
-
-
 @sensitive_post_parameters("password", "code")
 @never_cache
 @holder_required
@@ -336,7 +272,7 @@ def sms_enrol_view(request: HttpRequest) -> HttpResponse:
     holder = holder_for_user(user=request.user)
     if not holder.organization.otp_sms_allowed:
         return _render(request, "otp/sms_enrol.html", {"not_allowed": True})
-    device = sms_device_for_holder(user=request.user)
+    device = sms_device_for_holder(holder=holder)
     if device is not None and device.state == DeviceState.ACTIVE:
         return _render(request, "otp/sms_enrol.html", {"active": True})
     send_form = SmsEnrolmentSendForm(request.POST if "send" in request.POST else None)
@@ -371,4 +307,84 @@ def sms_enrol_view(request: HttpRequest) -> HttpResponse:
     return _render(
         request, "otp/sms_enrol.html",
         {"send_form": send_form, "code_form": code_form, "pending": pending}, status,
+    )
+
+
+# ---------------------------------------------------------------------------------------- step-up
+# The step-up before a sensitive operation of the panel (signing, changing a device).
+
+SMS_CHOICE = "sms"
+
+
+@sensitive_post_parameters("code")
+@holder_required
+@require_http_methods(["GET", "POST"])
+def stepup_view(request: HttpRequest) -> HttpResponse:
+    operation = request.POST.get("operation") or request.GET.get("operation") or ""
+    if operation not in OPERATIONS:
+        return HttpResponseBadRequest(_("Unknown operation."), content_type="text/plain; charset=utf-8")
+    holder = holder_for_user(user=request.user)
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    devices = list(device_codes_for_holder(holder=holder))
+    choices = [(str(d.public_id), f"{d.get_kind_display()}{f' {d.serial}' if d.serial else ''}") for d in devices]
+    sms_device = sms_device_for_holder(holder=holder)
+    sms_usable = sms_device is not None and sms_device.state == DeviceState.ACTIVE
+    if sms_usable:
+        choices.append((SMS_CHOICE, _("Code by SMS to %(mobile)s") % {"mobile": mobile_masked(holder.mobile)}))
+    sending = request.method == "POST" and "send_sms" in request.POST
+    form = StepUpForm(
+        request.POST if request.method == "POST" and not sending else None,
+        devices=choices, initial={"device": SMS_CHOICE} if sending else None,
+    )
+    status = 200
+    sms_notice = sms_error = ""
+    if request.method == "POST":
+        limited = consume_or_429(request, "otp_verify_user", key=str(request.user.pk))
+        if limited is not None:
+            return limited
+        if sending and sms_usable:
+            try:
+                sms_code_issue(holder=holder, purpose=SMS_PURPOSE_OF_OPERATION[operation], ip=client_ip(request))
+            except ApplicationError as exc:  # asked again too soon: say when (the form stays unbound)
+                sms_error = str(exc.message)
+                status = 400
+            else:
+                sms_notice = _("We sent a code by SMS to %(mobile)s. It is valid for 5 minutes.") % {
+                    "mobile": mobile_masked(holder.mobile)
+                }
+        elif form.is_valid():
+            if form.cleaned_data["device"] == SMS_CHOICE:
+                result = sms_code_check(holder=holder, purpose=SMS_PURPOSE_OF_OPERATION[operation],
+                                        code=form.cleaned_data["code"], ip=client_ip(request))
+                ok, error = result.ok, sms_code_message(
+                    result, refused=_("The code is not correct or has expired. Ask for a new code by SMS.")
+                )
+            else:
+                device = device_get_for_holder(holder=holder, public_id=form.cleaned_data["device"])
+                result = device_verify(device=device, code=form.cleaned_data["code"], purpose=operation,
+                                       ip=client_ip(request))
+                ok, error = result.ok, verify_message(result.outcome, result.failures_left)
+            if ok:
+                stepup_grant(request=request, operation=operation)
+                return HttpResponseRedirect(safe_next(request, next_url, "panel:devices"))
+            form.add_error("code", error)
+            status = 400
+        else:
+            status = 400
+    return render(
+        request,
+        "otp/stepup.html",
+        {
+            "holder": holder,
+            "section": "devices",
+            "form": form,
+            "operation": operation,
+            "operation_text": OPERATIONS[operation],
+            "next": next_url,
+            "has_devices": bool(choices),
+            "sms_usable": sms_usable,
+            "sms_notice": sms_notice,
+            "sms_error": sms_error,
+        },
+        status=status,
     )

@@ -6,7 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.demo import seed_demo
+from portal.demo import seed_demo
 
 
 class Command(BaseCommand):

@@ -39,9 +39,10 @@ from certificates.services.activation import (
 )
 from core.errors import ApplicationError
 from core.ratelimit import client_ip, consume_or_429
+from otp.forms import AppConfirmForm, DeviceTestForm, SmsEnrolmentCodeForm
 from otp.models import DeviceKind, DeviceState, OtpDevice
+from otp.qr import qr_svg
 from otp.texts import sms_code_message, verify_message
-from otp.views_devices import AppConfirmForm, DeviceTestForm, SmsEnrolmentCodeForm, qr_svg
 
 SESSION_KEY = "certificate_activation"
 APP_PENDING_KEY = "certificate_activation_app"

@@ -6,8 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from audit.checkpoints import Checkpoint, checkpoint_latest
-from audit.services import audit_chain_verify
+from portal.checkpoints import Checkpoint, audit_chain_verify_with_checkpoint, checkpoint_latest
 
 
 class Command(BaseCommand):
@@ -40,7 +39,7 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from exc
             if checkpoint is None:
                 self.stderr.write(f"no checkpoint in {path}: a removed tail of the trail cannot be detected")
-        report = audit_chain_verify(checkpoint=checkpoint)
+        report = audit_chain_verify_with_checkpoint(checkpoint=checkpoint)
         if not report.ok:
             raise CommandError(
                 f"audit chain BROKEN at #{report.broken_at}: {report.reason} ({report.checked} rows verified)"

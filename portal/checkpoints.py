@@ -15,6 +15,10 @@ takes the head — sequence number and row hash — has the TSA timestamp it, an
 :func:`checkpoint_problems` compares the chain with a checkpoint: the row it names must still be
 there with the same hash, and its timestamp token must be a valid one of our TSA over exactly that
 head. ``verify_audit`` (and the hourly verification job) checks the latest checkpoint of the file.
+
+This lives in ``portal``, above everything it uses: the audit trail (floor 1) is written by every
+app, while a checkpoint needs the TSA (``signing``), the outbox (``notifications``) and the platform
+admins (``accounts``).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
-from audit.services import audit_record
+from audit.services import ChainReport, audit_chain_verify, audit_record
 
 logger = logging.getLogger("audit.checkpoint")
 
@@ -79,8 +83,7 @@ def checkpoint_digest(*, seq: int, row_hash: str) -> bytes:
 
 
 def _timestamp(digest: bytes) -> bytes:
-    # The TSA lives with the signer; imported here so that the audit trail, which everything
-    # writes to, does not depend on the signing code at import time.
+    # The TSA lives with the signer; imported when a checkpoint is published, not at start-up.
     from signing.loops import coroutine_run
     from signing.tsa import timestamper_get
 
@@ -197,3 +200,18 @@ def checkpoint_problems(checkpoint: Checkpoint, *, head_seq: int) -> list[str]:
     if token_problem:
         problems.append(f"the checkpoint of {when}: {token_problem}")
     return problems
+
+
+def audit_chain_verify_with_checkpoint(*, checkpoint: Checkpoint | None) -> ChainReport:
+    """:func:`audit.services.audit_chain_verify`, then (if the chain holds) the comparison with
+    ``checkpoint``: a removed tail is found too, even when the head was moved back with it — the
+    chain must still reach the checkpoint's row, unchanged."""
+    report = audit_chain_verify()
+    if not report.ok or checkpoint is None:
+        return report
+    problems = checkpoint_problems(checkpoint, head_seq=report.checked)
+    if problems:
+        return ChainReport(
+            False, report.checked, min(report.checked + 1, checkpoint.seq), "; ".join(problems), checkpoint.seq
+        )
+    return ChainReport(True, report.checked, checkpoint_seq=checkpoint.seq)

@@ -15,14 +15,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.confirmation import user_password_reconfirm
 from accounts.decorators import holder_required
 from accounts.selectors import holder_for_user
-from accounts.services.authentication import user_password_reconfirm
 from accounts.services.people import holder_residence_update
 from certificates.selectors import certificate_current_for_holder
 from core.errors import ApplicationError
 from core.ratelimit import client_ip, consume_or_429
-from notifications.views import mobile_masked
+from notifications.display import mobile_masked
 from otp.selectors import device_get_for_holder
 from otp.sms_codes import sms_code_issue
 from otp.stepup import SMS_PURPOSE_OF_OPERATION, stepup_consume, stepup_required
@@ -285,7 +285,7 @@ def sign_view(request: HttpRequest, request_id: int) -> HttpResponse:
             data = form.cleaned_data
             by_sms = data["device"] == SMS_CHOICE
             # The choice field lists only the holder's own devices: a foreign id never gets here.
-            device = None if by_sms else device_get_for_holder(user=request.user, public_id=data["device"])
+            device = None if by_sms else device_get_for_holder(holder=holder, public_id=data["device"])
             try:
                 renewal_submit(request=renewal, pin=data["pin"], otp_code=data["code"], otp_device=device, sms=by_sms,
                                ip=client_ip(request))

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator
-from datetime import date
+from collections.abc import Iterator
 from typing import Any
 
-from django import forms
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import QuerySet
@@ -25,21 +22,17 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
 from accounts.decorators import audit_reader_required
 from accounts.selectors import operator_for_user
+from audit.forms import AuditFilterForm
 from audit.models import AuditEvent, Outcome
-from audit.selectors import audit_event_types_for_operator, audit_events_for_operator
+from audit.selectors import audit_event_types_for_organization, audit_events_for_organization
 from audit.services import CHAIN_STATUS_CACHE_SECONDS, audit_chain_status, audit_record
 from core.ratelimit import client_ip
 
 PAGE_SIZE = 50
-# Dates outside these are typing mistakes (and would overflow the time-zone arithmetic at year 1 or 9999).
-FIRST_DAY = date(2000, 1, 1)
-LAST_DAY = date(2099, 12, 31)
-DATE_INPUT_FORMATS = ["%Y-%m-%d", "%d/%m/%Y"]
 
 OUTCOME_TONES = {Outcome.SUCCESS: "success", Outcome.FAILURE: "danger", Outcome.DENIED: "warning"}
 
@@ -48,74 +41,10 @@ OUTCOME_TONES = {Outcome.SUCCESS: "success", Outcome.FAILURE: "danger", Outcome.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-# --- The filters -------------------------------------------------------------------------------------
-
-
-class AuditFilterForm(forms.Form):
-    actor = forms.CharField(
-        label=gettext_lazy("Person (username or part of it)"), required=False, max_length=150,
-        widget=forms.TextInput(attrs={"class": "form-control", "autocomplete": "off"}),
-    )
-    event_type = forms.ChoiceField(
-        label=gettext_lazy("Event type"), required=False, widget=forms.Select(attrs={"class": "form-control"}),
-    )
-    date_from = forms.DateField(
-        label=gettext_lazy("From day"), required=False, input_formats=DATE_INPUT_FORMATS,
-        widget=forms.DateInput(attrs={"class": "form-control", "type": "date"}, format="%Y-%m-%d"),
-    )
-    date_to = forms.DateField(
-        label=gettext_lazy("To day (included)"), required=False, input_formats=DATE_INPUT_FORMATS,
-        widget=forms.DateInput(attrs={"class": "form-control", "type": "date"}, format="%Y-%m-%d"),
-    )
-
-    def __init__(self, *args: Any, event_types: Iterable[str], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        event_types = list(event_types)
-        families = sorted({f"{event_type.split('.', 1)[0]}." for event_type in event_types if "." in event_type})
-        choices: list[Any] = [("", _("All types"))]
-        if families:
-            choices.append((_("Every type of a group"), [(family, f"{family}*") for family in families]))
-        if event_types:
-            choices.append((_("One type"), [(event_type, event_type) for event_type in event_types]))
-        self.fields["event_type"].choices = choices
-
-    def _day(self, name: str) -> date | None:
-        day = self.cleaned_data.get(name)
-        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
-            raise ValidationError(
-                _("Enter a day between %(first)s and %(last)s.")
-                % {"first": FIRST_DAY.strftime("%d/%m/%Y"), "last": LAST_DAY.strftime("%d/%m/%Y")},
-                code="out_of_range",
-            )
-        return day
-
-    def clean_date_from(self) -> date | None:
-        return self._day("date_from")
-
-    def clean_date_to(self) -> date | None:
-        return self._day("date_to")
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        date_from, date_to = cleaned.get("date_from"), cleaned.get("date_to")
-        if date_from and date_to and date_to < date_from:
-            self.add_error("date_to", _("The last day comes before the first one: swap them."))
-        return cleaned
-
-    def filters(self) -> dict[str, Any]:
-        """The selector's keyword arguments (call once the form is valid)."""
-        data = self.cleaned_data
-        return {
-            "actor": data.get("actor") or "",
-            "event_type": data.get("event_type") or "",
-            "date_from": data.get("date_from"),
-            "date_to": data.get("date_to"),
-        }
-
-
 def _form(request: HttpRequest) -> AuditFilterForm:
     # Always bound (an empty query string is "no filter"): the page and the export read the same filters.
-    return AuditFilterForm(request.GET, event_types=audit_event_types_for_operator(user=request.user))
+    organization_id = operator_for_user(user=request.user).organization_id
+    return AuditFilterForm(request.GET, event_types=audit_event_types_for_organization(organization_id=organization_id))
 
 
 def _details(event: AuditEvent, *, separators: tuple[str, str] = (",", ":")) -> str:
@@ -132,7 +61,7 @@ def _page(request: HttpRequest, form: AuditFilterForm) -> HttpResponse:
     page = None
     rows: list[dict[str, Any]] = []
     if valid:
-        events = audit_events_for_operator(user=request.user, **form.filters())
+        events = audit_events_for_organization(organization_id=operator.organization_id, **form.filters())
         # A page number that is not one (letters, out of range) shows the first or the last page.
         page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
         rows = [
@@ -227,7 +156,7 @@ def audit_export_view(request: HttpRequest) -> HttpResponse:
         return _page(request, form)
     operator = operator_for_user(user=request.user)
     filters = form.filters()
-    events = audit_events_for_operator(user=request.user, **filters)
+    events = audit_events_for_organization(organization_id=operator.organization_id, **filters)
     # The rows up to the newest one now: the count audited is the count exported, even if events
     # (this export's own among them) are written while the file streams.
     newest = events.values_list("seq", flat=True).first()

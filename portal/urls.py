@@ -1,14 +1,20 @@
+"""The shells' URLs: the holder panel (``panel:``), the operator console (``console:``, under
+/operatore/) and the login and recovery pages (``accounts:``), each mounting the views of every app."""
+
 from __future__ import annotations
 
 from django.urls import path
 
-from accounts.views import api_clients, auth, console, contacts, operators, panel, recovery, staff_auth
-from audit import views_console as audit_console
-from certificates import views_console as certificates_console
-from certificates import views_panel as certificate_views
-from notifications import views_console as notifications_console
-from otp import views_console as otp_console
-from renewal import views_console as renewal_console
+from accounts.views import api_clients, auth, contacts, operators, recovery, staff_auth
+from accounts.views import console as accounts_console
+from accounts.views import panel as accounts_panel
+from audit.views import console as audit_console
+from certificates.views import console as certificates_console
+from certificates.views import panel as certificate_views
+from notifications.views import console as notifications_console
+from otp.views import console as otp_console
+from portal.views import console, panel
+from renewal.views import console as renewal_console
 from signing import views as signing_views
 
 auth_patterns = (
@@ -43,12 +49,12 @@ auth_patterns = (
 panel_patterns = (
     [
         path("", panel.profile_view, name="profile"),
-        path("utenza/password/", panel.password_change_view, name="password_change"),
+        path("utenza/password/", accounts_panel.password_change_view, name="password_change"),
         path("utenza/telefono/", contacts.phone_view, name="phone"),
         path("utenza/telefono/conferma/", contacts.phone_confirm_view, name="phone_confirm"),
         path("utenza/email/", contacts.email_view, name="email"),
         path("utenza/email/conferma/<str:token>/", contacts.email_confirm_view, name="email_confirm"),
-        path("utenza/codice-utente/", panel.user_code_view, name="user_code"),
+        path("utenza/codice-utente/", accounts_panel.user_code_view, name="user_code"),
         path("dispositivi/", panel.devices_view, name="devices"),
         path("certificato/", certificate_views.certificate_view, name="certificate"),
         path(
@@ -95,7 +101,7 @@ console_patterns = (
              certificates_console.certificate_reactivate_view, name="certificate_reactivate"),
         path("titolari/<int:holder_id>/certificati/<int:certificate_id>/revoca/",
              certificates_console.certificate_revoke_view, name="certificate_revoke"),
-        path("titolari/<int:holder_id>/sblocca-accesso/", console.holder_unlock_view, name="holder_unlock"),
+        path("titolari/<int:holder_id>/sblocca-accesso/", accounts_console.holder_unlock_view, name="holder_unlock"),
         path("titolari/<int:holder_id>/token/", otp_console.token_assign_view, name="token_assign"),
         path(
             "titolari/<int:holder_id>/dispositivi/<str:device_id>/sblocca/",
@@ -105,7 +111,7 @@ console_patterns = (
         path(
             "titolari/<int:holder_id>/sms/invia/", otp_console.sms_enrolment_send_view, name="sms_enrolment_send"
         ),
-        path("organizzazione/", console.organization_view, name="organization"),
+        path("organizzazione/", accounts_console.organization_view, name="organization"),
         path("api/", api_clients.api_clients_view, name="api_clients"),
         path("api/nuovo/", api_clients.api_client_create_view, name="api_client_create"),
         path("api/<int:api_client_id>/revoca/", api_clients.api_client_revoke_view, name="api_client_revoke"),

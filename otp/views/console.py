@@ -5,12 +5,10 @@ Assigning a token and unlocking a device need a fresh second factor of the opera
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.confirmation import confirmation_required
@@ -19,12 +17,9 @@ from accounts.selectors import holder_get_for_operator
 from core.errors import ApplicationError
 from core.ratelimit import client_ip
 from otp.enrolment import sms_enrolment_send
+from otp.forms import TokenAssignForm
 from otp.selectors import device_get_for_operator
 from otp.services import device_unlock, token_assign
-
-
-class TokenAssignForm(forms.Form):
-    serial = forms.CharField(label=gettext_lazy("Serial number (13 digits)"), max_length=20)
 
 
 @operator_required
@@ -50,7 +45,8 @@ def token_assign_view(request: HttpRequest, holder_id: int) -> HttpResponse:
 @confirmation_required("device_unlock")
 @require_POST
 def device_unlock_view(request: HttpRequest, holder_id: int, device_id: str) -> HttpResponse:
-    device = device_get_for_operator(user=request.user, holder_id=holder_id, public_id=device_id)
+    holder = holder_get_for_operator(user=request.user, holder_id=holder_id)
+    device = device_get_for_operator(holder=holder, public_id=device_id)
     device_unlock(device=device, actor=request.user, ip=client_ip(request))
     messages.success(request, _("The device can be used again."))
     return redirect("console:holder_detail", holder_id=holder_id)
