@@ -91,9 +91,8 @@ from certificates.models import Certificate, CertificateKey, CertificateState
 from certificates.services.custody import certificate_data_key_unlock
 from certificates.vault import KeyUnavailable, PrivateKey, sealed_from_row, vault_get
 from core.errors import ApplicationError
-from otp.models import OtpDevice
-from otp.services import VerifyOutcome, code_replayed_error, device_verify
-from otp.sms_codes import sms_code_check
+from otp.models import DeviceKind, OtpDevice
+from otp.services import VerifyOutcome, code_replayed_error, otp_check
 from signing import pades
 from signing.models import Channel, SignatureActivation, SignatureRecord, SigningJob
 
@@ -209,38 +208,37 @@ def _hashes_hex(hashes: Sequence[bytes], hash_algorithm: str) -> list[str]:
 
 
 def _otp_check(*, holder: Holder, otp_device: OtpDevice | None, sms: bool, otp_code: str, ip: str) -> None:
-    if otp_device is not None:
-        if otp_device.holder_id != holder.pk:
-            raise _invalid_request(_("This OTP device is not yours."))
-        result = device_verify(device=otp_device, code=otp_code, purpose=OTP_PURPOSE, ip=ip)
-        if result.ok:
-            return
-        if result.outcome is VerifyOutcome.LOCKED:
-            raise ApplicationError(
-                "locked_otp", _("The OTP device is locked after too many wrong codes: ask your operator to unlock it.")
-            )
-        if result.outcome is VerifyOutcome.REPLAYED:
-            raise code_replayed_error(field="otp")
-        if result.failures_left is not None:
-            raise ApplicationError(
-                "invalid_otp",
-                ngettext_lazy(
-                    "Wrong OTP code. %(count)d attempt left before the device is locked.",
-                    "Wrong OTP code. %(count)d attempts left before the device is locked.",
-                    "count",
-                )
-                % {"count": result.failures_left},
-                field="otp",
-            )
+    if otp_device is None and not sms:
+        raise _invalid_request(_("An OTP device or an SMS code is required."))
+    if otp_device is not None and otp_device.holder_id != holder.pk:
+        raise _invalid_request(_("This OTP device is not yours."))
+    if otp_device is not None and otp_device.kind == DeviceKind.SMS:
+        # An SMS code is asked for with ``sms``; an SMS device named as the code's device has always
+        # been refused like a wrong code, with nothing checked or counted.
         raise ApplicationError("invalid_otp", _("Wrong OTP code."), field="otp")
-    if sms:
-        outcome = sms_code_check(holder=holder, purpose=OTP_PURPOSE, code=otp_code, ip=ip).outcome
-        if outcome is VerifyOutcome.ACCEPTED:
-            return
-        if outcome is VerifyOutcome.REPLAYED:
-            raise code_replayed_error(field="otp")
+    result = otp_check(holder=holder, code=otp_code, purpose=OTP_PURPOSE, ip=ip, device=otp_device)
+    if result.ok:
+        return
+    if result.outcome is VerifyOutcome.REPLAYED:
+        raise code_replayed_error(field="otp")
+    if otp_device is None:
         raise ApplicationError("invalid_otp", _("Wrong or expired SMS code."), field="otp")
-    raise _invalid_request(_("An OTP device or an SMS code is required."))
+    if result.outcome is VerifyOutcome.LOCKED:
+        raise ApplicationError(
+            "locked_otp", _("The OTP device is locked after too many wrong codes: ask your operator to unlock it.")
+        )
+    if result.failures_left is not None:
+        raise ApplicationError(
+            "invalid_otp",
+            ngettext_lazy(
+                "Wrong OTP code. %(count)d attempt left before the device is locked.",
+                "Wrong OTP code. %(count)d attempts left before the device is locked.",
+                "count",
+            )
+            % {"count": result.failures_left},
+            field="otp",
+        )
+    raise ApplicationError("invalid_otp", _("Wrong OTP code."), field="otp")
 
 
 def signature_authorize(
