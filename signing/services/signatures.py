@@ -19,8 +19,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from audit.services import audit_record
-from certificates.models import Certificate, CertificateKey
-from certificates.vault import KeyUnavailable, PrivateKey, sealed_from_row, vault_get
+from certificates.models import Certificate
+from certificates.vault import KeyUnavailable, PrivateKey, certificate_key_open_with_data_key
 from core.errors import ApplicationError
 from signing import pades
 from signing.models import SignatureActivation, SignatureRecord, SigningJob
@@ -44,13 +44,10 @@ logger = logging.getLogger(__name__)
 def _key_opened(activation: SignatureActivation, certificate: Certificate, one_time_key: bytes) -> PrivateKey:
     """The private key the activation opens with the token's K. ``InvalidTag`` for a forged token,
     ``KeyUnavailable`` for a key replaced or destroyed since the authorization."""
-    key_row = CertificateKey.objects.filter(certificate_id=certificate.pk, destroyed_at__isnull=True).first()
-    if key_row is None or key_row.key_version != activation.key_version:
-        raise KeyUnavailable("key replaced or destroyed since the authorization")
     data_key = _unwrap(activation, one_time_key)
     try:
-        return vault_get(key_row.vault).open_with_data_key(  # type: ignore[attr-defined,no-any-return]
-            sealed=sealed_from_row(key_row), binding=key_row.key_binding, data_key=data_key
+        return certificate_key_open_with_data_key(
+            certificate=certificate, key_version=activation.key_version, data_key=data_key
         )
     finally:
         del data_key
@@ -91,7 +88,7 @@ def _opened_under_lock(
         return error or _sad_expired(), None
     try:
         return None, _key_opened(activation, certificate, one_time_key)
-    except (InvalidTag, KeyUnavailable, AttributeError):
+    except (InvalidTag, KeyUnavailable):
         # A forged token (wrong K) or a key changed under the activation: nothing is spent.
         return _sad_expired(), None
 
