@@ -507,7 +507,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PUBLIC": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
-    "ENUM_NAME_OVERRIDES": {"DigestAlgorithmOidEnum": "signing.api.csc.DIGEST_OIDS"},
+    "ENUM_NAME_OVERRIDES": {"DigestAlgorithmOidEnum": "signing.api.csc.algorithms.DIGEST_OIDS"},
 }
 # Access tokens of API clients are short-lived: a leaked token is worth minutes, and revoking a
 # client (which deletes its tokens) is immediate anyway.

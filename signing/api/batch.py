@@ -32,20 +32,14 @@ from certificates.models import Certificate
 from core.errors import ApplicationError
 from core.ratelimit import client_ip
 from signing.api.authentication import ApiClientView
-from signing.api.csc import (
-    EXAMPLE_CREDENTIAL_ID,
-    EXAMPLE_SAD,
-    EXAMPLE_USER_ID,
-    Base64Field,
-    _expires_in,
-    _otp_route,
-    example,
-)
+from signing.api.csc.fields import EXAMPLE_CREDENTIAL_ID, EXAMPLE_SAD, EXAMPLE_USER_ID, Base64Field, example
+from signing.api.csc.presenters import expires_in
 from signing.api.parsers import LimitedJSONParser, LimitedMultiPartParser
 from signing.api.schema import CLIENT_CALL, error_responses
 from signing.api.selectors import (
     credential_get_usable_for_api_client,
     holder_get_for_api_client,
+    otp_route_for_holder,
     signing_job_get_for_api_client,
 )
 from signing.models import Channel, SigningJob, SigningJobState
@@ -130,9 +124,9 @@ class BatchAuthorizeApi(ApiView):
         activation, sad = signature_authorize(
             holder=holder, certificate=certificate, pin=data["PIN"], otp_code=data["OTP"], hashes=hashes,
             num_signatures=len(hashes), hash_algorithm="sha256", channel=Channel.API, client=self.client,
-            ip=client_ip(request), **_otp_route(holder),
+            ip=client_ip(request), **otp_route_for_holder(holder=holder),
         )
-        return Response({"SAD": sad, "expiresIn": _expires_in(activation)})
+        return Response({"SAD": sad, "expiresIn": expires_in(activation)})
 
 
 class BatchSignedDocument(serializers.Serializer):

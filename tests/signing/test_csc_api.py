@@ -539,7 +539,7 @@ def test_pyhankos_own_csc_signer_signs_a_pdf_through_csc_v1_and_it_validates(liv
 
 def test_sign_doc_reads_bodies_up_to_its_own_limit_not_djangos_2_5_mib(client, world, ca, alpha_token,
                                                                        monkeypatch):
-    from signing.api.csc import SignDocApi
+    from signing.api.csc.views import SignDocApi
 
     certificate = active(world.alpha.holder)
     document = base64.b64encode(b"%PDF-1.7\n" + b"0" * 3_000_000).decode()  # a 4 MB body
