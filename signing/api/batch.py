@@ -95,7 +95,9 @@ class BatchAuthorizeApi(ApiView):
         credentialID = serializers.CharField(max_length=64)  # noqa: N815
         PIN = serializers.CharField(max_length=64, trim_whitespace=False)
         OTP = serializers.CharField(max_length=16)
-        documents = serializers.ListField(child=Document(), min_length=1, max_length=settings.SIGNING_BATCH_LIMIT)
+        documents = serializers.ListField(
+            child=Document(), min_length=1, max_length=settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION
+        )
 
     class OutputSerializer(serializers.Serializer):
         SAD = serializers.CharField()
@@ -152,7 +154,9 @@ class BatchSignApi(DocumentBodyLimit, ApiView):
         level = serializers.ChoiceField(choices=LEVELS)
         reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
         location = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-        documents = serializers.ListField(child=Document(), min_length=1, max_length=settings.SIGNING_BATCH_LIMIT)
+        documents = serializers.ListField(
+            child=Document(), min_length=1, max_length=settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION
+        )
 
     class OutputSerializer(serializers.Serializer):
         documents = serializers.ListField(child=BatchSignedDocument())

@@ -48,7 +48,7 @@ def test_credentials_info_gives_the_chain_the_key_and_scal2(client, world, ca, a
     assert body["authMode"] == "explicit" and body["SCAL"] == "2"
     assert body["PIN"]["presence"] == "true" and body["PIN"]["format"] == "N"
     assert body["OTP"]["presence"] == "true" and body["OTP"]["type"] in ("offline", "online")
-    assert body["multisign"] == settings.SIGNING_BATCH_LIMIT
+    assert body["multisign"] == settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION
 
     single = csc_post(client, "/csc/v2/credentials/info", {"credentialID": certificate.iut}, alpha_token).json()
     assert len(single["cert"]["certificates"]) == 1

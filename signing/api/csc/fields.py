@@ -60,7 +60,9 @@ class HashField(Base64Field):
 
 
 def hash_list(**kwargs: Any) -> serializers.ListField:
-    return serializers.ListField(child=HashField(), min_length=1, max_length=settings.SIGNING_BATCH_LIMIT, **kwargs)
+    return serializers.ListField(
+        child=HashField(), min_length=1, max_length=settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION, **kwargs
+    )
 
 
 class CscBaseInput(serializers.Serializer):

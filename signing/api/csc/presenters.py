@@ -126,7 +126,7 @@ def credential_info(certificate: Certificate, *, version: str, certificates: str
         "key": _key_info(cert, usable),
         "cert": cert_block,
         "SCAL": "2",
-        "multisign": settings.SIGNING_BATCH_LIMIT,
+        "multisign": settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION,
         "lang": lang or "en-US",
     }
     if version == "v1":

@@ -309,7 +309,7 @@ class AuthorizeApi(CscView):
         # SCAL 2: the authorization is bound to the hashes it may sign, one per signature.
         if not hashes:
             raise invalid_request("Missing parameter hash" if self.api_version == "v1" else "Missing parameter hashes")
-        if data["numSignatures"] > settings.SIGNING_BATCH_LIMIT:
+        if data["numSignatures"] > settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION:
             raise ApplicationError("num_signatures_too_high", "numSignatures is greater than multisign.")
         if len(hashes) != data["numSignatures"]:
             raise invalid_request("Invalid parameter numSignatures: it must equal the number of hashes")
@@ -442,7 +442,9 @@ class SignDocApi(CscView):
                 choices=["Default", "Certification", "Revision"], required=False, default="Default")
 
         SAD = serializers.CharField(max_length=1024)
-        documents = serializers.ListField(child=Document(), min_length=1, max_length=settings.SIGNING_BATCH_LIMIT)
+        documents = serializers.ListField(
+            child=Document(), min_length=1, max_length=settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION
+        )
         returnValidationInfo = serializers.BooleanField(required=False, default=False)  # noqa: N815
 
     class OutputSerializer(serializers.Serializer):
