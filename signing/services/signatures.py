@@ -24,6 +24,7 @@ from certificates.vault import KeyUnavailable, PrivateKey, certificate_key_open_
 from core.errors import ApplicationError
 from signing import pades
 from signing.models import SignatureActivation, SignatureRecord, SigningJob
+from signing.pdf_input import pdf_document_read
 from signing.services.activation import (
     ClientIdentity,
     _activation_locked,
@@ -246,7 +247,7 @@ def signature_sign_documents(
     labels = _labels(names, len(documents))
     parsed_level = pades.level_parse(level)
     for data, label in zip(documents, labels, strict=True):
-        pades.pdf_check(data, name=label)
+        pdf_document_read(name=label, data=data)
     digests = [hashlib.sha256(bytes(d)).hexdigest() for d in documents]
 
     def sign(private_key: PrivateKey, activation: SignatureActivation) -> list[bytes]:
@@ -323,7 +324,7 @@ def signature_sign_job_documents(
                 checked: dict[int, ApplicationError] = {}
                 for index in chunk:
                     try:
-                        pades.pdf_check(documents[index], name=labels[index])
+                        pdf_document_read(name=labels[index], data=documents[index])
                     except ApplicationError as exc:
                         checked[index] = exc
                 signable = [index for index in chunk if index not in checked]
