@@ -9,7 +9,7 @@ from certificates import views_panel as certificate_views
 from notifications import views_console as notifications_console
 from otp import views_console as otp_console
 from renewal import views_console as renewal_console
-from signing import views as signing_views
+from signing.views import panel as signing_views
 
 auth_patterns = (
     [
