@@ -379,7 +379,7 @@ class PadesBatch:
     may be called for successive chunks (a job reports progress between them, outside pyHanko's
     event loop, where the database can be written).
 
-    No authorization is checked here: this is the engine under :mod:`signing.services.activation`,
+    No authorization is checked here: this is the engine under :mod:`signing.services.signatures`,
     which is the only caller that may hold a holder's key. Use it as a context manager: the key
     reference is dropped on exit.
     """

@@ -26,7 +26,7 @@ def example(**value: Any) -> list[OpenApiExample]:
 
 
 class Base64Field(serializers.CharField):
-    """Standard base64 (RFC 4648 §4), decoded to bytes; anything else is an invalid parameter."""
+    """Standard base64 (RFC 4648, section 4), decoded to bytes; anything else is an invalid parameter."""
 
     default_error_messages = {"base64": "not valid base64"}
 
