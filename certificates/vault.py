@@ -68,6 +68,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from certificates.models import CertificateKey
+
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 _AAD_PREFIX = "firma-remota"
@@ -265,6 +267,15 @@ class KeyVault(ABC):
         """Open a KEK+PIN key; raises :class:`WrongPin`."""
 
     @abstractmethod
+    def data_key_open_with_pin(self, *, sealed: SealedKey, binding: str, pin: str) -> bytes:
+        """The data key alone (both layers removed), for a signature activation to re-wrap under a
+        one-time key; raises :class:`WrongPin`."""
+
+    @abstractmethod
+    def open_with_data_key(self, *, sealed: SealedKey, binding: str, data_key: bytes) -> PrivateKey:
+        """Open a key with its data key (as :meth:`data_key_open_with_pin` handed it out)."""
+
+    @abstractmethod
     def pin_change(self, *, sealed: SealedKey, binding: str, current_pin: str, new_pin: str) -> SealedKey:
         """Re-wrap under a new PIN (and a new data key); raises :class:`WrongPin`."""
 
@@ -329,8 +340,6 @@ class SoftwareKeyVault(KeyVault):
         return private_key_decrypt(sealed=sealed, binding=binding, data_key=data_key)
 
     def data_key_open_with_pin(self, *, sealed: SealedKey, binding: str, pin: str) -> bytes:
-        """The data key alone (both layers removed), for a signature activation to re-wrap under a
-        one-time key (``signing/services/activation.py``); raises :class:`WrongPin`."""
         if sealed.awaiting_pin:
             raise KeyUnavailable("this key has no PIN yet")
         pin_key = pin_key_derive(pin=pin, salt=sealed.pin_salt, params=sealed.pin_kdf)
@@ -364,3 +373,37 @@ def vault_get(name: str | None = None) -> KeyVault:
     if name is not None and name != vault.name:
         raise KeyUnavailable(f"key is held by vault {name!r}, configured is {vault.name!r}")
     return vault
+
+
+# --- A certificate's key, as the signature activation needs it ------------------------------------
+
+
+@dataclass(frozen=True)
+class CertificateSealedKey:
+    """The live sealed key of one certificate and the binding its ciphertexts are bound to."""
+
+    binding: str
+    sealed: SealedKey
+
+    @property
+    def key_version(self) -> int:
+        return self.sealed.key_version
+
+
+def certificate_sealed_key(*, certificate: Any) -> CertificateSealedKey:
+    """The certificate's key as stored now; :class:`KeyUnavailable` when it has none (destroyed)."""
+    row = CertificateKey.objects.filter(certificate_id=certificate.pk, destroyed_at__isnull=True).first()
+    if row is None:
+        raise KeyUnavailable("the certificate has no key")
+    return CertificateSealedKey(binding=row.key_binding, sealed=sealed_from_row(row))
+
+
+def certificate_key_open_with_data_key(*, certificate: Any, key_version: int, data_key: bytes) -> PrivateKey:
+    """The certificate's private key, opened with a data key handed out for ``key_version``.
+
+    :class:`KeyUnavailable` when the key was replaced (a new PIN, a new version) or destroyed since.
+    """
+    held = certificate_sealed_key(certificate=certificate)
+    if held.key_version != key_version:
+        raise KeyUnavailable("key replaced since its data key was handed out")
+    return vault_get(held.sealed.vault).open_with_data_key(sealed=held.sealed, binding=held.binding, data_key=data_key)

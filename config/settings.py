@@ -395,9 +395,14 @@ SIGNING_SAD_LIFETIME_SECONDS = env_int("SIGNING_SAD_LIFETIME_SECONDS", 300, mini
 # this long after the holder's PIN + OTP: then they must authorize again (the SAD's "few minutes" of
 # the activation rules stay bounded however often a client extends).
 SIGNING_SAD_MAX_TOTAL_SECONDS = env_int("SIGNING_SAD_MAX_TOTAL_SECONDS", 900, minimum=30, maximum=3600)
-# Signatures one activation may authorize (the CSC ``multisign`` value and the batch limit).
+# Signatures one activation may authorize: the limit the signing service enforces, the CSC
+# ``multisign`` value and the longest list of hashes or documents the APIs accept. SIGNING_BATCH_LIMIT
+# is its former name, deprecated: still read from the environment when the new name is not set.
 SIGNING_MAX_SIGNATURES_PER_ACTIVATION = env_int(
-    "SIGNING_MAX_SIGNATURES_PER_ACTIVATION", 1000, minimum=1, maximum=10000
+    "SIGNING_MAX_SIGNATURES_PER_ACTIVATION",
+    env_int("SIGNING_BATCH_LIMIT", 1000, minimum=1, maximum=10000),
+    minimum=1,
+    maximum=10000,
 )
 # Used activations keep their row (no key material) this long for the history, then are deleted.
 SIGNING_ACTIVATION_RETENTION_DAYS = env_int("SIGNING_ACTIVATION_RETENTION_DAYS", 30, minimum=1, maximum=3650)
@@ -508,7 +513,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PUBLIC": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
-    "ENUM_NAME_OVERRIDES": {"DigestAlgorithmOidEnum": "signing.api.csc.DIGEST_OIDS"},
+    "ENUM_NAME_OVERRIDES": {"DigestAlgorithmOidEnum": "signing.api.csc.algorithms.DIGEST_OIDS"},
 }
 # Access tokens of API clients are short-lived: a leaked token is worth minutes, and revoking a
 # client (which deletes its tokens) is immediate anyway.
@@ -551,8 +556,6 @@ OAUTH2_PROVIDER = {
 API_MAX_REQUEST_BYTES = env_int("API_MAX_REQUEST_BYTES", 1024 * 1024, minimum=16 * 1024)
 # CSC v2 signatures/signDoc carries whole PDFs in base64.
 API_MAX_DOCUMENT_REQUEST_BYTES = env_int("API_MAX_DOCUMENT_REQUEST_BYTES", 64 * 1024 * 1024, minimum=1024 * 1024)
-# The most signatures one authorization may cover (CSC ``multisign``, the batch limit).
-SIGNING_BATCH_LIMIT = env_int("SIGNING_BATCH_LIMIT", 1000, minimum=1, maximum=10000)
 # The batch API signs up to this many documents within the request; a larger batch becomes an
 # asynchronous job for the Celery workers (202 + job URL), so no HTTP request holds a worker for minutes.
 SIGNING_BATCH_SYNC_LIMIT = env_int("SIGNING_BATCH_SYNC_LIMIT", 20, minimum=1, maximum=10000)

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+from notifications.display import mobile_masked
+from otp.models import DeviceState, OtpDevice
+from otp.selectors import device_codes_for_holder, sms_device_for_holder
+
+if TYPE_CHECKING:
+    from accounts.models import Holder
 
 
 class OneTimeCodeInput(forms.TextInput):
@@ -104,3 +111,19 @@ class TokenAssignForm(forms.Form):
     """The operator assigns a hardware token by the serial printed on it."""
 
     serial = forms.CharField(label=_("Serial number (13 digits)"), max_length=20)
+
+
+# The value of the "code by SMS" choice among a holder's code devices.
+SMS_CHOICE = "sms"
+
+
+def code_device_choices(holder: Holder) -> tuple[list[tuple[str, str]], OtpDevice | None]:
+    """The holder's code devices as the choices of a code field — tokens and apps by kind and serial,
+    then "Code by SMS to …" when the SMS device is active — and that SMS device (or None)."""
+    devices = list(device_codes_for_holder(holder=holder))
+    choices = [(str(d.public_id), f"{d.get_kind_display()}{f' {d.serial}' if d.serial else ''}") for d in devices]
+    sms_device = sms_device_for_holder(holder=holder)
+    if sms_device is None or sms_device.state != DeviceState.ACTIVE:
+        return choices, None
+    choices.append((SMS_CHOICE, str(_("Code by SMS to %(mobile)s") % {"mobile": mobile_masked(holder.mobile)})))
+    return choices, sms_device

@@ -17,39 +17,28 @@ if TYPE_CHECKING:
     from accounts.models import Holder, User
 
 
-def _of_holder(holder: Holder | None, user: User | None) -> QuerySet[OtpDevice]:
-    if holder is not None:
-        return OtpDevice.objects.filter(holder=holder)
-    if user is not None:
-        # The acting holder's login, still passed by signing's views: the holder its device rows name.
-        return OtpDevice.objects.filter(holder__isnull=False, holder__user=user)
-    raise TypeError("the holder (or the acting holder's user) is required")
+def device_list_for_holder(*, holder: Holder) -> QuerySet[OtpDevice]:
+    return OtpDevice.objects.filter(holder=holder).exclude(state=DeviceState.RETIRED).order_by("created_at", "pk")
 
 
-def device_list_for_holder(*, holder: Holder | None = None, user: User | None = None) -> QuerySet[OtpDevice]:
-    return _of_holder(holder, user).exclude(state=DeviceState.RETIRED).order_by("created_at", "pk")
-
-
-def device_codes_for_holder(*, holder: Holder | None = None, user: User | None = None) -> QuerySet[OtpDevice]:
+def device_codes_for_holder(*, holder: Holder) -> QuerySet[OtpDevice]:
     """The holder's devices that produce codes (tokens and apps), usable now."""
-    return (
-        device_list_for_holder(holder=holder, user=user).filter(state=DeviceState.ACTIVE).exclude(kind=DeviceKind.SMS)
-    )
+    return device_list_for_holder(holder=holder).filter(state=DeviceState.ACTIVE).exclude(kind=DeviceKind.SMS)
 
 
-def sms_device_for_holder(*, holder: Holder | None = None, user: User | None = None) -> OtpDevice | None:
+def sms_device_for_holder(*, holder: Holder) -> OtpDevice | None:
     """The holder's SMS device (pending or active), if any."""
     # "active" sorts before "pending": the working one wins if both exist.
-    return device_list_for_holder(holder=holder, user=user).filter(kind=DeviceKind.SMS).order_by("state").first()
+    return device_list_for_holder(holder=holder).filter(kind=DeviceKind.SMS).order_by("state").first()
 
 
-def device_get_for_holder(*, holder: Holder | None = None, user: User | None = None, public_id: str) -> OtpDevice:
+def device_get_for_holder(*, holder: Holder, public_id: str) -> OtpDevice:
     """The holder's device; 404 for missing, foreign and malformed ids alike."""
     try:
         parsed = uuid.UUID(str(public_id))
     except ValueError as exc:
         raise Http404 from exc
-    return get_object_or_404(device_list_for_holder(holder=holder, user=user), public_id=parsed)
+    return get_object_or_404(device_list_for_holder(holder=holder), public_id=parsed)
 
 
 def device_list_for_operator(*, holder: Holder) -> QuerySet[OtpDevice]:

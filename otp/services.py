@@ -19,13 +19,13 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Holder, User
 from audit.models import Outcome
 from audit.services import audit_record
 from core.errors import ApplicationError
@@ -33,6 +33,9 @@ from notifications.services import security_notice_send
 from otp.crypto import seed_open
 from otp.models import Algorithm, DeviceKind, DeviceState, OtpDevice
 from otp.oath import codes_equal, hotp, totp_step
+
+if TYPE_CHECKING:
+    from accounts.models import Holder, User
 
 HOTP_LOOK_AHEAD = 10  # counters accepted beyond the expected one
 HOTP_REPLAY_LOOK_BACK = 20  # recent counters recognised as a replay rather than a wrong code
@@ -185,6 +188,31 @@ def device_verify(
         if outcome is VerifyOutcome.REPLAYED and position is not None:
             return _replayed(locked, position, purpose, ip)
         return _failure(locked, outcome, purpose, ip)
+
+
+def otp_check(
+    *, holder: Holder, code: str, purpose: str, ip: str = "", device: OtpDevice | None = None,
+    now: float | None = None,
+) -> VerifyResult:
+    """Check a holder's one-time code for ``purpose``, whatever the device it comes from.
+
+    A token or app device (``device`` of kind HOTP/TOTP) is checked by :func:`device_verify`; an SMS
+    device, or no device at all, means the holder's latest SMS code for ``purpose``
+    (:func:`otp.sms_codes.sms_code_check`). Both run under their row lock and apply the same rules:
+    wrong codes counted up to their limit, a replay refused and not counted, every check audited. A
+    device that is not the holder's, or an SMS device that is neither active nor pending, is
+    ``NOT_USABLE`` and nothing is checked or counted.
+    """
+    if device is not None and device.holder_id != holder.pk:
+        return VerifyResult(VerifyOutcome.NOT_USABLE)
+    if device is None or device.kind == DeviceKind.SMS:
+        if device is not None and device.state not in (DeviceState.ACTIVE, DeviceState.PENDING):
+            return VerifyResult(VerifyOutcome.NOT_USABLE)
+        # Imported here: otp.sms_codes builds on this module's results (VerifyResult, the replay rule).
+        from otp.sms_codes import sms_code_check
+
+        return sms_code_check(holder=holder, purpose=purpose, code=code, ip=ip)
+    return device_verify(device=device, code=code, purpose=purpose, ip=ip, now=now)
 
 
 def _replayed(device: OtpDevice, position: int, purpose: str, ip: str) -> VerifyResult:

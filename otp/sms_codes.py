@@ -19,14 +19,15 @@ import hmac
 import re
 import secrets
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
+from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from accounts.models import Holder
 from audit.models import Outcome
 from audit.services import audit_record
 from core.errors import ApplicationError
@@ -34,6 +35,9 @@ from notifications.models import Channel
 from notifications.services import message_enqueue, security_notice_send
 from otp.models import SMS_CODE_MAX_ATTEMPTS, SmsCode
 from otp.services import VerifyOutcome, VerifyResult
+
+if TYPE_CHECKING:
+    from accounts.models import Holder
 
 SMS_CODE_DIGITS = 6
 SMS_CODE_TTL = timedelta(minutes=5)  # the SMS template says "5 minutes" too
@@ -106,7 +110,8 @@ def sms_code_issue(*, holder: Holder, purpose: str, recipient: str | None = None
         )
     with transaction.atomic():
         # Serialize issuance per holder: two concurrent requests cannot both pass the cooldown.
-        Holder.objects.select_for_update().filter(pk=holder.pk).first()
+        # The model is looked up by name: otp sits below accounts and does not import it at runtime.
+        apps.get_model("accounts", "Holder").objects.select_for_update().filter(pk=holder.pk).first()
         now = timezone.now()
         refusal = _throttled(holder, purpose, now)
         if refusal is None:

@@ -15,7 +15,7 @@ from notifications.views import console as notifications_console
 from otp.views import console as otp_console
 from portal.views import console, panel
 from renewal.views import console as renewal_console
-from signing import views as signing_views
+from signing.views import panel as signing_views
 
 auth_patterns = (
     [

@@ -43,7 +43,7 @@ from certificates.vault import PrivateKey
 from core.errors import ApplicationError
 from signing import der
 from signing.loops import coroutine_run
-from signing.pdf_input import pdf_open, pdf_reader, safe_display_name
+from signing.pdf_input import pdf_reader
 from signing.revinfo import trust_material
 from signing.tsa import timestamper_get
 
@@ -294,26 +294,6 @@ class EngineSigner(signers.Signer):
 # --- Documents ---------------------------------------------------------------------------------------
 
 
-# The intake's refusals that the engine has always answered as one code.
-_INVALID_DOCUMENT = frozenset({"empty_file", "not_a_pdf", "corrupt_pdf", "encrypted_pdf"})
-
-
-def pdf_check(data: bytes, *, name: str = "", allow_active_content: bool = False) -> PdfFileReader:
-    """The parsed document, or a clear refusal naming ``name``: the intake's checks and bounds
-    (:func:`signing.pdf_input.pdf_open`), whoever calls the engine. Not a PDF, damaged or encrypted:
-    ``invalid_document``; over a bound or with active content: the intake's own code."""
-    name = safe_display_name(name)
-    try:
-        if not isinstance(data, bytes | bytearray) or not data:
-            raise ApplicationError("not_a_pdf", _("%(name)s is not a PDF file.") % {"name": name})
-        reader, _pages = pdf_open(name=name, data=bytes(data), allow_active_content=allow_active_content)
-    except ApplicationError as exc:
-        if exc.code in _INVALID_DOCUMENT:
-            raise ApplicationError("invalid_document", exc.message) from exc
-        raise
-    return reader
-
-
 def _has_signatures(reader: PdfFileReader) -> bool:
     return bool(reader.embedded_signatures) or bool(reader.embedded_timestamp_signatures)
 
@@ -399,7 +379,7 @@ class PadesBatch:
     may be called for successive chunks (a job reports progress between them, outside pyHanko's
     event loop, where the database can be written).
 
-    No authorization is checked here: this is the engine under :mod:`signing.services.activation`,
+    No authorization is checked here: this is the engine under :mod:`signing.services.signatures`,
     which is the only caller that may hold a holder's key. Use it as a context manager: the key
     reference is dropped on exit.
     """
@@ -437,8 +417,9 @@ class PadesBatch:
         With ``certify`` every document gets a certification signature (each is a document of its
         own: it must not be signed yet).
 
-        The documents must have passed :func:`pdf_check` (the callers check them all before they
-        spend an authorization; parsing each twice more here was a fifth of the signing time)."""
+        The documents must have passed the intake (:mod:`signing.pdf_input`: the callers check them
+        all before they spend an authorization; parsing each twice more here was a fifth of the
+        signing time)."""
         batch = self._batch
 
         async def run() -> list[bytes | Exception]:
@@ -476,9 +457,8 @@ class PadesBatch:
 def documents_sign(*, private_key: PrivateKey, certificate: Certificate, documents: Sequence[bytes],
                    **options: object) -> list[bytes]:
     """Sign every document with the open key of ``certificate`` in one :class:`PadesBatch`; the
-    signed PDFs, in order (``options``: those of :class:`PadesBatch`)."""
-    for data in documents:
-        pdf_check(data)
+    signed PDFs, in order (``options``: those of :class:`PadesBatch`). The documents must have
+    passed the intake (:mod:`signing.pdf_input`)."""
     with PadesBatch(private_key=private_key, certificate=certificate, **options) as batch:  # type: ignore[arg-type]
         return batch.sign(documents)
 

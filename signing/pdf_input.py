@@ -403,6 +403,30 @@ def pdf_document_check(*, name: str, data: bytes, allow_active_content: bool = F
     return _check_content(name=name, data=data, allow_active_content=allow_active_content)
 
 
+# The kinds of damage the intake tells apart, which whoever reads a document after the intake (the
+# signing services, validation) answers with one code, ``invalid_document`` (the message stays the intake's).
+_UNREADABLE = frozenset({"empty_file", "not_a_pdf", "corrupt_pdf", "encrypted_pdf"})
+
+
+def pdf_document_read(*, name: str, data: bytes, allow_active_content: bool = False) -> PdfFileReader:
+    """The parsed document, or the intake's refusal naming ``name``: the content checks and bounds
+    of :func:`pdf_document_check` (not the size limit: a document read here was taken in before, or
+    is validated where it was uploaded). Not a PDF, damaged or encrypted: ``invalid_document``; over
+    a bound or with active content: the intake's own code."""
+    name = safe_display_name(name)
+    try:
+        if not isinstance(data, bytes | bytearray):
+            raise ApplicationError("not_a_pdf", _("%(name)s is not a PDF file.") % {"name": name})
+        if not data:  # the intake's words for an empty file
+            raise ApplicationError("empty_file", _("%(name)s is empty.") % {"name": name})
+        reader, _pages = pdf_open(name=name, data=bytes(data), allow_active_content=allow_active_content)
+    except ApplicationError as exc:
+        if exc.code in _UNREADABLE:
+            raise ApplicationError("invalid_document", exc.message) from exc
+        raise
+    return reader
+
+
 def pdf_intake(
     *, files: Sequence[UploadedFileLike | tuple[str, bytes]], allow_active_content: bool = False
 ) -> list[PdfDocument]:

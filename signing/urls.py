@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from django.urls import path
 
-from signing import views_tsa
+from signing.views import tsa
 
 app_name = "signing"
 
 urlpatterns = [
-    path("tsa/", views_tsa.tsa_view, name="tsa"),
+    path("tsa/", tsa.tsa_view, name="tsa"),
 ]

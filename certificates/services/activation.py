@@ -47,8 +47,8 @@ from otp.enrolment import (
     sms_enrolment_send,
 )
 from otp.models import DeviceKind, DeviceState, OtpDevice
-from otp.services import VerifyOutcome, VerifyResult, device_verify
-from otp.sms_codes import sms_code_check, sms_code_issue
+from otp.services import VerifyOutcome, VerifyResult, otp_check
+from otp.sms_codes import sms_code_issue
 
 TEMPORARY_PASSWORD_MAX_FAILURES = 5
 SMS_PURPOSE = "activation"
@@ -215,7 +215,7 @@ def activation_device_verify(*, activation: Activation, code: str, ip: str = "")
     device = activation_device(activation=activation)
     if device is None or device.kind == DeviceKind.SMS:
         return VerifyResult(VerifyOutcome.NOT_USABLE)
-    result = device_verify(device=device, code=code, purpose="activation", ip=ip)
+    result = otp_check(holder=activation.holder, code=code, purpose="activation", ip=ip, device=device)
     if result.ok:
         _device_ready(activation, ip, device)
     return result
@@ -250,7 +250,7 @@ def activation_sms_confirm(*, activation: Activation, code: str, ip: str = "") -
     holder = activation.holder
     device = activation_device(activation=activation)
     if device is not None:
-        result = sms_code_check(holder=holder, purpose=SMS_PURPOSE, code=code, ip=ip)
+        result = otp_check(holder=holder, code=code, purpose=SMS_PURPOSE, ip=ip, device=device)
     else:
         result = sms_enrolment_confirm(holder=holder, code=code, ip=ip)
         device = activation_device(activation=activation) if result.ok else None

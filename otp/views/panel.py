@@ -30,6 +30,7 @@ from core.ratelimit import client_ip, consume_or_429
 from notifications.display import mobile_masked
 from otp.enrolment import app_enrolment_confirm, app_enrolment_start, sms_enrolment_confirm, sms_enrolment_send
 from otp.forms import (
+    SMS_CHOICE,
     AppConfirmForm,
     DeviceTestForm,
     PasswordReentryForm,
@@ -37,6 +38,7 @@ from otp.forms import (
     SmsEnrolmentCodeForm,
     SmsEnrolmentSendForm,
     StepUpForm,
+    code_device_choices,
 )
 from otp.models import DeviceKind, DeviceState, OtpDevice
 from otp.qr import qr_svg
@@ -313,8 +315,6 @@ def sms_enrol_view(request: HttpRequest) -> HttpResponse:
 # ---------------------------------------------------------------------------------------- step-up
 # The step-up before a sensitive operation of the panel (signing, changing a device).
 
-SMS_CHOICE = "sms"
-
 
 @sensitive_post_parameters("code")
 @holder_required
@@ -325,12 +325,8 @@ def stepup_view(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest(_("Unknown operation."), content_type="text/plain; charset=utf-8")
     holder = holder_for_user(user=request.user)
     next_url = request.POST.get("next") or request.GET.get("next") or ""
-    devices = list(device_codes_for_holder(holder=holder))
-    choices = [(str(d.public_id), f"{d.get_kind_display()}{f' {d.serial}' if d.serial else ''}") for d in devices]
-    sms_device = sms_device_for_holder(holder=holder)
-    sms_usable = sms_device is not None and sms_device.state == DeviceState.ACTIVE
-    if sms_usable:
-        choices.append((SMS_CHOICE, _("Code by SMS to %(mobile)s") % {"mobile": mobile_masked(holder.mobile)}))
+    choices, sms_device = code_device_choices(holder)
+    sms_usable = sms_device is not None
     sending = request.method == "POST" and "send_sms" in request.POST
     form = StepUpForm(
         request.POST if request.method == "POST" and not sending else None,

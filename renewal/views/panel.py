@@ -23,6 +23,7 @@ from certificates.selectors import certificate_current_for_holder
 from core.errors import ApplicationError
 from core.ratelimit import client_ip, consume_or_429
 from notifications.display import mobile_masked
+from otp.forms import SMS_CHOICE, code_device_choices
 from otp.selectors import device_get_for_holder
 from otp.sms_codes import sms_code_issue
 from otp.stepup import SMS_PURPOSE_OF_OPERATION, stepup_consume, stepup_required
@@ -41,7 +42,6 @@ from renewal.services import (
     renewal_start,
     renewal_submit,
 )
-from signing.views import SMS_CHOICE, otp_choices
 
 # Engine error codes that belong to one field of the signing form.
 FIELD_OF_ERROR = {
@@ -260,7 +260,7 @@ def sign_view(request: HttpRequest, request_id: int) -> HttpResponse:
     if elsewhere is not None:
         return elsewhere
     holder = holder_for_user(user=request.user)
-    choices, sms_device = otp_choices(request, holder)
+    choices, sms_device = code_device_choices(holder)
     sending = request.method == "POST" and "send_sms" in request.POST
     form = RenewalSignForm(request.POST if request.method == "POST" and not sending else None, devices=choices,
                            initial={"device": SMS_CHOICE} if sending else None)

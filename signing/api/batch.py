@@ -32,20 +32,14 @@ from certificates.models import Certificate
 from core.errors import ApplicationError
 from core.ratelimit import client_ip
 from signing.api.authentication import ApiClientView
-from signing.api.csc import (
-    EXAMPLE_CREDENTIAL_ID,
-    EXAMPLE_SAD,
-    EXAMPLE_USER_ID,
-    Base64Field,
-    _expires_in,
-    _otp_route,
-    example,
-)
+from signing.api.csc.fields import EXAMPLE_CREDENTIAL_ID, EXAMPLE_SAD, EXAMPLE_USER_ID, Base64Field, example
+from signing.api.csc.presenters import expires_in
 from signing.api.parsers import LimitedJSONParser, LimitedMultiPartParser
 from signing.api.schema import CLIENT_CALL, error_responses
 from signing.api.selectors import (
     credential_get_usable_for_api_client,
     holder_get_for_api_client,
+    otp_route_for_holder,
     signing_job_get_for_api_client,
 )
 from signing.models import Channel, SigningJob, SigningJobState
@@ -101,7 +95,9 @@ class BatchAuthorizeApi(ApiView):
         credentialID = serializers.CharField(max_length=64)  # noqa: N815
         PIN = serializers.CharField(max_length=64, trim_whitespace=False)
         OTP = serializers.CharField(max_length=16)
-        documents = serializers.ListField(child=Document(), min_length=1, max_length=settings.SIGNING_BATCH_LIMIT)
+        documents = serializers.ListField(
+            child=Document(), min_length=1, max_length=settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION
+        )
 
     class OutputSerializer(serializers.Serializer):
         SAD = serializers.CharField()
@@ -130,9 +126,9 @@ class BatchAuthorizeApi(ApiView):
         activation, sad = signature_authorize(
             holder=holder, certificate=certificate, pin=data["PIN"], otp_code=data["OTP"], hashes=hashes,
             num_signatures=len(hashes), hash_algorithm="sha256", channel=Channel.API, client=self.client,
-            ip=client_ip(request), **_otp_route(holder),
+            ip=client_ip(request), **otp_route_for_holder(holder=holder),
         )
-        return Response({"SAD": sad, "expiresIn": _expires_in(activation)})
+        return Response({"SAD": sad, "expiresIn": expires_in(activation)})
 
 
 class BatchSignedDocument(serializers.Serializer):
@@ -158,7 +154,9 @@ class BatchSignApi(DocumentBodyLimit, ApiView):
         level = serializers.ChoiceField(choices=LEVELS)
         reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
         location = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-        documents = serializers.ListField(child=Document(), min_length=1, max_length=settings.SIGNING_BATCH_LIMIT)
+        documents = serializers.ListField(
+            child=Document(), min_length=1, max_length=settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION
+        )
 
     class OutputSerializer(serializers.Serializer):
         documents = serializers.ListField(child=BatchSignedDocument())

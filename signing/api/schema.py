@@ -72,7 +72,7 @@ class Base64FieldScheme(OpenApiSerializerFieldExtension):
     """A base64 field is ``format: byte`` (and a hash says which lengths it takes): a client generated
     from the schema, or a contract test, sends what the API can decode."""
 
-    target_class = "signing.api.csc.Base64Field"
+    target_class = "signing.api.csc.fields.Base64Field"
     match_subclasses = True
 
     def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ A holder or credential of another organization is answered exactly like one that
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -94,3 +95,15 @@ def signing_job_get_for_api_client(*, client: ApiClient, job_id: str) -> Signing
     except ValueError:
         raise SigningJob.DoesNotExist from None
     return SigningJob.objects.get(public_id=public_id, client=client, organization=client.organization)
+
+
+def otp_route_for_holder(*, holder: Holder) -> dict[str, Any]:
+    """Which OTP the holder's code comes from: the first active token or app, else SMS codes (the
+    arguments of ``signature_authorize`` that say so)."""
+    device = (
+        OtpDevice.objects.filter(holder=holder, state=DeviceState.ACTIVE).exclude(kind=DeviceKind.SMS)
+        .order_by("created_at", "pk").first()
+    )
+    if device is not None:
+        return {"otp_device": device}
+    return {"sms": True}

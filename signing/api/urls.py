@@ -9,7 +9,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from signing.api import batch, csc
+from signing.api import batch
+from signing.api.csc import views as csc
 from signing.api.token import token_view
 
 

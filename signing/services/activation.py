@@ -1,6 +1,9 @@
 """Signature activation (SAD), SCAL2-style: PIN + OTP authorize exactly these hashes (or this many
 documents), with this certificate, for this API client, for a few minutes, once.
 
+This module authorizes, checks, reserves, extends and closes activations; the signing step that
+spends them is ``signing/services/signatures.py``, and the token's cryptography is ``signing/sad.py``.
+
 Design: how the signing step opens the key without a usable secret at rest
 -------------------------------------------------------------------------
 ::
@@ -65,11 +68,7 @@ hashes only: that is the SAD's purpose. The HSM backend would keep the activatio
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import logging
-import os
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -77,7 +76,6 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -87,32 +85,25 @@ from django.utils.translation import ngettext_lazy
 from accounts.models import Holder
 from audit.models import Outcome
 from audit.services import audit_record
-from certificates.models import Certificate, CertificateKey, CertificateState
+from certificates.models import Certificate, CertificateState
 from certificates.services.custody import certificate_data_key_unlock
-from certificates.vault import KeyUnavailable, PrivateKey, sealed_from_row, vault_get
 from core.errors import ApplicationError
-from otp.models import OtpDevice
-from otp.services import VerifyOutcome, code_replayed_error, device_verify
-from otp.sms_codes import sms_code_check
-from signing import pades
-from signing.models import Channel, SignatureActivation, SignatureRecord, SigningJob
+from otp.models import DeviceKind, OtpDevice
+from otp.services import VerifyOutcome, code_replayed_error, otp_check
+from signing import pades, sad
+from signing.models import Channel, SignatureActivation, SigningJob
 
-logger = logging.getLogger(__name__)
-
-_NONCE = 12
-_ID = 16
-_K = 32
 OTP_PURPOSE = "sign"
 
 
-class ApiClient(Protocol):
+class ClientIdentity(Protocol):
     """What the API side passes as ``client``: its OAuth2 client id and its organization."""
 
     client_id: str
     organization_id: int
 
 
-def _client_id(client: ApiClient | None) -> str:
+def _client_id(client: ClientIdentity | None) -> str:
     return "" if client is None else str(client.client_id)
 
 
@@ -135,7 +126,7 @@ def _disabled() -> ApplicationError:
 
 def _refusal_audit(
     error: ApplicationError, *, step: str, holder: Holder | None, certificate: Certificate | None,
-    channel: str, client: ApiClient | None, ip: str, extra: dict[str, Any] | None = None,
+    channel: str, client: ClientIdentity | None, ip: str, extra: dict[str, Any] | None = None,
 ) -> None:
     """Every refused authorization or signing attempt, in its own transaction (ETSI TS 119 431-2)."""
     details: dict[str, Any] = {"step": step, "error": error.code, "channel": channel, "client": _client_id(client)}
@@ -159,7 +150,7 @@ def _refusal_audit(
 
 def _activation_refusal_audit(
     error: ApplicationError, *, step: str, activation: SignatureActivation | None, certificate: Certificate,
-    client: ApiClient | None, ip: str, count: int,
+    client: ClientIdentity | None, ip: str, count: int,
 ) -> None:
     """:func:`_refusal_audit` for a refusal about an activation (or a token that found none)."""
     _refusal_audit(
@@ -179,18 +170,11 @@ def _activation_locked(public_id: uuid.UUID, *related: str) -> SignatureActivati
     )
 
 
-def _token_encode(public_id: uuid.UUID, key: bytes) -> str:
-    return base64.urlsafe_b64encode(public_id.bytes + key).rstrip(b"=").decode()
-
-
 def _token_decode(token: str) -> tuple[uuid.UUID, bytes]:
     try:
-        raw = base64.urlsafe_b64decode(str(token).strip() + "=" * (-len(str(token).strip()) % 4))
-    except (binascii.Error, ValueError) as exc:
+        return sad.token_decode(token)
+    except sad.TokenMalformed as exc:
         raise _invalid_request(_("The SAD is malformed.")) from exc
-    if len(raw) != _ID + _K:
-        raise _invalid_request(_("The SAD is malformed."))
-    return uuid.UUID(bytes=raw[:_ID]), raw[_ID:]
 
 
 # --- Authorize ------------------------------------------------------------------------------------
@@ -209,38 +193,37 @@ def _hashes_hex(hashes: Sequence[bytes], hash_algorithm: str) -> list[str]:
 
 
 def _otp_check(*, holder: Holder, otp_device: OtpDevice | None, sms: bool, otp_code: str, ip: str) -> None:
-    if otp_device is not None:
-        if otp_device.holder_id != holder.pk:
-            raise _invalid_request(_("This OTP device is not yours."))
-        result = device_verify(device=otp_device, code=otp_code, purpose=OTP_PURPOSE, ip=ip)
-        if result.ok:
-            return
-        if result.outcome is VerifyOutcome.LOCKED:
-            raise ApplicationError(
-                "locked_otp", _("The OTP device is locked after too many wrong codes: ask your operator to unlock it.")
-            )
-        if result.outcome is VerifyOutcome.REPLAYED:
-            raise code_replayed_error(field="otp")
-        if result.failures_left is not None:
-            raise ApplicationError(
-                "invalid_otp",
-                ngettext_lazy(
-                    "Wrong OTP code. %(count)d attempt left before the device is locked.",
-                    "Wrong OTP code. %(count)d attempts left before the device is locked.",
-                    "count",
-                )
-                % {"count": result.failures_left},
-                field="otp",
-            )
+    if otp_device is None and not sms:
+        raise _invalid_request(_("An OTP device or an SMS code is required."))
+    if otp_device is not None and otp_device.holder_id != holder.pk:
+        raise _invalid_request(_("This OTP device is not yours."))
+    if otp_device is not None and otp_device.kind == DeviceKind.SMS:
+        # An SMS code is asked for with ``sms``; an SMS device named as the code's device has always
+        # been refused like a wrong code, with nothing checked or counted.
         raise ApplicationError("invalid_otp", _("Wrong OTP code."), field="otp")
-    if sms:
-        outcome = sms_code_check(holder=holder, purpose=OTP_PURPOSE, code=otp_code, ip=ip).outcome
-        if outcome is VerifyOutcome.ACCEPTED:
-            return
-        if outcome is VerifyOutcome.REPLAYED:
-            raise code_replayed_error(field="otp")
+    result = otp_check(holder=holder, code=otp_code, purpose=OTP_PURPOSE, ip=ip, device=otp_device)
+    if result.ok:
+        return
+    if result.outcome is VerifyOutcome.REPLAYED:
+        raise code_replayed_error(field="otp")
+    if otp_device is None:
         raise ApplicationError("invalid_otp", _("Wrong or expired SMS code."), field="otp")
-    raise _invalid_request(_("An OTP device or an SMS code is required."))
+    if result.outcome is VerifyOutcome.LOCKED:
+        raise ApplicationError(
+            "locked_otp", _("The OTP device is locked after too many wrong codes: ask your operator to unlock it.")
+        )
+    if result.failures_left is not None:
+        raise ApplicationError(
+            "invalid_otp",
+            ngettext_lazy(
+                "Wrong OTP code. %(count)d attempt left before the device is locked.",
+                "Wrong OTP code. %(count)d attempts left before the device is locked.",
+                "count",
+            )
+            % {"count": result.failures_left},
+            field="otp",
+        )
+    raise ApplicationError("invalid_otp", _("Wrong OTP code."), field="otp")
 
 
 def signature_authorize(
@@ -255,7 +238,7 @@ def signature_authorize(
     num_signatures: int | None = None,
     hash_algorithm: str = "sha256",
     channel: str = Channel.PANEL,
-    client: ApiClient | None = None,
+    client: ClientIdentity | None = None,
     ip: str = "",
 ) -> tuple[SignatureActivation, str]:
     """Check OTP then PIN (both counted), and open an activation; returns it and the SAD token.
@@ -340,7 +323,7 @@ def signature_authorize(
                 "expires_at": activation.expires_at.isoformat(),
             },
         )
-    return activation, _token_encode(activation.public_id, one_time_key)
+    return activation, sad.token_encode(activation.public_id, one_time_key)
 
 
 # --- Spend ----------------------------------------------------------------------------------------
@@ -353,7 +336,7 @@ def _close(activation: SignatureActivation, now: datetime) -> None:
 
 
 def _refusal(
-    activation: SignatureActivation | None, *, certificate: Certificate, client: ApiClient | None,
+    activation: SignatureActivation | None, *, certificate: Certificate, client: ClientIdentity | None,
     hex_hashes: list[str], hash_algorithm: str, now: datetime, job: SigningJob | None = None,
 ) -> tuple[ApplicationError | None, bool]:
     """Why this activation cannot sign these hashes now (None if it can), and whether to close it.
@@ -397,23 +380,18 @@ def _refusal(
 
 def _unwrap(activation: SignatureActivation, one_time_key: bytes) -> bytes:
     """The data key the row holds under the token's K; ``InvalidTag`` for a forged token or an emptied row."""
-    wrapped = bytes(activation.wrapped_data_key)
-    if len(wrapped) <= _NONCE:
-        raise InvalidTag
-    return AESGCM(one_time_key).decrypt(wrapped[:_NONCE], wrapped[_NONCE:], activation.aad)
+    return sad.data_key_unwrap(activation.wrapped_data_key, one_time_key=one_time_key, aad=activation.aad)
 
 
 def _wrap(activation: SignatureActivation, data_key: bytes) -> bytes:
     """Wrap ``data_key`` for this row (its AAD) under a fresh one-time key K; returns K."""
-    one_time_key = AESGCM.generate_key(bit_length=256)
-    nonce = os.urandom(_NONCE)
-    activation.wrapped_data_key = nonce + AESGCM(one_time_key).encrypt(nonce, data_key, activation.aad)
+    activation.wrapped_data_key, one_time_key = sad.data_key_wrap(data_key, aad=activation.aad)
     return one_time_key
 
 
 def _usable_refusal(
     activation: SignatureActivation | None, *, one_time_key: bytes, certificate: Certificate,
-    client: ApiClient | None, hex_hashes: list[str], now: datetime, job: SigningJob | None,
+    client: ClientIdentity | None, hex_hashes: list[str], now: datetime, job: SigningJob | None,
 ) -> tuple[ApplicationError | None, bool]:
     """``_refusal`` for documents (SHA-256), plus the token's K tried on the row (nothing spent)."""
     error, close = _refusal(
@@ -429,7 +407,7 @@ def _usable_refusal(
 
 
 def signature_activation_check(
-    *, sad_token: str, certificate: Certificate, documents: Sequence[bytes], client: ApiClient | None = None,
+    *, sad_token: str, certificate: Certificate, documents: Sequence[bytes], client: ClientIdentity | None = None,
     ip: str = "", job: SigningJob | None = None,
 ) -> None:
     """Would this SAD sign these documents now? Raises the error signing would raise; spends nothing.
@@ -455,329 +433,11 @@ def signature_activation_check(
         raise error
 
 
-def _key_opened(activation: SignatureActivation, certificate: Certificate, one_time_key: bytes) -> PrivateKey:
-    """The private key the activation opens with the token's K. ``InvalidTag`` for a forged token,
-    ``KeyUnavailable`` for a key replaced or destroyed since the authorization."""
-    key_row = CertificateKey.objects.filter(certificate_id=certificate.pk, destroyed_at__isnull=True).first()
-    if key_row is None or key_row.key_version != activation.key_version:
-        raise KeyUnavailable("key replaced or destroyed since the authorization")
-    data_key = _unwrap(activation, one_time_key)
-    try:
-        return vault_get(key_row.vault).open_with_data_key(  # type: ignore[attr-defined,no-any-return]
-            sealed=sealed_from_row(key_row), binding=key_row.key_binding, data_key=data_key
-        )
-    finally:
-        del data_key
-
-
-def _count_down(activation: SignatureActivation, hex_hashes: list[str], now: datetime, *, close: bool = False) -> None:
-    """Cross off the signed hashes (a hash-bound activation) and count the signatures down; at zero,
-    or when ``close``, the activation is closed and its wrapped key erased."""
-    if activation.hashes:
-        to_cross_off = Counter(hex_hashes)
-        kept = []
-        for value in activation.hashes:
-            if to_cross_off[value] > 0:
-                to_cross_off[value] -= 1
-            else:
-                kept.append(value)
-        activation.hashes = kept
-    activation.signatures_left -= len(hex_hashes)
-    if activation.signatures_left == 0 or close:
-        _close(activation, now)
-    else:
-        activation.save(update_fields=["signatures_left", "hashes"])
-
-
-def _opened_under_lock(
-    activation: SignatureActivation | None, *, certificate: Certificate, client: ApiClient | None,
-    hex_hashes: list[str], hash_algorithm: str, one_time_key: bytes, now: datetime, job: SigningJob | None = None,
-) -> tuple[ApplicationError | None, PrivateKey | None]:
-    """Inside the transaction that locked ``activation``: why it cannot sign (closing it if it is
-    expired or its certificate disabled), or the open key. Nothing is counted here."""
-    error, close = _refusal(
-        activation, certificate=certificate, client=client, hex_hashes=hex_hashes, hash_algorithm=hash_algorithm,
-        now=now, job=job,
-    )
-    if close and activation is not None:
-        _close(activation, now)
-    if error is not None or activation is None:
-        return error or _sad_expired(), None
-    try:
-        return None, _key_opened(activation, certificate, one_time_key)
-    except (InvalidTag, KeyUnavailable, AttributeError):
-        # A forged token (wrong K) or a key changed under the activation: nothing is spent.
-        return _sad_expired(), None
-
-
-def _signed_once(
-    *, sad_token: str, certificate: Certificate, client: ApiClient | None, hex_hashes: list[str],
-    hash_algorithm: str, ip: str, level: str, sign: Callable[[PrivateKey, SignatureActivation], list[bytes]],
-    entries: Callable[[list[bytes]], list[tuple[str, str, str]]], job: SigningJob | None = None,
-) -> list[bytes]:
-    """Lock the activation, check it, open the key, ``sign``, count down and record: one transaction.
-
-    The row lock is held while signing, so a second call with the same SAD waits and then finds the
-    signatures spent. A refusal spends nothing (except that an expired or disabled activation is
-    closed for good); so does a signing that fails — an :class:`ApplicationError` from ``sign`` (a
-    document it cannot process, named) is refused and audited like any refusal, and any other
-    exception rolls the transaction back on its way up."""
-    public_id, one_time_key = _token_decode(sad_token)
-    error: ApplicationError | None = None
-    result: list[bytes] = []
-    with transaction.atomic():
-        now = timezone.now()
-        activation = _activation_locked(public_id, "certificate")
-        error, private_key = _opened_under_lock(
-            activation, certificate=certificate, client=client, hex_hashes=hex_hashes, hash_algorithm=hash_algorithm,
-            one_time_key=one_time_key, now=now, job=job,
-        )
-        if error is None and activation is not None and private_key is not None:
-            try:
-                result = sign(private_key, activation)
-            except ApplicationError as exc:
-                error = exc
-            finally:
-                private_key = None
-            if error is None:
-                _count_down(activation, hex_hashes, now)
-                _record(activation, entries=entries(result), level=level, ip=ip)
-    if error is not None:
-        _activation_refusal_audit(
-            error, step="sign", activation=activation, certificate=certificate, client=client, ip=ip,
-            count=len(hex_hashes),
-        )
-        raise error
-    return result
-
-
-def _record(activation: SignatureActivation, *, entries: list[tuple[str, str, str]], level: str, ip: str) -> None:
-    """History rows and one audit event for the signatures just made: (name, sha256, signed sha256)."""
-    now = timezone.now()
-    with transaction.atomic():
-        SignatureRecord.objects.bulk_create(
-            [
-                SignatureRecord(
-                    organization_id=activation.organization_id, holder_id=activation.holder_id,
-                    certificate_id=activation.certificate_id, activation=activation, document_name=name[:255],
-                    document_sha256=digest, signed_sha256=signed, level=level, channel=activation.channel,
-                    client_id=activation.client_id, signed_at=now,
-                )
-                for name, digest, signed in entries
-            ],
-            batch_size=500,
-        )
-        audit_record(
-            event_type="signature.created",
-            actor=activation.holder.user,
-            organization=activation.organization_id,
-            subject=activation.certificate,
-            ip=ip,
-            details={
-                "iut": activation.certificate.iut, "activation": str(activation.public_id), "level": level,
-                "channel": activation.channel, "client": activation.client_id, "count": len(entries),
-                "documents": [{"name": name[:255], "sha256": digest} for name, digest, _signed in entries],
-                "signatures_left": activation.signatures_left,
-            },
-        )
-
-
-def signature_sign_hashes(
-    *,
-    sad_token: str,
-    hashes: Sequence[bytes],
-    certificate: Certificate,
-    hash_algorithm: str = "sha256",
-    client: ApiClient | None = None,
-    ip: str = "",
-) -> list[bytes]:
-    """Raw signatures (RSA PKCS#1 v1.5 / ECDSA DER) over authorized digests, in order (CSC signHash)."""
-    if not hashes:
-        raise _invalid_request(_("No hash to sign."))
-    hex_hashes = _hashes_hex(hashes, hash_algorithm)
-    return _signed_once(
-        sad_token=sad_token, certificate=certificate, client=client, hex_hashes=hex_hashes,
-        hash_algorithm=hash_algorithm, ip=ip, level="hash",
-        sign=lambda private_key, _activation: pades.hashes_sign(
-            private_key=private_key, hashes=hashes, hash_algorithm=hash_algorithm),
-        entries=lambda _signatures: [("", h, "") for h in hex_hashes],
-    )
-
-
-def _labels(names: Sequence[str], count: int) -> list[str]:
-    """What to call each document in a message: its name, else its place ("document 2")."""
-    return [name or str(_("document %(number)d") % {"number": index + 1}) for index, name in enumerate(names)][:count]
-
-
-def _unsignable(label: str, failure: Exception) -> ApplicationError:
-    """A document the engine could not sign, named. The intake refuses what it knows to be beyond the
-    engine, so this is logged: it is a file the intake should learn to refuse."""
-    if isinstance(failure, ApplicationError):
-        return failure
-    logger.warning("a document passed the intake but could not be signed: %s", label, exc_info=failure)
-    return ApplicationError(
-        "unsignable_document",
-        _("%(name)s could not be signed: the signing engine cannot process its structure.") % {"name": label},
-        field="documents",
-    )
-
-
-def _pades_batch(private_key: PrivateKey, activation: SignatureActivation, *, level: pades.Level,
-                 appearance: pades.SignatureAppearance | None = None, reason: str = "", location: str = "",
-                 contact: str = "", certify: bool = False) -> pades.PadesBatch:
-    return pades.PadesBatch(
-        private_key=private_key, certificate=activation.certificate, level=level, appearance=appearance,
-        reason=reason, location=location, contact=contact, certify=certify,
-    )
-
-
-def signature_sign_documents(
-    *,
-    sad_token: str,
-    documents: Sequence[bytes],
-    certificate: Certificate,
-    level: str = pades.Level.B_B,
-    names: Sequence[str] | None = None,
-    appearance: pades.SignatureAppearance | None = None,
-    reason: str = "",
-    location: str = "",
-    contact: str = "",
-    certify: bool = False,
-    client: ApiClient | None = None,
-    ip: str = "",
-    job: SigningJob | None = None,
-) -> list[bytes]:
-    """PAdES-sign ``documents`` with an activation; the signed PDFs, in order — all of them or none.
-
-    Every document is checked (the intake's checks and bounds, named) before anything else; then
-    :func:`_signed_once`: a document that cannot be signed refuses the call, names the document and
-    spends nothing. A hash-bound activation must list the SHA-256 of each document exactly as sent.
-    ``job``: the batch job whose activation this is (the only caller that may spend an activation
-    reserved for it); a job's worker uses :func:`signature_sign_job_documents`.
-    """
-    if not documents:
-        raise _invalid_request(_("No document to sign."))
-    names = list(names or [""] * len(documents))
-    if len(names) != len(documents):
-        raise _invalid_request()
-    labels = _labels(names, len(documents))
-    parsed_level = pades.level_parse(level)
-    for data, label in zip(documents, labels, strict=True):
-        pades.pdf_check(data, name=label)
-    digests = [hashlib.sha256(bytes(d)).hexdigest() for d in documents]
-
-    def sign(private_key: PrivateKey, activation: SignatureActivation) -> list[bytes]:
-        with _pades_batch(private_key, activation, level=parsed_level, appearance=appearance, reason=reason,
-                          location=location, contact=contact, certify=certify) as batch:
-            results = batch.sign_each(documents)
-        for label, result in zip(labels, results, strict=True):
-            if isinstance(result, Exception):
-                raise _unsignable(label, result)
-        return [result for result in results if isinstance(result, bytes)]
-
-    return _signed_once(
-        sad_token=sad_token, certificate=certificate, client=client, hex_hashes=digests, hash_algorithm="sha256",
-        ip=ip, level=str(parsed_level), job=job, sign=sign,
-        entries=lambda signed: [
-            (n, d, hashlib.sha256(s).hexdigest()) for n, d, s in zip(names, digests, signed, strict=True)
-        ],
-    )
-
-
-def signature_sign_job_documents(
-    *,
-    sad_token: str,
-    job: SigningJob,
-    documents: Sequence[bytes],
-    names: Sequence[str],
-    level: str,
-    reason: str = "",
-    location: str = "",
-    client: ApiClient | None = None,
-    ip: str = "",
-    chunk_size: int = 10,
-    on_progress: Callable[[int], None] | None = None,
-    store: Callable[[list[bytes | ApplicationError]], None],
-) -> list[bytes | ApplicationError]:
-    """A batch job's signatures, each document on its own (the worker's side of
-    :func:`signature_activation_reserve`): in its place, the signed PDF or the error that names it.
-
-    1. Under the activation's row lock: the checks (it must be reserved for ``job``), the key opened.
-       A refusal raises, and the job fails as a whole.
-    2. Without a lock or a transaction (``on_progress(n)`` writes the progress every ``chunk_size``
-       documents): each document checked and signed on its own; one that fails is an error in its
-       place, and the others are signed.
-    3. One transaction: the signed documents counted down, the activation closed (it was this job's
-       and the job is over), their records and audit, and ``store(results)`` — the job's own rows.
-
-    A worker that dies between 1 and 3 has counted nothing; the activation stays reserved for a job
-    that no worker will run again, and expires.
-    """
-    public_id, one_time_key = _token_decode(sad_token)
-    certificate = job.certificate
-    labels = _labels(names, len(documents))
-    digests = [hashlib.sha256(bytes(d)).hexdigest() for d in documents]
-    parsed_level = pades.level_parse(level)
-    activation: SignatureActivation | None = None
-    with transaction.atomic():
-        activation = _activation_locked(public_id, "certificate")
-        error, private_key = _opened_under_lock(
-            activation, certificate=certificate, client=client, hex_hashes=digests, hash_algorithm="sha256",
-            one_time_key=one_time_key, now=timezone.now(), job=job,
-        )
-    if error is not None or activation is None or private_key is None:
-        error = error or _sad_expired()
-        _activation_refusal_audit(
-            error, step="sign", activation=activation, certificate=certificate, client=client, ip=ip,
-            count=len(digests),
-        )
-        raise error
-    results: list[bytes | ApplicationError] = []
-    try:
-        with _pades_batch(private_key, activation, level=parsed_level, reason=reason, location=location) as batch:
-            for start in range(0, len(documents), max(chunk_size, 1)):
-                chunk = range(start, min(start + max(chunk_size, 1), len(documents)))
-                checked: dict[int, ApplicationError] = {}
-                for index in chunk:
-                    try:
-                        pades.pdf_check(documents[index], name=labels[index])
-                    except ApplicationError as exc:
-                        checked[index] = exc
-                signable = [index for index in chunk if index not in checked]
-                signed = dict(zip(signable, batch.sign_each([documents[i] for i in signable]), strict=True))
-                for index in chunk:
-                    outcome = checked.get(index) or signed[index]
-                    results.append(_unsignable(labels[index], outcome) if isinstance(outcome, Exception) else outcome)
-                if on_progress is not None:
-                    on_progress(len(results))
-    finally:
-        private_key = None
-    done = [(index, result) for index, result in enumerate(results) if isinstance(result, bytes)]
-    with transaction.atomic():
-        now = timezone.now()
-        activation = _activation_locked(public_id, "certificate") or activation
-        _count_down(activation, [digests[index] for index, _signed in done], now, close=True)
-        if done:
-            _record(
-                activation, level=str(parsed_level), ip=ip,
-                entries=[(names[i], digests[i], hashlib.sha256(signed).hexdigest()) for i, signed in done],
-            )
-        store(results)
-    failed = [(labels[index], result) for index, result in enumerate(results) if isinstance(result, ApplicationError)]
-    if failed:
-        _refusal_audit(
-            failed[0][1], step="sign", holder=activation.holder, certificate=certificate, channel=activation.channel,
-            client=client, ip=ip, extra={"job": str(job.public_id), "failed": [
-                {"name": label[:255], "error": error.code} for label, error in failed]},
-        )
-    return results
-
-
 # --- One SAD, one job -----------------------------------------------------------------------------
 
 
 def signature_activation_reserve(
-    *, sad_token: str, certificate: Certificate, documents: Sequence[bytes], client: ApiClient | None,
+    *, sad_token: str, certificate: Certificate, documents: Sequence[bytes], client: ClientIdentity | None,
     create_job: Callable[[SignatureActivation], SigningJob], ip: str = "",
 ) -> SigningJob:
     """Hand an activation to one batch job: the checks signing makes, then ``create_job``, atomically.
@@ -839,7 +499,7 @@ def signature_activation_extend(
     *,
     sad_token: str,
     certificate: Certificate,
-    client: ApiClient | None = None,
+    client: ClientIdentity | None = None,
     hashes: Sequence[bytes] | None = None,
     hash_algorithm: str | None = None,
     ip: str = "",
@@ -915,7 +575,7 @@ def signature_activation_extend(
         )
         raise error
     assert activation is not None
-    return activation, _token_encode(activation.public_id, new_key)
+    return activation, sad.token_encode(activation.public_id, new_key)
 
 
 def signature_activations_purge(*, now: datetime | None = None) -> int:

@@ -54,11 +54,8 @@ from core.errors import ApplicationError
 from core.tasks import task_enqueue
 from signing.models import SignatureActivation, SigningJob, SigningJobDocument, SigningJobState
 from signing.pdf_input import PdfDocument
-from signing.services.activation import (
-    signature_activation_close_for_job,
-    signature_activation_reserve,
-    signature_sign_job_documents,
-)
+from signing.services.activation import signature_activation_close_for_job, signature_activation_reserve
+from signing.services.signatures import signature_sign_job_documents
 
 logger = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from pyhanko.sign.validation import (
 from certificates.models import RevocationReason
 from core.errors import ApplicationError
 from signing.loops import off_a_running_loop
-from signing.pades import pdf_check
+from signing.pdf_input import pdf_document_read
 from signing.revinfo import TrustMaterial, trust_material
 
 logger = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ def _at_timestamp(signature: Any, material: TrustMaterial) -> bool | None:
 
 def pdf_validate(*, data: bytes, name: str = "") -> ValidationReport:
     """The report on every signature of ``data``. Not a PDF, encrypted, corrupt: ApplicationError."""
-    reader = pdf_check(data, name=name, allow_active_content=True)  # validation runs nothing it reads
+    reader = pdf_document_read(name=name, data=data, allow_active_content=True)  # validation runs nothing it reads
     try:
         signatures = list(reader.embedded_regular_signatures)
         timestamps = list(reader.embedded_timestamp_signatures)

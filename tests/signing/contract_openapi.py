@@ -22,7 +22,7 @@ import requests
 from certificates.models import Certificate
 from otp.models import DeviceKind
 from otp.services import device_create
-from signing.api.csc import EXAMPLE_CREDENTIAL_ID, EXAMPLE_USER_ID
+from signing.api.csc.fields import EXAMPLE_CREDENTIAL_ID, EXAMPLE_USER_ID
 from tests.certificates.conftest import active, load_hierarchy
 from tests.signing.conftest import HOTP_SEED, api_client_for
 

@@ -48,7 +48,7 @@ def test_credentials_info_gives_the_chain_the_key_and_scal2(client, world, ca, a
     assert body["authMode"] == "explicit" and body["SCAL"] == "2"
     assert body["PIN"]["presence"] == "true" and body["PIN"]["format"] == "N"
     assert body["OTP"]["presence"] == "true" and body["OTP"]["type"] in ("offline", "online")
-    assert body["multisign"] == settings.SIGNING_BATCH_LIMIT
+    assert body["multisign"] == settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION
 
     single = csc_post(client, "/csc/v2/credentials/info", {"credentialID": certificate.iut}, alpha_token).json()
     assert len(single["cert"]["certificates"]) == 1
@@ -539,7 +539,7 @@ def test_pyhankos_own_csc_signer_signs_a_pdf_through_csc_v1_and_it_validates(liv
 
 def test_sign_doc_reads_bodies_up_to_its_own_limit_not_djangos_2_5_mib(client, world, ca, alpha_token,
                                                                        monkeypatch):
-    from signing.api.csc import SignDocApi
+    from signing.api.csc.views import SignDocApi
 
     certificate = active(world.alpha.holder)
     document = base64.b64encode(b"%PDF-1.7\n" + b"0" * 3_000_000).decode()  # a 4 MB body

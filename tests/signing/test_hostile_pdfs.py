@@ -23,9 +23,10 @@ from django.utils import translation
 from core.errors import ApplicationError
 from signing.models import SignatureActivation, SignatureRecord, SigningJob
 from signing.pdf_input import pdf_intake
+from signing.services import signature_sign_documents
 from tests.certificates.conftest import PIN
 from tests.conftest import HOLDER_PASSWORD, login
-from tests.signing.conftest import api_client_for, csc_post, pdf_make, token_for
+from tests.signing.conftest import api_client_for, authorize, csc_post, pdf_make, token_for
 from tests.signing.hostile_pdfs import CORPUS, Hostile, corpus_bytes
 
 SECONDS = 5
@@ -256,3 +257,34 @@ def test_the_validation_api(hostile: Hostile, client: Client, api: str):
     else:
         assert response.status_code == 200, response.content
         assert response.json()["signed"] is False
+
+
+# --- One intake: the same refusal whichever way the file comes in ----------------------------------------
+
+
+def test_a_damaged_file_is_refused_in_the_same_words_by_every_way_to_sign_it(client: Client, signer, api: str):
+    hostile = next(entry for entry in CORPUS if entry.refused_with == "corrupt_pdf")
+    name, data = file_name(hostile), corpus_bytes(hostile.name)
+
+    def by_the_service(document_name: str, language: str) -> str:
+        _activation, sad = authorize(signer, num_signatures=1)
+        with translation.override(language), pytest.raises(ApplicationError) as refused:
+            signature_sign_documents(sad_token=sad, documents=[data], names=[document_name],
+                                     certificate=signer.certificate)
+        return str(refused.value.message)
+
+    batch = _batch_sign(client, api, signer, _batch_authorize(client, api, signer, [(name, data)]), [(name, data)])
+    csc = _sign_doc(client, api, signer, _csc_authorize(client, api, signer, [data]), [data])
+    assert login(client, signer.holder.user.username, HOLDER_PASSWORD).status_code == 302
+    panel = client.post(reverse("panel:signing"), {
+        "level": "B-B", "appearance": "invisible", "page": "1", "reason": "", "location": "", "pin": PIN,
+        "device": str(signer.device.public_id), "code": signer.otp(),
+        "documents": [SimpleUploadedFile(name, data, content_type="application/pdf")]})
+
+    in_italian, in_english = by_the_service(name, "it"), by_the_service("documents[0]", "en")
+    assert in_italian == expected_message(hostile, name) and in_english == expected_message(
+        hostile, "documents[0]", language="en")
+    assert batch.status_code == 400 and batch.json()["message"] == in_italian
+    assert csc.status_code == 400 and csc.json()["error_description"] == in_english
+    assert panel.status_code == 400 and in_italian in html.unescape(panel.content.decode())
+    assert not SignatureRecord.objects.exists()

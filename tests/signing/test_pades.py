@@ -23,8 +23,9 @@ from certificates.services import certificate_key_unlock, certificate_suspend
 from core.errors import ApplicationError
 from signing.pades import SignatureAppearance, documents_sign, hashes_sign
 from signing.revinfo import trust_material
+from signing.services import signature_sign_documents
 from tests.conftest import run_coroutine
-from tests.signing.conftest import PIN, active, pdf_make
+from tests.signing.conftest import PIN, active, authorize, pdf_make
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pyHanko's LTV validator
 
@@ -108,12 +109,14 @@ def test_visible_signature_and_certification(world, ca):
 
 
 @pytest.mark.parametrize("data", [b"", b"not a pdf", b"%PDF-1.7\n" + b"\x00" * 200])
-def test_garbage_is_refused_before_signing(world, ca, data):
-    certificate = active(world.alpha.holder)
-    key = certificate_key_unlock(certificate=certificate, pin=PIN)
+def test_garbage_is_refused_before_signing(signer, data):
+    # The engine assumes the intake; the signing service puts every document through it first.
+    activation, token = authorize(signer, num_signatures=2)
     with pytest.raises(ApplicationError) as refused:
-        documents_sign(private_key=key, certificate=certificate, documents=[pdf_make(), data])
+        signature_sign_documents(sad_token=token, documents=[pdf_make(), data], certificate=signer.certificate)
     assert refused.value.code == "invalid_document"
+    activation.refresh_from_db()
+    assert activation.signatures_left == 2
 
 
 @pytest.mark.parametrize("algorithm", ["rsa-2048", "ecdsa-p256"])

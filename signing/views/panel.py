@@ -23,9 +23,9 @@ from certificates.models import CertificateState
 from certificates.selectors import certificate_current_for_holder
 from core.errors import ApplicationError
 from core.ratelimit import client_ip, consume_or_429
-from notifications.views import mobile_masked
-from otp.models import DeviceState
-from otp.selectors import device_codes_for_holder, device_get_for_holder, sms_device_for_holder
+from notifications.display import mobile_masked
+from otp.forms import SMS_CHOICE, code_device_choices
+from otp.selectors import device_get_for_holder
 from otp.sms_codes import sms_code_issue
 from otp.stepup import SMS_PURPOSE_OF_OPERATION
 from signing.forms import SigningForm, ValidationForm
@@ -35,7 +35,6 @@ from signing.pdf_input import PdfDocument
 from signing.selectors import signature_list_for_holder
 from signing.services import pdf_validate, signature_authorize, signature_sign_documents
 
-SMS_CHOICE = "sms"
 SIGNED_SUFFIX = "-firmato"
 ZIP_NAME = "documenti-firmati.zip"
 # Engine error codes that belong to one field of the form; any other refusal is shown above the form.
@@ -46,17 +45,6 @@ FIELD_OF_ERROR = {
 
 
 # --------------------------------------------------------------------------------------------- sign
-
-
-def otp_choices(request: HttpRequest, holder: Any) -> tuple[list[tuple[str, str]], Any]:
-    devices = list(device_codes_for_holder(user=request.user))
-    choices = [(str(d.public_id), f"{d.get_kind_display()}{f' {d.serial}' if d.serial else ''}") for d in devices]
-    sms_device = sms_device_for_holder(user=request.user)
-    if sms_device is not None and sms_device.state != DeviceState.ACTIVE:
-        sms_device = None
-    if sms_device is not None:
-        choices.append((SMS_CHOICE, _("Code by SMS to %(mobile)s") % {"mobile": mobile_masked(holder.mobile)}))
-    return choices, sms_device
 
 
 def signed_name(name: str) -> str:
@@ -110,7 +98,7 @@ def signing_view(request: HttpRequest) -> HttpResponse:
             request, "signing/sign.html", {**context, "certificate": certificate, "certificate_usable": False},
             status=400 if request.method == "POST" else 200,
         )
-    choices, sms_device = otp_choices(request, holder)
+    choices, sms_device = code_device_choices(holder)
     sending = request.method == "POST" and "send_sms" in request.POST
     form = SigningForm(
         request.POST if request.method == "POST" and not sending else None,
@@ -140,7 +128,7 @@ def signing_view(request: HttpRequest) -> HttpResponse:
             data = form.cleaned_data
             documents: list[PdfDocument] = data["documents"]
             by_sms = data["device"] == SMS_CHOICE
-            device = None if by_sms else device_get_for_holder(user=request.user, public_id=data["device"])
+            device = None if by_sms else device_get_for_holder(holder=holder, public_id=data["device"])
             visible = form.visible()
             appearance = (
                 SignatureAppearance(page=visible["page"] - 1, box=tuple(visible["box"])) if visible else None

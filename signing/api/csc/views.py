@@ -2,26 +2,19 @@
 
 Thin edges: one view per operation, each with its nested ``InputSerializer`` (shape) and
 ``OutputSerializer`` (documentation); tenant data only through :mod:`signing.api.selectors`; state
-changes only through services. Authorization, signing and timestamps belong to the signing engine
-(``signing.services.activation`` and ``signing.services.tsa``), imported when a request needs them.
-Every error, from malformed JSON to a wrong PIN, is answered in CSC form by
+changes only through services; responses shaped by :mod:`signing.api.csc.presenters`. Every error,
+from malformed JSON to a wrong PIN, is answered in CSC form by
 :func:`signing.api.exceptions.api_exception_handler`.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
-import hashlib
-from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.conf import settings
-from django.urls import reverse
-from django.utils import timezone
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -29,24 +22,46 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Holder
-from certificates.models import Certificate, CertificateAuthority, CertificateState
+from certificates.models import Certificate
 from core.errors import ApplicationError
 from core.ratelimit import client_ip
-from otp.models import DeviceKind, DeviceState, OtpDevice
 from otp.sms_codes import sms_code_issue
 from signing.api.authentication import ApiClientView
+from signing.api.csc.algorithms import (
+    CONFORMANCE_LEVELS,
+    DIGEST_OIDS,
+    DIGESTS,
+    SHA256_OID,
+    SHA256_WITH_RSA_OID,
+    algorithms_check,
+    hash_algorithm,
+    invalid_request,
+    sign_algos,
+)
+from signing.api.csc.fields import (
+    EXAMPLE_CREDENTIAL_ID,
+    EXAMPLE_HASH,
+    EXAMPLE_SAD,
+    EXAMPLE_USER_ID,
+    Base64Field,
+    CredentialInput,
+    CscBaseInput,
+    HashField,
+    example,
+    hash_list,
+)
+from signing.api.csc.presenters import credential_info, expires_in, service_info
 from signing.api.schema import CLIENT_CALL, error_responses
 from signing.api.selectors import (
     credential_get_for_api_client,
     credential_get_usable_for_api_client,
-    credential_is_usable,
     credential_list_for_api_client,
     holder_get_for_api_client,
     otp_devices_for_credential,
+    otp_route_for_holder,
     sms_device_active,
 )
 from signing.models import Channel
-from signing.pades import HASH_LENGTHS
 from signing.pdf_input import pdf_document_check
 from signing.services import (
     signature_activation_extend,
@@ -56,242 +71,7 @@ from signing.services import (
 )
 from signing.tsa import timestamp_token
 
-CSC_V1_SPECS = "1.0.4.0"
-CSC_V2_SPECS = "2.0.0.2"
-
-# Digest algorithms by OID, with the length their hashes must have (SHA-1 is not accepted).
-DIGESTS = {
-    "2.16.840.1.101.3.4.2.1": ("sha256", 32),
-    "2.16.840.1.101.3.4.2.2": ("sha384", 48),
-    "2.16.840.1.101.3.4.2.3": ("sha512", 64),
-}
-DIGEST_LENGTHS = {length for _name, length in DIGESTS.values()}
-DIGEST_OIDS = list(DIGESTS)  # one enum in the schema (hashAlgo, hashAlgorithmOID): DigestAlgorithmOid
-# Signature algorithms a credential offers, by key type: the bare key OID (digest given apart in
-# hashAlgo) and the combined ones. RSA is PKCS#1 v1.5 (the signer does not do PSS).
-RSA_SIGN_ALGOS = {
-    "1.2.840.113549.1.1.1": None,
-    "1.2.840.113549.1.1.11": "2.16.840.1.101.3.4.2.1",
-    "1.2.840.113549.1.1.12": "2.16.840.1.101.3.4.2.2",
-    "1.2.840.113549.1.1.13": "2.16.840.1.101.3.4.2.3",
-}
-EC_SIGN_ALGOS = {
-    "1.2.840.10045.2.1": None,
-    "1.2.840.10045.4.3.2": "2.16.840.1.101.3.4.2.1",
-    "1.2.840.10045.4.3.3": "2.16.840.1.101.3.4.2.2",
-    "1.2.840.10045.4.3.4": "2.16.840.1.101.3.4.2.3",
-}
-EC_CURVE_OIDS = {"secp256r1": "1.2.840.10045.3.1.7", "secp384r1": "1.3.132.0.34"}
-# CSC v2 conformance levels (PAdES) to the signer's level names.
-CONFORMANCE_LEVELS = {"Ades-B-B": "B-B", "Ades-B-T": "B-T", "Ades-B-LT": "B-LT", "Ades-B-LTA": "B-LTA"}
-
 INVALID_CREDENTIAL = "Invalid parameter credentialID"
-
-# Values of the schema's request examples: the demo university's first holder and the shape of a
-# credential ID (an IUT), so a reader sees a realistic call. The SAD and codes are placeholders.
-EXAMPLE_USER_ID = "mario.rossi"
-EXAMPLE_CREDENTIAL_ID = "JBSWY3DPEHPK3PXP"
-EXAMPLE_HASH = base64.b64encode(hashlib.sha256(b"Verbale d'esame n. 1").digest()).decode("ascii")
-EXAMPLE_SAD = "c2lnbmF0dXJlLWFjdGl2YXRpb24tZGF0YQ"
-SHA256_OID, SHA256_WITH_RSA_OID = "2.16.840.1.101.3.4.2.1", "1.2.840.113549.1.1.11"
-
-
-def example(**value: Any) -> list[OpenApiExample]:
-    return [OpenApiExample("Example", value=value, request_only=True)]
-
-
-def _invalid(description: str) -> ApplicationError:
-    return ApplicationError("invalid_request", description)
-
-
-# --- Fields ---------------------------------------------------------------------------------------
-
-
-class Base64Field(serializers.CharField):
-    """Standard base64 (RFC 4648 §4), decoded to bytes; anything else is an invalid parameter."""
-
-    default_error_messages = {"base64": "not valid base64"}
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("trim_whitespace", True)
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data: Any) -> bytes:  # type: ignore[override]
-        text = super().to_internal_value(data)
-        try:
-            return base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
-            self.fail("base64")
-        raise AssertionError("unreachable")
-
-
-class HashField(Base64Field):
-    default_error_messages = {"length": "not a SHA-256, SHA-384 or SHA-512 hash"}
-    # 32, 48 or 64 bytes in base64, as the schema documents it.
-    schema_pattern = r"^(?:[A-Za-z0-9+/]{43}=|[A-Za-z0-9+/]{64}|[A-Za-z0-9+/]{86}==)$"
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("max_length", 100)
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data: Any) -> bytes:  # type: ignore[override]
-        value = super().to_internal_value(data)
-        if len(value) not in DIGEST_LENGTHS:
-            self.fail("length")
-        return value
-
-
-def _hash_list(**kwargs: Any) -> serializers.ListField:
-    return serializers.ListField(child=HashField(), min_length=1, max_length=settings.SIGNING_BATCH_LIMIT, **kwargs)
-
-
-class CscBaseInput(serializers.Serializer):
-    clientData = serializers.CharField(required=False, max_length=1024, allow_blank=True)  # noqa: N815
-
-
-class CredentialInput(CscBaseInput):
-    credentialID = serializers.CharField(max_length=64)  # noqa: N815
-
-
-# --- Helpers ----------------------------------------------------------------------------------------
-
-
-def _generalized_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y%m%d%H%M%SZ")
-
-
-def _chain(certificate: Certificate) -> list[bytes]:
-    """The certificate, then its issuing CA up to the root (CSC: the end-entity certificate first)."""
-    ders = [bytes(certificate.der)]
-    authority: CertificateAuthority | None = certificate.issuer
-    seen: set[int] = set()
-    while authority is not None and authority.pk not in seen:
-        seen.add(authority.pk)
-        ders.append(bytes(authority.der))
-        authority = authority.issuer
-    return ders
-
-
-def _key_info(cert: x509.Certificate, enabled: bool) -> dict[str, Any]:
-    public_key = cert.public_key()
-    if isinstance(public_key, rsa.RSAPublicKey):
-        return {"status": "enabled" if enabled else "disabled", "algo": list(RSA_SIGN_ALGOS),
-                "len": public_key.key_size}
-    if isinstance(public_key, ec.EllipticCurvePublicKey):
-        info = {"status": "enabled" if enabled else "disabled", "algo": list(EC_SIGN_ALGOS),
-                "len": public_key.key_size}
-        curve = EC_CURVE_OIDS.get(public_key.curve.name)
-        if curve:
-            info["curve"] = curve
-        return info
-    return {"status": "disabled", "algo": [], "len": 0}
-
-
-def _sign_algos(cert: x509.Certificate) -> dict[str, str | None]:
-    public_key = cert.public_key()
-    if isinstance(public_key, rsa.RSAPublicKey):
-        return RSA_SIGN_ALGOS
-    if isinstance(public_key, ec.EllipticCurvePublicKey):
-        return EC_SIGN_ALGOS
-    return {}
-
-
-def _cert_status(certificate: Certificate) -> str:
-    if certificate.not_after is not None and certificate.not_after <= timezone.now():
-        return "expired"
-    return {CertificateState.ACTIVE: "valid", CertificateState.SUSPENDED: "suspended"}.get(certificate.state, "revoked")
-
-
-def _otp_info(certificate: Certificate) -> dict[str, Any]:
-    devices = otp_devices_for_credential(certificate=certificate)
-    code_devices = [d for d in devices if d.kind != DeviceKind.SMS]
-    sms = sms_device_active(devices)
-    if code_devices:
-        device = code_devices[0]
-        return {"presence": "true", "type": "offline", "format": "N", "ID": device.serial or str(device.public_id),
-                "provider": "oath-hotp" if device.kind == DeviceKind.HARDWARE_HOTP else "oath-totp",
-                "label": "OTP", "description": f"One-time code of your {device.get_kind_display()}"}
-    if sms is not None:
-        return {"presence": "true", "type": "online", "format": "N", "ID": str(sms.public_id), "provider": "sms",
-                "label": "OTP", "description": "One-time code sent by SMS (credentials/sendOTP)"}
-    return {"presence": "true", "type": "offline", "format": "N", "ID": "", "provider": "none",
-            "label": "OTP", "description": "The holder has no usable OTP device"}
-
-
-def credential_info(certificate: Certificate, *, version: str, certificates: str, cert_info: bool,
-                    auth_info: bool, lang: str | None = None) -> dict[str, Any]:
-    cert = x509.load_der_x509_certificate(bytes(certificate.der))
-    usable = credential_is_usable(certificate)
-    cert_block: dict[str, Any] = {"status": _cert_status(certificate)}
-    if certificates in ("single", "chain"):
-        ders = _chain(certificate) if certificates == "chain" else [bytes(certificate.der)]
-        cert_block["certificates"] = [base64.b64encode(der).decode("ascii") for der in ders]
-    if cert_info:
-        cert_block.update(
-            issuerDN=cert.issuer.rfc4514_string(),
-            serialNumber=format(cert.serial_number, "x"),
-            subjectDN=cert.subject.rfc4514_string(),
-            validFrom=_generalized_time(cert.not_valid_before_utc),
-            validTo=_generalized_time(cert.not_valid_after_utc),
-        )
-    otp = _otp_info(certificate)
-    info: dict[str, Any] = {
-        "description": f"Qualified signature certificate of {certificate.subject_common_name}",
-        "key": _key_info(cert, usable),
-        "cert": cert_block,
-        "SCAL": "2",
-        "multisign": settings.SIGNING_BATCH_LIMIT,
-        "lang": lang or "en-US",
-    }
-    if version == "v1":
-        pin: dict[str, Any] = {"presence": "true", "format": "N"}
-        otp_block = {k: otp[k] for k in ("presence", "type", "format", "ID", "provider")}
-        if auth_info:
-            pin.update(label="PIN", description="Signing PIN of the certificate")
-            otp_block.update(label=otp["label"], description=otp["description"])
-        info.update(authMode="explicit", PIN=pin, OTP=otp_block)
-    else:
-        info["signatureQualifier"] = "eu_eidas_qes"
-        info["auth"] = {
-            "mode": "explicit",
-            "expression": "PIN AND OTP",
-            "objects": [
-                {"type": "Password", "id": "PIN", "format": "N", "label": "PIN",
-                 "description": "Signing PIN of the certificate"},
-                {"type": "Password", "id": "OTP", "format": "N", "label": "OTP", "description": otp["description"],
-                 "generator": otp["provider"]},
-            ],
-        }
-    return info
-
-
-def _otp_route(holder: Any) -> dict[str, Any]:
-    """Which OTP the holder's code comes from: the first active token or app, else SMS codes."""
-    device = (
-        OtpDevice.objects.filter(holder=holder, state=DeviceState.ACTIVE).exclude(kind=DeviceKind.SMS)
-        .order_by("created_at", "pk").first()
-    )
-    if device is not None:
-        return {"otp_device": device}
-    return {"sms": True}
-
-
-def _hash_algorithm(hashes: list[bytes]) -> str:
-    by_length = {length: name for name, length in HASH_LENGTHS.items()}
-    lengths = {len(h) for h in hashes}
-    if len(lengths) != 1 or next(iter(lengths)) not in by_length:
-        raise _invalid("Invalid parameter hash: all hashes must be SHA-256, SHA-384 or SHA-512 digests")
-    return by_length[lengths.pop()]
-
-
-def _expires_in(activation: Any) -> int:
-    expires_at = getattr(activation, "expires_at", None)
-    if expires_at is None:
-        return 300
-    return max(0, int((expires_at - timezone.now()).total_seconds()))
-
-
-# --- Views ----------------------------------------------------------------------------------------
 
 
 class CscVersion:
@@ -318,13 +98,13 @@ class CscView(CscVersion, ApiClientView):
         try:
             return credential_get_for_api_client(client=self.client, credential_id=credential_id)
         except Certificate.DoesNotExist:
-            raise _invalid(INVALID_CREDENTIAL) from None
+            raise invalid_request(INVALID_CREDENTIAL) from None
 
     def usable_credential(self, credential_id: str) -> Certificate:
         try:
             return credential_get_usable_for_api_client(client=self.client, credential_id=credential_id)
         except Certificate.DoesNotExist:
-            raise _invalid(INVALID_CREDENTIAL) from None
+            raise invalid_request(INVALID_CREDENTIAL) from None
 
 
 class InfoApi(CscVersion, APIView):
@@ -352,30 +132,7 @@ class InfoApi(CscVersion, APIView):
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        v1 = self.api_version == "v1"
-        methods = [
-            "oauth2/token", "credentials/list", "credentials/info", "credentials/authorize",
-            "credentials/extendTransaction", "credentials/sendOTP", "signatures/signHash", "signatures/timestamp",
-        ]
-        if not v1:
-            methods.append("signatures/signDoc")
-        body: dict[str, Any] = {
-            "specs": CSC_V1_SPECS if v1 else CSC_V2_SPECS,
-            "name": settings.CSC_SERVICE_NAME,
-            "logo": request.build_absolute_uri("/static/vendor/bootstrap-italia/svg/sprites.svg"),
-            "region": "IT",
-            "lang": serializer.validated_data.get("lang") or "en-US",
-            "description": "Remote qualified electronic signatures",
-            "authType": ["oauth2client"],
-            "oauth2": request.build_absolute_uri(reverse("oauth2_token")).rsplit("/oauth2/token", 1)[0],
-            "methods": sorted(methods),
-        }
-        if not v1:
-            body["oauth2Issuer"] = body["oauth2"]
-            body["signAlgorithms"] = {"algos": sorted({*RSA_SIGN_ALGOS, *EC_SIGN_ALGOS})}
-            body["signature_formats"] = {"formats": ["P"], "envelope_properties": [["Certification", "Revision"]]}
-            body["conformance_levels"] = list(CONFORMANCE_LEVELS)
-        return Response(body)
+        return Response(service_info(request, version=self.api_version, lang=serializer.validated_data.get("lang")))
 
 
 class CredentialsListApi(CscView):
@@ -414,11 +171,11 @@ class CredentialsListApi(CscView):
             holder = holder_get_for_api_client(client=self.client, username=data["userID"])
         except Holder.DoesNotExist:
             # Unknown and foreign holders alike: the client learns nothing about other organizations.
-            raise _invalid("Invalid parameter userID") from None
+            raise invalid_request("Invalid parameter userID") from None
         offset = 0
         if data.get("pageToken"):
             if not data["pageToken"].isdigit():
-                raise _invalid("Invalid parameter pageToken")
+                raise invalid_request("Invalid parameter pageToken")
             offset = int(data["pageToken"])
         limit = data.get("maxResults") or 100
         listed = credential_list_for_api_client(client=self.client, holder=holder)
@@ -494,7 +251,7 @@ class CredentialsSendOtpApi(CscView):
         data = self.input(self.InputSerializer)
         certificate = self.usable_credential(data["credentialID"])
         if sms_device_active(otp_devices_for_credential(certificate=certificate)) is None:
-            raise _invalid("The credential does not use online OTP: use the code of the holder's device.")
+            raise invalid_request("The credential does not use online OTP: use the code of the holder's device.")
         sms_code_issue(holder=certificate.holder, purpose="sign", ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -504,7 +261,7 @@ class AuthorizeApi(CscView):
 
     class InputSerializer(CredentialInput):
         numSignatures = serializers.IntegerField(min_value=1)  # noqa: N815
-        hash = _hash_list(required=False)
+        hash = hash_list(required=False)
         PIN = serializers.CharField(max_length=64, trim_whitespace=False)
         OTP = serializers.CharField(max_length=16)
         description = serializers.CharField(required=False, max_length=500, allow_blank=True)
@@ -515,7 +272,7 @@ class AuthorizeApi(CscView):
             value = serializers.CharField(max_length=64, trim_whitespace=False)
 
         numSignatures = serializers.IntegerField(min_value=1)  # noqa: N815
-        hashes = _hash_list(required=False)
+        hashes = hash_list(required=False)
         hashAlgorithmOID = serializers.ChoiceField(choices=DIGEST_OIDS, required=False)  # noqa: N815
         authData = serializers.ListField(child=AuthData(), min_length=2, max_length=2)  # noqa: N815
         description = serializers.CharField(required=False, max_length=500, allow_blank=True)
@@ -544,25 +301,26 @@ class AuthorizeApi(CscView):
             hashes = data.get("hashes")
             auth = {item["id"]: item["value"] for item in data["authData"]}
             if set(auth) != {"PIN", "OTP"}:
-                raise _invalid("Invalid parameter authData: PIN and OTP are both required")
+                raise invalid_request("Invalid parameter authData: PIN and OTP are both required")
             pin, otp = auth["PIN"], auth["OTP"]
             length = DIGESTS[data["hashAlgorithmOID"]][1] if data.get("hashAlgorithmOID") else None
             if length and any(len(h) != length for h in hashes or []):
-                raise _invalid("Invalid parameter hashes: length does not match hashAlgorithmOID")
+                raise invalid_request("Invalid parameter hashes: length does not match hashAlgorithmOID")
         # SCAL 2: the authorization is bound to the hashes it may sign, one per signature.
         if not hashes:
-            raise _invalid("Missing parameter hash" if self.api_version == "v1" else "Missing parameter hashes")
-        if data["numSignatures"] > settings.SIGNING_BATCH_LIMIT:
+            raise invalid_request("Missing parameter hash" if self.api_version == "v1" else "Missing parameter hashes")
+        if data["numSignatures"] > settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION:
             raise ApplicationError("num_signatures_too_high", "numSignatures is greater than multisign.")
         if len(hashes) != data["numSignatures"]:
-            raise _invalid("Invalid parameter numSignatures: it must equal the number of hashes")
+            raise invalid_request("Invalid parameter numSignatures: it must equal the number of hashes")
         certificate = self.usable_credential(data["credentialID"])
         activation, sad = signature_authorize(
             holder=certificate.holder, certificate=certificate, pin=pin, otp_code=otp, hashes=list(hashes),
-            num_signatures=data["numSignatures"], hash_algorithm=_hash_algorithm(list(hashes)),
-            channel=Channel.CSC, client=self.client, ip=client_ip(request), **_otp_route(certificate.holder),
+            num_signatures=data["numSignatures"], hash_algorithm=hash_algorithm(list(hashes)),
+            channel=Channel.CSC, client=self.client, ip=client_ip(request),
+            **otp_route_for_holder(holder=certificate.holder),
         )
-        return Response({"SAD": sad, "expiresIn": _expires_in(activation)})
+        return Response({"SAD": sad, "expiresIn": expires_in(activation)})
 
 
 class ExtendTransactionApi(CscView):
@@ -577,11 +335,11 @@ class ExtendTransactionApi(CscView):
 
     class InputSerializer(CredentialInput):
         SAD = serializers.CharField(max_length=1024)
-        hash = _hash_list(required=False)
+        hash = hash_list(required=False)
 
     class InputSerializerV2(CredentialInput):
         SAD = serializers.CharField(max_length=1024)
-        hashes = _hash_list(required=False)
+        hashes = hash_list(required=False)
         hashAlgorithmOID = serializers.ChoiceField(choices=DIGEST_OIDS, required=False)  # noqa: N815
 
     class OutputSerializer(serializers.Serializer):
@@ -606,30 +364,14 @@ class ExtendTransactionApi(CscView):
             hashes = data.get("hashes")
             length = DIGESTS[data["hashAlgorithmOID"]][1] if data.get("hashAlgorithmOID") else None
             if length and any(len(h) != length for h in hashes or []):
-                raise _invalid("Invalid parameter hashes: length does not match hashAlgorithmOID")
+                raise invalid_request("Invalid parameter hashes: length does not match hashAlgorithmOID")
         certificate = self.usable_credential(data["credentialID"])
         activation, sad = signature_activation_extend(
             sad_token=data["SAD"], certificate=certificate, client=self.client,
-            hashes=list(hashes) if hashes else None, hash_algorithm=_hash_algorithm(list(hashes)) if hashes else None,
+            hashes=list(hashes) if hashes else None, hash_algorithm=hash_algorithm(list(hashes)) if hashes else None,
             ip=client_ip(request),
         )
-        return Response({"SAD": sad, "expiresIn": _expires_in(activation)})
-
-
-def _check_algorithms(certificate: Certificate, sign_algo: str, hash_algo: str | None, hashes: list[bytes]) -> None:
-    offered = _sign_algos(x509.load_der_x509_certificate(bytes(certificate.der)))
-    if sign_algo not in offered:
-        raise _invalid("Invalid parameter signAlgo")
-    implied = offered[sign_algo]
-    if hash_algo is None:
-        hash_algo = implied
-        if hash_algo is None:
-            raise _invalid("Missing parameter hashAlgo")
-    if hash_algo not in DIGESTS or (implied is not None and implied != hash_algo):
-        raise _invalid("Invalid parameter hashAlgo")
-    length = DIGESTS[hash_algo][1]
-    if any(len(h) != length for h in hashes):
-        raise _invalid("Invalid parameter hash: length does not match hashAlgo")
+        return Response({"SAD": sad, "expiresIn": expires_in(activation)})
 
 
 class SignHashApi(CscView):
@@ -637,14 +379,14 @@ class SignHashApi(CscView):
 
     class InputSerializer(CredentialInput):
         SAD = serializers.CharField(max_length=1024)
-        hash = _hash_list()
+        hash = hash_list()
         hashAlgo = serializers.CharField(required=False, max_length=64)  # noqa: N815
         signAlgo = serializers.CharField(max_length=64)  # noqa: N815
         signAlgoParams = serializers.CharField(required=False, max_length=1024)  # noqa: N815
 
     class InputSerializerV2(CredentialInput):
         SAD = serializers.CharField(max_length=1024)
-        hashes = _hash_list()
+        hashes = hash_list()
         hashAlgorithmOID = serializers.CharField(required=False, max_length=64)  # noqa: N815
         signAlgo = serializers.CharField(max_length=64)  # noqa: N815
         signAlgoParams = serializers.CharField(required=False, max_length=1024)  # noqa: N815
@@ -673,11 +415,11 @@ class SignHashApi(CscView):
             data = self.input(self.InputSerializerV2)
             hashes, hash_algo = list(data["hashes"]), data.get("hashAlgorithmOID")
         certificate = self.usable_credential(data["credentialID"])
-        _check_algorithms(certificate, data["signAlgo"], hash_algo, hashes)
+        algorithms_check(certificate, data["signAlgo"], hash_algo, hashes)
         if data.get("signAlgoParams"):
-            raise _invalid("Invalid parameter signAlgoParams")  # PSS is not offered: no parameters apply
+            raise invalid_request("Invalid parameter signAlgoParams")  # PSS is not offered: no parameters apply
         signatures = signature_sign_hashes(
-            sad_token=data["SAD"], hashes=hashes, certificate=certificate, hash_algorithm=_hash_algorithm(hashes),
+            sad_token=data["SAD"], hashes=hashes, certificate=certificate, hash_algorithm=hash_algorithm(hashes),
             client=self.client, ip=client_ip(request),
         )
         return Response({"signatures": [base64.b64encode(s).decode("ascii") for s in signatures]})
@@ -700,7 +442,9 @@ class SignDocApi(CscView):
                 choices=["Default", "Certification", "Revision"], required=False, default="Default")
 
         SAD = serializers.CharField(max_length=1024)
-        documents = serializers.ListField(child=Document(), min_length=1, max_length=settings.SIGNING_BATCH_LIMIT)
+        documents = serializers.ListField(
+            child=Document(), min_length=1, max_length=settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION
+        )
         returnValidationInfo = serializers.BooleanField(required=False, default=False)  # noqa: N815
 
     class OutputSerializer(serializers.Serializer):
@@ -719,18 +463,18 @@ class SignDocApi(CscView):
     )
     def post(self, request: Request) -> Response:
         if "documentDigests" in (request.data if isinstance(request.data, dict) else {}):
-            raise _invalid("Invalid parameter documentDigests: use signatures/signHash for digests")
+            raise invalid_request("Invalid parameter documentDigests: use signatures/signHash for digests")
         data = self.input(self.InputSerializer)
         certificate = self.usable_credential(data["credentialID"])
         levels = {d["conformance_level"] for d in data["documents"]}
         if len(levels) != 1:
-            raise _invalid("Invalid parameter conformance_level: one level per call")
-        offered = _sign_algos(x509.load_der_x509_certificate(bytes(certificate.der)))
+            raise invalid_request("Invalid parameter conformance_level: one level per call")
+        offered = sign_algos(x509.load_der_x509_certificate(bytes(certificate.der)))
         if any(d["signAlgo"] not in offered for d in data["documents"]):
-            raise _invalid("Invalid parameter signAlgo")
+            raise invalid_request("Invalid parameter signAlgo")
         certify = {d["signed_envelope_property"] == "Certification" for d in data["documents"]}
         if len(certify) != 1:
-            raise _invalid("Invalid parameter signed_envelope_property: one kind per call")
+            raise invalid_request("Invalid parameter signed_envelope_property: one kind per call")
         # The intake's checks and bounds, each document's, before the SAD is looked at (how many and
         # how large together: multisign and the body limit). CSC documents have no names: a refusal
         # names the document by its place in the request.
@@ -766,7 +510,7 @@ class TimestampApi(CscView):
         data = self.input(self.InputSerializer)
         name, length = DIGESTS[data["hashAlgo"]]
         if len(data["hash"]) != length:
-            raise _invalid("Invalid parameter hash: length does not match hashAlgo")
+            raise invalid_request("Invalid parameter hash: length does not match hashAlgo")
         token = timestamp_token(
             digest=data["hash"], digest_algorithm=name,
             nonce=int(data["nonce"], 16) if data.get("nonce") else None, client=self.client,
