@@ -38,6 +38,7 @@ from accounts.services.second_factor import (
     relying_party,
     staff_factors,
 )
+from audit.events import AuditEventType
 from audit.models import Outcome
 from audit.services import audit_record
 from core.ratelimit import consume_or_429
@@ -170,7 +171,7 @@ def user_password_reconfirm(*, user: User, password: str, purpose: str, ip: str 
     if user.check_password(password):
         return True
     audit_record(
-        event_type="panel.password_reentry_failed",
+        event_type=AuditEventType.PANEL_PASSWORD_REENTRY_FAILED,
         outcome=Outcome.FAILURE,
         actor=user,
         organization=user.organization,

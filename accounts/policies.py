@@ -46,7 +46,6 @@ OTP_KINDS = {
 }
 BOOLEANS = ("renewal_requires_approval", *OTP_KINDS)
 
-POLICY_CHANGED_EVENT = "organization.policies_changed"
 
 
 def policy_label(field: str) -> Any:

@@ -12,7 +12,8 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from accounts.models import ApiClient, Holder, Operator, Organization, User, UserKind
-from accounts.policies import POLICY_CHANGED_EVENT, policy_changes_display
+from accounts.policies import policy_changes_display
+from audit.events import AuditEventType
 from audit.models import AuditEvent
 
 # What a view holds in request.user. The selectors taking it answer 404 to anyone whose data it is not,
@@ -75,7 +76,7 @@ def api_client_alerts_for_operator(*, user: RequestUser) -> list[AuditEvent]:
     since = timezone.now() - timedelta(hours=API_CLIENT_ALERT_HOURS)
     return list(
         AuditEvent.objects.filter(
-            event_type="api_client.token_failures_alerted", organization_id=operator.organization_id,
+            event_type=AuditEventType.API_CLIENT_TOKEN_FAILURES_ALERTED, organization_id=operator.organization_id,
             created_at__gte=since,
         ).order_by("-seq")[:5]
     )
@@ -113,7 +114,9 @@ def policy_changes_for_operator(*, user: RequestUser, limit: int = 20) -> list[d
     when, who (name and username) and each policy before and after."""
     operator = operator_for_user(user=user)
     events = list(
-        AuditEvent.objects.filter(event_type=POLICY_CHANGED_EVENT, organization_id=operator.organization_id)
+        AuditEvent.objects.filter(
+            event_type=AuditEventType.ORGANIZATION_POLICIES_CHANGED, organization_id=operator.organization_id
+        )
         .order_by("-seq")[:limit]
     )
     names: dict[int | None, str] = {

@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.db import models, transaction
 from django.utils import timezone
 
+from audit.events import AuditEventType
 from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, Outcome
 
 # Keys that must never reach an audit row, whoever passes them in details.
@@ -45,7 +46,7 @@ def _row_hash(event: AuditEvent) -> str:
 
 def audit_record(
     *,
-    event_type: str,
+    event_type: AuditEventType,
     outcome: str = Outcome.SUCCESS,
     actor: Any = None,
     organization: Any = None,
@@ -53,7 +54,8 @@ def audit_record(
     ip: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event. Call it inside the transaction of the change it records.
+    """Append one event (its type from the catalogue, ``audit/events.py``). Call it inside the
+    transaction of the change it records.
 
     The chain head is locked for the rest of the caller's transaction: audit writes are serialized,
     which is what keeps the chain linear under concurrency.

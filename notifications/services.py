@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.events import AuditEventType
 from audit.services import audit_record
 from core.tasks import task_enqueue_on_commit
 from notifications.catalog import SECURITY_EVENTS
@@ -96,7 +97,7 @@ def message_enqueue(
         message_dispatch_on_commit(message.pk)
     else:
         audit_record(
-            event_type="notification.not_queued",
+            event_type=AuditEventType.NOTIFICATION_NOT_QUEUED,
             outcome="failure",
             organization=organization,
             subject=message,
@@ -153,7 +154,7 @@ def message_retry(*, actor: Any, message: Message, ip: str = "") -> bool:
         )
         if updated:
             audit_record(
-                event_type="operator.message_retried",
+                event_type=AuditEventType.OPERATOR_MESSAGE_RETRIED,
                 actor=actor,
                 organization=message.organization,
                 subject=message,

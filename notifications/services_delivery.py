@@ -23,6 +23,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.events import AuditEventType
 from audit.models import Outcome
 from audit.services import audit_record
 from core.tasks import task_enqueue
@@ -46,6 +47,13 @@ FINAL_STATUSES = {
     "delivered": DeliveryStatus.DELIVERED,
     "undelivered": DeliveryStatus.UNDELIVERED,
     "failed": DeliveryStatus.FAILED,
+}
+
+
+# What the trail records for a report that the message did not reach its recipient.
+_FAILURE_EVENT = {
+    DeliveryStatus.UNDELIVERED: AuditEventType.NOTIFICATION_UNDELIVERED,
+    DeliveryStatus.FAILED: AuditEventType.NOTIFICATION_FAILED,
 }
 
 
@@ -87,7 +95,7 @@ def message_delivery_report(*, provider_message_id: str, provider_status: str, e
         Message.objects.filter(pk=message.pk).update(**fields)
         if delivery_status != DeliveryStatus.DELIVERED:
             audit_record(
-                event_type=f"notification.{delivery_status.value}",
+                event_type=_FAILURE_EVENT[delivery_status],
                 outcome=Outcome.FAILURE,
                 organization=message.organization,
                 subject=message,

@@ -27,6 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from audit.events import AuditEventType
 from audit.services import audit_record
 from core.errors import ApplicationError
 from notifications.services import security_notice_send
@@ -62,7 +63,7 @@ def _retire(device: OtpDevice, *, holder: Holder, reason: str, ip: str) -> None:
     device.state = DeviceState.RETIRED
     device.save(update_fields=["state"])
     audit_record(
-        event_type="otp.device_retired",
+        event_type=AuditEventType.OTP_DEVICE_RETIRED,
         actor=holder.user,
         organization=holder.organization,
         subject=device,
@@ -133,7 +134,7 @@ def app_enrolment_confirm(*, holder: Holder, device: OtpDevice, code: str, ip: s
         for old in replaced:
             _retire(old, holder=holder, reason="replaced", ip=ip)
         audit_record(
-            event_type="otp.device_enrolled",
+            event_type=AuditEventType.OTP_DEVICE_ENROLLED,
             actor=holder.user,
             organization=holder.organization,
             subject=locked,
@@ -170,7 +171,8 @@ def sms_enrolment_send(*, holder: Holder, actor: object, ip: str = "") -> OtpDev
     # must not be rolled back with it.
     sms_code_issue(holder=holder, purpose=SMS_ENROLMENT_PURPOSE, ip=ip)
     audit_record(
-        event_type="otp.sms_enrolment_sent", actor=actor, organization=holder.organization, subject=device, ip=ip
+        event_type=AuditEventType.OTP_SMS_ENROLMENT_SENT,
+        actor=actor, organization=holder.organization, subject=device, ip=ip
     )
     return device
 
@@ -191,7 +193,8 @@ def sms_enrolment_confirm(*, holder: Holder, code: str, ip: str = "") -> VerifyR
         device.state, device.confirmed_at = DeviceState.ACTIVE, timezone.now()
         device.save(update_fields=["state", "confirmed_at"])
         audit_record(
-            event_type="otp.device_enrolled", actor=holder.user, organization=holder.organization, subject=device,
+            event_type=AuditEventType.OTP_DEVICE_ENROLLED,
+            actor=holder.user, organization=holder.organization, subject=device,
             ip=ip, details={"kind": device.kind, "replaced": []},
         )
         security_notice_send(holder=holder, event="device_changed", reference=f"enrol:{device.public_id}")
@@ -231,7 +234,8 @@ def staff_app_enrolment_confirm(
         if not result.ok:
             return result
         audit_record(
-            event_type="staff.otp_app_added", actor=actor or user, organization=user.organization, subject=locked,
+            event_type=AuditEventType.STAFF_OTP_APP_ADDED,
+            actor=actor or user, organization=user.organization, subject=locked,
             ip=ip, details={"user": user.pk},
         )
     device.state, device.confirmed_at = locked.state, locked.confirmed_at

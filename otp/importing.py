@@ -58,6 +58,7 @@ from django.db import transaction
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from audit.events import AuditEventType
 from audit.models import Outcome
 from audit.services import audit_record
 from core.errors import ApplicationError
@@ -146,7 +147,7 @@ def tokens_import(
         tokens, rejected = _read(content, file_format, passphrase or None, (psk_hex or "").strip() or None)
     except ApplicationError as exc:
         audit_record(
-            event_type="otp.tokens_import_refused",
+            event_type=AuditEventType.OTP_TOKENS_IMPORT_REFUSED,
             outcome=Outcome.FAILURE,
             actor=actor,
             ip=ip,
@@ -186,7 +187,7 @@ def tokens_import(
                 report.duplicates.append(_duplicate(token, "duplicate_in_database"))
         report.duplicates.sort(key=lambda r: r.row)
         audit_record(
-            event_type="otp.tokens_imported",
+            event_type=AuditEventType.OTP_TOKENS_IMPORTED,
             actor=actor,
             ip=ip,
             details={

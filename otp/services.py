@@ -26,6 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from audit.events import AuditEventType
 from audit.models import Outcome
 from audit.services import audit_record
 from core.errors import ApplicationError
@@ -112,7 +113,7 @@ def device_create(
     with transaction.atomic():
         device.save()
         audit_record(
-            event_type="otp.device_created",
+            event_type=AuditEventType.OTP_DEVICE_CREATED,
             actor=actor,
             organization=holder.organization if holder else (staff_user.organization if staff_user else None),
             subject=device,
@@ -168,7 +169,7 @@ def device_verify(
         if locked.kind == DeviceKind.SMS or locked.state not in (DeviceState.ACTIVE, DeviceState.PENDING):
             return VerifyResult(VerifyOutcome.NOT_USABLE)
         if locked.is_locked:
-            _audit(locked, "otp.verify_refused_locked", Outcome.DENIED, purpose, ip)
+            _audit(locked, AuditEventType.OTP_VERIFY_REFUSED_LOCKED, Outcome.DENIED, purpose, ip)
             return VerifyResult(VerifyOutcome.LOCKED)
         if not _CODE.match(code) or len(code) != locked.digits:
             return VerifyResult(VerifyOutcome.MALFORMED)
@@ -182,7 +183,7 @@ def device_verify(
             locked.failure_count = 0
             locked.last_used_at = timezone.now()
             locked.save(update_fields=["last_step", "drift", "counter", "failure_count", "last_used_at"])
-            _audit(locked, "otp.verify_succeeded", Outcome.SUCCESS, purpose, ip)
+            _audit(locked, AuditEventType.OTP_VERIFY_SUCCEEDED, Outcome.SUCCESS, purpose, ip)
             device.counter, device.last_step, device.drift = locked.counter, locked.last_step, locked.drift
             return VerifyResult(VerifyOutcome.ACCEPTED)
         if outcome is VerifyOutcome.REPLAYED and position is not None:
@@ -218,7 +219,7 @@ def otp_check(
 def _replayed(device: OtpDevice, position: int, purpose: str, ip: str) -> VerifyResult:
     """A code already accepted at ``position`` (HOTP counter or TOTP step): refused, not counted."""
     # ASVS 2.8.5: a code used before is refused, logged, and its owner told (once per code).
-    _audit(device, "otp.code_replayed", Outcome.DENIED, purpose, ip)
+    _audit(device, AuditEventType.OTP_CODE_REPLAYED, Outcome.DENIED, purpose, ip)
     if device.holder is not None:
         security_notice_send(
             holder=device.holder, event="otp_code_reused", reference=f"{device.public_id}:{position}"
@@ -232,14 +233,14 @@ def _failure(device: OtpDevice, outcome: VerifyOutcome, purpose: str, ip: str) -
     if device.failure_count >= limit:
         device.locked_at = timezone.now()
     device.save(update_fields=["failure_count", "locked_at"])
-    _audit(device, "otp.verify_failed", Outcome.FAILURE, purpose, ip)
+    _audit(device, AuditEventType.OTP_VERIFY_FAILED, Outcome.FAILURE, purpose, ip)
     if device.locked_at is not None:
-        _audit(device, "otp.device_locked", Outcome.FAILURE, purpose, ip)
+        _audit(device, AuditEventType.OTP_DEVICE_LOCKED, Outcome.FAILURE, purpose, ip)
         return VerifyResult(VerifyOutcome.LOCKED)
     return VerifyResult(outcome, failures_left=limit - device.failure_count)
 
 
-def _audit(device: OtpDevice, event_type: str, outcome: str, purpose: str, ip: str) -> None:
+def _audit(device: OtpDevice, event_type: AuditEventType, outcome: str, purpose: str, ip: str) -> None:
     holder, staff = device.holder, device.staff_user
     audit_record(
         event_type=event_type,
@@ -303,7 +304,7 @@ def device_resynchronize(
             locked.counter = found + 2
         locked.failure_count, locked.locked_at, locked.last_used_at = 0, None, timezone.now()
         locked.save(update_fields=["last_step", "drift", "counter", "failure_count", "locked_at", "last_used_at"])
-        _audit(locked, "otp.device_resynchronized", Outcome.SUCCESS, "resynchronize", ip)
+        _audit(locked, AuditEventType.OTP_DEVICE_RESYNCHRONIZED, Outcome.SUCCESS, "resynchronize", ip)
         return VerifyResult(VerifyOutcome.ACCEPTED)
 
 
@@ -314,7 +315,7 @@ def device_unlock(*, device: OtpDevice, actor: object, ip: str = "") -> None:
         locked.failure_count, locked.locked_at = 0, None
         locked.save(update_fields=["failure_count", "locked_at"])
         audit_record(
-            event_type="operator.otp_device_unlocked",
+            event_type=AuditEventType.OPERATOR_OTP_DEVICE_UNLOCKED,
             actor=actor,
             organization=locked.holder.organization if locked.holder else None,
             subject=locked,
@@ -339,7 +340,8 @@ def seeds_reencrypt(*, batch_size: int = 500) -> int:
                 device.seal_seed(seed_open(device.sealed_seed, binding=device.seed_binding))
                 device.save(update_fields=["seed_key_id", "seed_nonce", "seed_ciphertext"])
             if rows:
-                audit_record(event_type="otp.seeds_reencrypted", details={"count": len(rows), "key_id": current})
+                audit_record(event_type=AuditEventType.OTP_SEEDS_REENCRYPTED,
+                             details={"count": len(rows), "key_id": current})
         done += len(rows)
         if len(rows) < batch_size:
             return done
@@ -363,7 +365,7 @@ def token_assign(*, actor: object, holder: Holder, serial: str, ip: str = "") ->
         device.holder, device.state, device.confirmed_at = holder, DeviceState.ACTIVE, timezone.now()
         device.save(update_fields=["holder", "state", "confirmed_at"])
         audit_record(
-            event_type="operator.otp_token_assigned",
+            event_type=AuditEventType.OPERATOR_OTP_TOKEN_ASSIGNED,
             actor=actor,
             organization=holder.organization,
             subject=device,

@@ -28,6 +28,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from audit.events import AuditEventType
 from audit.models import Outcome
 from audit.services import audit_record
 from core.errors import ApplicationError
@@ -120,7 +121,7 @@ def sms_code_issue(*, holder: Holder, purpose: str, recipient: str | None = None
         # Recorded outside the issuing transaction: an exception there would roll the audit back.
         reason, retry_at = refusal
         audit_record(
-            event_type="otp.sms_code_refused",
+            event_type=AuditEventType.OTP_SMS_CODE_REFUSED,
             outcome=Outcome.DENIED,
             actor=holder.user,
             organization=holder.organization,
@@ -162,7 +163,7 @@ def _issue(holder: Holder, purpose: str, recipient: str, now: datetime, ip: str)
         holder=holder,
     )
     audit_record(
-        event_type="otp.sms_code_issued",
+        event_type=AuditEventType.OTP_SMS_CODE_ISSUED,
         actor=holder.user,
         organization=holder.organization,
         subject=row,
@@ -217,7 +218,7 @@ def sms_code_check(
         if replayed is not None:
             # ASVS 2.8.5: refused, logged, its owner told (once per code); not counted.
             audit_record(
-                event_type="otp.code_replayed", outcome=Outcome.DENIED, actor=holder.user,
+                event_type=AuditEventType.OTP_CODE_REPLAYED, outcome=Outcome.DENIED, actor=holder.user,
                 organization=holder.organization, subject=replayed, ip=ip, details={"purpose": purpose},
             )
             security_notice_send(holder=holder, event="otp_code_reused", reference=f"sms:{replayed.public_id}")
@@ -244,7 +245,9 @@ def _audit_check(holder: Holder, row: SmsCode | None, purpose: str, ip: str, out
     if reason:
         details["reason"] = reason
     audit_record(
-        event_type="otp.sms_code_verified" if outcome == Outcome.SUCCESS else "otp.sms_code_failed",
+        event_type=(
+            AuditEventType.OTP_SMS_CODE_VERIFIED if outcome == Outcome.SUCCESS else AuditEventType.OTP_SMS_CODE_FAILED
+        ),
         outcome=outcome,
         actor=holder.user,
         organization=holder.organization,

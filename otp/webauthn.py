@@ -38,6 +38,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from audit.events import AuditEventType
 from audit.models import Outcome
 from audit.services import audit_record
 from core.errors import ApplicationError
@@ -135,7 +136,7 @@ def security_key_register(
         )
     except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
         audit_record(
-            event_type="staff.security_key_refused", outcome=Outcome.FAILURE, actor=actor or user,
+            event_type=AuditEventType.STAFF_SECURITY_KEY_REFUSED, outcome=Outcome.FAILURE, actor=actor or user,
             organization=user.organization, subject=user, ip=ip, details={"step": "register", "error": str(exc)[:200]},
         )
         raise ApplicationError(
@@ -156,7 +157,7 @@ def security_key_register(
             aaguid=str(verified.aaguid)[:36],
         )
         audit_record(
-            event_type="staff.security_key_added", actor=actor or user, organization=user.organization,
+            event_type=AuditEventType.STAFF_SECURITY_KEY_ADDED, actor=actor or user, organization=user.organization,
             subject=key, ip=ip, details={"user": user.pk, "name": name},
         )
     return key
@@ -205,7 +206,8 @@ def security_key_verify(
         key.sign_count, key.last_used_at = verified.new_sign_count, timezone.now()
         key.save(update_fields=["sign_count", "last_used_at"])
         audit_record(
-            event_type="staff.security_key_verified", actor=user, organization=user.organization, subject=key,
+            event_type=AuditEventType.STAFF_SECURITY_KEY_VERIFIED,
+            actor=user, organization=user.organization, subject=key,
             ip=ip, details={"purpose": purpose},
         )
     return KeyOutcome.ACCEPTED
@@ -213,7 +215,10 @@ def security_key_verify(
 
 def _refused(user: User, key: SecurityKey | None, reason: str, purpose: str, ip: str, error: str) -> None:
     audit_record(
-        event_type="staff.security_key_cloned" if reason == "cloned" else "staff.security_key_refused",
+        event_type=(
+            AuditEventType.STAFF_SECURITY_KEY_CLONED if reason == "cloned"
+            else AuditEventType.STAFF_SECURITY_KEY_REFUSED
+        ),
         outcome=Outcome.DENIED if reason == "cloned" else Outcome.FAILURE,
         actor=user,
         organization=user.organization,

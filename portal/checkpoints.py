@@ -36,6 +36,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from audit.events import AuditEventType
 from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
 from audit.services import ChainReport, audit_chain_verify, audit_record
 
@@ -116,7 +117,7 @@ def audit_checkpoint_publish() -> Checkpoint:
     _append(Path(settings.AUDIT_CHECKPOINT_FILE), line)
     logger.info("audit checkpoint %s", line)
     with transaction.atomic():
-        audit_record(event_type="audit.checkpoint_published", details={"seq": seq, "row_hash": row_hash})
+        audit_record(event_type=AuditEventType.AUDIT_CHECKPOINT_PUBLISHED, details={"seq": seq, "row_hash": row_hash})
         _email_platform_admins(checkpoint)
     return checkpoint
 

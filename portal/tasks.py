@@ -4,6 +4,7 @@ import logging
 
 from celery import shared_task
 
+from audit.events import AuditEventType
 from audit.services import ChainReport, audit_record
 from portal.checkpoints import audit_chain_verify_with_checkpoint, audit_checkpoint_publish, checkpoint_latest
 
@@ -25,7 +26,7 @@ def audit_chain_verify() -> bool:
     if not report.ok:
         logger.critical("audit chain broken at #%s: %s", report.broken_at, report.reason)
     audit_record(
-        event_type="audit.chain_verified",
+        event_type=AuditEventType.AUDIT_CHAIN_VERIFIED,
         outcome="success" if report.ok else "failure",
         details={
             "checked": report.checked, "broken_at": report.broken_at, "reason": report.reason,

@@ -37,6 +37,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import ContactKind, Holder, Operator, Organization
 from accounts.services.contacts import contact_check_available
+from audit.events import AuditEventType
 from audit.services import audit_record
 from certificates.models import Certificate, CertificateState
 from certificates.services import certificate_activate, certificate_expire, certificate_issue, certificate_request
@@ -135,9 +136,9 @@ def _check_operator(request: RenewalRequest, actor: Any) -> None:
         raise ApplicationError("not_found", _NOT_FOUND)
 
 
-def _audit(event: str, request: RenewalRequest, actor: Any, ip: str, **details: Any) -> None:
+def _audit(event: AuditEventType, request: RenewalRequest, actor: Any, ip: str, **details: Any) -> None:
     audit_record(
-        event_type=f"renewal.{event}",
+        event_type=event,
         actor=actor,
         organization=request.organization_id,
         subject=request,
@@ -276,7 +277,7 @@ def renewal_start(*, holder: Holder, certificate: Certificate, ip: str = "") -> 
             raise ApplicationError(
                 "renewal_under_way", _("A renewal of this certificate is already under way.")
             ) from exc
-        _audit("started", request, holder.user, ip)
+        _audit(AuditEventType.RENEWAL_STARTED, request, holder.user, ip)
     return request
 
 
@@ -315,7 +316,7 @@ def renewal_data_confirm(*, request: RenewalRequest, ip: str = "") -> RenewalReq
             "conditions_sha256", "form_language", "form_generated_at", "consent_data_valid_at",
             "consent_conditions_at", "updated_at",
         ])
-        _audit("data_confirmed", request, holder.user, ip, form_sha256=request.form_sha256,
+        _audit(AuditEventType.RENEWAL_DATA_CONFIRMED, request, holder.user, ip, form_sha256=request.form_sha256,
                changed=[change["field"] for change in request.data_changes])
     return request
 
@@ -340,7 +341,7 @@ def renewal_consents_accept(
         request.consent_data_valid_at = now
         request.consent_conditions_at = now
         request.save(update_fields=["consent_data_valid_at", "consent_conditions_at", "updated_at"])
-        _audit("consents_given", request, request.holder.user, ip, form_sha256=request.form_sha256)
+        _audit(AuditEventType.RENEWAL_CONSENTS_GIVEN, request, request.holder.user, ip, form_sha256=request.form_sha256)
     return request
 
 
@@ -430,7 +431,8 @@ def renewal_submit(
         request.signed_form_sha256 = hashlib.sha256(signed).hexdigest()
         request.submitted_at = now
         _move(request, "submit", now, "signed_form_pdf", "signed_form_sha256", "submitted_at")
-        _audit("submitted", request, request.holder.user, ip, signed_form_sha256=request.signed_form_sha256)
+        _audit(AuditEventType.RENEWAL_SUBMITTED,
+               request, request.holder.user, ip, signed_form_sha256=request.signed_form_sha256)
         if request.organization.renewal_requires_approval:
             _notify_holder(request, "renewal_submitted")
             _notify_operators(request)
@@ -446,7 +448,7 @@ def renewal_cancel(*, request: RenewalRequest, ip: str = "") -> RenewalRequest:
         now = timezone.now()
         request.cancelled_at = now
         _move(request, "cancel", now, "cancelled_at")
-        _audit("cancelled", request, request.holder.user, ip)
+        _audit(AuditEventType.RENEWAL_CANCELLED, request, request.holder.user, ip)
     return request
 
 
@@ -491,7 +493,7 @@ def renewal_activate(
         now = timezone.now()
         request.activated_at = now
         _move(request, "activate", now, "activated_at")
-        _audit("activated", request, request.holder.user, ip, new_iut=new_certificate.iut,
+        _audit(AuditEventType.RENEWAL_ACTIVATED, request, request.holder.user, ip, new_iut=new_certificate.iut,
                pin_choice="kept" if current_pin is not None else "new")
     return request
 
@@ -512,14 +514,15 @@ def _approve_and_issue(request: RenewalRequest, *, actor: Any, ip: str, now: dat
     request.decided_by = actor if getattr(actor, "pk", None) else None
     request.automatic = actor is None
     _move(request, "approve", now, "decided_at", "decided_by", "automatic")
-    _audit("approved", request, actor, ip, automatic=request.automatic)
+    _audit(AuditEventType.RENEWAL_APPROVED, request, actor, ip, automatic=request.automatic)
     new_certificate = certificate_issue(
         certificate=certificate_request(holder=holder, actor=actor, ip=ip, replaces=old), actor=actor, ip=ip
     )
     request.new_certificate = new_certificate
     request.issued_at = now
     _move(request, "issue", now, "new_certificate", "issued_at")
-    _audit("issued", request, actor, ip, new_iut=new_certificate.iut, new_serial=new_certificate.serial)
+    _audit(AuditEventType.RENEWAL_ISSUED,
+           request, actor, ip, new_iut=new_certificate.iut, new_serial=new_certificate.serial)
     deadline = timezone.localtime(new_certificate.activation_deadline)
     _notify_holder(
         request, "renewal_approved", automatic=request.automatic, new_iut=new_certificate.iut,
@@ -577,7 +580,7 @@ def renewal_reject(*, request: RenewalRequest, actor: Any, reason: str, ip: str 
         request.decided_by = actor if getattr(actor, "pk", None) else None
         request.decision_reason = reason
         _move(request, "reject", now, "decided_at", "decided_by", "decision_reason")
-        _audit("rejected", request, actor, ip, reason=reason[:500])
+        _audit(AuditEventType.RENEWAL_REJECTED, request, actor, ip, reason=reason[:500])
         _notify_holder(request, "renewal_rejected", reason=reason)
     return request
 
@@ -596,7 +599,7 @@ def renewal_expire(*, request: RenewalRequest, cause: str, now: datetime | None 
         new_certificate = request.new_certificate
         if new_certificate is not None and new_certificate.state == CertificateState.ISSUED:
             certificate_expire(certificate=new_certificate, now=now)
-        _audit("expired", request, None, "", cause=cause)
+        _audit(AuditEventType.RENEWAL_EXPIRED, request, None, "", cause=cause)
         if notify:
             _notify_holder(request, "renewal_expired", cause_text=str(ExpiryCause(cause).label))
     return request

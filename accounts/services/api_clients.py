@@ -12,6 +12,7 @@ from oauth2_provider.models import get_access_token_model, get_application_model
 
 from accounts.models import ApiClient, Operator, OperatorRole, User, UserKind
 from accounts.oauth import is_plain_text
+from audit.events import AuditEventType
 from audit.models import Outcome
 from audit.services import audit_record
 from core.errors import ApplicationError
@@ -69,7 +70,7 @@ def api_client_create(*, actor: User, name: str, scopes: list[str], ip: str = ""
             organization=admin.organization, application=application, name=name, scopes=granted, created_by=actor
         )
         audit_record(
-            event_type="api_client.created",
+            event_type=AuditEventType.API_CLIENT_CREATED,
             actor=actor,
             organization=admin.organization,
             subject=api_client,
@@ -94,7 +95,7 @@ def api_client_revoke(*, actor: User, api_client: ApiClient, ip: str = "") -> Ap
         get_refresh_token_model().objects.filter(application=locked.application).delete()
         tokens_deleted, _unused = get_access_token_model().objects.filter(application=locked.application).delete()
         audit_record(
-            event_type="api_client.revoked",
+            event_type=AuditEventType.API_CLIENT_REVOKED,
             actor=actor,
             organization=admin.organization,
             subject=locked,
@@ -127,7 +128,7 @@ def api_client_token_refused(*, client_id: str, ip: str) -> None:
     failures = hit("api_token_failures_alert", str(api_client.pk))
     with transaction.atomic():
         audit_record(
-            event_type="api_client.token_refused",
+            event_type=AuditEventType.API_CLIENT_TOKEN_REFUSED,
             outcome=Outcome.FAILURE,
             organization=organization,
             subject=api_client,
@@ -138,7 +139,7 @@ def api_client_token_refused(*, client_id: str, ip: str) -> None:
         if failures.count != threshold:
             return
         audit_record(
-            event_type="api_client.token_failures_alerted",
+            event_type=AuditEventType.API_CLIENT_TOKEN_FAILURES_ALERTED,
             outcome=Outcome.FAILURE,
             organization=organization,
             subject=api_client,

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Holder, LoginThrottle, Organization, User, UserKind
+from audit.events import AuditEventType
 from audit.models import Outcome
 from audit.services import audit_record
 from core.errors import ApplicationError
@@ -117,7 +118,7 @@ def login_attempt(*, username: str, password: str, portal: Portal, ip: str = "")
         if throttle.locked_until is not None and throttle.locked_until > now:
             make_password(password)  # same cost as a real check
             audit_record(
-                event_type="auth.login.refused_locked",
+                event_type=AuditEventType.AUTH_LOGIN_REFUSED_LOCKED,
                 outcome=Outcome.DENIED,
                 actor=user,
                 organization=organization,
@@ -139,7 +140,7 @@ def login_attempt(*, username: str, password: str, portal: Portal, ip: str = "")
             throttle.failed_count = 0
             throttle.save(update_fields=["failed_count", "locked_until"])
             audit_record(
-                event_type="auth.login.succeeded",
+                event_type=AuditEventType.AUTH_LOGIN_SUCCEEDED,
                 actor=user,
                 organization=organization,
                 ip=ip,
@@ -156,7 +157,7 @@ def login_attempt(*, username: str, password: str, portal: Portal, ip: str = "")
             throttle.locked_until = now + timedelta(minutes=lockout_minutes)
             throttle.save(update_fields=["failed_count", "locked_until", "last_failure_at"])
             audit_record(
-                event_type="auth.login.locked_out",
+                event_type=AuditEventType.AUTH_LOGIN_LOCKED_OUT,
                 outcome=Outcome.FAILURE,
                 actor=user,
                 organization=organization,
@@ -166,7 +167,7 @@ def login_attempt(*, username: str, password: str, portal: Portal, ip: str = "")
             return LoginResult(LoginOutcome.LOCKED, locked_until=throttle.locked_until)
         throttle.save(update_fields=["failed_count", "locked_until", "last_failure_at"])
         audit_record(
-            event_type="auth.login.failed",
+            event_type=AuditEventType.AUTH_LOGIN_FAILED,
             outcome=Outcome.FAILURE,
             actor=user,
             organization=organization,
@@ -187,7 +188,7 @@ def session_end(*, request: HttpRequest, reason: str = "logout") -> None:
     user = request.user if request.user.is_authenticated else None
     if user is not None:
         audit_record(
-            event_type="auth.logout",
+            event_type=AuditEventType.AUTH_LOGOUT,
             actor=user,
             organization=user.organization,
             ip=client_ip(request),
@@ -207,7 +208,7 @@ def login_throttle_reset(*, actor: User, user: User, ip: str = "") -> None:
     with transaction.atomic():
         login_throttle_clear(user=user)
         audit_record(
-            event_type="operator.login_unlocked",
+            event_type=AuditEventType.OPERATOR_LOGIN_UNLOCKED,
             actor=actor,
             organization=user.organization,
             subject=user,
@@ -248,14 +249,14 @@ def user_password_change(*, user: User, current_password: str, new_password: str
             locked.set_password(new_password)
             locked.save(update_fields=["password"])
             event = audit_record(
-                event_type="auth.password.changed", actor=locked, organization=locked.organization, ip=ip
+                event_type=AuditEventType.AUTH_PASSWORD_CHANGED, actor=locked, organization=locked.organization, ip=ip
             )
             holder = Holder.objects.select_related("organization", "user").filter(user=locked).first()
             if holder is not None:
                 security_notice_send(holder=holder, event="password_changed", reference=f"audit-{event.seq}")
     if not current_ok:
         audit_record(
-            event_type="auth.password.change_failed",
+            event_type=AuditEventType.AUTH_PASSWORD_CHANGE_FAILED,
             outcome=Outcome.FAILURE,
             actor=locked,
             organization=locked.organization,

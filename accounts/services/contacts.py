@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import ContactKind, Holder, User
 from accounts.services.people import _contact_claim, _normalized, holder_contacts_update
 from accounts.validators import normalize_email, normalize_mobile
+from audit.events import AuditEventType
 from audit.models import Outcome
 from audit.services import audit_record
 from core.errors import ApplicationError
@@ -86,7 +87,8 @@ def email_change_request(*, holder: Holder, new_email: str, ip: str = "") -> str
             holder=holder,
         )
         audit_record(
-            event_type="holder.email_change_requested", actor=holder.user, organization=holder.organization,
+            event_type=AuditEventType.HOLDER_EMAIL_CHANGE_REQUESTED,
+            actor=holder.user, organization=holder.organization,
             subject=holder, ip=ip,
         )
     return new_email
@@ -111,7 +113,7 @@ def email_change_confirm(*, holder: Holder, token: str, actor: User, ip: str = "
         return _email_change_apply(holder=holder, token=token, actor=actor, ip=ip)
     except ApplicationError as exc:
         audit_record(
-            event_type="holder.email_change_refused", outcome=Outcome.DENIED, actor=actor,
+            event_type=AuditEventType.HOLDER_EMAIL_CHANGE_REFUSED, outcome=Outcome.DENIED, actor=actor,
             organization=holder.organization, subject=holder, ip=ip, details={"reason": exc.code},
         )
         raise

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import ContactKind, ContactOwnership, Holder, Operator, OperatorRole, Organization, User, UserKind
 from accounts.validators import normalize_codice_fiscale, normalize_email, normalize_mobile
+from audit.events import AuditEventType
 from audit.services import audit_record
 from core.errors import ApplicationError
 from core.usernames import normalize_username
@@ -140,7 +141,7 @@ def holder_create(
         holder.user = User.objects.create_user(username, password, kind=UserKind.HOLDER)
         holder.save()
         audit_record(
-            event_type="holder.created", actor=actor, organization=organization, subject=holder, ip=ip
+            event_type=AuditEventType.HOLDER_CREATED, actor=actor, organization=organization, subject=holder, ip=ip
         )
     return holder
 
@@ -171,7 +172,7 @@ def holder_contacts_update(
             kind = ContactKind.EMAIL if field == "email" else ContactKind.MOBILE
             _contact_release(kind=kind, value=old, codice_fiscale=locked.codice_fiscale)
         audit_record(
-            event_type="holder.contacts_changed",
+            event_type=AuditEventType.HOLDER_CONTACTS_CHANGED,
             actor=actor,
             organization=locked.organization,
             subject=locked,
@@ -211,7 +212,8 @@ def holder_residence_update(*, holder: Holder, actor: User, ip: str = "", **resi
             return locked
         locked.save(update_fields=[*changes, "updated_at"])
         audit_record(
-            event_type="holder.residence_changed", actor=actor, organization=locked.organization, subject=locked,
+            event_type=AuditEventType.HOLDER_RESIDENCE_CHANGED,
+            actor=actor, organization=locked.organization, subject=locked,
             ip=ip, details={"fields": changes},
         )
         security_notice_send(
@@ -252,7 +254,7 @@ def operator_create(
         operator.user = User.objects.create_user(username, password, kind=UserKind.OPERATOR)
         operator.save()
         audit_record(
-            event_type="operator.created",
+            event_type=AuditEventType.OPERATOR_CREATED,
             actor=actor,
             organization=organization,
             subject=operator,
@@ -279,7 +281,8 @@ def holder_user_code_issue(*, holder: Holder, actor: User | None = None, ip: str
         holder.user_code_issued_at = timezone.now()
         holder.save(update_fields=["user_code_hash", "user_code_issued_at", "updated_at"])
         audit_record(
-            event_type="holder.user_code_issued", actor=actor, organization=holder.organization, subject=holder, ip=ip
+            event_type=AuditEventType.HOLDER_USER_CODE_ISSUED,
+            actor=actor, organization=holder.organization, subject=holder, ip=ip
         )
     return code
 

@@ -31,10 +31,10 @@ from accounts.policies import (
     BOOLEANS,
     BOUNDED_INTEGERS,
     OTP_KINDS,
-    POLICY_CHANGED_EVENT,
     POLICY_FIELDS,
     policy_changes_display,
 )
+from audit.events import AuditEventType
 from audit.services import audit_record
 from core.errors import ApplicationError
 from notifications.models import Channel
@@ -190,7 +190,7 @@ def organization_policies_update(
         _full_clean(locked)
         locked.save(update_fields=list(changed))
         event = audit_record(
-            event_type=POLICY_CHANGED_EVENT,
+            event_type=AuditEventType.ORGANIZATION_POLICIES_CHANGED,
             actor=actor,
             organization=locked,
             subject=locked,

@@ -31,6 +31,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Holder, RecoveryKind, RecoveryRequest, RecoveryState, User
 from accounts.services.authentication import login_throttle_clear
 from accounts.services.people import holder_by_user_code
+from audit.events import AuditEventType
 from audit.models import Outcome
 from audit.services import audit_record
 from core.errors import ApplicationError
@@ -74,7 +75,10 @@ def password_recovery_start(*, username: str, user_code: str, ip: str = "") -> R
             kind=RecoveryKind.PASSWORD, holder=holder if matched else None, ip=ip[:45]
         )
         audit_record(
-            event_type="auth.password_recovery.started" if matched else "auth.password_recovery.refused",
+            event_type=(
+                AuditEventType.AUTH_PASSWORD_RECOVERY_STARTED if matched
+                else AuditEventType.AUTH_PASSWORD_RECOVERY_REFUSED
+            ),
             outcome=Outcome.SUCCESS if matched else Outcome.FAILURE,
             actor=user,
             organization=holder.organization if holder is not None else None,
@@ -98,7 +102,10 @@ def username_recovery_start(*, codice_fiscale: str, email: str, ip: str = "") ->
     with transaction.atomic():
         recovery = RecoveryRequest.objects.create(kind=RecoveryKind.USERNAME, holder=holder, ip=ip[:45])
         audit_record(
-            event_type="auth.username_recovery.started" if holder else "auth.username_recovery.refused",
+            event_type=(
+                AuditEventType.AUTH_USERNAME_RECOVERY_STARTED if holder
+                else AuditEventType.AUTH_USERNAME_RECOVERY_REFUSED
+            ),
             outcome=Outcome.SUCCESS if holder else Outcome.FAILURE,
             actor=holder.user if holder else None,
             organization=holder.organization if holder else None,
@@ -236,7 +243,7 @@ def password_recovery_code_verify(*, recovery_id: str, code: str, ip: str = "") 
                     holder=holder,
                 )
                 audit_record(
-                    event_type="auth.password_recovery.link_sent", actor=holder.user,
+                    event_type=AuditEventType.AUTH_PASSWORD_RECOVERY_LINK_SENT, actor=holder.user,
                     organization=holder.organization, subject=recovery, ip=ip,
                 )
             elif not replayed:
@@ -249,7 +256,8 @@ def password_recovery_code_verify(*, recovery_id: str, code: str, ip: str = "") 
         if recovery is not None and recovery.holder is None:
             # sms_code_check wrote an audit row for a real request; a request without holder gets one too.
             audit_record(
-                event_type="auth.password_recovery.code_refused", outcome=Outcome.FAILURE, subject=recovery, ip=ip
+                event_type=AuditEventType.AUTH_PASSWORD_RECOVERY_CODE_REFUSED,
+                outcome=Outcome.FAILURE, subject=recovery, ip=ip
             )
         raise _code_refused(spent=spent)
 
@@ -310,7 +318,8 @@ def password_recovery_complete(*, token: str, new_password: str, ip: str = "") -
         # The person proved mobile + e-mail + user code: a login lockout from forgotten passwords ends.
         login_throttle_clear(user=user)
         event = audit_record(
-            event_type="auth.password.recovered", actor=user, organization=holder.organization, subject=recovery, ip=ip
+            event_type=AuditEventType.AUTH_PASSWORD_RECOVERED,
+            actor=user, organization=holder.organization, subject=recovery, ip=ip
         )
         security_notice_send(holder=holder, event="password_recovered", reference=f"audit-{event.seq}")
     return holder

@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from accounts.services.authentication import Portal, session_start
+from audit.events import AuditEventType
 from audit.models import Outcome
 from audit.services import audit_record
 from core.ratelimit import client_ip
@@ -167,7 +168,8 @@ def factor_check_posted(*, request: HttpRequest, user: User, purpose: str) -> Fa
 
 def _failed(user: User, purpose: str, ip: str, reason: str) -> None:
     audit_record(
-        event_type="staff.second_factor_failed", outcome=Outcome.FAILURE, actor=user, organization=user.organization,
+        event_type=AuditEventType.STAFF_SECOND_FACTOR_FAILED,
+        outcome=Outcome.FAILURE, actor=user, organization=user.organization,
         ip=ip, details={"purpose": purpose, "reason": reason},
     )
 
@@ -208,7 +210,8 @@ def sign_in_complete(*, request: HttpRequest, pending: PendingSignIn, factor: st
     session_start(request=request, user=pending.user)
     request.session[SESSION_FACTOR_KEY] = factor
     audit_record(
-        event_type="auth.second_factor.succeeded", actor=pending.user, organization=pending.user.organization,
+        event_type=AuditEventType.AUTH_SECOND_FACTOR_SUCCEEDED,
+        actor=pending.user, organization=pending.user.organization,
         ip=client_ip(request), details={"portal": str(pending.portal), "factor": factor},
     )
 

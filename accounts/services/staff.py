@@ -40,6 +40,7 @@ from accounts.models import (
 )
 from accounts.services.people import operator_create
 from accounts.validators import normalize_email
+from audit.events import AuditEventType
 from audit.models import Outcome
 from audit.services import audit_record
 from core.errors import ApplicationError
@@ -89,7 +90,8 @@ def enrolment_link_issue(*, user: User, purpose: str, actor: User | None, ip: st
             expires_at=now + timedelta(hours=hours),
         )
         audit_record(
-            event_type="staff.enrolment_link_issued", actor=actor, organization=user.organization, subject=user,
+            event_type=AuditEventType.STAFF_ENROLMENT_LINK_ISSUED,
+            actor=actor, organization=user.organization, subject=user,
             ip=ip, details={"purpose": purpose, "enrolment": enrolment.pk, "valid_hours": hours},
         )
         message_type = "staff_invitation" if purpose == StaffEnrolmentPurpose.INVITATION else "staff_factor_reset"
@@ -149,10 +151,10 @@ def enrolment_password(*, enrolment: StaffEnrolment, password: str, password_aga
             password_validation.validate_password(password, user)
             user.set_password(password)
             user.save(update_fields=["password"])
-            event = "staff.enrolment_password_set"
+            event = AuditEventType.STAFF_ENROLMENT_PASSWORD_SET
         else:
             wrong_password = not user.check_password(password)
-            event = "staff.enrolment_password_confirmed"
+            event = AuditEventType.STAFF_ENROLMENT_PASSWORD_CONFIRMED
         if not wrong_password:
             locked.password_set_at = timezone.now()
             locked.save(update_fields=["password_set_at"])
@@ -160,7 +162,7 @@ def enrolment_password(*, enrolment: StaffEnrolment, password: str, password_aga
                          details={"enrolment": locked.pk})
     if wrong_password:  # audited once the transaction is over: a refusal must leave its trace
         audit_record(
-            event_type="staff.enrolment_password_failed", outcome=Outcome.FAILURE, actor=user,
+            event_type=AuditEventType.STAFF_ENROLMENT_PASSWORD_FAILED, outcome=Outcome.FAILURE, actor=user,
             organization=user.organization, subject=user, ip=ip, details={"enrolment": enrolment.pk},
         )
         raise ApplicationError("wrong_password", _("The password is not correct."), field="password")
@@ -181,7 +183,7 @@ def enrolment_use(*, enrolment: StaffEnrolment, factor: str, ip: str = "") -> No
     locked.used_at = timezone.now()
     locked.save(update_fields=["used_at"])
     audit_record(
-        event_type="staff.enrolment_completed", actor=locked.user, organization=locked.user.organization,
+        event_type=AuditEventType.STAFF_ENROLMENT_COMPLETED, actor=locked.user, organization=locked.user.organization,
         subject=locked.user, ip=ip, details={"enrolment": locked.pk, "purpose": locked.purpose, "factor": factor},
     )
 
@@ -224,7 +226,8 @@ def operator_invite(
             role=role, actor=actor, ip=ip,
         )
         audit_record(
-            event_type="operator.invited", actor=actor, organization=organization, subject=operator.user, ip=ip,
+            event_type=AuditEventType.OPERATOR_INVITED,
+            actor=actor, organization=organization, subject=operator.user, ip=ip,
             details={"email": email, "role": role},
         )
         link = enrolment_link_issue(user=operator.user, purpose=StaffEnrolmentPurpose.INVITATION, actor=actor, ip=ip)
@@ -268,7 +271,8 @@ def operator_role_change(*, actor: User, operator: Operator, role: str, ip: str 
         before, member.role = member.role, role
         member.save(update_fields=["role"])
         audit_record(
-            event_type="operator.role_changed", actor=actor, organization=member.organization, subject=member.user,
+            event_type=AuditEventType.OPERATOR_ROLE_CHANGED,
+            actor=actor, organization=member.organization, subject=member.user,
             ip=ip, details={"before": before, "after": role},
         )
     return member
@@ -288,7 +292,8 @@ def operator_deactivate(*, actor: User, operator: Operator, ip: str = "") -> Ope
             revoked_at=timezone.now()
         )
         audit_record(
-            event_type="operator.deactivated", actor=actor, organization=member.organization, subject=member.user,
+            event_type=AuditEventType.OPERATOR_DEACTIVATED,
+            actor=actor, organization=member.organization, subject=member.user,
             ip=ip,
         )
     member.user.is_active = False
@@ -302,7 +307,8 @@ def operator_reactivate(*, actor: User, operator: Operator, ip: str = "") -> Ope
             return member
         User.objects.filter(pk=member.user_id).update(is_active=True)
         audit_record(
-            event_type="operator.reactivated", actor=actor, organization=member.organization, subject=member.user,
+            event_type=AuditEventType.OPERATOR_REACTIVATED,
+            actor=actor, organization=member.organization, subject=member.user,
             ip=ip,
         )
     member.user.is_active = True
@@ -328,7 +334,8 @@ def staff_factor_reset(*, actor: User, user: User, ip: str = "") -> str:
         keys.update(retired_at=timezone.now())
         sessions_end_all(user=user)
         audit_record(
-            event_type="staff.second_factor_reset", actor=actor, organization=user.organization, subject=user, ip=ip,
+            event_type=AuditEventType.STAFF_SECOND_FACTOR_RESET,
+            actor=actor, organization=user.organization, subject=user, ip=ip,
             details={"devices": retired_devices, "security_keys": retired_keys},
         )
         return enrolment_link_issue(user=user, purpose=StaffEnrolmentPurpose.FACTOR_RESET, actor=actor, ip=ip)
@@ -369,5 +376,5 @@ def staff_factor_remove(*, user: User, device: OtpDevice | None = None, key: Sec
             subject = key
         else:
             raise ApplicationError("unknown_factor", _("This factor does not exist."))
-        audit_record(event_type="staff.second_factor_removed", actor=user, organization=user.organization,
+        audit_record(event_type=AuditEventType.STAFF_SECOND_FACTOR_REMOVED, actor=user, organization=user.organization,
                      subject=subject, ip=ip)

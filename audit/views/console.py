@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.decorators import audit_reader_required
 from accounts.selectors import operator_for_user
+from audit.events import AuditEventType
 from audit.forms import AuditFilterForm
 from audit.models import AuditEvent, Outcome
 from audit.selectors import audit_event_types_for_organization, audit_events_for_organization
@@ -164,7 +165,7 @@ def audit_export_view(request: HttpRequest) -> HttpResponse:
     count = events.count()
     with transaction.atomic():
         audit_record(
-            event_type="audit.exported",
+            event_type=AuditEventType.AUDIT_EXPORTED,
             actor=request.user,
             organization=operator.organization,
             ip=client_ip(request),

@@ -32,6 +32,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Holder, User
 from accounts.services.authentication import login_throttle_clear
+from audit.events import AuditEventType
 from audit.models import Outcome
 from audit.services import audit_record
 from certificates.models import ACTIVATION_OPEN_STATES, Activation, ActivationState, CertificateState, OtpChoice
@@ -118,9 +119,11 @@ def _locked(activation: Activation, *expected: str) -> Activation:
     return locked
 
 
-def _audit(activation: Activation, event: str, ip: str, outcome: str = Outcome.SUCCESS, **details: object) -> None:
+def _audit(
+    activation: Activation, event: AuditEventType, ip: str, outcome: str = Outcome.SUCCESS, **details: object
+) -> None:
     audit_record(
-        event_type=f"certificate.activation_{event}",
+        event_type=event,
         outcome=outcome,
         actor=activation.holder.user,
         organization=activation.organization_id,
@@ -139,7 +142,7 @@ def activation_password_check(*, activation: Activation, temporary_password: str
             locked.state = State.PASSWORD_CHECKED
             locked.password_failures = 0
             locked.save(update_fields=["state", "password_failures"])
-            _audit(locked, "password_checked", ip)
+            _audit(locked, AuditEventType.CERTIFICATE_ACTIVATION_PASSWORD_CHECKED, ip)
         else:
             locked.password_failures += 1
             fields = ["password_failures"]
@@ -155,7 +158,8 @@ def activation_password_check(*, activation: Activation, temporary_password: str
                     field="temporary_password",
                 )
             locked.save(update_fields=fields)
-            _audit(locked, "password_refused", ip, Outcome.FAILURE, failures=locked.password_failures)
+            _audit(locked, AuditEventType.CERTIFICATE_ACTIVATION_PASSWORD_REFUSED,
+                           ip, Outcome.FAILURE, failures=locked.password_failures)
     activation.state = locked.state
     if error is not None:
         raise error
@@ -178,7 +182,7 @@ def activation_password_choose(*, activation: Activation, new_password: str, ip:
         if locked.state == State.PASSWORD_CHECKED:
             locked.state = State.PASSWORD_CHOSEN
         locked.save(update_fields=["new_password_hash", "state"])
-        _audit(locked, "password_chosen", ip)
+        _audit(locked, AuditEventType.CERTIFICATE_ACTIVATION_PASSWORD_CHOSEN, ip)
     activation.state = locked.state
 
 
@@ -205,7 +209,8 @@ def _device_ready(activation: Activation, ip: str, device: OtpDevice) -> None:
         locked = _locked(activation, State.PASSWORD_CHOSEN, State.DEVICE_READY)
         locked.state = State.DEVICE_READY
         locked.save(update_fields=["state"])
-        _audit(locked, "device_ready", ip, device=str(device.public_id), kind=device.kind)
+        _audit(locked, AuditEventType.CERTIFICATE_ACTIVATION_DEVICE_READY,
+                       ip, device=str(device.public_id), kind=device.kind)
     activation.state = locked.state
 
 
@@ -294,7 +299,7 @@ def activation_complete(*, activation: Activation, pin: str, ip: str = "") -> Ho
         locked.temporary_password_hash = locked.new_password_hash = ""
         locked.save(update_fields=["state", "completed_at", "temporary_password_hash", "new_password_hash"])
         login_throttle_clear(user=user)
-        _audit(locked, "completed", ip)
+        _audit(locked, AuditEventType.CERTIFICATE_ACTIVATION_COMPLETED, ip)
     activation.state = locked.state
     # Fresh from the database: the caller logs this account in, and the session hash must be the new password's.
     return Holder.objects.select_related("user", "organization").get(pk=locked.holder_id)

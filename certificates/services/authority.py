@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from django.db import transaction
 from django.utils import timezone
 
+from audit.events import AuditEventType
 from audit.services import audit_record
 from certificates.models import AuthorityRole, CertificateAuthority
 from certificates.profile import AUTHORITY_PROFILES, authority_certificate_build, random_serial
@@ -86,7 +87,7 @@ def authority_init(*, actor: Any = None) -> list[CertificateAuthority]:
             existing[role] = authority
             created.append(authority)
             audit_record(
-                event_type="ca.authority_created",
+                event_type=AuditEventType.CA_AUTHORITY_CREATED,
                 actor=actor,
                 subject=authority,
                 details={"role": role, "serial": authority.serial, "subject": authority.subject},

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
+from audit.events import AuditEventType
 from audit.models import Outcome
 from audit.services import audit_record
 from certificates.models import Certificate, CertificateAuthority, CertificateKey, CertificateState
@@ -66,7 +67,7 @@ def _pin_attempt(
     limit = certificate.organization.pin_max_retries
     remaining = max(limit - certificate.pin_failures, 0)
     audit_record(
-        event_type="certificate.pin_failed",
+        event_type=AuditEventType.CERTIFICATE_PIN_FAILED,
         outcome=Outcome.FAILURE,
         actor=holder_user,
         organization=certificate.organization_id,
@@ -125,7 +126,7 @@ def certificate_key_unlock(*, certificate: Certificate, pin: str, ip: str = "") 
             raise ApplicationError("key_unavailable", _("The signing key is not available.")) from exc
         if private_key is not None:
             audit_record(
-                event_type="certificate.key_unlocked",
+                event_type=AuditEventType.CERTIFICATE_KEY_UNLOCKED,
                 actor=certificate.holder.user,
                 organization=certificate.organization_id,
                 subject=certificate,
@@ -155,7 +156,7 @@ def certificate_data_key_unlock(*, certificate: Certificate, pin: str, ip: str =
             raise ApplicationError("key_unavailable", _("The signing key is not available.")) from exc
         if opened is not None:
             audit_record(
-                event_type="certificate.key_unlocked",
+                event_type=AuditEventType.CERTIFICATE_KEY_UNLOCKED,
                 actor=certificate.holder.user,
                 organization=certificate.organization_id,
                 subject=certificate,
@@ -193,7 +194,8 @@ def certificate_pin_change(
                 )
                 key.save(update_fields=[*sealed_to_row(key, sealed), "updated_at"])
                 now = timezone.now()
-                certificate_audit("pin_changed", certificate, actor or certificate.holder.user, ip)
+                certificate_audit(AuditEventType.CERTIFICATE_PIN_CHANGED,
+                                  certificate, actor or certificate.holder.user, ip)
                 holder_notify(certificate, "pin_changed", now)
         except (KeyUnavailable, CertificateKey.DoesNotExist) as exc:
             logger.error("key of certificate %s cannot be opened: %s", certificate.pk, exc)
@@ -222,7 +224,7 @@ def keys_rewrap_kek(*, batch_size: int = 200) -> int:
                     row.save(update_fields=["kek_id", "wrapped_data_key"])
                 if rows:
                     audit_record(
-                        event_type="ca.keys_rewrapped",
+                        event_type=AuditEventType.CA_KEYS_REWRAPPED,
                         details={"count": len(rows), "kek_id": current, "kind": kind},
                     )
             done += len(rows)

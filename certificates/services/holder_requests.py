@@ -14,6 +14,7 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 
 from accounts.services.people import holder_by_user_code
+from audit.events import AuditEventType
 from audit.models import Outcome
 from audit.services import audit_record
 from certificates.models import Certificate, CertificateState
@@ -23,6 +24,10 @@ from otp.models import DeviceKind, DeviceState, OtpDevice
 from otp.services import VerifyOutcome, code_replayed_error, device_verify
 
 ACTIONS = ("suspend", "revoke")
+_REFUSED_EVENT = {
+    "suspend": AuditEventType.CERTIFICATE_SUSPEND_WITHOUT_LOGIN_REFUSED,
+    "revoke": AuditEventType.CERTIFICATE_REVOKE_WITHOUT_LOGIN_REFUSED,
+}
 # The reasons a holder may give; superseded and hold belong to the CA and the operators.
 HOLDER_REVOCATION_REASONS = ("key_compromise", "affiliation_changed", "cessation_of_operation", "unspecified")
 
@@ -43,7 +48,7 @@ def certificate_change_without_login(
     user, holder = holder_by_user_code(username=username, user_code=user_code)
     if holder is None:
         audit_record(
-            event_type=f"certificate.{action}_without_login_refused", outcome=Outcome.DENIED, actor=user, ip=ip,
+            event_type=_REFUSED_EVENT[action], outcome=Outcome.DENIED, actor=user, ip=ip,
             details={"reason": "credentials"},
         )
         raise _refused()

@@ -32,6 +32,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Holder, Organization, User
 from accounts.services.people import holder_create, holder_user_code_issue
+from audit.events import AuditEventType
 from audit.services import audit_record
 from certificates.models import (
     ACTIVATION_OPEN_STATES,
@@ -184,7 +185,7 @@ def _activation_send(*, certificate: Certificate, otp_choice: str, actor: User |
         holder=holder,
     )
     audit_record(
-        event_type="certificate.activation_sent",
+        event_type=AuditEventType.CERTIFICATE_ACTIVATION_SENT,
         actor=actor,
         organization=holder.organization,
         subject=activation,
@@ -242,7 +243,7 @@ def holder_register_and_issue(
                                         actor=actor, ip=ip)
         _activation_send(certificate=certificate, otp_choice=otp_choice, actor=actor, ip=ip)
         audit_record(
-            event_type="operator.holder_registered",
+            event_type=AuditEventType.OPERATOR_HOLDER_REGISTERED,
             actor=actor,
             organization=organization,
             subject=holder,
@@ -287,7 +288,8 @@ def activation_resend(*, certificate: Certificate, actor: User, ip: str = "") ->
         otp_choice = previous.otp_choice if previous is not None else _default_choice(locked.organization)
         activation = _activation_send(certificate=locked, otp_choice=otp_choice, actor=actor, ip=ip)
         audit_record(
-            event_type="operator.activation_resent", actor=actor, organization=locked.organization, subject=activation,
+            event_type=AuditEventType.OPERATOR_ACTIVATION_RESENT,
+            actor=actor, organization=locked.organization, subject=activation,
             ip=ip, details={"iut": locked.iut},
         )
     return activation

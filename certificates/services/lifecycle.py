@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Holder
+from audit.events import AuditEventType
 from certificates.models import (
     LIVE_STATES,
     AuthorityRole,
@@ -159,8 +160,8 @@ def certificate_request(
             replaces=replaces,
             requested_by=actor if getattr(actor, "pk", None) else None,
         )
-        certificate_audit(
-            "requested", certificate, actor, ip, key_algorithm=certificate.key_algorithm,
+        certificate_audit(AuditEventType.CERTIFICATE_REQUESTED,
+                          certificate, actor, ip, key_algorithm=certificate.key_algorithm,
             **({"renews_iut": replaces.iut} if replaces is not None else {}),
         )
     return certificate
@@ -224,7 +225,8 @@ def certificate_issue(
         key = CertificateKey(certificate=certificate, public_key_sha256=hashlib.sha256(spki).hexdigest())
         sealed_to_row(key, sealed)
         key.save(force_insert=True)
-        certificate_audit("issued", certificate, actor, ip, key_algorithm=certificate.key_algorithm)
+        certificate_audit(AuditEventType.CERTIFICATE_ISSUED,
+                          certificate, actor, ip, key_algorithm=certificate.key_algorithm)
     return certificate
 
 
@@ -261,7 +263,8 @@ def certificate_activate(
         certificate.activated_at = now
         certificate.pin_failures = 0
         state_save(certificate, now, "activated_at", "pin_failures")
-        certificate_audit("activated", certificate, actor, ip, **({"renews_iut": renewed.iut} if renewed else {}))
+        certificate_audit(AuditEventType.CERTIFICATE_ACTIVATED,
+                          certificate, actor, ip, **({"renews_iut": renewed.iut} if renewed else {}))
         if renewed is not None and renewed.state in ALLOWED_FROM["supersede"]:
             _supersede_locked(renewed, by=certificate, actor=actor, ip=ip, now=now)
             holder_notify(certificate, "certificate_renewed", now)
@@ -280,7 +283,8 @@ def _supersede_locked(certificate: Certificate, *, by: Certificate, actor: Any, 
     certificate.revocation_time = now
     state_save(certificate, now, "revoked_at", "revocation_reason", "revocation_time")
     key_destroy(certificate, now)
-    certificate_audit("revoked", certificate, actor, ip, reason=RevocationReason.SUPERSEDED, previous_state=previous,
+    certificate_audit(AuditEventType.CERTIFICATE_REVOKED,
+                      certificate, actor, ip, reason=RevocationReason.SUPERSEDED, previous_state=previous,
            superseded_by=by.iut)
     crl_publish_on_commit()
 
@@ -296,7 +300,7 @@ def certificate_suspend(*, certificate: Certificate, actor: Any = None, note: st
         certificate.revocation_reason = RevocationReason.CERTIFICATE_HOLD
         certificate.revocation_time = now
         state_save(certificate, now, "suspended_at", "revocation_reason", "revocation_time")
-        certificate_audit("suspended", certificate, actor, ip, note=note[:500])
+        certificate_audit(AuditEventType.CERTIFICATE_SUSPENDED, certificate, actor, ip, note=note[:500])
         holder_notify(certificate, "certificate_suspended", now)
         crl_publish_on_commit()
     return certificate
@@ -314,7 +318,7 @@ def certificate_reactivate(*, certificate: Certificate, actor: Any = None, ip: s
         certificate.revocation_reason = ""
         certificate.revocation_time = None
         state_save(certificate, now, "revocation_reason", "revocation_time")
-        certificate_audit("reactivated", certificate, actor, ip)
+        certificate_audit(AuditEventType.CERTIFICATE_REACTIVATED, certificate, actor, ip)
         holder_notify(certificate, "certificate_reactivated", now)
         crl_publish_on_commit()
     return certificate
@@ -355,7 +359,8 @@ def certificate_revoke(
             certificate.revocation_time = now
         state_save(certificate, now, "revoked_at", "revocation_reason", "revocation_time")
         key_destroy(certificate, now)
-        certificate_audit("revoked", certificate, actor, ip, reason=reason, previous_state=previous)
+        certificate_audit(AuditEventType.CERTIFICATE_REVOKED,
+                          certificate, actor, ip, reason=reason, previous_state=previous)
         holder_notify(certificate, "certificate_revoked", now)
         crl_publish_on_commit()
     return certificate
@@ -401,8 +406,7 @@ def certificate_expire(
             fields += ["revocation_reason", "revocation_time"]
         state_save(certificate, now, *fields)
         key_destroy(certificate, now)
-        certificate_audit(
-            "expired", certificate, actor, ip, previous_state=previous,
+        certificate_audit(AuditEventType.CERTIFICATE_EXPIRED, certificate, actor, ip, previous_state=previous,
             cause="validity_end" if past_validity else "activation_deadline",
         )
         if "revocation_reason" in fields:

@@ -17,6 +17,7 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Holder
+from audit.events import AuditEventType
 from audit.services import audit_record
 from certificates.models import Certificate, CertificateKey, CertificateState, RevocationReason
 from certificates.services.revocation import crl_publish_on_commit
@@ -87,9 +88,9 @@ def key_destroy(certificate: Certificate, now: datetime) -> None:
     )
 
 
-def certificate_audit(event: str, certificate: Certificate, actor: Any, ip: str, **details: Any) -> None:
+def certificate_audit(event: AuditEventType, certificate: Certificate, actor: Any, ip: str, **details: Any) -> None:
     audit_record(
-        event_type=f"certificate.{event}",
+        event_type=event,
         actor=actor,
         organization=certificate.organization_id,
         subject=certificate,
@@ -119,7 +120,7 @@ def certificate_block_locked(certificate: Certificate, *, actor: Any, ip: str, n
     certificate.revocation_time = now
     state_save(certificate, now, "blocked_at", "pin_failures", "revocation_reason", "revocation_time")
     key_destroy(certificate, now)
-    certificate_audit("blocked", certificate, actor, ip, pin_failures=certificate.pin_failures,
+    certificate_audit(AuditEventType.CERTIFICATE_BLOCKED, certificate, actor, ip, pin_failures=certificate.pin_failures,
            reason=RevocationReason.CESSATION_OF_OPERATION)
     holder_notify(certificate, "certificate_blocked", now)
     crl_publish_on_commit()

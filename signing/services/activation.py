@@ -83,6 +83,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
 from accounts.models import Holder
+from audit.events import AuditEventType
 from audit.models import Outcome
 from audit.services import audit_record
 from certificates.models import Certificate, CertificateState
@@ -135,7 +136,7 @@ def _refusal_audit(
     details.update(extra or {})
     with transaction.atomic():
         audit_record(
-            event_type="signature.refused",
+            event_type=AuditEventType.SIGNATURE_REFUSED,
             outcome=Outcome.DENIED,
             actor=holder.user if holder is not None else None,
             organization=certificate.organization_id if certificate is not None else None,
@@ -312,7 +313,7 @@ def signature_authorize(
     with transaction.atomic():
         activation.save(force_insert=True)
         audit_record(
-            event_type="signature.authorized",
+            event_type=AuditEventType.SIGNATURE_AUTHORIZED,
             actor=holder.user,
             organization=certificate.organization_id,
             subject=certificate,
@@ -556,7 +557,7 @@ def signature_activation_extend(
                 activation.expires_at = min(now + timedelta(seconds=settings.SIGNING_SAD_LIFETIME_SECONDS), bound)
                 activation.save(update_fields=["public_id", "wrapped_data_key", "expires_at"])
                 audit_record(
-                    event_type="signature.extended",
+                    event_type=AuditEventType.SIGNATURE_EXTENDED,
                     actor=activation.holder.user,
                     organization=activation.organization_id,
                     subject=certificate,

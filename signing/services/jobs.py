@@ -48,6 +48,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import ApiClient
+from audit.events import AuditEventType
 from audit.services import audit_record
 from certificates.models import Certificate
 from core.errors import ApplicationError
@@ -95,7 +96,7 @@ def signing_job_create(
             batch_size=100,
         )
         audit_record(
-            event_type="signature.job_created",
+            event_type=AuditEventType.SIGNATURE_JOB_CREATED,
             actor=activation.holder.user,
             organization=certificate.organization_id,
             subject=certificate,

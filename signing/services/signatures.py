@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from audit.events import AuditEventType
 from audit.services import audit_record
 from certificates.models import Certificate
 from certificates.vault import KeyUnavailable, PrivateKey, certificate_key_open_with_data_key
@@ -152,7 +153,7 @@ def _record(activation: SignatureActivation, *, entries: list[tuple[str, str, st
             batch_size=500,
         )
         audit_record(
-            event_type="signature.created",
+            event_type=AuditEventType.SIGNATURE_CREATED,
             actor=activation.holder.user,
             organization=activation.organization_id,
             subject=activation.certificate,

@@ -418,7 +418,7 @@ def test_platform_admin_edits_the_bounds_and_the_change_is_audited(client, db):
     assert response.status_code == 302, response.content.decode()[:3000]
     bounds.refresh_from_db()
     assert bounds.certificate_validity_months_max == 48 and bounds.automatic_renewal_allowed is False
-    assert AuditEvent.objects.filter(event_type="admin.policybounds.changed").exists()
+    assert AuditEvent.objects.filter(event_type="admin.changed", details__model="policybounds").exists()
 
 
 @pytest.mark.parametrize(
