@@ -106,7 +106,9 @@ def test_platform_admin_creates_an_organization_in_django_admin_and_it_is_audite
     assert response.status_code == 302, response.content.decode()[:3000]
     gamma = Organization.objects.get(slug="gamma")
     assert gamma.reminder_days == [60, 30, 7]
-    assert AuditEvent.objects.filter(event_type="admin.created", details__model="organization", organization_id=gamma.pk).exists()
+    assert AuditEvent.objects.filter(
+        event_type="admin.created", details__model="organization", organization_id=gamma.pk
+    ).exists()
 
 
 def test_organization_policy_defaults_are_the_specs(db):
