@@ -216,3 +216,25 @@ def audit_chain_verify_with_checkpoint(*, checkpoint: Checkpoint | None) -> Chai
             False, report.checked, min(report.checked + 1, checkpoint.seq), "; ".join(problems), checkpoint.seq
         )
     return ChainReport(True, report.checked, checkpoint_seq=checkpoint.seq)
+
+
+def audit_trail_check() -> bool:
+    """The hourly verification: the chain from its genesis and against the latest checkpoint, the
+    outcome audited (and logged as critical when broken). True when intact."""
+    try:
+        checkpoint = checkpoint_latest()
+    except ValueError as exc:  # an unreadable checkpoint is itself a finding, never a crashed job
+        report = ChainReport(False, 0, None, str(exc))
+    else:
+        report = audit_chain_verify_with_checkpoint(checkpoint=checkpoint)
+    if not report.ok:
+        logger.critical("audit chain broken at #%s: %s", report.broken_at, report.reason)
+    audit_record(
+        event_type=AuditEventType.AUDIT_CHAIN_VERIFIED,
+        outcome="success" if report.ok else "failure",
+        details={
+            "checked": report.checked, "broken_at": report.broken_at, "reason": report.reason,
+            "checkpoint_seq": report.checkpoint_seq,
+        },
+    )
+    return report.ok

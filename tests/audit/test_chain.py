@@ -292,7 +292,7 @@ def test_the_application_role_can_append_to_the_trail_but_not_rewrite_or_truncat
 
 
 def test_an_unreadable_checkpoint_file_is_reported_not_a_crash(checkpointed):
-    from portal.tasks import audit_chain_verify as hourly_verification
+    from portal.tasks import audit_chain_verify_task as hourly_verification
 
     with Path(settings.AUDIT_CHECKPOINT_FILE).open("a") as file:
         file.write('{"seq": 9, "row_hash": "cut off in the middle\n')

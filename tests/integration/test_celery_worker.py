@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.tasks import sessions_clear_expired_task
 from audit.models import AuditEvent
 from audit.services import audit_record
-from portal.tasks import audit_chain_verify
+from portal.tasks import audit_chain_verify_task
 from tests.integration.conftest import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -33,7 +33,7 @@ def test_worker_verifies_the_audit_chain_and_records_the_result(worker):
     for n in range(3):
         audit_record(event_type="test.event", details={"n": n})
 
-    audit_chain_verify.apply_async(queue=worker)
+    audit_chain_verify_task.apply_async(queue=worker)
 
     assert eventually(lambda: AuditEvent.objects.filter(event_type="audit.chain_verified").exists())
     verified = AuditEvent.objects.get(event_type="audit.chain_verified")
