@@ -50,8 +50,6 @@ def _pin_attempt(
     private_key: Any
     try:
         if data_key_only:
-            if not hasattr(vault, "data_key_open_with_pin"):
-                raise KeyUnavailable(f"vault {vault.name!r} does not hand out data keys")
             data_key = vault.data_key_open_with_pin(sealed=sealed_from_row(key), binding=key.key_binding, pin=pin)
             private_key = (data_key, key.key_version)
         else:
