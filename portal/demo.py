@@ -13,7 +13,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
-from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import ApiClient, Holder, KeyAlgorithm, Operator, OperatorRole, Organization, User
@@ -335,9 +334,12 @@ def _renewal_summary() -> dict[str, Any]:
     }
 
 
-@transaction.atomic
 def seed_demo() -> dict[str, Any]:
-    """Create (or bring back to its initial state) the demo world; return the summary to print."""
+    """Create (or bring back to its initial state) the demo world; return the summary to print.
+
+    Not one transaction: the demo renewal is signed with PIN + OTP through the real services, whose
+    PIN check refuses to run inside another transaction. Every step is idempotent, so a seed that
+    stops halfway is completed by running it again (``make run`` does, every time)."""
     from certificates.services import authority_init
 
     summary: dict[str, Any] = {"panel_url": f"{settings.SITE_URL}/", "organizations": []}
