@@ -223,6 +223,17 @@ class Certificate(models.Model):
     def key_binding(self) -> str:
         return f"certificate:{self.pk}"
 
+    @property
+    def issued_der(self) -> bytes:
+        """The DER of an issued certificate (``der`` is empty only while the certificate is requested).
+
+        For the code that reads an issued one (signing, the CSC answers): a typed ``bytes``, and the
+        same TypeError that ``bytes(None)`` would raise if it were ever asked of one not yet issued.
+        """
+        if self.der is None:
+            raise TypeError(f"certificate {self.pk} has no DER: it has not been issued")
+        return bytes(self.der)
+
 
 class CertificateKey(SealedKeyFields):
     """The sealed private key of one certificate; 1:1, destroyed when the certificate is final."""

@@ -1,10 +1,10 @@
-"""Where a view may send the browser next."""
+"""Where a view may send the browser next, and how it names a file it returns."""
 
 from __future__ import annotations
 
 from django.http import HttpRequest
 from django.shortcuts import resolve_url
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 
 
 def safe_next(request: HttpRequest, candidate: str | None, fallback: str) -> str:
@@ -14,3 +14,14 @@ def safe_next(request: HttpRequest, candidate: str | None, fallback: str) -> str
     ):
         return candidate
     return resolve_url(fallback)
+
+
+def file_disposition(filename: str, *, as_attachment: bool = True) -> str:
+    """The ``Content-Disposition`` of a file a view returns: as a download (or inline) under ``filename``.
+
+    Django's ``content_disposition_header`` answers None only for an inline file without a name; every
+    file here has one, so the header is always there.
+    """
+    header = content_disposition_header(as_attachment, filename)
+    assert header is not None  # a named file, or an attachment
+    return header

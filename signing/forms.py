@@ -118,7 +118,9 @@ class SigningForm(forms.Form):
 
     def __init__(self, *args: Any, devices: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["device"].choices = devices
+        device = self.fields["device"]
+        assert isinstance(device, forms.ChoiceField)  # declared above
+        device.choices = devices
         self.fields["documents"].help_text = limits_text()
 
     def clean_documents(self) -> list[PdfDocument]:

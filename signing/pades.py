@@ -36,6 +36,7 @@ from pyhanko.sign import fields, signers
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.stamp import TextStampStyle
+from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from certificates.models import Certificate
@@ -256,7 +257,7 @@ class EngineSigner(signers.Signer):
         pyHanko's encoding of the same values."""
         if digest_algorithm not in _HASHES:
             return None
-        sentinel = os.urandom(_HASHES[digest_algorithm].digest_size)
+        sentinel = os.urandom(_HASHES[digest_algorithm]().digest_size)
         attributes = await self.signed_attrs(
             sentinel, digest_algorithm, attr_settings=settings, use_pades=True, timestamper=timestamper,
         )
@@ -303,7 +304,7 @@ class _Batch:
     signer: EngineSigner
     options: SignatureOptions
     timestamper: TimeStamper | None
-    validation_context: object | None
+    validation_context: ValidationContext | None
     bytes_reserved: int = 0
 
     async def estimate(self) -> None:
@@ -369,7 +370,7 @@ def signer_for(*, private_key: PrivateKey, certificate: Certificate) -> EngineSi
     issuer = certificate.issuer
     chain = [asn1_x509.Certificate.load(bytes(issuer.der))] if issuer is not None else []
     return EngineSigner(
-        private_key=private_key, certificate=asn1_x509.Certificate.load(bytes(certificate.der)), chain=chain
+        private_key=private_key, certificate=asn1_x509.Certificate.load(certificate.issued_der), chain=chain
     )
 
 
@@ -403,7 +404,7 @@ class PadesBatch:
         )
         validation_context = None
         if options.level in (Level.B_LT, Level.B_LTA):
-            validation_context = trust_material(certificates=[bytes(certificate.der)]).validation_context()
+            validation_context = trust_material(certificates=[certificate.issued_der]).validation_context()
         self._batch = _Batch(
             signer=signer_for(private_key=private_key, certificate=certificate),
             options=options,

@@ -382,6 +382,7 @@ class _Scan:
                     nested_string = match.start(kind)
                     break
                 else:  # a string, a hex string, a stray delimiter
+                    assert kind is not None  # every alternative of the pattern is a named group
                     objects += 1
                     if kind != "stray":
                         opaque.append((match.start(kind), match.end()))

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.confirmation import confirmation_consume, confirmation_required
-from accounts.decorators import organization_admin_required
+from accounts.decorators import acting_user, organization_admin_required
 from accounts.forms import ApiClientForm
 from accounts.models import ApiScope
 from accounts.selectors import (
@@ -50,7 +50,7 @@ def api_client_create_view(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         try:
             api_client, secret = api_client_create(
-                actor=request.user, name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"],
+                actor=acting_user(request), name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"],
                 ip=client_ip(request),
             )
         except ApplicationError as exc:
@@ -83,7 +83,7 @@ def api_client_create_view(request: HttpRequest) -> HttpResponse:
 def api_client_revoke_view(request: HttpRequest, api_client_id: int) -> HttpResponse:
     api_client = api_client_get_for_operator(user=request.user, api_client_id=api_client_id)
     try:
-        api_client_revoke(actor=request.user, api_client=api_client, ip=client_ip(request))
+        api_client_revoke(actor=acting_user(request), api_client=api_client, ip=client_ip(request))
     except ApplicationError as exc:
         messages.error(request, str(exc.message))
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal, cast
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
@@ -32,7 +33,21 @@ from core.ratelimit import client_ip, consume_or_429
 _HOME = {Portal.PANEL: "panel:profile", Portal.CONSOLE: "console:home", Portal.ADMIN: "admin:index"}
 _LOGIN = {Portal.PANEL: "accounts:login", Portal.CONSOLE: "console:login", Portal.ADMIN: "admin:login"}
 LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+_SameSite = Literal["Lax", "Strict", "None", False] | None
 _KIND = {Portal.PANEL: UserKind.HOLDER, Portal.CONSOLE: UserKind.OPERATOR, Portal.ADMIN: UserKind.PLATFORM_ADMIN}
+
+
+def _set_language_cookie(response: HttpResponse, language: str) -> None:
+    """Remember the language for LocaleMiddleware, with the cookie attributes the settings give it."""
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=LANGUAGE_COOKIE_AGE,
+        secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+        # The settings module's "Lax" reads as a plain str to mypy; set_cookie takes only Django's values.
+        samesite=cast(_SameSite, settings.LANGUAGE_COOKIE_SAMESITE),
+    )
 
 
 def locked_message(locked_until: datetime) -> str:
@@ -77,14 +92,7 @@ def login_view(request: HttpRequest, portal: Portal = Portal.PANEL) -> HttpRespo
                 else:
                     session_start(request=request, user=result.user)
                     response = HttpResponseRedirect(safe_next(request, next_url, home))
-                response.set_cookie(
-                    settings.LANGUAGE_COOKIE_NAME,
-                    result.user.preferred_language,
-                    max_age=LANGUAGE_COOKIE_AGE,
-                    secure=settings.LANGUAGE_COOKIE_SECURE,
-                    httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
-                    samesite=settings.LANGUAGE_COOKIE_SAMESITE,
-                )
+                _set_language_cookie(response, result.user.preferred_language)
                 return response
             if result.outcome is LoginOutcome.LOCKED and result.locked_until is not None:
                 form.add_error(None, locked_message(result.locked_until))
@@ -139,12 +147,5 @@ def language_view(request: HttpRequest) -> HttpResponse:
             return HttpResponseBadRequest(str(exc.message))
     translation.activate(language)
     response = HttpResponseRedirect(safe_next(request, form.cleaned_data.get("next"), "panel:profile"))
-    response.set_cookie(
-        settings.LANGUAGE_COOKIE_NAME,
-        language,
-        max_age=LANGUAGE_COOKIE_AGE,
-        secure=settings.LANGUAGE_COOKIE_SECURE,
-        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
-        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
-    )
+    _set_language_cookie(response, language)
     return response

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.confirmation import confirmation_required
-from accounts.decorators import operator_required, organization_admin_required
+from accounts.decorators import acting_user, operator_required, organization_admin_required
 from accounts.forms import OrganizationPoliciesForm
 from accounts.models import PolicyBounds
 from accounts.selectors import holder_get_for_operator, operator_for_user, policy_changes_for_operator
@@ -25,7 +25,7 @@ from core.ratelimit import client_ip
 @require_POST
 def holder_unlock_view(request: HttpRequest, holder_id: int) -> HttpResponse:
     holder = holder_get_for_operator(user=request.user, holder_id=holder_id)
-    login_throttle_reset(actor=request.user, user=holder.user, ip=client_ip(request))
+    login_throttle_reset(actor=acting_user(request), user=holder.user, ip=client_ip(request))
     messages.success(request, _("The account can log in again."))
     return redirect("console:holder_detail", holder_id=holder.pk)
 
@@ -72,7 +72,7 @@ def organization_policies_update_view(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         try:
             changed = organization_policies_update(
-                actor=request.user, organization=organization, changes=form.changes, ip=client_ip(request)
+                actor=acting_user(request), organization=organization, changes=form.changes, ip=client_ip(request)
             )
         except ApplicationError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, str(exc.message))

@@ -16,7 +16,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_http_methods
 
 from accounts.confirmation import user_password_reconfirm
-from accounts.decorators import holder_required
+from accounts.decorators import acting_user, holder_required
 from accounts.forms import ContactPasswordForm, EmailChangeForm, PhoneChangeForm, PhoneConfirmForm
 from accounts.models import Holder
 from accounts.selectors import holder_for_user
@@ -56,8 +56,8 @@ def _render(request: HttpRequest, template: str, section: str, status: int = 200
 
 
 def _password_ok(request: HttpRequest, holder: Holder, form: ContactPasswordForm, purpose: str) -> bool:
-    if user_password_reconfirm(user=request.user, password=form.cleaned_data["current_password"], purpose=purpose,
-                               ip=client_ip(request)):
+    if user_password_reconfirm(user=acting_user(request), password=form.cleaned_data["current_password"],
+                               purpose=purpose, ip=client_ip(request)):
         return True
     form.add_error("current_password", _("The password is not correct."))
     return False
@@ -99,7 +99,9 @@ def email_confirm_view(request: HttpRequest, token: str) -> HttpResponse:
     """The link of the confirmation e-mail; only the holder it was sent for, logged in, can use it."""
     holder = holder_for_user(user=request.user)
     try:
-        previous, new = email_change_confirm(holder=holder, token=token, actor=request.user, ip=client_ip(request))
+        previous, new = email_change_confirm(
+            holder=holder, token=token, actor=acting_user(request), ip=client_ip(request)
+        )
     except ApplicationError as exc:
         return _render(request, "panel/email_confirm_error.html", "email", status=400, error=str(exc.message))
     stepup_consume(request=request, operation="change_email")
@@ -175,7 +177,7 @@ def phone_confirm_view(request: HttpRequest) -> HttpResponse:
         elif form.is_valid():
             code = form.cleaned_data["code"]
             try:
-                phone_change_confirm(holder=holder, new_mobile=new_mobile, code=code, actor=request.user,
+                phone_change_confirm(holder=holder, new_mobile=new_mobile, code=code, actor=acting_user(request),
                                      ip=client_ip(request))
             except ApplicationError as exc:
                 form.add_error("code" if exc.field == "code" else None, str(exc.message))

@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.confirmation import confirmation_required
-from accounts.decorators import organization_admin_required
+from accounts.decorators import acting_user, organization_admin_required
 from accounts.forms import InviteForm, RoleForm
 from accounts.selectors import operator_for_user, team_list_for_admin, team_member_get_for_admin
 from accounts.services.staff import (
@@ -46,7 +46,8 @@ def team_invite_view(request: HttpRequest) -> HttpResponse:
             admin = operator_for_user(user=request.user)
             try:
                 invited, _link = operator_invite(
-                    actor=request.user, organization=admin.organization, ip=client_ip(request), **form.cleaned_data
+                    actor=acting_user(request), organization=admin.organization, ip=client_ip(request),
+                    **form.cleaned_data,
                 )
             except ApplicationError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, str(exc.message))
@@ -73,28 +74,29 @@ def team_member_view(request: HttpRequest, operator_id: int) -> HttpResponse:
 def _member_action(request: HttpRequest, operator_id: int, action: str) -> HttpResponse:
     member = team_member_get_for_admin(user=request.user, operator_id=operator_id)
     ip = client_ip(request)
+    actor = acting_user(request)
     try:
         if action == "role":
             form = RoleForm(request.POST)
             if not form.is_valid():
                 raise ApplicationError("invalid_role", _("Choose one of the roles."), field="role")
-            operator_role_change(actor=request.user, operator=member, role=form.cleaned_data["role"], ip=ip)
+            operator_role_change(actor=actor, operator=member, role=form.cleaned_data["role"], ip=ip)
             done = _("The role was changed.")
         elif action == "deactivate":
-            operator_deactivate(actor=request.user, operator=member, ip=ip)
+            operator_deactivate(actor=actor, operator=member, ip=ip)
             done = _("The account was deactivated: it can no longer sign in.")
         elif action == "reactivate":
-            operator_reactivate(actor=request.user, operator=member, ip=ip)
+            operator_reactivate(actor=actor, operator=member, ip=ip)
             done = _("The account was reactivated.")
         elif action == "reset":
             if member.user_id == request.user.pk:
                 raise ApplicationError(
                     "own_account", _("You cannot do this to your own account: ask another administrator.")
                 )
-            staff_factor_reset(actor=request.user, user=member.user, ip=ip)
+            staff_factor_reset(actor=actor, user=member.user, ip=ip)
             done = _("The second factors were removed and a link to register a new one was e-mailed.")
         else:  # resend
-            invitation_resend(actor=request.user, operator=member, ip=ip)
+            invitation_resend(actor=actor, operator=member, ip=ip)
             done = _("A new invitation was sent; the earlier link no longer works.")
     except ApplicationError as exc:
         messages.error(request, str(exc.message))

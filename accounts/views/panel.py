@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
-from accounts.decorators import holder_required
+from accounts.decorators import acting_user, holder_required
 from accounts.forms import PasswordChangeForm
 from accounts.selectors import holder_for_user
 from accounts.services.authentication import user_password_change
@@ -40,7 +40,7 @@ def password_change_view(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             try:
                 user_password_change(
-                    user=request.user,
+                    user=acting_user(request),
                     current_password=form.cleaned_data["current_password"],
                     new_password=form.cleaned_data["new_password"],
                     ip=client_ip(request),
@@ -51,7 +51,7 @@ def password_change_view(request: HttpRequest) -> HttpResponse:
                 form.add_error("new_password", exc)
             else:
                 # Keep this session; every other session of the account is now invalid (ASVS 3.3.3).
-                update_session_auth_hash(request, request.user)
+                update_session_auth_hash(request, acting_user(request))
                 messages.success(request, _("Your password has been changed."))
                 return redirect("panel:profile")
         status = 400

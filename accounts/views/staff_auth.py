@@ -17,7 +17,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.confirmation import confirmation_required
-from accounts.decorators import console_member_required
+from accounts.decorators import acting_user, console_member_required
 from accounts.forms import EnrolmentPasswordForm
 from accounts.models import StaffEnrolment, StaffEnrolmentPurpose, User, UserKind
 from accounts.selectors import operator_for_user
@@ -251,7 +251,7 @@ def security_view(request: HttpRequest) -> HttpResponse:
         request,
         "console/security.html",
         {"operator": operator, "organization": operator.organization, "section": "security",
-         "factors": staff_factors(user=request.user)},
+         "factors": staff_factors(user=acting_user(request))},
     )
 
 
@@ -261,9 +261,10 @@ def security_view(request: HttpRequest) -> HttpResponse:
 def security_add_view(request: HttpRequest) -> HttpResponse:
     """Add a passkey or an authenticator app (confirmed with a factor one already has)."""
     operator = operator_for_user(user=request.user)
+    user = acting_user(request)
     error = ""
     if request.method == "POST" and request.POST.get("kind") in ("passkey", "app"):
-        outcome = _add_factor(request, request.user, actor=request.user)
+        outcome = _add_factor(request, user, actor=user)
         if outcome.done:
             messages.success(request, _("The new second factor is registered."))
             return redirect("console:security")
@@ -272,7 +273,7 @@ def security_add_view(request: HttpRequest) -> HttpResponse:
         request,
         "console/security_add.html",
         {"operator": operator, "organization": operator.organization, "section": "security", "error": error,
-         **_factor_choices(request, request.user)},
+         **_factor_choices(request, user)},
         status=400 if error else 200,
     )
 
@@ -281,13 +282,14 @@ def security_add_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 @confirmation_required("factor_manage")
 def security_remove_view(request: HttpRequest, kind: str, public_id: str) -> HttpResponse:
-    factors = staff_factors(user=request.user)
+    user = acting_user(request)
+    factors = staff_factors(user=user)
     device = next((d for d in factors.devices if str(d.public_id) == public_id), None) if kind == "codice" else None
     key = next((k for k in factors.keys if str(k.public_id) == public_id), None) if kind == "chiave" else None
     if device is None and key is None:
         raise Http404
     try:
-        staff_factor_remove(user=request.user, device=device, key=key, ip=client_ip(request))
+        staff_factor_remove(user=user, device=device, key=key, ip=client_ip(request))
     except ApplicationError as exc:
         messages.error(request, str(exc.message))
         return redirect("console:security")

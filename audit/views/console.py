@@ -17,10 +17,9 @@ from typing import Any
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
-from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
@@ -31,6 +30,7 @@ from audit.forms import AuditFilterForm
 from audit.models import AuditEvent, Outcome
 from audit.selectors import audit_event_types_for_organization, audit_events_for_organization
 from audit.services import CHAIN_STATUS_CACHE_SECONDS, audit_chain_status, audit_record
+from core.http import file_disposition
 from core.ratelimit import client_ip
 
 PAGE_SIZE = 50
@@ -150,7 +150,7 @@ def _csv_lines(header: list[str], events: QuerySet[AuditEvent], outcomes: dict[s
 
 @audit_reader_required
 @require_GET
-def audit_export_view(request: HttpRequest) -> HttpResponse:
+def audit_export_view(request: HttpRequest) -> HttpResponseBase:
     """The filtered events, every page of them, as CSV; the export itself is audited."""
     form = _form(request)
     if not form.is_valid():
@@ -183,9 +183,8 @@ def audit_export_view(request: HttpRequest) -> HttpResponse:
     ]
     outcomes = {value: str(label) for value, label in Outcome.choices}
     response = StreamingHttpResponse(_csv_lines(header, events, outcomes), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = content_disposition_header(
-        as_attachment=True,
-        filename=f"registro-audit-{operator.organization.slug}-{timezone.localdate():%Y%m%d}.csv",
+    response["Content-Disposition"] = file_disposition(
+        f"registro-audit-{operator.organization.slug}-{timezone.localdate():%Y%m%d}.csv"
     )
     response["Cache-Control"] = "no-store"
     return response

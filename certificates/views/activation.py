@@ -198,9 +198,12 @@ def _app_step(request: HttpRequest, activation: Activation) -> HttpResponse:
     if request.method == "POST":
         form = AppConfirmForm(request.POST)
         device = None
-        if isinstance(pending, dict) and isinstance(pending.get("until"), int) and pending["until"] >= time.time():
+        if (
+            isinstance(pending, dict) and isinstance(pending.get("device"), str)
+            and isinstance(pending.get("until"), int) and pending["until"] >= time.time()
+        ):
             device = OtpDevice.objects.filter(
-                public_id=pending.get("device"), holder=activation.holder, kind=DeviceKind.APP_TOTP,
+                public_id=pending["device"], holder=activation.holder, kind=DeviceKind.APP_TOTP,
                 state=DeviceState.PENDING,
             ).first()
         if device is None:

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.confirmation import confirmation_required
-from accounts.decorators import operator_required
+from accounts.decorators import acting_user, operator_required
 from accounts.models import Holder
 from accounts.selectors import holder_get_for_operator, operator_for_user
 from certificates.forms import DeviceChoiceForm, HolderRegistrationForm, RevokeForm, SuspendForm
@@ -64,7 +64,7 @@ def holder_new_view(request: HttpRequest) -> HttpResponse:
             try:
                 certificate = holder_register_and_issue(
                     organization=organization,
-                    actor=request.user,
+                    actor=acting_user(request),
                     given_name=data["given_name"],
                     surname=data["surname"],
                     codice_fiscale=data["codice_fiscale"],
@@ -101,7 +101,7 @@ def certificate_issue_view(request: HttpRequest, holder_id: int) -> HttpResponse
     if form.is_valid():
         try:
             certificate_issue_for_holder(
-                holder=holder, actor=request.user, otp_choice=form.cleaned_data["otp_choice"],
+                holder=holder, actor=acting_user(request), otp_choice=form.cleaned_data["otp_choice"],
                 token_serial=form.cleaned_data["token_serial"], ip=client_ip(request),
             )
         except ApplicationError as exc:
@@ -122,7 +122,7 @@ def certificate_issue_view(request: HttpRequest, holder_id: int) -> HttpResponse
 def activation_resend_view(request: HttpRequest, holder_id: int, certificate_id: int) -> HttpResponse:
     holder, certificate = _certificate_of(request, holder_id, certificate_id)
     try:
-        activation_resend(certificate=certificate, actor=request.user, ip=client_ip(request))
+        activation_resend(certificate=certificate, actor=acting_user(request), ip=client_ip(request))
     except ApplicationError as exc:
         messages.error(request, str(exc.message))
     else:

@@ -22,7 +22,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.confirmation import user_password_reconfirm
-from accounts.decorators import holder_required
+from accounts.decorators import acting_user, holder_required
 from accounts.selectors import holder_for_user
 from core.errors import ApplicationError
 from core.http import safe_next
@@ -77,7 +77,7 @@ def _password_step(request: HttpRequest, holder: Holder, key: str, purpose: str)
     if request.method != "POST":
         return form, 200
     if form.is_valid():
-        if user_password_reconfirm(user=request.user, password=form.cleaned_data["password"], purpose=purpose,
+        if user_password_reconfirm(user=acting_user(request), password=form.cleaned_data["password"], purpose=purpose,
                                    ip=client_ip(request)):
             request.session[key] = int(time.time()) + PASSWORD_FRESH_SECONDS
             return form, 302
@@ -149,10 +149,10 @@ def device_resync_view(request: HttpRequest) -> HttpResponse:
         if limited is not None:
             return limited
     if not _fresh(request, RESYNC_PASSWORD_KEY):
-        form, status = _password_step(request, holder, RESYNC_PASSWORD_KEY, "resynchronize")
+        password_form, status = _password_step(request, holder, RESYNC_PASSWORD_KEY, "resynchronize")
         if status == 302:
             return HttpResponseRedirect(request.get_full_path())
-        return _render(request, "otp/device_resync.html", {"tokens": tokens, "password_form": form}, status)
+        return _render(request, "otp/device_resync.html", {"tokens": tokens, "password_form": password_form}, status)
     choices = [(str(token.public_id), device_label(token)) for token in tokens]
     wanted = request.GET.get("dispositivo", "")
     initial = {"device": wanted} if wanted in {value for value, _label in choices} else {}
@@ -286,7 +286,7 @@ def sms_enrol_view(request: HttpRequest) -> HttpResponse:
             return limited
         status = 400
         if "send" in request.POST and send_form.is_valid():
-            if not user_password_reconfirm(user=request.user, password=send_form.cleaned_data["password"],
+            if not user_password_reconfirm(user=acting_user(request), password=send_form.cleaned_data["password"],
                                            purpose="sms_enrolment", ip=client_ip(request)):
                 send_form.add_error("password", _("The password is not correct."))
             else:

@@ -17,7 +17,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import content_disposition_header
+from django.utils.datastructures import MultiValueDict
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext, pgettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -31,6 +32,7 @@ from certificates.selectors import (
     certificate_expiring_for_operator,
 )
 from core.errors import ApplicationError
+from core.http import file_disposition
 from core.ratelimit import client_ip
 from renewal.forms import BULK_MAX, ApproveForm, BulkApproveForm, RejectConfirmForm
 from renewal.models import RenewalRequest, RenewalState
@@ -49,7 +51,8 @@ PAGE_SIZE = BULK_MAX
 
 # How each state reads to the registration office, and at a glance (the status-badge tones of app.css).
 # A context of their own: the bare words ("rejected", "expired") are translated elsewhere for other things.
-STATE_LABELS = {
+# Keyed by str: a request's state is read from its CharField, and every RenewalState is a str.
+STATE_LABELS: dict[str, Promise] = {
     RenewalState.DRAFT: pgettext_lazy("renewal request", "being filled in"),
     RenewalState.SUBMITTED: pgettext_lazy("renewal request", "waiting for approval"),
     RenewalState.APPROVED: pgettext_lazy("renewal request", "approved"),
@@ -59,7 +62,7 @@ STATE_LABELS = {
     RenewalState.CANCELLED: pgettext_lazy("renewal request", "cancelled by the holder"),
     RenewalState.EXPIRED: pgettext_lazy("renewal request", "expired"),
 }
-STATE_TONES = {
+STATE_TONES: dict[str, str] = {
     RenewalState.DRAFT: "", RenewalState.SUBMITTED: "warning", RenewalState.APPROVED: "info",
     RenewalState.ISSUED: "info", RenewalState.ACTIVATED: "success", RenewalState.REJECTED: "danger",
     RenewalState.CANCELLED: "", RenewalState.EXPIRED: "",
@@ -101,7 +104,8 @@ def _queue_page(request: HttpRequest, *, decided: bool, form: BulkApproveForm | 
     listed = renewal_decided_for_operator(user=request.user) if decided else queue
     page = Paginator(listed, PAGE_SIZE).get_page(request.GET.get("page"))
     today = timezone.localdate()
-    selected = set(form.data.getlist("requests")) if form is not None and form.is_bound else set()
+    bound = form.data if form is not None and form.is_bound else None
+    selected = set(bound.getlist("requests")) if isinstance(bound, MultiValueDict) else set()
     rows = []
     for renewal in page.object_list:
         submitted_on = timezone.localdate(renewal.submitted_at) if renewal.submitted_at else None
@@ -239,9 +243,7 @@ def renewal_signed_form_view(request: HttpRequest, request_id: int) -> HttpRespo
     if not renewal.signed_form_pdf:
         raise Http404
     response = HttpResponse(bytes(renewal.signed_form_pdf), content_type="application/pdf")
-    response["Content-Disposition"] = content_disposition_header(
-        as_attachment=True, filename=f"{renewal.number}-modulo-firmato.pdf"
-    )
+    response["Content-Disposition"] = file_disposition(f"{renewal.number}-modulo-firmato.pdf")
     response["Cache-Control"] = "no-store"
     return response
 
@@ -259,10 +261,12 @@ def renewal_approve_view(request: HttpRequest, request_id: int) -> HttpResponse:
     except ApplicationError as exc:
         # Decided meanwhile, or the certificate to renew is no longer active: the page says which.
         return _detail_page(request, _get(request, request_id), error=str(exc.message), status=409)
+    new_certificate = renewal.new_certificate
+    assert new_certificate is not None  # an approved request has its new certificate (a check constraint)
     messages.success(
         request,
         _("Request %(number)s approved: the new certificate %(iut)s is issued and the holder has been told how to "
-          "activate it.") % {"number": renewal.number, "iut": renewal.new_certificate.iut},
+          "activate it.") % {"number": renewal.number, "iut": new_certificate.iut},
     )
     return redirect("console:renewal_detail", request_id=renewal.pk)
 

@@ -9,18 +9,18 @@ from typing import Any
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.confirmation import user_password_reconfirm
-from accounts.decorators import holder_required
+from accounts.decorators import acting_user, holder_required
 from accounts.selectors import holder_for_user
 from accounts.services.people import holder_residence_update
 from certificates.selectors import certificate_current_for_holder
 from core.errors import ApplicationError
+from core.http import file_disposition
 from core.ratelimit import client_ip, consume_or_429
 from notifications.display import mobile_masked
 from otp.forms import SMS_CHOICE, code_device_choices
@@ -178,13 +178,13 @@ def residence_view(request: HttpRequest, request_id: int) -> HttpResponse:
         if limited is not None:
             return limited
         if form.is_valid():
-            if not user_password_reconfirm(user=request.user, password=form.cleaned_data["current_password"],
+            if not user_password_reconfirm(user=acting_user(request), password=form.cleaned_data["current_password"],
                                            purpose="change_residence", ip=client_ip(request)):
                 form.add_error("current_password", _("The password is not correct."))
             else:
                 fields = {k: v for k, v in form.cleaned_data.items() if k != "current_password"}
                 try:
-                    holder_residence_update(holder=holder, actor=request.user, ip=client_ip(request), **fields)
+                    holder_residence_update(holder=holder, actor=acting_user(request), ip=client_ip(request), **fields)
                 except ApplicationError as exc:
                     form.add_error(exc.field if exc.field in form.fields else None, str(exc.message))
                 else:
@@ -240,7 +240,7 @@ def document_view(request: HttpRequest, request_id: int, document: str) -> HttpR
     response = HttpResponse(bytes(data), content_type="application/pdf")
     filename = f"{renewal.number}-{document}.pdf"
     inline = request.GET.get("inline") == "1"
-    response["Content-Disposition"] = content_disposition_header(as_attachment=not inline, filename=filename)
+    response["Content-Disposition"] = file_disposition(filename, as_attachment=not inline)
     response["Cache-Control"] = "no-store"
     return response
 

@@ -11,7 +11,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from oauth2_provider.models import get_access_token_model
 from rest_framework import serializers
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
-from rest_framework.exceptions import Throttled
+from rest_framework.exceptions import NotAuthenticated, Throttled
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.views import APIView
 
@@ -114,7 +114,10 @@ class ApiClientView(APIView):
 
     @property
     def client(self) -> ApiClient:
-        return self.request.user.api_client
+        principal = self.request.user
+        if not isinstance(principal, ApiClientPrincipal):  # never: HasApiScope lets only API clients in
+            raise NotAuthenticated()
+        return principal.api_client
 
     def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)

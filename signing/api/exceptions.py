@@ -137,8 +137,9 @@ def _classify(exc: Exception) -> tuple[int, str, str, dict[str, list[str]], dict
         headers["WWW-Authenticate"] = 'Bearer realm="api", error="insufficient_scope"'
         return 403, "insufficient_scope", str(exc.detail), {}, headers
     if isinstance(exc, exceptions.Throttled):
-        if exc.wait:
-            headers["Retry-After"] = str(int(exc.wait))
+        wait: float | None = exc.wait  # type: ignore[attr-defined]  # set by Throttled.__init__, absent in the stubs
+        if wait:
+            headers["Retry-After"] = str(int(wait))
         return 429, "too_many_requests", "Too many requests: try again later.", {}, headers
     if isinstance(exc, exceptions.MethodNotAllowed):
         return 405, "invalid_request", str(exc.detail), {}, headers

@@ -9,6 +9,7 @@ at most the view's own limit (``max_body_bytes``, else ``API_MAX_REQUEST_BYTES``
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -30,7 +31,7 @@ def max_body_bytes(view: Any) -> int:
 class LimitedJSONParser(BaseParser):
     media_type = "application/json"
 
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         parser_context = parser_context or {}
         limit = max_body_bytes(parser_context.get("view"))
         request = parser_context.get("request")
@@ -60,7 +61,7 @@ def _refuse_constant(name: str) -> Any:
 class LimitedMultiPartParser(MultiPartParser):
     """Multipart (a PDF as a file field), refused unread when the declared body is over the view's limit."""
 
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         parser_context = parser_context or {}
         limit = max_body_bytes(parser_context.get("view"))
         request = parser_context.get("request")

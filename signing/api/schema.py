@@ -30,7 +30,9 @@ class CscErrorSerializer(serializers.Serializer):
 class ApiErrorSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Machine-readable error code, e.g. invalid_request, job_expired")
     message = serializers.CharField(help_text="What went wrong, in the language asked for")
-    fields = serializers.DictField(
+    # A field named "fields" (the error body's key): the metaclass moves it into _declared_fields, so
+    # Serializer.fields is not shadowed at run time; mypy only sees the class attribute.
+    fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         help_text="The problems by input field (empty when the error is not about one field)",
     )

@@ -3,11 +3,14 @@ OpenAPI schema and its docs."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, JsonResponse
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.urls import path, re_path
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.views import APIView
 
 from signing.api import batch
 from signing.api.csc import views as csc
@@ -21,7 +24,7 @@ def csc_not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
 
 
 def _csc(version: str) -> list:
-    def view(cls: type, **kwargs: object):  # noqa: ANN202
+    def view(cls: type[APIView], **kwargs: object) -> Callable[..., HttpResponseBase]:
         return cls.as_view(api_version=version, **kwargs)
 
     patterns = [

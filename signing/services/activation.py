@@ -100,8 +100,10 @@ OTP_PURPOSE = "sign"
 class ClientIdentity(Protocol):
     """What the API side passes as ``client``: its OAuth2 client id and its organization."""
 
-    client_id: str
-    organization_id: int
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def organization_id(self) -> int: ...
 
 
 def _client_id(client: ClientIdentity | None) -> str:

@@ -242,7 +242,7 @@ def _signature_report(reader: PdfFileReader, signature: Any, material: TrustMate
     entry.trusted = bool(status.trusted) or status.revocation_details is not None
     _revocation(entry, status.revocation_details)
     entry.signing_time = _iso(status.signer_reported_dt)
-    entry.timestamp_time = _iso(status.timestamp_validity.timestamp) if has_timestamp else None
+    entry.timestamp_time = _iso(status.timestamp_validity.timestamp) if status.timestamp_validity is not None else None
     entry.level = _level(reader, signature, has_timestamp)
     entry.modification_level = status.modification_level.name if status.modification_level is not None else ""
     entry.coverage = status.coverage.name if status.coverage is not None else ""

@@ -12,7 +12,6 @@ from typing import Any
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
@@ -22,6 +21,7 @@ from accounts.selectors import holder_for_user
 from certificates.models import CertificateState
 from certificates.selectors import certificate_current_for_holder
 from core.errors import ApplicationError
+from core.http import file_disposition
 from core.ratelimit import client_ip, consume_or_429
 from notifications.display import mobile_masked
 from otp.forms import SMS_CHOICE, code_device_choices
@@ -81,7 +81,7 @@ def _download(documents: list[PdfDocument], signed: list[bytes]) -> HttpResponse
                 archive.writestr(name, data)
         response = HttpResponse(buffer.getvalue(), content_type="application/zip")
         filename = ZIP_NAME
-    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
+    response["Content-Disposition"] = file_disposition(filename)
     response["Cache-Control"] = "no-store"
     return response
 

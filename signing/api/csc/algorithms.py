@@ -63,7 +63,7 @@ def hash_algorithm(hashes: list[bytes]) -> str:
 
 
 def algorithms_check(certificate: Certificate, sign_algo: str, hash_algo: str | None, hashes: list[bytes]) -> None:
-    offered = sign_algos(x509.load_der_x509_certificate(bytes(certificate.der)))
+    offered = sign_algos(x509.load_der_x509_certificate(certificate.issued_der))
     if sign_algo not in offered:
         raise invalid_request("Invalid parameter signAlgo")
     implied = offered[sign_algo]

@@ -57,7 +57,7 @@ def _generalized_time(moment: datetime) -> str:
 
 def _chain(certificate: Certificate) -> list[bytes]:
     """The certificate, then its issuing CA up to the root (CSC: the end-entity certificate first)."""
-    ders = [bytes(certificate.der)]
+    ders = [certificate.issued_der]
     authority: CertificateAuthority | None = certificate.issuer
     seen: set[int] = set()
     while authority is not None and authority.pk not in seen:
@@ -85,7 +85,8 @@ def _key_info(cert: x509.Certificate, enabled: bool) -> dict[str, Any]:
 def _cert_status(certificate: Certificate) -> str:
     if certificate.not_after is not None and certificate.not_after <= timezone.now():
         return "expired"
-    return {CertificateState.ACTIVE: "valid", CertificateState.SUSPENDED: "suspended"}.get(certificate.state, "revoked")
+    statuses: dict[str, str] = {CertificateState.ACTIVE: "valid", CertificateState.SUSPENDED: "suspended"}
+    return statuses.get(certificate.state, "revoked")
 
 
 def _otp_info(certificate: Certificate) -> dict[str, Any]:
@@ -106,11 +107,11 @@ def _otp_info(certificate: Certificate) -> dict[str, Any]:
 
 def credential_info(certificate: Certificate, *, version: str, certificates: str, cert_info: bool,
                     auth_info: bool, lang: str | None = None) -> dict[str, Any]:
-    cert = x509.load_der_x509_certificate(bytes(certificate.der))
+    cert = x509.load_der_x509_certificate(certificate.issued_der)
     usable = credential_is_usable(certificate)
     cert_block: dict[str, Any] = {"status": _cert_status(certificate)}
     if certificates in ("single", "chain"):
-        ders = _chain(certificate) if certificates == "chain" else [bytes(certificate.der)]
+        ders = _chain(certificate) if certificates == "chain" else [certificate.issued_der]
         cert_block["certificates"] = [base64.b64encode(der).decode("ascii") for der in ders]
     if cert_info:
         cert_block.update(

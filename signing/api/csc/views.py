@@ -469,7 +469,7 @@ class SignDocApi(CscView):
         levels = {d["conformance_level"] for d in data["documents"]}
         if len(levels) != 1:
             raise invalid_request("Invalid parameter conformance_level: one level per call")
-        offered = sign_algos(x509.load_der_x509_certificate(bytes(certificate.der)))
+        offered = sign_algos(x509.load_der_x509_certificate(certificate.issued_der))
         if any(d["signAlgo"] not in offered for d in data["documents"]):
             raise invalid_request("Invalid parameter signAlgo")
         certify = {d["signed_envelope_property"] == "Certification" for d in data["documents"]}
