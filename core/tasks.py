@@ -20,6 +20,18 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 
+def registered_task(name: str) -> Any:
+    """The task registered as ``name``.
+
+    A web process never imports the tasks modules (services name tasks, they do not import them),
+    so the first lookup loads them the way a worker does at start: Celery's autodiscovery over the
+    installed apps. An unknown name still raises ``celery.exceptions.NotRegistered``.
+    """
+    if name not in current_app.tasks:
+        current_app.loader.import_default_modules()
+    return current_app.tasks[name]
+
+
 def task_enqueue(
     name: str, *args: Any, countdown: float | None = None, kwargsrepr: str | None = None, **kwargs: Any
 ) -> None:
@@ -29,7 +41,7 @@ def task_enqueue(
         options["countdown"] = countdown
     if kwargsrepr is not None:
         options["kwargsrepr"] = kwargsrepr  # what the logs show instead of secrets in the kwargs
-    current_app.tasks[name].apply_async(args=list(args), kwargs=kwargs or None, **options)
+    registered_task(name).apply_async(args=list(args), kwargs=kwargs or None, **options)
 
 
 def task_enqueue_on_commit(name: str, *args: Any, **kwargs: Any) -> None:
