@@ -11,8 +11,8 @@ from portal.urls import auth_patterns, console_patterns, panel_patterns
 
 # Platform admins log in through the same throttled, audited login as everyone else, and Django
 # admin answers only a session that completed the second factor.
-admin.site.login = admin_login_view  # type: ignore[method-assign]
-admin.site.has_permission = admin_site_has_permission  # type: ignore[method-assign]
+admin.site.login = admin_login_view  # type: ignore[method-assign]  # replaced on purpose, see above
+admin.site.has_permission = admin_site_has_permission  # type: ignore[method-assign]  # idem
 admin.site.site_header = gettext_lazy("Remote signature – platform administration")
 admin.site.site_title = gettext_lazy("Remote signature – platform administration")
 

@@ -289,7 +289,7 @@ class EngineSigner(signers.Signer):
         return template
 
     def forget_key(self) -> None:
-        self._private_key = None  # type: ignore[assignment]
+        self._private_key = None  # type: ignore[assignment]  # dropped after the batch: unusable from here
 
 
 # --- Documents ---------------------------------------------------------------------------------------
@@ -460,6 +460,7 @@ def documents_sign(*, private_key: PrivateKey, certificate: Certificate, documen
     """Sign every document with the open key of ``certificate`` in one :class:`PadesBatch`; the
     signed PDFs, in order (``options``: those of :class:`PadesBatch`). The documents must have
     passed the intake (:mod:`signing.pdf_input`)."""
+    # ``options`` holds PadesBatch keywords of several types; the dict cannot say which is which.
     with PadesBatch(private_key=private_key, certificate=certificate, **options) as batch:  # type: ignore[arg-type]
         return batch.sign(documents)
 

@@ -491,7 +491,8 @@ class _Scan:
                 label_at: int) -> int:
         """Decode a stream (bounded) and scan an object stream's content; return where its data ends."""
         entries = self._dictionary(data, *dictionary_span)
-        start = _AFTER_STREAM_KEYWORD.match(data, after_keyword).end()  # type: ignore[union-attr]
+        # The pattern matches the empty string too: never None.
+        start = _AFTER_STREAM_KEYWORD.match(data, after_keyword).end()  # type: ignore[union-attr]  # see above
         if object_number is not None:
             self.stream_objects.add(object_number)
         kind = entries.get("/Type")
@@ -535,7 +536,7 @@ class _Scan:
         opaque = self._object_stream_tokens(content)
         starts = [start for start, _end in opaque]
         for offset in offsets:
-            at = _BLANKS.match(content, offset).end()  # type: ignore[union-attr]
+            at = _BLANKS.match(content, offset).end()  # type: ignore[union-attr]  # matches "" too: never None
             inside = bisect.bisect_right(starts, at) - 1
             if inside >= 0 and opaque[inside][0] < at < opaque[inside][1]:
                 raise ScanRefusal("corrupt")

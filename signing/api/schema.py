@@ -32,7 +32,7 @@ class ApiErrorSerializer(serializers.Serializer):
     message = serializers.CharField(help_text="What went wrong, in the language asked for")
     # A field named "fields" (the error body's key): the metaclass moves it into _declared_fields, so
     # Serializer.fields is not shadowed at run time; mypy only sees the class attribute.
-    fields = serializers.DictField(  # type: ignore[assignment]
+    fields = serializers.DictField(  # type: ignore[assignment]  # see above
         child=serializers.ListField(child=serializers.CharField()),
         help_text="The problems by input field (empty when the error is not about one field)",
     )

@@ -34,7 +34,7 @@ class Base64Field(serializers.CharField):
         kwargs.setdefault("trim_whitespace", True)
         super().__init__(**kwargs)
 
-    def to_internal_value(self, data: Any) -> bytes:  # type: ignore[override]
+    def to_internal_value(self, data: Any) -> bytes:  # type: ignore[override]  # decodes to bytes, not str
         text = super().to_internal_value(data)
         try:
             return base64.b64decode(text, validate=True)
@@ -52,7 +52,7 @@ class HashField(Base64Field):
         kwargs.setdefault("max_length", 100)
         super().__init__(**kwargs)
 
-    def to_internal_value(self, data: Any) -> bytes:  # type: ignore[override]
+    def to_internal_value(self, data: Any) -> bytes:  # type: ignore[override]  # decodes to bytes, not str
         value = super().to_internal_value(data)
         if len(value) not in DIGEST_LENGTHS:
             self.fail("length")
