@@ -316,6 +316,18 @@ def sms_enrol_view(request: HttpRequest) -> HttpResponse:
 # The step-up before a sensitive operation of the panel (signing, changing a device).
 
 
+def sms_code_send(request: HttpRequest, holder: Holder, purpose: str) -> tuple[str, str]:
+    """The "send me a code by SMS" button of a page asking for a code: ``(notice, error)`` to show —
+    the notice names the masked number; the error says when a code may be asked again."""
+    try:
+        sms_code_issue(holder=holder, purpose=purpose, ip=client_ip(request))
+    except ApplicationError as exc:
+        return "", str(exc.message)
+    return str(_("We sent a code by SMS to %(mobile)s. It is valid for 5 minutes.") % {
+        "mobile": mobile_masked(holder.mobile)
+    }), ""
+
+
 @sensitive_post_parameters("code")
 @holder_required
 @require_http_methods(["GET", "POST"])
@@ -339,15 +351,9 @@ def stepup_view(request: HttpRequest) -> HttpResponse:
         if limited is not None:
             return limited
         if sending and sms_usable:
-            try:
-                sms_code_issue(holder=holder, purpose=SMS_PURPOSE_OF_OPERATION[operation], ip=client_ip(request))
-            except ApplicationError as exc:  # asked again too soon: say when (the form stays unbound)
-                sms_error = str(exc.message)
-                status = 400
-            else:
-                sms_notice = _("We sent a code by SMS to %(mobile)s. It is valid for 5 minutes.") % {
-                    "mobile": mobile_masked(holder.mobile)
-                }
+            # Asked again too soon: the error says when (the form stays unbound).
+            sms_notice, sms_error = sms_code_send(request, holder, SMS_PURPOSE_OF_OPERATION[operation])
+            status = 400 if sms_error else 200
         elif form.is_valid():
             if form.cleaned_data["device"] == SMS_CHOICE:
                 result = sms_code_check(holder=holder, purpose=SMS_PURPOSE_OF_OPERATION[operation],

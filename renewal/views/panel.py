@@ -22,11 +22,10 @@ from certificates.selectors import certificate_current_for_holder
 from core.errors import ApplicationError
 from core.http import file_disposition
 from core.ratelimit import client_ip, consume_or_429
-from notifications.display import mobile_masked
 from otp.forms import SMS_CHOICE, code_device_choices
 from otp.selectors import device_get_for_holder
-from otp.sms_codes import sms_code_issue
 from otp.stepup import SMS_PURPOSE_OF_OPERATION, stepup_consume, stepup_required
+from otp.views.panel import sms_code_send
 from renewal.forms import ActivateForm, ConsentsForm, RenewalSignForm, ResidenceForm
 from renewal.models import RenewalRequest, RenewalState
 from renewal.selectors import renewal_current_for_holder, renewal_eligibility, renewal_get_for_holder
@@ -273,14 +272,8 @@ def sign_view(request: HttpRequest, request_id: int) -> HttpResponse:
             if sms_device is None:
                 sms_error, status = _("No SMS device is active on your account."), 400
             else:
-                try:
-                    sms_code_issue(holder=holder, purpose=SMS_PURPOSE_OF_OPERATION["sign"], ip=client_ip(request))
-                except ApplicationError as exc:
-                    sms_error, status = str(exc.message), 400
-                else:
-                    sms_notice = _("We sent a code by SMS to %(mobile)s. It is valid for 5 minutes.") % {
-                        "mobile": mobile_masked(holder.mobile)
-                    }
+                sms_notice, sms_error = sms_code_send(request, holder, SMS_PURPOSE_OF_OPERATION["sign"])
+                status = 400 if sms_error else status
         elif form.is_valid():
             data = form.cleaned_data
             by_sms = data["device"] == SMS_CHOICE
