@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
-from otp.models import DeviceKind, DeviceState, OtpDevice
+from otp.models import DeviceKind, DeviceState, OtpDevice, SmsCode
 
 if TYPE_CHECKING:
     from accounts.models import Holder, User
@@ -64,3 +65,9 @@ def staff_pending_app(*, user: User, public_id: object) -> OtpDevice | None:
     return OtpDevice.objects.filter(
         staff_user=user, public_id=parsed, kind=DeviceKind.APP_TOTP, state=DeviceState.PENDING
     ).first()
+
+
+def sms_code_live(*, holder: Holder, purpose: str) -> bool:
+    """Is the holder's latest SMS code for ``purpose`` still usable (sent, unspent, unexpired)?"""
+    latest = SmsCode.objects.filter(holder=holder, purpose=purpose).order_by("-created_at", "-pk").first()
+    return latest is not None and latest.is_live(timezone.now())

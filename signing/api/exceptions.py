@@ -19,25 +19,45 @@ from rest_framework.response import Response
 from core.errors import ApplicationError
 from signing.api.parsers import RequestTooLarge
 
-# Codes of the CSC specification (v1 §10, v2 §11) plus RFC 6749/6750 ones used by the token checks.
-# Any other domain code is answered as invalid_request, with the service's message as description.
+# The error codes CSC clients may receive as they are (the specification's common ones, RFC 6749/6750
+# ones of the token checks). Every other domain code is translated by CSC_SPEC_ERRORS or answered as
+# invalid_request.
 CSC_ERROR_CODES = frozenset(
     {
         "invalid_request",
-        "invalid_pin",
-        "locked_pin",
-        "invalid_otp",
-        "locked_otp",
-        "sad_expired",
-        "unauthorized_hash",
-        "num_signatures_too_high",
-        "credential_is_disabled",
         "invalid_token",
         "insufficient_scope",
+        "access_denied",
         "too_many_requests",
         "not_implemented",
     }
 )
+
+# Domain refusals as the CSC error tables word them: (error, error_description) for v1 (1.0.4.0) and
+# v2 (2.0.0.2). A client matches on these fixed English strings; what the service itself says (which
+# factor was wrong, how many attempts are left) travels beside them in ``error_details``, in the
+# language of the call.
+CSC_SPEC_ERRORS: dict[str, dict[str, tuple[str, str]]] = {
+    "invalid_pin": {"v1": ("invalid_request", "The PIN is invalid"),
+                    "v2": ("invalid_authentication_data", "The authentication data is invalid")},
+    "invalid_otp": {"v1": ("invalid_request", "The OTP is invalid"),
+                    "v2": ("invalid_authentication_data", "The authentication data is invalid")},
+    "otp_replayed": {"v1": ("invalid_request", "The OTP is invalid"),
+                     "v2": ("invalid_authentication_data", "The authentication data is invalid")},
+    "locked_pin": {"v1": ("invalid_request", "PIN locked"), "v2": ("invalid_request", "Credential locked")},
+    "locked_otp": {"v1": ("invalid_request", "OTP locked"), "v2": ("invalid_request", "Credential locked")},
+    "num_signatures_too_high": {"v1": ("invalid_request", "Numbers of signatures is too high"),
+                                "v2": ("invalid_request", "Numbers of signatures is too high")},
+    "sad_expired": {"v1": ("invalid_request", "SAD expired"), "v2": ("invalid_request", "SAD expired")},
+    "unauthorized_hash": {"v1": ("invalid_request", "Hash is not authorized by the SAD"),
+                          "v2": ("invalid_request", "Hash is not authorized by the SAD")},
+    "credential_is_disabled": {
+        "v1": ("invalid_request", "The credential identified by credentialID is disabled"),
+        "v2": ("invalid_request", "The credential identified by credentialID is disabled"),
+    },
+    "credential_expired": {"v1": ("invalid_request", "Signing certificate is expired"),
+                           "v2": ("invalid_request", "Signing certificate is expired")},
+}
 
 # HTTP status of domain error codes; the rest are 400 Bad Request.
 APPLICATION_ERROR_STATUS = {
@@ -52,7 +72,6 @@ APPLICATION_ERROR_STATUS = {
 APPLICATION_ERROR_CSC_CODE = {
     "sms_code_cooldown": "too_many_requests",
     "sms_code_hourly_limit": "too_many_requests",
-    "otp_replayed": "invalid_otp",  # a code already used is an invalid OTP to CSC clients
 }
 
 
@@ -68,6 +87,11 @@ class InsufficientScope(exceptions.PermissionDenied):
 
 def is_csc_request(request: Any) -> bool:
     return bool(request is not None and str(getattr(request, "path", "")).startswith("/csc/"))
+
+
+def csc_version_of(request: Any) -> str:
+    """``v1`` or ``v2``: which tables a CSC request's errors follow (v2 for anything not under v1)."""
+    return "v1" if str(getattr(request, "path", "")).startswith("/csc/v1/") else "v2"
 
 
 def _describe_validation(detail: Any, prefix: str = "") -> tuple[str, dict[str, list[str]]]:
@@ -157,12 +181,21 @@ def _classify(exc: Exception) -> tuple[int, str, str, dict[str, list[str]], dict
 
 
 def error_response(*, csc: bool, status_code: int, code: str, description: str,
-                   fields: dict[str, list[str]] | None = None, headers: dict[str, str] | None = None) -> Response:
+                   fields: dict[str, list[str]] | None = None, headers: dict[str, str] | None = None,
+                   csc_version: str = "v2") -> Response:
     if csc:
-        csc_code = APPLICATION_ERROR_CSC_CODE.get(code, code)
-        if csc_code not in CSC_ERROR_CODES:
-            csc_code = "access_denied" if status_code == 403 else "invalid_request"
-        body: dict[str, Any] = {"error": csc_code, "error_description": description}
+        spec = CSC_SPEC_ERRORS.get(code, {}).get(csc_version)
+        if spec is not None:
+            csc_code, csc_description = spec
+            body: dict[str, Any] = {
+                "error": csc_code, "error_description": csc_description,
+                "error_details": {"code": code, "message": description},
+            }
+        else:
+            csc_code = APPLICATION_ERROR_CSC_CODE.get(code, code)
+            if csc_code not in CSC_ERROR_CODES:
+                csc_code = "access_denied" if status_code == 403 else "invalid_request"
+            body = {"error": csc_code, "error_description": description}
     else:
         body = {"code": code, "message": description, "fields": fields or {}}
     return Response(body, status=status_code, headers=headers)
@@ -176,5 +209,5 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return None
     return error_response(
         csc=is_csc_request(request), status_code=status_code, code=code, description=description,
-        fields=fields, headers=headers,
+        fields=fields, headers=headers, csc_version=csc_version_of(request),
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -17,6 +17,7 @@ from certificates.models import Certificate, CertificateState
 from core.errors import ApplicationError
 from core.usernames import USERNAME_MAX_LENGTH, normalize_username
 from otp.models import DeviceKind, DeviceState, OtpDevice
+from otp.selectors import sms_code_live
 from signing.models import SigningJob
 
 # Credentials the CSC API shows: certificates with a live key. Suspended ones are listed by
@@ -37,11 +38,20 @@ def holder_get_for_api_client(*, client: ApiClient, username: str) -> Holder:
     )
 
 
-def credential_list_for_api_client(*, client: ApiClient, holder: Holder) -> QuerySet[Certificate]:
-    """The holder's active certificates: the credentials a CSC client may use."""
-    return Certificate.objects.filter(
-        organization=client.organization, holder=holder, state=CertificateState.ACTIVE
-    ).order_by("-issued_at", "-pk")
+def credential_list_for_api_client(
+    *, client: ApiClient, holder: Holder, only_valid: bool = True
+) -> QuerySet[Certificate]:
+    """The holder's credentials a CSC client may see: the active certificates that can sign now
+    (``only_valid``), or also the suspended ones and the active ones past their validity, as
+    ``credentials/info`` describes them (key disabled)."""
+    listed = Certificate.objects.filter(organization=client.organization, holder=holder)
+    if only_valid:
+        listed = listed.filter(state=CertificateState.ACTIVE).filter(
+            Q(not_after__isnull=True) | Q(not_after__gt=timezone.now())
+        )
+    else:
+        listed = listed.filter(state__in=CREDENTIAL_STATES)
+    return listed.order_by("-issued_at", "-pk")
 
 
 def credential_get_for_api_client(*, client: ApiClient, credential_id: str) -> Certificate:
@@ -71,6 +81,8 @@ def credential_get_usable_for_api_client(*, client: ApiClient, credential_id: st
     exists but cannot sign (suspended, or past its validity).
     """
     certificate = credential_get_for_api_client(client=client, credential_id=credential_id)
+    if certificate.not_after is not None and certificate.not_after <= timezone.now():
+        raise ApplicationError("credential_expired", _("The certificate has expired: it cannot sign."))
     if not credential_is_usable(certificate):
         raise ApplicationError("credential_is_disabled", _("The credential is disabled (certificate not active)."))
     return certificate
@@ -97,9 +109,17 @@ def signing_job_get_for_api_client(*, client: ApiClient, job_id: str) -> Signing
     return SigningJob.objects.get(public_id=public_id, client=client, organization=client.organization)
 
 
-def otp_route_for_holder(*, holder: Holder) -> dict[str, Any]:
+def otp_route_for_holder(*, holder: Holder, sms_first: bool = False) -> dict[str, Any]:
     """Which OTP the holder's code comes from: the first active token or app, else SMS codes (the
-    arguments of ``signature_authorize`` that say so)."""
+    arguments of ``signature_authorize`` that say so).
+
+    A code is checked against the device that produced it: with ``sms_first`` (the client named the
+    SMS factor) or while a signing code sent by ``credentials/sendOTP`` is still live, the code is the
+    SMS one — checking it against the app would refuse it and count a failure against the app.
+    """
+    if sms_first or sms_code_live(holder=holder, purpose="sign"):
+        if OtpDevice.objects.filter(holder=holder, state=DeviceState.ACTIVE, kind=DeviceKind.SMS).exists():
+            return {"sms": True}
     device = (
         OtpDevice.objects.filter(holder=holder, state=DeviceState.ACTIVE).exclude(kind=DeviceKind.SMS)
         .order_by("created_at", "pk").first()

@@ -18,13 +18,17 @@ from tests.conftest import run_coroutine
 from tests.signing.conftest import csc_post
 
 
-def test_info_is_public_and_names_the_oauth2_server(client):
+def test_info_is_public_and_names_the_oauth2_server_one_way_per_version(client):
     for version, specs in (("v1", "1.0.4.0"), ("v2", "2.0.0.2")):
         response = csc_post(client, f"/csc/{version}/info", {"lang": "it-IT"})
         assert response.status_code == 200, response.content
         body = response.json()
-        assert body["specs"] == specs and body["authType"] == ["oauth2client"]
-        assert body["oauth2"] == "http://testserver"
+        assert body["specs"] == specs and "oauth2client" in body["authType"]
+        # The specification makes the two exclusive: v1 has only the base URI, v2 only the issuer.
+        if version == "v1":
+            assert body["oauth2"] == "http://testserver" and "oauth2Issuer" not in body
+        else:
+            assert body["oauth2Issuer"] == "http://testserver" and "oauth2" not in body
         assert {"credentials/list", "credentials/info", "credentials/authorize", "signatures/signHash",
                 "credentials/sendOTP", "oauth2/token"} <= set(body["methods"])
         assert ("signatures/signDoc" in body["methods"]) == (version == "v2")
@@ -65,7 +69,7 @@ def test_a_suspended_credential_is_not_listed_and_its_key_is_disabled(client, wo
     info = csc_post(client, "/csc/v1/credentials/info", {"credentialID": certificate.iut}, alpha_token).json()
     assert info["key"]["status"] == "disabled" and info["cert"]["status"] == "suspended"
     otp = csc_post(client, "/csc/v1/credentials/sendOTP", {"credentialID": certificate.iut}, alpha_token)
-    assert otp.status_code == 400 and otp.json()["error"] == "credential_is_disabled"
+    assert otp.status_code == 400 and otp.json()["error_details"]["code"] == "credential_is_disabled"
 
 
 def test_credentials_list_v2_can_include_the_infos(client, world, ca, alpha_token):
@@ -115,7 +119,7 @@ def test_send_otp_refuses_a_holder_with_a_token(client, world, ca, alpha_token):
         ("{not json", "application/json", 400, "The request body is not valid JSON."),
         ('{"userID": NaN}', "application/json", 400, "The request body is not valid JSON."),
         ("[1, 2]", "application/json", 400, None),
-        ("{}", "application/json", 400, "Missing parameter userID"),
+        ("{}", "application/json", 400, "Missing (or invalid type) string parameter userID"),
         ('{"userID": ["a"]}', "application/json", 400, None),
         ('{"userID": "x"}', "text/plain", 415, None),
         (b"\xff\xfe", "application/json", 400, None),
@@ -140,7 +144,7 @@ def test_a_huge_body_is_refused_unread(client, alpha_token, settings):
 
 def test_missing_and_malformed_fields_of_credentials(client, world, ca, alpha_token):
     assert csc_post(client, "/csc/v1/credentials/info", {}, alpha_token).json() == {
-        "error": "invalid_request", "error_description": "Missing parameter credentialID"}
+        "error": "invalid_request", "error_description": "Missing (or invalid type) string parameter credentialID"}
     bad = csc_post(client, "/csc/v1/credentials/info", {"credentialID": "x", "certificates": "all"}, alpha_token)
     assert bad.status_code == 400 and bad.json()["error_description"].startswith("Invalid parameter certificates")
     page = csc_post(client, "/csc/v1/credentials/list", {"userID": "mario.rossi", "pageToken": "zz"}, alpha_token)
@@ -151,20 +155,25 @@ def test_authorize_refuses_bad_hashes_before_reaching_the_engine(client, world, 
     certificate = active(world.alpha.holder)
     base = {"credentialID": certificate.iut, "numSignatures": 1, "PIN": PIN, "OTP": "123456"}
     cases = [
-        ({**base, "hash": ["not base64!"]}, "Invalid parameter hash"),
-        ({**base, "hash": [base64.b64encode(b"short").decode()]}, "Invalid parameter hash"),
-        ({**base}, "Missing parameter hash"),
+        ({**base, "hash": ["not base64!"]}, "Invalid Base64 hash string parameter"),
+        ({**base, "hash": [base64.b64encode(b"short").decode()]}, "Invalid digest value length"),
+        ({**base}, "Missing (or invalid type) array parameter hash"),
+        ({**base, "hash": []}, "Empty hash array"),
+        ({**base, "hash": "abc"}, "Missing (or invalid type) array parameter hash"),
         ({**base, "numSignatures": 2, "hash": [base64.b64encode(bytes(32)).decode()]},
-         "Invalid parameter numSignatures"),
-        ({**base, "numSignatures": 0, "hash": []}, "Invalid parameter numSignatures"),
+         "Invalid value for parameter numSignatures"),
+        ({**base, "numSignatures": 0, "hash": [base64.b64encode(bytes(32)).decode()]},
+         "Invalid value for parameter numSignatures"),
+        ({**base, "numSignatures": "two", "hash": [base64.b64encode(bytes(32)).decode()]},
+         "Missing (or invalid type) integer parameter numSignatures"),
         ({k: v for k, v in base.items() if k != "PIN"} | {"hash": [base64.b64encode(bytes(32)).decode()]},
-         "Missing parameter PIN"),
+         "Missing (or invalid type) string parameter PIN"),
     ]
     for body, description in cases:
         response = csc_post(client, "/csc/v1/credentials/authorize", body, alpha_token)
         assert response.status_code == 400, (body, response.content)
         assert response.json()["error"] == "invalid_request"
-        assert response.json()["error_description"].startswith(description), response.json()
+        assert response.json()["error_description"] == description, response.json()
     too_many = csc_post(client, "/csc/v1/credentials/authorize",
                         {**base, "numSignatures": 100000, "hash": [base64.b64encode(bytes(32)).decode()]}, alpha_token)
     assert too_many.status_code == 400
@@ -238,7 +247,7 @@ def test_extend_transaction_gives_a_working_new_sad_and_the_old_one_stops_workin
     new = extended.json()
     assert set(new) == {"SAD", "expiresIn"} and new["SAD"] != old["SAD"] and 0 < new["expiresIn"] <= 300
     stale = _sign_hash(client, alpha_token, signer.certificate, old["SAD"], digests[:1])
-    assert stale.status_code == 400 and stale.json()["error"] == "sad_expired"
+    assert stale.status_code == 400 and stale.json()["error_details"]["code"] == "sad_expired"
     signed = _sign_hash(client, alpha_token, signer.certificate, new["SAD"], digests)
     assert signed.status_code == 200, signed.content
     public_key = x509.load_der_x509_certificate(bytes(signer.certificate.der)).public_key()
@@ -271,9 +280,10 @@ def test_extending_keeps_the_remaining_hashes_and_count_and_authorizes_nothing_n
     # A hash that was never authorized, or one already signed: unauthorized_hash, nothing changes.
     for foreign in (_digests(1, "other"), digests[:1]):
         refused = _extend(client, alpha_token, signer.certificate, sad, hash=_b64(foreign))
-        assert refused.status_code == 400 and refused.json()["error"] == "unauthorized_hash"
+        assert refused.status_code == 400 and refused.json()["error_details"]["code"] == "unauthorized_hash"
     assert _extension_refusals("unauthorized_hash") == 2
-    assert _sign_hash(client, alpha_token, signer.certificate, sad, digests[:1]).json()["error"] == "unauthorized_hash"
+    refused_again = _sign_hash(client, alpha_token, signer.certificate, sad, digests[:1])
+    assert refused_again.json()["error_details"]["code"] == "unauthorized_hash"
     assert _sign_hash(client, alpha_token, signer.certificate, sad, digests[1:]).status_code == 200
 
 
@@ -297,7 +307,7 @@ def test_extension_is_refused_after_the_total_bound_and_the_expiry_never_passes_
 
     SignatureActivation.objects.update(created_at=timezone.now() - timedelta(seconds=bound))
     refused = _extend(client, alpha_token, signer.certificate, sad)
-    assert refused.status_code == 400 and refused.json()["error"] == "sad_expired"
+    assert refused.status_code == 400 and refused.json()["error_details"]["code"] == "sad_expired"
     assert _extension_refusals("sad_expired") == 1
     # Refusing the extension does not end the authorization: it signs until it expires.
     assert _sign_hash(client, alpha_token, signer.certificate, sad, digests).status_code == 200
@@ -354,7 +364,8 @@ def test_extension_of_a_used_up_expired_or_forged_sad_is_sad_expired(client, sig
 
     for sad in (used, expired, forged):
         response = _extend(client, alpha_token, signer.certificate, sad)
-        assert response.status_code == 400 and response.json()["error"] == "sad_expired", response.content
+        assert response.status_code == 400, response.content
+        assert response.json()["error_details"]["code"] == "sad_expired"
     assert _extension_refusals("sad_expired") == 3
     malformed = _extend(client, alpha_token, signer.certificate, "not-a-sad")
     assert malformed.status_code == 400 and malformed.json()["error"] == "invalid_request"
@@ -407,7 +418,7 @@ def test_authorize_then_sign_hash_with_pin_and_otp(client, world, ca, alpha_toke
     again = csc_post(client, "/csc/v1/signatures/signHash", {
         "credentialID": certificate.iut, "SAD": authorized.json()["SAD"], "hash": b64,
         "signAlgo": "1.2.840.113549.1.1.11"}, alpha_token)
-    assert again.status_code == 400 and again.json()["error"] in ("sad_expired", "invalid_request")
+    assert again.status_code == 400 and again.json()["error"] == "invalid_request"
 
 
 def test_a_wrong_pin_is_invalid_pin_in_csc_form(client, world, ca, alpha_token):
@@ -420,7 +431,7 @@ def test_a_wrong_pin_is_invalid_pin_in_csc_form(client, world, ca, alpha_token):
     response = csc_post(client, "/csc/v1/credentials/authorize", {
         "credentialID": certificate.iut, "numSignatures": 1, "hash": [base64.b64encode(bytes(32)).decode()],
         "PIN": "00000000", "OTP": totp(seed, time.time())}, alpha_token)
-    assert response.status_code == 400 and response.json()["error"] == "invalid_pin"
+    assert response.status_code == 400 and response.json()["error_details"]["code"] == "invalid_pin"
 
 
 def test_a_replayed_otp_is_invalid_otp_in_csc_form_with_the_replay_message(client, world, ca, alpha_token):
@@ -436,8 +447,10 @@ def test_a_replayed_otp_is_invalid_otp_in_csc_form_with_the_replay_message(clien
 
     again = csc_post(client, "/csc/v1/credentials/authorize", body, alpha_token)
 
-    assert again.status_code == 400 and again.json()["error"] == "invalid_otp"
-    assert again.json()["error_description"] == "Questo codice è già stato utilizzato. Usa un nuovo codice."
+    assert again.json() == {
+        "error": "invalid_request", "error_description": "The OTP is invalid",
+        "error_details": {"code": "otp_replayed",
+                          "message": "Questo codice è già stato utilizzato. Usa un nuovo codice."}}
 
 
 # --- pyHanko's own CSC client against a live server -------------------------------------------------

@@ -11,6 +11,7 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiExample
 from rest_framework import serializers
 
+from core.errors import ApplicationError
 from signing.api.csc.algorithms import DIGEST_LENGTHS
 
 # Values of the schema's request examples: the demo university's first holder and the shape of a
@@ -65,9 +66,90 @@ def hash_list(**kwargs: Any) -> serializers.ListField:
     )
 
 
+def lang_field() -> serializers.CharField:
+    """``lang`` (RFC 5646): any tag is accepted; the answer's ``lang`` says which language was used."""
+    return serializers.CharField(required=False, max_length=35, allow_blank=True)
+
+
 class CscBaseInput(serializers.Serializer):
     clientData = serializers.CharField(required=False, max_length=1024, allow_blank=True)  # noqa: N815
 
 
 class CredentialInput(CscBaseInput):
     credentialID = serializers.CharField(max_length=64)  # noqa: N815
+
+
+# --- Input errors worded as the CSC error tables word them ----------------------------------------
+
+_TYPE_CODES = frozenset({"required", "null", "invalid", "not_a_list", "not_a_dict", "blank"})
+
+
+def _type_word(field: serializers.Field) -> str:
+    if isinstance(field, serializers.BooleanField):
+        return "boolean"
+    if isinstance(field, serializers.IntegerField):
+        return "integer"
+    if isinstance(field, serializers.ListField):
+        return "array"
+    if isinstance(field, serializers.DictField | serializers.Serializer):
+        return "object"
+    return "string"
+
+
+def _first_error(detail: Any) -> tuple[list[str | int], str]:
+    """The path (names and list indexes) and code of the first problem in a DRF error tree."""
+    path: list[str | int] = []
+    node = detail
+    while True:
+        if isinstance(node, dict) and node:
+            key = next(iter(node))
+            path.append(key)
+            node = node[key]
+        elif isinstance(node, list) and node:
+            index = next((i for i, item in enumerate(node) if item), 0)
+            if isinstance(node[index], dict | list):
+                path.append(index)
+                node = node[index]
+            else:
+                return path, str(getattr(node[index], "code", "invalid"))
+        else:
+            return path, str(getattr(node, "code", "invalid"))
+
+
+def csc_invalid_input(serializer: serializers.Serializer, detail: Any) -> ApplicationError:
+    """The specification's sentence for the first problem of an input ("Missing (or invalid type)
+    string parameter credentialID", "Empty hash array", "Invalid parameter signAlgo"…)."""
+    path, code = _first_error(detail)
+    names = [p for p in path if isinstance(p, str)]
+    if not names or names[0] == "non_field_errors":
+        return ApplicationError("invalid_request", "Invalid request")
+    name = names[0]
+    field = serializer.fields.get(name)
+    nested = len(path) > 1
+    if name in ("hash", "hashes") and not nested:
+        if code in ("min_length", "empty"):
+            return ApplicationError("invalid_request", "Empty hash array")
+    if name in ("hash", "hashes") and nested:
+        if code == "length":
+            return ApplicationError("invalid_request", "Invalid digest value length")
+        return ApplicationError("invalid_request", "Invalid Base64 hash string parameter")
+    if field is not None and not nested and code in _TYPE_CODES:
+        return ApplicationError("invalid_request", f"Missing (or invalid type) {_type_word(field)} parameter {name}")
+    if name == "numSignatures":
+        return ApplicationError("invalid_request", "Invalid value for parameter numSignatures")
+    if nested and len(names) > 1 and code in _TYPE_CODES:
+        inner = names[-1]
+        return ApplicationError("invalid_request", f"Missing (or invalid type) string parameter {inner}")
+    if nested and len(names) > 1:
+        return ApplicationError("invalid_request", f"Invalid parameter {names[-1]}")
+    return ApplicationError("invalid_request", f"Invalid parameter {name}")
+
+
+def csc_input(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    """Validate a CSC request body; the first problem answered in the specification's words."""
+    if not isinstance(data, dict):
+        raise ApplicationError("invalid_request", "Invalid request")
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        raise csc_invalid_input(serializer, serializer.errors)
+    return dict(serializer.validated_data)

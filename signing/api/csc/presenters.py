@@ -10,8 +10,9 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.conf import settings
-from django.urls import reverse
-from django.utils import timezone
+from django.templatetags.static import static
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 from rest_framework.request import Request
 
 from certificates.models import Certificate, CertificateAuthority, CertificateState
@@ -21,10 +22,27 @@ from signing.api.selectors import credential_is_usable, otp_devices_for_credenti
 
 CSC_V1_SPECS = "1.0.4.0"
 CSC_V2_SPECS = "2.0.0.2"
+# The RFC 5646 tag answered for each language the service speaks.
+LANGUAGE_TAGS = {"it": "it-IT", "en": "en-US"}
+
+
+def csc_language_activate(lang: str | None) -> str:
+    """Speak the language a call asks for (``lang``, RFC 5646: ``it``, ``en-GB``…) when it is one of
+    ours, for every human-readable text of the answer, errors included; otherwise keep the request's
+    (Accept-Language, else Italian). Returns the tag of the language actually used."""
+    base = (lang or "").split("-", 1)[0].strip().lower()
+    if base in LANGUAGE_TAGS:
+        translation.activate(base)
+    current = (translation.get_language() or settings.LANGUAGE_CODE).split("-", 1)[0]
+    return LANGUAGE_TAGS.get(current, LANGUAGE_TAGS[settings.LANGUAGE_CODE])
 
 
 def service_info(request: Request, *, version: str, lang: str | None = None) -> dict[str, Any]:
-    """The ``info`` answer: who this service is, what it offers, in the shape of ``version``."""
+    """The ``info`` answer: who this service is, what it offers, in the shape of ``version``.
+
+    OAuth 2.0 is found one way only, as the specification wants: v1 names the base URI of the
+    endpoints (``oauth2``), v2 the issuer whose RFC 8414 metadata lists them (``oauth2Issuer``).
+    """
     v1 = version == "v1"
     methods = [
         "oauth2/token", "credentials/list", "credentials/info", "credentials/authorize",
@@ -32,19 +50,25 @@ def service_info(request: Request, *, version: str, lang: str | None = None) -> 
     ]
     if not v1:
         methods.append("signatures/signDoc")
+    tag = csc_language_activate(lang)
+    base = request.build_absolute_uri("/").rstrip("/")
     body: dict[str, Any] = {
         "specs": CSC_V1_SPECS if v1 else CSC_V2_SPECS,
         "name": settings.CSC_SERVICE_NAME,
-        "logo": request.build_absolute_uri("/static/vendor/bootstrap-italia/svg/sprites.svg"),
+        "logo": request.build_absolute_uri(static("img/csc-logo.png")),
         "region": "IT",
-        "lang": lang or "en-US",
-        "description": "Remote qualified electronic signatures",
+        "lang": tag,
+        "description": _(
+            "Remote qualified electronic signatures. credentials/extendTransaction renews the SAD for "
+            "hashes already authorized; new hashes need the holder's PIN and OTP again."
+        ),
         "authType": ["oauth2client"],
-        "oauth2": request.build_absolute_uri(reverse("oauth2_token")).rsplit("/oauth2/token", 1)[0],
         "methods": sorted(methods),
     }
-    if not v1:
-        body["oauth2Issuer"] = body["oauth2"]
+    if v1:
+        body["oauth2"] = base
+    else:
+        body["oauth2Issuer"] = base
         body["signAlgorithms"] = {"algos": sorted({*RSA_SIGN_ALGOS, *EC_SIGN_ALGOS})}
         body["signature_formats"] = {"formats": ["P"], "envelope_properties": [["Certification", "Revision"]]}
         body["conformance_levels"] = list(CONFORMANCE_LEVELS)
@@ -97,16 +121,18 @@ def _otp_info(certificate: Certificate) -> dict[str, Any]:
         device = code_devices[0]
         return {"presence": "true", "type": "offline", "format": "N", "ID": device.serial or str(device.public_id),
                 "provider": "oath-hotp" if device.kind == DeviceKind.HARDWARE_HOTP else "oath-totp",
-                "label": "OTP", "description": f"One-time code of your {device.get_kind_display()}"}
+                "label": "OTP",
+                "description": _("One-time code of your %(device)s") % {"device": device.get_kind_display()}}
     if sms is not None:
         return {"presence": "true", "type": "online", "format": "N", "ID": str(sms.public_id), "provider": "sms",
-                "label": "OTP", "description": "One-time code sent by SMS (credentials/sendOTP)"}
+                "label": "OTP", "description": _("One-time code sent by SMS (credentials/sendOTP)")}
     return {"presence": "true", "type": "offline", "format": "N", "ID": "", "provider": "none",
-            "label": "OTP", "description": "The holder has no usable OTP device"}
+            "label": "OTP", "description": _("The holder has no usable OTP device")}
 
 
 def credential_info(certificate: Certificate, *, version: str, certificates: str, cert_info: bool,
                     auth_info: bool, lang: str | None = None) -> dict[str, Any]:
+    tag = csc_language_activate(lang)
     cert = x509.load_der_x509_certificate(certificate.issued_der)
     usable = credential_is_usable(certificate)
     cert_block: dict[str, Any] = {"status": _cert_status(certificate)}
@@ -123,18 +149,18 @@ def credential_info(certificate: Certificate, *, version: str, certificates: str
         )
     otp = _otp_info(certificate)
     info: dict[str, Any] = {
-        "description": f"Qualified signature certificate of {certificate.subject_common_name}",
+        "description": _("Qualified signature certificate of %(name)s") % {"name": certificate.subject_common_name},
         "key": _key_info(cert, usable),
         "cert": cert_block,
         "SCAL": "2",
         "multisign": settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION,
-        "lang": lang or "en-US",
+        "lang": tag,
     }
     if version == "v1":
         pin: dict[str, Any] = {"presence": "true", "format": "N"}
         otp_block = {k: otp[k] for k in ("presence", "type", "format", "ID", "provider")}
         if auth_info:
-            pin.update(label="PIN", description="Signing PIN of the certificate")
+            pin.update(label="PIN", description=_("Signing PIN of the certificate"))
             otp_block.update(label=otp["label"], description=otp["description"])
         info.update(authMode="explicit", PIN=pin, OTP=otp_block)
     else:
@@ -144,7 +170,7 @@ def credential_info(certificate: Certificate, *, version: str, certificates: str
             "expression": "PIN AND OTP",
             "objects": [
                 {"type": "Password", "id": "PIN", "format": "N", "label": "PIN",
-                 "description": "Signing PIN of the certificate"},
+                 "description": _("Signing PIN of the certificate")},
                 {"type": "Password", "id": "OTP", "format": "N", "label": "OTP", "description": otp["description"],
                  "generator": otp["provider"]},
             ],

@@ -14,6 +14,7 @@ from typing import Any
 
 from cryptography import x509
 from django.conf import settings
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -47,10 +48,12 @@ from signing.api.csc.fields import (
     CredentialInput,
     CscBaseInput,
     HashField,
+    csc_input,
     example,
     hash_list,
+    lang_field,
 )
-from signing.api.csc.presenters import credential_info, expires_in, service_info
+from signing.api.csc.presenters import credential_info, csc_language_activate, expires_in, service_info
 from signing.api.schema import CLIENT_CALL, error_responses
 from signing.api.selectors import (
     credential_get_for_api_client,
@@ -72,6 +75,8 @@ from signing.services import (
 from signing.tsa import timestamp_token
 
 INVALID_CREDENTIAL = "Invalid parameter credentialID"
+# credentials/list: the most credential IDs one page carries.
+MAX_RESULTS = 100
 
 
 class CscVersion:
@@ -94,6 +99,9 @@ class CscView(CscVersion, ApiClientView):
 
     required_scope = "csc"
 
+    def input(self, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
+        return csc_input(serializer_class, self.request.data)
+
     def credential(self, credential_id: str) -> Certificate:
         try:
             return credential_get_for_api_client(client=self.client, credential_id=credential_id)
@@ -114,7 +122,7 @@ class InfoApi(CscVersion, APIView):
     permission_classes = [AllowAny]
 
     class InputSerializer(serializers.Serializer):
-        lang = serializers.CharField(required=False, max_length=35)
+        lang = lang_field()
 
     class OutputSerializer(serializers.Serializer):
         specs = serializers.CharField()
@@ -124,15 +132,17 @@ class InfoApi(CscVersion, APIView):
         lang = serializers.CharField()
         description = serializers.CharField()
         authType = serializers.ListField(child=serializers.CharField())  # noqa: N815
-        oauth2 = serializers.URLField()
+        oauth2 = serializers.URLField(required=False, help_text="v1: base URI of the OAuth 2.0 endpoints")
+        oauth2Issuer = serializers.URLField(  # noqa: N815
+            required=False,
+            help_text="v2: the OAuth 2.0 issuer (RFC 8414 metadata at /.well-known/oauth-authorization-server)")
         methods = serializers.ListField(child=serializers.CharField())
 
     @extend_schema(request=InputSerializer, responses={200: OutputSerializer, **csc_errors(400, 413, 415)},
                    examples=example(lang="it-IT"), tags=["CSC"], auth=[])
     def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return Response(service_info(request, version=self.api_version, lang=serializer.validated_data.get("lang")))
+        data = csc_input(self.InputSerializer, request.data if request.data else {})
+        return Response(service_info(request, version=self.api_version, lang=data.get("lang")))
 
 
 class CredentialsListApi(CscView):
@@ -140,14 +150,18 @@ class CredentialsListApi(CscView):
 
     class InputSerializer(CscBaseInput):
         userID = serializers.CharField(max_length=150)  # noqa: N815
-        maxResults = serializers.IntegerField(required=False, min_value=1, max_value=100)  # noqa: N815
+        maxResults = serializers.IntegerField(  # noqa: N815
+            required=False, help_text=f"1 to {MAX_RESULTS}; absent, 0 or out of range: {MAX_RESULTS}")
         pageToken = serializers.CharField(required=False, max_length=16)  # noqa: N815
+        lang = lang_field()
         # v2 only (ignored by v1 clients, which do not send them)
         credentialInfo = serializers.BooleanField(required=False, default=False)  # noqa: N815
         certificates = serializers.ChoiceField(choices=["none", "single", "chain"], required=False, default="single")
         certInfo = serializers.BooleanField(required=False, default=False)  # noqa: N815
         authInfo = serializers.BooleanField(required=False, default=False)  # noqa: N815
-        onlyValid = serializers.BooleanField(required=False, default=False)  # noqa: N815
+        onlyValid = serializers.BooleanField(  # noqa: N815
+            required=False, default=False,
+            help_text="v2: true lists only credentials that can sign now; false (the default) also suspended ones")
 
     class OutputSerializer(serializers.Serializer):
         credentialIDs = serializers.ListField(child=serializers.CharField())  # noqa: N815
@@ -155,7 +169,7 @@ class CredentialsListApi(CscView):
         credentialInfos = serializers.ListField(  # noqa: N815
             child=serializers.DictField(), required=False, help_text="v2, with credentialInfo: each credential's info"
         )
-        onlyValid = serializers.BooleanField(required=False, help_text="v2")  # noqa: N815
+        onlyValid = serializers.BooleanField(required=False, help_text="v2: present (true) when onlyValid was asked")  # noqa: N815
 
     @extend_schema(
         request=InputSerializer,
@@ -177,8 +191,12 @@ class CredentialsListApi(CscView):
             if not data["pageToken"].isdigit():
                 raise invalid_request("Invalid parameter pageToken")
             offset = int(data["pageToken"])
-        limit = data.get("maxResults") or 100
-        listed = credential_list_for_api_client(client=self.client, holder=holder)
+        csc_language_activate(data.get("lang"))
+        limit = data.get("maxResults") or MAX_RESULTS
+        if not 1 <= limit <= MAX_RESULTS:
+            limit = MAX_RESULTS  # the specification's fallback: the service's maximum, not an error
+        only_valid = self.api_version == "v1" or data["onlyValid"]
+        listed = credential_list_for_api_client(client=self.client, holder=holder, only_valid=only_valid)
         credentials = list(listed[offset : offset + limit + 1])
         page, more = credentials[:limit], len(credentials) > limit
         body: dict[str, Any] = {"credentialIDs": [c.iut for c in page]}
@@ -189,10 +207,11 @@ class CredentialsListApi(CscView):
                 body["credentialInfos"] = [
                     {"credentialID": c.iut, **credential_info(
                         c, version="v2", certificates=data["certificates"], cert_info=data["certInfo"],
-                        auth_info=data["authInfo"])}
+                        auth_info=data["authInfo"], lang=data.get("lang"))}
                     for c in page
                 ]
-            body["onlyValid"] = True
+            if data["onlyValid"]:
+                body["onlyValid"] = True
         return Response(body)
 
 
@@ -203,7 +222,7 @@ class CredentialsInfoApi(CscView):
         certificates = serializers.ChoiceField(choices=["none", "single", "chain"], required=False, default="single")
         certInfo = serializers.BooleanField(required=False, default=False)  # noqa: N815
         authInfo = serializers.BooleanField(required=False, default=False)  # noqa: N815
-        lang = serializers.CharField(required=False, max_length=35)
+        lang = lang_field()
 
     class OutputSerializer(serializers.Serializer):
         description = serializers.CharField()
@@ -268,13 +287,15 @@ class AuthorizeApi(CscView):
 
     class InputSerializerV2(CredentialInput):
         class AuthData(serializers.Serializer):
-            id = serializers.ChoiceField(choices=["PIN", "OTP"])
+            """One authentication object of ``credentials/info``'s ``auth.objects``: ``PIN`` or ``OTP``."""
+
+            id = serializers.CharField(max_length=32)
             value = serializers.CharField(max_length=64, trim_whitespace=False)
 
         numSignatures = serializers.IntegerField(min_value=1)  # noqa: N815
         hashes = hash_list(required=False)
         hashAlgorithmOID = serializers.ChoiceField(choices=DIGEST_OIDS, required=False)  # noqa: N815
-        authData = serializers.ListField(child=AuthData(), min_length=2, max_length=2)  # noqa: N815
+        authData = serializers.ListField(child=AuthData(), max_length=8)  # noqa: N815
         description = serializers.CharField(required=False, max_length=500, allow_blank=True)
 
     class OutputSerializer(serializers.Serializer):
@@ -299,20 +320,24 @@ class AuthorizeApi(CscView):
         else:
             data = self.input(self.InputSerializerV2)
             hashes = data.get("hashes")
+            # "PIN AND OTP", as credentials/info declares: each object once, nothing else.
+            ids = [item["id"] for item in data["authData"]]
+            if sorted(ids) != ["OTP", "PIN"]:
+                raise invalid_request("Invalid parameter authData")
             auth = {item["id"]: item["value"] for item in data["authData"]}
-            if set(auth) != {"PIN", "OTP"}:
-                raise invalid_request("Invalid parameter authData: PIN and OTP are both required")
             pin, otp = auth["PIN"], auth["OTP"]
             length = DIGESTS[data["hashAlgorithmOID"]][1] if data.get("hashAlgorithmOID") else None
             if length and any(len(h) != length for h in hashes or []):
-                raise invalid_request("Invalid parameter hashes: length does not match hashAlgorithmOID")
+                raise invalid_request("Invalid digest value length")
         # SCAL 2: the authorization is bound to the hashes it may sign, one per signature.
         if not hashes:
-            raise invalid_request("Missing parameter hash" if self.api_version == "v1" else "Missing parameter hashes")
+            raise invalid_request("Missing (or invalid type) array parameter hash" if self.api_version == "v1"
+                                  else "Missing (or invalid type) array parameter hashes")
         if data["numSignatures"] > settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION:
-            raise ApplicationError("num_signatures_too_high", "numSignatures is greater than multisign.")
+            raise ApplicationError("num_signatures_too_high", _("numSignatures is greater than multisign (%(max)d).")
+                                   % {"max": settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION})
         if len(hashes) != data["numSignatures"]:
-            raise invalid_request("Invalid parameter numSignatures: it must equal the number of hashes")
+            raise invalid_request("Invalid value for parameter numSignatures")
         certificate = self.usable_credential(data["credentialID"])
         activation, sad = signature_authorize(
             holder=certificate.holder, certificate=certificate, pin=pin, otp_code=otp, hashes=list(hashes),
@@ -364,7 +389,7 @@ class ExtendTransactionApi(CscView):
             hashes = data.get("hashes")
             length = DIGESTS[data["hashAlgorithmOID"]][1] if data.get("hashAlgorithmOID") else None
             if length and any(len(h) != length for h in hashes or []):
-                raise invalid_request("Invalid parameter hashes: length does not match hashAlgorithmOID")
+                raise invalid_request("Invalid digest value length")
         certificate = self.usable_credential(data["credentialID"])
         activation, sad = signature_activation_extend(
             sad_token=data["SAD"], certificate=certificate, client=self.client,
@@ -510,7 +535,7 @@ class TimestampApi(CscView):
         data = self.input(self.InputSerializer)
         name, length = DIGESTS[data["hashAlgo"]]
         if len(data["hash"]) != length:
-            raise invalid_request("Invalid parameter hash: length does not match hashAlgo")
+            raise invalid_request("Invalid digest value length")
         token = timestamp_token(
             digest=data["hash"], digest_algorithm=name,
             nonce=int(data["nonce"], 16) if data.get("nonce") else None, client=self.client,
