@@ -473,3 +473,33 @@ def hashes_sign(*, private_key: PrivateKey, hashes: Sequence[bytes], hash_algori
     if any(len(h) != length for h in hashes):
         raise ApplicationError("invalid_request", _("A hash has the wrong length for its algorithm."))
     return [digest_sign(private_key, bytes(h), hash_algorithm) for h in hashes]
+
+
+def digests_cms_sign(
+    *, private_key: PrivateKey, certificate: Certificate, digests: Sequence[bytes], digest_algorithm: str = "sha256",
+    level: Level | str = Level.B_B,
+) -> list[bytes]:
+    """PAdES signatures over document digests computed by the caller (CSC signDoc ``documentDigests``):
+    for each digest of a PDF's signed byte ranges, the DER CMS ``SignedData`` its client embeds in
+    the signature field's ``/Contents`` — exactly what :class:`PadesBatch` embeds itself. From B-T a
+    signature timestamp; B-LT and B-LTA cannot be finished here (the revocation data goes in the
+    document's DSS, which only the client writes): their CMS is B-T, and the caller hands the
+    validation data over beside it."""
+    if digest_algorithm not in HASH_LENGTHS:
+        raise ApplicationError("invalid_request", _("Unsupported hash algorithm."))
+    if any(len(d) != HASH_LENGTHS[digest_algorithm] for d in digests):
+        raise ApplicationError("invalid_request", _("A hash has the wrong length for its algorithm."))
+    signer = signer_for(private_key=private_key, certificate=certificate)
+    timestamper = timestamper_get() if level_parse(level) != Level.B_B else None
+
+    async def run() -> list[bytes]:
+        signed = []
+        for digest in digests:
+            content = await signer.async_sign(bytes(digest), digest_algorithm, use_pades=True, timestamper=timestamper)
+            signed.append(content.dump())
+        return signed
+
+    try:
+        return coroutine_run(run())
+    finally:
+        signer.forget_key()

@@ -466,3 +466,10 @@ def pdf_intake(
             )
         read.append((name, data))
     return [_check_content(name=name, data=data, allow_active_content=allow_active_content) for name, data in read]
+
+
+def pdf_has_signatures(data: bytes) -> bool:
+    """Does a document that passed the intake already carry a signature (or a document timestamp)?
+    A certification signature can only be the first one."""
+    reader = pdf_reader(bytes(data))
+    return bool(reader.embedded_signatures) or bool(reader.embedded_timestamp_signatures)

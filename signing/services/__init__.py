@@ -11,7 +11,7 @@ from signing.services.activation import (
     signature_authorize,
 )
 from signing.services.jobs import signing_job_create, signing_job_run, signing_jobs_purge
-from signing.services.signatures import signature_sign_documents, signature_sign_hashes
+from signing.services.signatures import signature_sign_digests, signature_sign_documents, signature_sign_hashes
 from signing.services.validation import SignatureReport, ValidationReport, pdf_validate
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "signature_activation_reserve",
     "signature_activations_purge",
     "signature_authorize",
+    "signature_sign_digests",
     "signature_sign_documents",
     "signature_sign_hashes",
     "signing_job_create",

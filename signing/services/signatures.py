@@ -228,6 +228,7 @@ def signature_sign_documents(
     location: str = "",
     contact: str = "",
     certify: bool = False,
+    each: Sequence[tuple[str, bool]] | None = None,
     client: ClientIdentity | None = None,
     ip: str = "",
     job: SigningJob | None = None,
@@ -237,34 +238,84 @@ def signature_sign_documents(
     Every document is checked (the intake's checks and bounds, named) before anything else; then
     :func:`_signed_once`: a document that cannot be signed refuses the call, names the document and
     spends nothing. A hash-bound activation must list the SHA-256 of each document exactly as sent.
-    ``job``: the batch job whose activation this is (the only caller that may spend an activation
-    reserved for it); a job's worker uses :func:`signature_sign_job_documents`.
+    ``each``: a (level, certify) per document, when they differ within one call (CSC signDoc);
+    otherwise ``level`` and ``certify`` apply to all. ``job``: the batch job whose activation this is
+    (the only caller that may spend an activation reserved for it); a job's worker uses
+    :func:`signature_sign_job_documents`.
     """
     if not documents:
         raise _invalid_request(_("No document to sign."))
     names = list(names or [""] * len(documents))
-    if len(names) != len(documents):
+    if len(names) != len(documents) or (each is not None and len(each) != len(documents)):
         raise _invalid_request()
     labels = _labels(names, len(documents))
-    parsed_level = pades.level_parse(level)
+    options = [(pades.level_parse(lv), cert) for lv, cert in each] if each else (
+        [(pades.level_parse(level), certify)] * len(documents))
     for data, label in zip(documents, labels, strict=True):
         pdf_document_read(name=label, data=data)
     digests = [hashlib.sha256(bytes(d)).hexdigest() for d in documents]
 
     def sign(private_key: PrivateKey, activation: SignatureActivation) -> list[bytes]:
-        with _pades_batch(private_key, activation, level=parsed_level, appearance=appearance, reason=reason,
-                          location=location, contact=contact, certify=certify) as batch:
-            results = batch.sign_each(documents)
+        # One batch per kind of signature asked for (most calls: one), each document in its place.
+        results: list[bytes | Exception] = [b""] * len(documents)
+        for kind in dict.fromkeys(options):
+            places = [index for index, option in enumerate(options) if option == kind]
+            with _pades_batch(private_key, activation, level=kind[0], appearance=appearance, reason=reason,
+                              location=location, contact=contact, certify=kind[1]) as batch:
+                for index, result in zip(places, batch.sign_each([documents[i] for i in places]), strict=True):
+                    results[index] = result
         for label, result in zip(labels, results, strict=True):
             if isinstance(result, Exception):
                 raise _unsignable(label, result)
         return [result for result in results if isinstance(result, bytes)]
 
+    levels = {str(lv) for lv, _certify in options}
     return _signed_once(
         sad_token=sad_token, certificate=certificate, client=client, hex_hashes=digests, hash_algorithm="sha256",
-        ip=ip, level=str(parsed_level), job=job, sign=sign,
+        ip=ip, level=levels.pop() if len(levels) == 1 else "mixed", job=job, sign=sign,
         entries=lambda signed: [
             (n, d, hashlib.sha256(s).hexdigest()) for n, d, s in zip(names, digests, signed, strict=True)
+        ],
+    )
+
+
+def signature_sign_digests(
+    *,
+    sad_token: str,
+    digests: Sequence[bytes],
+    certificate: Certificate,
+    hash_algorithm: str = "sha256",
+    levels: Sequence[str],
+    client: ClientIdentity | None = None,
+    ip: str = "",
+) -> list[bytes]:
+    """PAdES signatures (CMS, DER) over the digests of documents the client holds (CSC signDoc with
+    ``documentDigests``), in order, each at its level (B-LT/B-LTA: see :func:`pades.digests_cms_sign`).
+    The activation is spent as for the documents themselves: a hash-bound one must list each digest."""
+    if not digests:
+        raise _invalid_request(_("No hash to sign."))
+    if len(levels) != len(digests):
+        raise _invalid_request()
+    hex_hashes = _hashes_hex(digests, hash_algorithm)
+    parsed = [pades.level_parse(lv) for lv in levels]
+
+    def sign(private_key: PrivateKey, activation: SignatureActivation) -> list[bytes]:
+        signed: list[bytes] = [b""] * len(digests)
+        for level in dict.fromkeys(parsed):
+            places = [index for index, lv in enumerate(parsed) if lv == level]
+            cms_list = pades.digests_cms_sign(
+                private_key=private_key, certificate=activation.certificate, digests=[digests[i] for i in places],
+                digest_algorithm=hash_algorithm, level=level)
+            for index, content in zip(places, cms_list, strict=True):
+                signed[index] = content
+        return signed
+
+    distinct = {str(lv) for lv in parsed}
+    return _signed_once(
+        sad_token=sad_token, certificate=certificate, client=client, hex_hashes=hex_hashes,
+        hash_algorithm=hash_algorithm, ip=ip, level=distinct.pop() if len(distinct) == 1 else "mixed", sign=sign,
+        entries=lambda signed: [
+            ("", h, hashlib.sha256(s).hexdigest()) for h, s in zip(hex_hashes, signed, strict=True)
         ],
     )
 

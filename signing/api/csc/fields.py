@@ -60,6 +60,31 @@ class HashField(Base64Field):
         return value
 
 
+# CSC conformance levels to the signer's: the baseline names of the tables ("Ades-B-B"), as clients
+# spell them too ("AdES-B-B"), and the short ETSI ones ("Ades-B", "Ades-T"…), to the same levels.
+_LEVELS = {"b-b": "B-B", "b-t": "B-T", "b-lt": "B-LT", "b-lta": "B-LTA", "b": "B-B", "t": "B-T", "lt": "B-LT",
+           "lta": "B-LTA"}
+
+
+def conformance_level_parse(value: str | None) -> str:
+    """The signer's level for a CSC ``conformance_level`` (absent: the specification's default,
+    AdES-B-B); anything else is "Invalid parameter conformance_level"."""
+    if value is None:
+        return "B-B"
+    text = str(value).strip().lower()
+    if text.startswith("ades-") and text[5:] in _LEVELS:
+        return _LEVELS[text[5:]]
+    raise ApplicationError("invalid_request", "Invalid parameter conformance_level")
+
+
+class HashesField(serializers.ListField):
+    """``documentDigests[].hashes``: an array of base64 digests, or a single one as a string (as the
+    specification's own example sends it)."""
+
+    def to_internal_value(self, data: Any) -> list[Any]:
+        return super().to_internal_value([data] if isinstance(data, str) else data)
+
+
 def hash_list(**kwargs: Any) -> serializers.ListField:
     return serializers.ListField(
         child=HashField(), min_length=1, max_length=settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION, **kwargs

@@ -15,10 +15,11 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from rest_framework.request import Request
 
-from certificates.models import Certificate, CertificateAuthority, CertificateState
+from certificates.models import AuthorityRole, Certificate, CertificateAuthority, CertificateState
 from otp.models import DeviceKind
 from signing.api.csc.algorithms import CONFORMANCE_LEVELS, EC_CURVE_OIDS, EC_SIGN_ALGOS, RSA_SIGN_ALGOS
 from signing.api.selectors import credential_is_usable, otp_devices_for_credential, sms_device_active
+from signing.revinfo import trust_material
 
 CSC_V1_SPECS = "1.0.4.0"
 CSC_V2_SPECS = "2.0.0.2"
@@ -183,3 +184,18 @@ def expires_in(activation: Any) -> int:
     if expires_at is None:
         return 300
     return max(0, int((expires_at - timezone.now()).total_seconds()))
+
+
+def validation_info(certificate: Certificate) -> dict[str, list[str]]:
+    """signDoc's ``validationInfo``: what a verifier needs beyond the signature itself, produced now
+    (after the signatures, so every OCSP answer is issued after the signing time): the signer's
+    OCSP answer (and the time-stamping unit's), the root CRL that covers the issuing CA, and the
+    certificates of the chain up to the root, with the time-stamping unit's."""
+    material = trust_material(certificates=[certificate.issued_der])
+    chain = _chain(certificate)[1:]
+    authorities = [bytes(a.der) for a in CertificateAuthority.objects.filter(role=AuthorityRole.TSA, is_current=True)]
+    return {
+        "ocsp": [base64.b64encode(answer).decode("ascii") for answer in material.ocsps],
+        "crl": [base64.b64encode(crl).decode("ascii") for crl in material.crls],
+        "certificates": [base64.b64encode(der).decode("ascii") for der in dict.fromkeys([*chain, *authorities])],
+    }

@@ -29,7 +29,6 @@ from core.ratelimit import client_ip
 from otp.sms_codes import sms_code_issue
 from signing.api.authentication import ApiClientView
 from signing.api.csc.algorithms import (
-    CONFORMANCE_LEVELS,
     DIGEST_OIDS,
     DIGESTS,
     SHA256_OID,
@@ -47,13 +46,21 @@ from signing.api.csc.fields import (
     Base64Field,
     CredentialInput,
     CscBaseInput,
+    HashesField,
     HashField,
+    conformance_level_parse,
     csc_input,
     example,
     hash_list,
     lang_field,
 )
-from signing.api.csc.presenters import credential_info, csc_language_activate, expires_in, service_info
+from signing.api.csc.presenters import (
+    credential_info,
+    csc_language_activate,
+    expires_in,
+    service_info,
+    validation_info,
+)
 from signing.api.schema import CLIENT_CALL, error_responses
 from signing.api.selectors import (
     credential_get_for_api_client,
@@ -65,10 +72,11 @@ from signing.api.selectors import (
     sms_device_active,
 )
 from signing.models import Channel
-from signing.pdf_input import pdf_document_check
+from signing.pdf_input import pdf_document_check, pdf_has_signatures
 from signing.services import (
     signature_activation_extend,
     signature_authorize,
+    signature_sign_digests,
     signature_sign_documents,
     signature_sign_hashes,
 )
@@ -451,69 +459,140 @@ class SignHashApi(CscView):
 
 
 class SignDocApi(CscView):
-    """v2 ``signatures/signDoc``: PAdES signatures of whole PDFs."""
+    """v2 ``signatures/signDoc``: PAdES signatures of whole PDFs (``documents``: the signed PDFs back)
+    or of the digests of PDFs the client holds (``documentDigests``: the CMS signatures back), each
+    at its own conformance level and envelope property."""
 
     max_body_bytes = settings.API_MAX_DOCUMENT_REQUEST_BYTES
 
     class InputSerializer(CredentialInput):
         class Document(serializers.Serializer):
             document = Base64Field(max_length=settings.API_MAX_DOCUMENT_REQUEST_BYTES)
-            signature_format = serializers.ChoiceField(choices=["P"])
-            conformance_level = serializers.ChoiceField(choices=list(CONFORMANCE_LEVELS), required=False,
-                                                        default="Ades-B-B")
+            signature_format = serializers.ChoiceField(choices=["P"], help_text="P (PAdES): the only format offered")
+            conformance_level = serializers.CharField(
+                required=False, max_length=16,
+                help_text="AdES-B-B (default), AdES-B-T, AdES-B-LT, AdES-B-LTA (also spelled Ades-…)")
             signAlgo = serializers.CharField(max_length=64)  # noqa: N815
             signAlgoParams = serializers.CharField(required=False, max_length=1024)  # noqa: N815
             signed_envelope_property = serializers.ChoiceField(
-                choices=["Default", "Certification", "Revision"], required=False, default="Default")
+                choices=["Certification", "Revision", "Default"], required=False,
+                help_text="Certification (the default, for a document without signatures: an already signed "
+                          "one can only take a Revision) or Revision")
+
+        class DocumentDigest(serializers.Serializer):
+            hashes = HashesField(child=HashField(), min_length=1,
+                                 max_length=settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION)
+            hashAlgorithmOID = serializers.ChoiceField(choices=DIGEST_OIDS, required=False)  # noqa: N815
+            signature_format = serializers.ChoiceField(choices=["P"])
+            conformance_level = serializers.CharField(required=False, max_length=16)
+            signAlgo = serializers.CharField(max_length=64)  # noqa: N815
+            signAlgoParams = serializers.CharField(required=False, max_length=1024)  # noqa: N815
+            signed_envelope_property = serializers.ChoiceField(
+                choices=["Certification", "Revision", "Default"], required=False)
 
         SAD = serializers.CharField(max_length=1024)
         documents = serializers.ListField(
-            child=Document(), min_length=1, max_length=settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION
+            child=Document(), required=False, max_length=settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION
         )
+        documentDigests = serializers.ListField(  # noqa: N815
+            child=DocumentDigest(), required=False, max_length=settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION
+        )
+        signatureQualifier = serializers.ChoiceField(choices=["eu_eidas_qes"], required=False)  # noqa: N815
+        operationMode = serializers.ChoiceField(  # noqa: N815
+            choices=["S"], required=False, default="S",
+            help_text="S only: asynchronous signing (A) is refused, never run synchronously")
         returnValidationInfo = serializers.BooleanField(required=False, default=False)  # noqa: N815
 
     class OutputSerializer(serializers.Serializer):
-        DocumentWithSignature = serializers.ListField(child=serializers.CharField())  # noqa: N815
-        SignatureObject = serializers.ListField(child=serializers.CharField())  # noqa: N815
+        DocumentWithSignature = serializers.ListField(  # noqa: N815
+            child=serializers.CharField(), required=False, help_text="the signed PDFs, when documents were sent")
+        SignatureObject = serializers.ListField(  # noqa: N815
+            child=serializers.CharField(), required=False,
+            help_text="the CMS signatures (DER, base64), when documentDigests were sent")
+        validationInfo = serializers.DictField(  # noqa: N815
+            required=False, help_text="ocsp, crl, certificates (base64 DER): with returnValidationInfo, and always "
+                                      "for documentDigests at AdES-B-LT or AdES-B-LTA")
 
     @extend_schema(
         request=InputSerializer,
         responses={200: OutputSerializer, **csc_errors(
-            *CLIENT_CALL, s400="invalid_request (also a document that is not a readable PDF), sad_expired, "
-            "unauthorized_hash, num_signatures_too_high, credential_is_disabled")},
+            *CLIENT_CALL, s400="invalid_request (also a document that is not a readable PDF, an unauthorized "
+            "document or digest, an expired SAD), invalid_authentication_data")},
         examples=example(credentialID=EXAMPLE_CREDENTIAL_ID, SAD=EXAMPLE_SAD, documents=[{
-            "document": "JVBERi0xLjcKJeLjz9MK", "signature_format": "P", "conformance_level": "Ades-B-T",
+            "document": "JVBERi0xLjcKJeLjz9MK", "signature_format": "P", "conformance_level": "AdES-B-T",
             "signAlgo": SHA256_WITH_RSA_OID}]),
         tags=["CSC"],
     )
     def post(self, request: Request) -> Response:
-        if "documentDigests" in (request.data if isinstance(request.data, dict) else {}):
-            raise invalid_request("Invalid parameter documentDigests: use signatures/signHash for digests")
         data = self.input(self.InputSerializer)
+        documents, digests = data.get("documents"), data.get("documentDigests")
+        if documents and digests:
+            raise invalid_request("Both documentDigests and documents parameters passed")
+        if not documents and not digests:
+            raise invalid_request("Empty documentDigests and documents objects")
         certificate = self.usable_credential(data["credentialID"])
-        levels = {d["conformance_level"] for d in data["documents"]}
-        if len(levels) != 1:
-            raise invalid_request("Invalid parameter conformance_level: one level per call")
         offered = sign_algos(x509.load_der_x509_certificate(certificate.issued_der))
-        if any(d["signAlgo"] not in offered for d in data["documents"]):
+        entries = documents or digests or []
+        if any(entry["signAlgo"] not in offered for entry in entries):
             raise invalid_request("Invalid parameter signAlgo")
-        certify = {d["signed_envelope_property"] == "Certification" for d in data["documents"]}
-        if len(certify) != 1:
-            raise invalid_request("Invalid parameter signed_envelope_property: one kind per call")
+        levels = [conformance_level_parse(entry.get("conformance_level")) for entry in entries]
+        if documents:
+            body = self._documents(certificate, documents, levels, data)
+        else:
+            body = self._digests(certificate, digests or [], levels, data)
+        if data["returnValidationInfo"] or (digests and {"B-LT", "B-LTA"} & set(levels)):
+            body["validationInfo"] = validation_info(certificate)
+        return Response(body)
+
+    def _documents(self, certificate: Certificate, documents: list[dict[str, Any]], levels: list[str],
+                   data: dict[str, Any]) -> dict[str, Any]:
         # The intake's checks and bounds, each document's, before the SAD is looked at (how many and
         # how large together: multisign and the body limit). CSC documents have no names: a refusal
         # names the document by its place in the request.
-        for index, document in enumerate(data["documents"]):
+        for index, document in enumerate(documents):
             pdf_document_check(name=f"documents[{index}]", data=document["document"])
+        certify = [
+            document.get("signed_envelope_property") == "Certification"
+            or (document.get("signed_envelope_property") in (None, "Default")
+                and not pdf_has_signatures(document["document"]))
+            for document in documents
+        ]
         signed = signature_sign_documents(
-            sad_token=data["SAD"], certificate=certificate, documents=[d["document"] for d in data["documents"]],
-            level=CONFORMANCE_LEVELS[levels.pop()], certify=certify.pop(), client=self.client,
-            ip=client_ip(request),
+            sad_token=data["SAD"], certificate=certificate, documents=[d["document"] for d in documents],
+            each=list(zip(levels, certify, strict=True)), client=self.client, ip=client_ip(self.request),
         )
-        return Response({
-            "DocumentWithSignature": [base64.b64encode(pdf).decode("ascii") for pdf in signed],
-            "SignatureObject": [],
-        })
+        return {"DocumentWithSignature": [base64.b64encode(pdf).decode("ascii") for pdf in signed]}
+
+    def _digests(self, certificate: Certificate, digests: list[dict[str, Any]], levels: list[str],
+                 data: dict[str, Any]) -> dict[str, Any]:
+        offered = sign_algos(x509.load_der_x509_certificate(certificate.issued_der))
+        hashes: list[bytes] = []
+        hash_levels: list[str] = []
+        algorithms = set()
+        for entry, level in zip(digests, levels, strict=True):
+            implied = offered.get(entry["signAlgo"])
+            named = entry.get("hashAlgorithmOID")
+            if named and implied and named != implied:
+                raise invalid_request("String parameter hashAlgorithmOID contradicts with signAlgo parameter")
+            oid = named or implied
+            if oid is None:
+                raise invalid_request("Missing (or invalid type) string parameter hashAlgorithmOID")
+            name, length = DIGESTS[oid]
+            if any(len(h) != length for h in entry["hashes"]):
+                raise invalid_request("Invalid digest value length")
+            algorithms.add(name)
+            hashes += entry["hashes"]
+            hash_levels += [level] * len(entry["hashes"])
+        if len(algorithms) != 1:
+            raise invalid_request("Invalid parameter hashAlgorithmOID")  # one digest algorithm per call
+        if len(hashes) > settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION:
+            raise ApplicationError("num_signatures_too_high", _("numSignatures is greater than multisign (%(max)d).")
+                                   % {"max": settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION})
+        signed = signature_sign_digests(
+            sad_token=data["SAD"], certificate=certificate, digests=hashes, hash_algorithm=algorithms.pop(),
+            levels=hash_levels, client=self.client, ip=client_ip(self.request),
+        )
+        return {"SignatureObject": [base64.b64encode(content).decode("ascii") for content in signed]}
 
 
 class TimestampApi(CscView):
