@@ -514,6 +514,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "ENUM_NAME_OVERRIDES": {"DigestAlgorithmOidEnum": "signing.api.csc.algorithms.DIGEST_OIDS"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "signing.api.schema.oauth_paths",
+    ],
 }
 # Access tokens of API clients are short-lived: a leaked token is worth minutes, and revoking a
 # client (which deletes its tokens) is immediate anyway.

@@ -15,13 +15,27 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
 
+class CscErrorDetailsSerializer(serializers.Serializer):
+    code = serializers.CharField(
+        help_text="The service's own code: invalid_pin, locked_pin, invalid_otp, otp_replayed, locked_otp, "
+        "sad_expired, unauthorized_hash, num_signatures_too_high, credential_is_disabled, credential_expired")
+    message = serializers.CharField(help_text="What went wrong, in the language of the call")
+
+    class Meta:
+        ref_name = "CscErrorDetails"
+
+
 class CscErrorSerializer(serializers.Serializer):
     error = serializers.CharField(
-        help_text="CSC error code: invalid_request, invalid_token, insufficient_scope, access_denied, invalid_pin, "
-        "locked_pin, invalid_otp, locked_otp, sad_expired, unauthorized_hash, num_signatures_too_high, "
-        "credential_is_disabled, too_many_requests"
+        help_text="CSC error code, as the specification's tables give it: invalid_request, "
+        "invalid_authentication_data (v2: a wrong PIN or OTP), invalid_token, insufficient_scope, access_denied, "
+        "too_many_requests"
     )
-    error_description = serializers.CharField(help_text="What went wrong, in the language asked for")
+    error_description = serializers.CharField(
+        help_text="The specification's description where its tables have one (\"The PIN is invalid\", "
+        "\"SAD expired\"…), otherwise what went wrong, in the language asked for")
+    error_details = CscErrorDetailsSerializer(
+        required=False, help_text="For a refusal of the signing service: its own code and message")
 
     class Meta:
         ref_name = "CscError"
@@ -84,3 +98,67 @@ class Base64FieldScheme(OpenApiSerializerFieldExtension):
         if pattern:
             schema["pattern"] = pattern
         return schema
+
+
+# --- The OAuth 2.0 token endpoint (a django-oauth-toolkit view, outside DRF) ------------------------
+
+_TOKEN_REQUEST = {
+    "type": "object",
+    "required": ["grant_type"],
+    "properties": {
+        "grant_type": {"type": "string", "enum": ["client_credentials", "authorization_code"]},
+        "scope": {"type": "string", "description": "Space-separated: csc, batch, validation; the CSC names "
+                                                   "service and credential are accepted for csc"},
+        "client_id": {"type": "string", "description": "With client_secret, when not in the Authorization header"},
+        "client_secret": {"type": "string"},
+        "code": {"type": "string", "description": "authorization_code: the code the holder's consent gave"},
+        "redirect_uri": {"type": "string"},
+        "code_verifier": {"type": "string", "description": "authorization_code: the PKCE verifier (S256)"},
+    },
+}
+_TOKEN_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}},
+}
+
+
+def _token_operation(path: str) -> dict[str, Any]:
+    return {
+        "operationId": "oauth2_token" + path.replace("/", "_").replace("_oauth2_token", ""),
+        "summary": "An access token (OAuth 2.0, RFC 6749)",
+        "description": "Client credentials (Authorization: Basic, or client_id and client_secret in the body); "
+                       "the authorization code of a holder's consent for the CSC credential scope.",
+        "tags": ["OAuth 2.0"],
+        "security": [],
+        "requestBody": {"required": True, "content": {
+            "application/x-www-form-urlencoded": {"schema": _TOKEN_REQUEST},
+            "application/json": {"schema": _TOKEN_REQUEST},
+        }},
+        "responses": {
+            "200": {"description": "The token", "content": {"application/json": {"schema": {
+                "type": "object",
+                "required": ["access_token", "token_type", "expires_in"],
+                "properties": {
+                    "access_token": {"type": "string"}, "token_type": {"type": "string", "enum": ["Bearer"]},
+                    "expires_in": {"type": "integer"}, "scope": {"type": "string"},
+                },
+            }}}},
+            "400": {"description": "invalid_request, invalid_grant, invalid_scope, unsupported_grant_type",
+                    "content": {"application/json": {"schema": _TOKEN_ERROR}}},
+            "401": {"description": "invalid_client: unknown or revoked client, wrong secret",
+                    "content": {"application/json": {"schema": _TOKEN_ERROR}}},
+            "413": {"description": _MEANINGS[413], "content": {"application/json": {"schema": _TOKEN_ERROR}}},
+            "415": {"description": _MEANINGS[415], "content": {"application/json": {"schema": _TOKEN_ERROR}}},
+            "429": {"description": _MEANINGS[429], "content": {"application/json": {"schema": _TOKEN_ERROR}}},
+        },
+    }
+
+
+def oauth_paths(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular post-processing hook: the token endpoints (``/oauth2/token`` and the CSC
+    versions' own) are django-oauth-toolkit's, not DRF views, so the schema gets them here."""
+    paths = result.setdefault("paths", {})
+    for path in ("/oauth2/token", "/csc/v1/oauth2/token", "/csc/v2/oauth2/token"):
+        paths.setdefault(path, {})["post"] = _token_operation(path)
+    return result

@@ -158,7 +158,9 @@ def csc_invalid_input(serializer: serializers.Serializer, detail: Any) -> Applic
         if code == "length":
             return ApplicationError("invalid_request", "Invalid digest value length")
         return ApplicationError("invalid_request", "Invalid Base64 hash string parameter")
-    if field is not None and not nested and code in _TYPE_CODES:
+    # A pattern that does not match is a bad value, not a bad type.
+    type_problem = code in _TYPE_CODES and not (code == "invalid" and isinstance(field, serializers.RegexField))
+    if field is not None and not nested and type_problem:
         return ApplicationError("invalid_request", f"Missing (or invalid type) {_type_word(field)} parameter {name}")
     if name == "numSignatures":
         return ApplicationError("invalid_request", "Invalid value for parameter numSignatures")

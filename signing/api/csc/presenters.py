@@ -73,6 +73,7 @@ def service_info(request: Request, *, version: str, lang: str | None = None) -> 
         body["signAlgorithms"] = {"algos": sorted({*RSA_SIGN_ALGOS, *EC_SIGN_ALGOS})}
         body["signature_formats"] = {"formats": ["P"], "envelope_properties": [["Certification", "Revision"]]}
         body["conformance_levels"] = list(CONFORMANCE_LEVELS)
+        body["validationInfo"] = True
     return body
 
 

@@ -145,6 +145,13 @@ class InfoApi(CscVersion, APIView):
             required=False,
             help_text="v2: the OAuth 2.0 issuer (RFC 8414 metadata at /.well-known/oauth-authorization-server)")
         methods = serializers.ListField(child=serializers.CharField())
+        signAlgorithms = serializers.DictField(required=False, help_text="v2: {algos: [OID…]}")  # noqa: N815
+        signature_formats = serializers.DictField(  # noqa: N815
+            required=False, help_text="v2: {formats: [P], envelope_properties: [[Certification, Revision]]}")
+        conformance_levels = serializers.ListField(  # noqa: N815
+            child=serializers.CharField(), required=False, help_text="v2: Ades-B-B … Ades-B-LTA")
+        validationInfo = serializers.BooleanField(  # noqa: N815
+            required=False, help_text="v2: true, signDoc answers validationInfo when asked (returnValidationInfo)")
 
     @extend_schema(request=InputSerializer, responses={200: OutputSerializer, **csc_errors(400, 413, 415)},
                    examples=example(lang="it-IT"), tags=["CSC"], auth=[])
@@ -243,6 +250,7 @@ class CredentialsInfoApi(CscView):
         SCAL = serializers.CharField()
         multisign = serializers.IntegerField()
         lang = serializers.CharField()
+        signatureQualifier = serializers.CharField(required=False, help_text="v2: eu_eidas_qes")  # noqa: N815
 
     @extend_schema(
         request=InputSerializer,
