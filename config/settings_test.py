@@ -20,3 +20,20 @@ from config.settings import *  # noqa: E402,F403
 # Argon2id at its minimum cost: the tests derive many PIN keys; production keeps CA_PIN_KDF_COST's
 # defaults (the parameters travel with each wrapped key, so nothing else changes).
 CA_PIN_KDF_COST = {"time_cost": 1, "memory_cost": 64, "parallelism": 1}
+
+# Passwords and API client secrets: still Argon2id (the same hasher, the same "argon2$" hashes), at
+# its minimum cost. At production cost every login and token request of the suite took a third of a
+# second of CPU — most of the suite's time; the parameters travel with each hash, as above.
+PASSWORD_HASHERS = [
+    "config.settings_test.CheapArgon2PasswordHasher",
+    *(h for h in PASSWORD_HASHERS if not h.endswith(".Argon2PasswordHasher")),  # noqa: F405
+]
+
+
+from django.contrib.auth.hashers import Argon2PasswordHasher  # noqa: E402
+
+
+class CheapArgon2PasswordHasher(Argon2PasswordHasher):
+    time_cost = 1
+    memory_cost = 64
+    parallelism = 1
