@@ -273,6 +273,20 @@ def certificate_activate(
     return certificate
 
 
+def _revocation_time(certificate: Certificate, previous: str, now: datetime) -> datetime:
+    """The revocation time the CRL and OCSP publish when ``certificate`` (locked, in state ``previous``)
+    is revoked at ``now``.
+
+    A certificate already listed keeps the time it has been listed since: a blocked one its block, a
+    suspended one the start of its hold. A later time would tell validators it was good in between —
+    and a signature timestamped during the suspension would then validate, once the hold entry is
+    replaced by the revocation. The moment of the decision stays in ``revoked_at`` and the audit trail.
+    """
+    if previous in (State.BLOCKED, State.SUSPENDED) and certificate.revocation_time is not None:
+        return certificate.revocation_time
+    return now
+
+
 def _supersede_locked(certificate: Certificate, *, by: Certificate, actor: Any, ip: str, now: datetime) -> None:
     """Revoke the locked ``certificate`` as superseded by its renewal ``by`` (RFC 5280 ``superseded``:
     nothing is wrong with the key, so signatures made before stay valid)."""
@@ -280,7 +294,7 @@ def _supersede_locked(certificate: Certificate, *, by: Certificate, actor: Any, 
     certificate.state = State.REVOKED
     certificate.revoked_at = now
     certificate.revocation_reason = RevocationReason.SUPERSEDED
-    certificate.revocation_time = now
+    certificate.revocation_time = _revocation_time(certificate, previous, now)
     state_save(certificate, now, "revoked_at", "revocation_reason", "revocation_time")
     key_destroy(certificate, now)
     certificate_audit(AuditEventType.CERTIFICATE_REVOKED,
@@ -353,10 +367,7 @@ def certificate_revoke(
         certificate.state = State.REVOKED
         certificate.revoked_at = now
         certificate.revocation_reason = reason
-        # A blocked certificate has been listed as revoked since the block: the revocation time stays
-        # that moment (a later one would tell validators it was good in between).
-        if previous != State.BLOCKED:
-            certificate.revocation_time = now
+        certificate.revocation_time = _revocation_time(certificate, previous, now)
         state_save(certificate, now, "revoked_at", "revocation_reason", "revocation_time")
         key_destroy(certificate, now)
         certificate_audit(AuditEventType.CERTIFICATE_REVOKED,
