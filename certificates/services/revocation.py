@@ -296,10 +296,11 @@ def ocsp_respond(*, request_der: bytes, now: datetime | None = None) -> bytes:
             "signature": signature,
             "certs": [responder_cert],
         })
-        return asn1_ocsp.OCSPResponse({
+        response: bytes = asn1_ocsp.OCSPResponse({
             "response_status": "successful",
             "response_bytes": {"response_type": "basic_ocsp_response", "response": basic},
         }).dump()
+        return response
     except Exception:
         logger.exception("OCSP response could not be built")
         return _unsuccessful(ocsp.OCSPResponseStatus.INTERNAL_ERROR)
