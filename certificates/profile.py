@@ -279,11 +279,14 @@ class HolderSubject:
         attributes += [
             x509.NameAttribute(NameOID.SURNAME, self.surname[:64]),
             x509.NameAttribute(NameOID.GIVEN_NAME, self.given_name[:64]),
-            x509.NameAttribute(NameOID.SERIAL_NUMBER, self.serial_number),
         ]
         if self.dn_qualifier:
             attributes.append(x509.NameAttribute(NameOID.DN_QUALIFIER, self.dn_qualifier))
-        attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, self.common_name[:64]))
+        # serialNumber next to the CN: validators' reports read "name, fiscal code" first.
+        attributes += [
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, self.serial_number),
+            x509.NameAttribute(NameOID.COMMON_NAME, self.common_name[:64]),
+        ]
         return x509.Name(attributes)
 
 

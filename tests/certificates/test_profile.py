@@ -31,8 +31,8 @@ def test_openssl_shows_non_repudiation_critical_and_the_qc_statements(world, ca,
 
     assert "X509v3 Key Usage: critical\n                Non Repudiation\n" in text
     assert "qcStatements" in text
-    assert (f"title = Professore ordinario, SN = Rossi, GN = Mario, serialNumber = TINIT-RSSMRA80A01F257G, "
-            f"dnQualifier = {certificate.iut}, CN = Mario Rossi") in text
+    assert (f"title = Professore ordinario, SN = Rossi, GN = Mario, dnQualifier = {certificate.iut}, "
+            "serialNumber = TINIT-RSSMRA80A01F257G, CN = Mario Rossi") in text
     assert "0.4.0.194112.1.2" in text
     assert "http://127.0.0.1:8000/ca/crl/issuing.crl" in text
     assert "OCSP - URI:http://127.0.0.1:8000/ca/ocsp/" in text
