@@ -117,7 +117,9 @@ class Certificate(models.Model):
     subject_given_name = models.CharField(max_length=100)
     subject_surname = models.CharField(max_length=100)
     subject_common_name = models.CharField(max_length=201)
-    subject_organization = models.CharField(max_length=200)
+    # Role data (O and title), empty when the holder has none: written only as the operator verified it.
+    subject_organization = models.CharField(max_length=200, blank=True)
+    subject_title = models.CharField(max_length=200, blank=True)
     subject_serial_number = models.CharField(max_length=32)
 
     der = models.BinaryField(null=True, blank=True)

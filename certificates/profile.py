@@ -65,8 +65,20 @@ class _QcTypes(core.SequenceOf):
     _child_spec = core.ObjectIdentifier
 
 
-def qc_statements_der(*, pds_url: str, pds_language: str = "en") -> bytes:
-    """QcCompliance, QcSSCD, QcType esign, QcPDS — the statements of a qualified signature certificate."""
+# The languages the PKI disclosure statement is published in (ISO 639-1, EN 319 412-5 §4.3.4): the
+# certificate names a URL for each, and ``certificates.views.public.pds_view`` serves them.
+PDS_LANGUAGES = ("it", "en")
+
+
+def pds_urls() -> dict[str, str]:
+    """The URL of the PKI disclosure statement in each language (``CA_PDS_URL`` is their https base)."""
+    return {language: f"{settings.CA_PDS_URL}{language}/" for language in PDS_LANGUAGES}
+
+
+def qc_statements_der(*, pds: dict[str, str]) -> bytes:
+    """QcCompliance, QcSSCD, QcType esign, QcPDS — the statements of a qualified signature certificate.
+
+    ``pds``: language → URL of the disclosure statement, one QcPDS location each."""
     statements = _QcStatements(
         [
             _QcStatement({"statement_id": "0.4.0.1862.1.1"}),  # QcCompliance
@@ -77,7 +89,9 @@ def qc_statements_der(*, pds_url: str, pds_language: str = "en") -> bytes:
             _QcStatement(
                 {
                     "statement_id": "0.4.0.1862.1.5",
-                    "statement_info": _PdsLocations([_PdsLocation({"url": pds_url, "language": pds_language})]),
+                    "statement_info": _PdsLocations(
+                        [_PdsLocation({"url": url, "language": language}) for language, url in pds.items()]
+                    ),
                 }
             ),
         ]
@@ -95,10 +109,14 @@ def signature_hash(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384:
 
 
 def _ca_name(common_name: str) -> x509.Name:
+    """The name of one of the trust service's own certificates (EN 319 412-3 §4.2.1, a legal person:
+    country, organization, its identifier — VAT number — and a unit, as Italian QTSPs write them)."""
     return x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "IT"),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, settings.CA_ORGANIZATION_NAME),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, settings.CA_ORGANIZATIONAL_UNIT),
+            x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, settings.CA_ORGANIZATION_IDENTIFIER),
             x509.NameAttribute(NameOID.COMMON_NAME, common_name),
         ]
     )
@@ -153,9 +171,19 @@ class AuthorityProfile:
 AUTHORITY_PROFILES = {
     "root": AuthorityProfile("root", "Firma Remota Root CA", timedelta(days=20 * 365), "ecdsa-p384"),
     "issuing": AuthorityProfile("issuing", "Firma Remota Qualified CA", timedelta(days=10 * 365), "ecdsa-p384"),
-    "ocsp": AuthorityProfile("ocsp", "Firma Remota OCSP Responder", timedelta(days=2 * 365), "ecdsa-p256"),
+    # Validity: see authority_validity.
+    "ocsp": AuthorityProfile("ocsp", "Firma Remota OCSP Responder", timedelta(days=90), "ecdsa-p256"),
     "tsa": AuthorityProfile("tsa", "Firma Remota Time-Stamping Authority", timedelta(days=5 * 365), "ecdsa-p256"),
 }
+
+
+def authority_validity(role: str) -> timedelta:
+    """How long a new certificate of ``role`` is valid. The OCSP responder's is short and set by
+    ``CA_OCSP_RESPONDER_VALIDITY_DAYS``: it carries id-pkix-ocsp-nocheck, so relying parties never
+    check its status, and only its expiry bounds the life of a stolen responder key."""
+    if role == "ocsp":
+        return timedelta(days=settings.CA_OCSP_RESPONDER_VALIDITY_DAYS)
+    return AUTHORITY_PROFILES[role].validity
 
 
 def authority_certificate_build(
@@ -170,7 +198,7 @@ def authority_certificate_build(
     """Root (self-signed), issuing CA (by the root), OCSP responder and TSA (by the issuing CA)."""
     profile = AUTHORITY_PROFILES[role]
     subject = _ca_name(profile.common_name)
-    not_after = now + profile.validity
+    not_after = now + authority_validity(role)
     if issuer_cert is not None:
         not_after = min(not_after, issuer_cert.not_valid_after_utc)
     builder = (
@@ -218,10 +246,20 @@ def authority_certificate_build(
 
 @dataclass(frozen=True)
 class HolderSubject:
+    """The subject of a holder certificate (EN 319 412-2 §4.2.4, a natural person).
+
+    ``organization`` and ``title`` are role data, written only when the operator verified them (see
+    :func:`certificates.services.lifecycle.certificate_request`): empty, the name says nothing about
+    an organization. ``dn_qualifier`` is the certificate's IUT, the holder identifier Italian
+    qualified certificates carry in dnQualifier.
+    """
+
     given_name: str
     surname: str
-    organization: str
     codice_fiscale: str
+    organization: str = ""
+    title: str = ""
+    dn_qualifier: str = ""
 
     @property
     def common_name(self) -> str:
@@ -233,16 +271,23 @@ class HolderSubject:
         return f"TINIT-{self.codice_fiscale}"
 
     def name(self) -> x509.Name:
-        return x509.Name(
-            [
-                x509.NameAttribute(NameOID.COUNTRY_NAME, "IT"),
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.organization[:64]),
-                x509.NameAttribute(NameOID.SURNAME, self.surname[:64]),
-                x509.NameAttribute(NameOID.GIVEN_NAME, self.given_name[:64]),
-                x509.NameAttribute(NameOID.SERIAL_NUMBER, self.serial_number),
-                x509.NameAttribute(NameOID.COMMON_NAME, self.common_name[:64]),
-            ]
-        )
+        attributes = [x509.NameAttribute(NameOID.COUNTRY_NAME, "IT")]
+        if self.organization:
+            attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.organization[:64]))
+        if self.title:
+            attributes.append(x509.NameAttribute(NameOID.TITLE, self.title[:64]))
+        attributes += [
+            x509.NameAttribute(NameOID.SURNAME, self.surname[:64]),
+            x509.NameAttribute(NameOID.GIVEN_NAME, self.given_name[:64]),
+        ]
+        if self.dn_qualifier:
+            attributes.append(x509.NameAttribute(NameOID.DN_QUALIFIER, self.dn_qualifier))
+        # serialNumber next to the CN: validators' reports read "name, fiscal code" first.
+        attributes += [
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, self.serial_number),
+            x509.NameAttribute(NameOID.COMMON_NAME, self.common_name[:64]),
+        ]
+        return x509.Name(attributes)
 
 
 def holder_certificate_build(
@@ -278,7 +323,7 @@ def holder_certificate_build(
         )
         .add_extension(x509.CertificatePolicies(policies), critical=False)
         .add_extension(
-            x509.UnrecognizedExtension(QC_STATEMENTS_OID, qc_statements_der(pds_url=settings.CA_PDS_URL)),
+            x509.UnrecognizedExtension(QC_STATEMENTS_OID, qc_statements_der(pds=pds_urls())),
             critical=False,
         )
     )

@@ -10,6 +10,7 @@ from certificates.services import (
     certificates_expire_unactivated,
     crl_refresh,
     expiry_reminders_send,
+    ocsp_responder_rotate,
 )
 
 
@@ -38,3 +39,10 @@ def crl_refresh_task() -> int:
 @shared_task(name="certificates.tasks.expiry_reminders_send")
 def expiry_reminders_send_task() -> int:
     return expiry_reminders_send()
+
+
+# Daily, well inside CA_OCSP_RESPONDER_ROTATE_DAYS: a missed run is caught up by the next one.
+@shared_task(name="certificates.tasks.ocsp_responder_rotate")
+def ocsp_responder_rotate_task() -> str:
+    responder = ocsp_responder_rotate()
+    return responder.serial if responder is not None else ""

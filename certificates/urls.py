@@ -13,4 +13,6 @@ urlpatterns = [
     path("ca/cert/<slug:name>.crt", views.ca_certificate_view, name="certificate"),
     path("ca/ocsp/", views.ocsp_view, name="ocsp"),
     path("ca/ocsp/<path:encoded>", views.ocsp_view, name="ocsp_get"),
+    # The PKI disclosure statement: CA_PDS_URL + "<language>/" in every certificate's QcPDS.
+    path("ca/pds/<slug:language>/", views.pds_view, name="pds"),
 ]

@@ -26,6 +26,11 @@ app.conf.beat_schedule = {
     # The CRL is republished on every status change; this catches a failed publication within
     # minutes and renews it at half its life, long before relying parties see it expire.
     "ca-crl-refresh": {"task": "certificates.tasks.crl_refresh", "schedule": 300.0},
+    # The short-lived OCSP responder certificate is replaced CA_OCSP_RESPONDER_ROTATE_DAYS before it
+    # expires; daily leaves a month of retries with the defaults.
+    "ca-ocsp-responder-rotate": {
+        "task": "certificates.tasks.ocsp_responder_rotate", "schedule": crontab(hour=3, minute=17),
+    },
     # Time-driven lifecycle: hourly is precise enough for day-granular policies.
     "certificates-expire-unactivated": {
         "task": "certificates.tasks.certificates_expire_unactivated", "schedule": crontab(minute=23),

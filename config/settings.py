@@ -376,10 +376,6 @@ CA_ORGANIZATION_NAME = env_str("CA_ORGANIZATION_NAME", "Firma Remota Trust Servi
 # The certificate policy of holder certificates. The default is a PLACEHOLDER arc under the IANA
 # private-enterprise tree (1.3.6.1.4.1): a trust service sets its own registered OID here.
 CA_POLICY_OID = env_str("CA_POLICY_OID", "1.3.6.1.4.1.99999.1.1.1")
-# PKI disclosure statement (QcPDS, ETSI EN 319 412-5): must be https.
-CA_PDS_URL = env_str("CA_PDS_URL", "https://" + CA_PUBLIC_URL.split("://", 1)[-1] + "/ca/pds/en.pdf")
-if not CA_PDS_URL.startswith("https://"):
-    raise ImproperlyConfigured("CA_PDS_URL must be an https:// URL (ETSI EN 319 412-5)")
 # A published CRL is valid this long; the beat job publishes a new one well before (at half-life).
 CA_CRL_VALIDITY_HOURS = env_int("CA_CRL_VALIDITY_HOURS", 24, minimum=1, maximum=24 * 10)
 CA_ROOT_CRL_VALIDITY_DAYS = env_int("CA_ROOT_CRL_VALIDITY_DAYS", 30, minimum=1, maximum=365)
@@ -409,8 +405,6 @@ SIGNING_ACTIVATION_RETENTION_DAYS = env_int("SIGNING_ACTIVATION_RETENTION_DAYS",
 # An external RFC 3161 TSA for B-T and above; empty: the internal TSA (signing/tsa.py), in process.
 SIGNING_TSA_URL = env_str("SIGNING_TSA_URL", "") or ""
 SIGNING_TSA_TIMEOUT_SECONDS = env_int("SIGNING_TSA_TIMEOUT_SECONDS", 10, minimum=1, maximum=60)
-# The internal TSA's policy OID: a PLACEHOLDER arc like CA_POLICY_OID; a trust service sets its own.
-SIGNING_TSA_POLICY_OID = env_str("SIGNING_TSA_POLICY_OID", "1.3.6.1.4.1.99999.1.2.1")
 # A TimeStampReq is about a hundred bytes; the public /tsa/ endpoint reads no more than this.
 SIGNING_TSA_MAX_REQUEST_BYTES = env_int("SIGNING_TSA_MAX_REQUEST_BYTES", 4096, minimum=256, maximum=65536)
 
@@ -571,6 +565,43 @@ SIGNING_JOB_MAX_RUN_SECONDS = env_int("SIGNING_JOB_MAX_RUN_SECONDS", 3600, minim
 SIGNING_JOB_CHUNK = env_int("SIGNING_JOB_CHUNK", 10, minimum=1, maximum=1000)
 # The name this service gives itself in CSC ``info``.
 CSC_SERVICE_NAME = env_str("CSC_SERVICE_NAME", CA_ORGANIZATION_NAME)
+
+# --- Trust service profile: CA names, disclosure statement, OCSP responder, qualified TSA ----------
+# What the certificates, the CRL, OCSP answers, timestamps and the PKI disclosure statement (PDS) say
+# about the trust service (ETSI EN 319 411-1/-2, EN 319 412-1/-2/-5, EN 319 421/422). The defaults
+# are development values: a trust service sets its own before issuing anything.
+# organizationIdentifier of the CA names (EN 319 412-1 §5.1.4: "VAT" + country + VAT number). The
+# default is an all-zero development VAT number, never a real company's.
+CA_ORGANIZATION_IDENTIFIER = env_str("CA_ORGANIZATION_IDENTIFIER", "VATIT-00000000000")
+# organizationalUnitName of the CA names, as Italian qualified trust service providers write it.
+CA_ORGANIZATIONAL_UNIT = env_str("CA_ORGANIZATIONAL_UNIT", "Qualified Trust Service Provider")
+# Base of the PKI disclosure statement, served by this portal at <base>it/ and <base>en/ and named in
+# every holder certificate's QcPDS (EN 319 412-5: https). It must reach this portal's /ca/pds/.
+CA_PDS_URL = env_str("CA_PDS_URL", "https://" + CA_PUBLIC_URL.split("://", 1)[-1] + "/ca/pds/")
+if not CA_PDS_URL.startswith("https://") or not CA_PDS_URL.endswith("/"):
+    raise ImproperlyConfigured("CA_PDS_URL must be an https:// URL ending with / (ETSI EN 319 412-5)")
+# The PDS's contacts (EN 319 411-1 annex A: the TSP's contact information, where to ask for revocation).
+CA_CONTACT_EMAIL = env_str("CA_CONTACT_EMAIL", "firma-remota@example.org")
+CA_CONTACT_PHONE = env_str("CA_CONTACT_PHONE", "+39 059 000 0000")
+CA_CONTACT_ADDRESS = env_str("CA_CONTACT_ADDRESS", "Via Example 1, 41121 Modena (MO), Italia")
+# How long registration records and the audit trail are kept (the PDS says so): 20 years, the Italian
+# rule for qualified certificates.
+CA_RECORDS_RETENTION_YEARS = env_int("CA_RECORDS_RETENTION_YEARS", 20, minimum=1, maximum=100)
+# The delegated OCSP responder's certificate carries id-pkix-ocsp-nocheck: relying parties never check
+# its status, so it lives short (EN 319 411-2 asks for it) and the beat job replaces it
+# CA_OCSP_RESPONDER_ROTATE_DAYS before it expires.
+CA_OCSP_RESPONDER_VALIDITY_DAYS = env_int("CA_OCSP_RESPONDER_VALIDITY_DAYS", 90, minimum=7, maximum=730)
+CA_OCSP_RESPONDER_ROTATE_DAYS = env_int("CA_OCSP_RESPONDER_ROTATE_DAYS", 30, minimum=1, maximum=365)
+if CA_OCSP_RESPONDER_ROTATE_DAYS >= CA_OCSP_RESPONDER_VALIDITY_DAYS:
+    raise ImproperlyConfigured("CA_OCSP_RESPONDER_ROTATE_DAYS must be less than CA_OCSP_RESPONDER_VALIDITY_DAYS")
+# The internal TSA's policy, written into every TSTInfo. The default is a development OID under the
+# UUID arc 2.25 (ITU-T X.667: unique without registration) that identifies nothing but this
+# development service; a trust service sets the OID of its own time-stamp policy (which references
+# ETSI's best-practices policy 0.4.0.2023.1.1).
+SIGNING_TSA_POLICY_OID = env_str("SIGNING_TSA_POLICY_OID", "2.25.131331913309709109577782216666311634870")
+# A TSA on the trusted list as qualified writes the esi4-qtstStatement-1 statement into its tokens
+# (EN 319 422 §9.1): that claim carries eIDAS art. 41's presumption, so it is made only when set.
+SIGNING_TSA_QUALIFIED = env_bool("SIGNING_TSA_QUALIFIED", False)
 
 # --- Logging --------------------------------------------------------------------------------------
 LOGGING = {

@@ -8,6 +8,11 @@ The TSA's certificate is the CA's ``tsa`` authority (EKU id-kp-timeStamping only
 is opened from the vault once per process and kept in memory (:func:`tsa_material`): a timestamp
 costs one ECDSA signature, never a KEK unwrap.
 
+Qualified: with ``SIGNING_TSA_QUALIFIED`` every token's TSTInfo carries the qcStatements extension
+with ``esi4-qtstStatement-1`` (ETSI EN 319 422 §9.1), the claim that it is a qualified electronic
+time-stamp (eIDAS art. 42); without it the extension is left out, never written false. The policy is
+``SIGNING_TSA_POLICY_OID``, the TSA's own time-stamp policy.
+
 ``SIGNING_TSA_URL`` replaces the internal TSA with an external one (pyHanko's ``HTTPTimeStamper``),
 for a trust service that buys qualified timestamps elsewhere.
 
@@ -56,6 +61,7 @@ class TokenParts:
     policy: bytes
     accuracy: bytes
     tsa_name: bytes  # [0] EXPLICIT GeneralName (directoryName): the TSA's subject
+    extensions: bytes  # [1] IMPLICIT Extensions: the qualified statement, or nothing
     signing_certificate: bytes  # the signing-certificate-v2 signed attribute (RFC 5816)
     content_type: bytes  # the content-type signed attribute: id-ct-TSTInfo
     signer_info_head: bytes  # version, sid, digestAlgorithm
@@ -73,6 +79,7 @@ class TsaMaterial:
     chain: tuple[x509.Certificate, ...]  # issuing CA (the root is the relying party's trust anchor)
     private_key: PrivateKey
     policy: str
+    qualified: bool = False
 
     @cached_property
     def parts(self) -> TokenParts:
@@ -96,6 +103,7 @@ class TsaMaterial:
             policy=reference["policy"].dump(),
             accuracy=reference["accuracy"].dump(),
             tsa_name=reference["tsa"].dump(),
+            extensions=der.tlv(_CONTEXT_1, _QUALIFIED_EXTENSION) if self.qualified else b"",
             signing_certificate=simple_cms_attribute(
                 "signing_certificate_v2", as_signing_certificate_v2(certificate)).dump(),
             content_type=simple_cms_attribute("content_type", "tst_info").dump(),
@@ -106,6 +114,18 @@ class TsaMaterial:
             certificates=der.tlv(der.CONTEXT_0, b"".join(sorted(c.dump() for c in (certificate, *self.chain)))),
         )
 
+
+# ETSI EN 319 422 annex B: id-etsi-tsts-EuQCompliance, the statement esi4-qtstStatement-1, carried in a
+# qcStatements extension (RFC 3739's OID) of the TSTInfo, non-critical, with no statement info.
+QTST_STATEMENT_OID = "0.4.0.19422.1.1"
+QC_STATEMENTS_OID = "1.3.6.1.5.5.7.1.3"
+# Encoded by hand: pyHanko teaches asn1crypto a parsed type for qcStatements, which changes what
+# x509.Extension expects as its value depending on what was imported first.
+_QUALIFIED_EXTENSION = der.tlv(der.SEQUENCE, core.ObjectIdentifier(QC_STATEMENTS_OID).dump() + der.tlv(
+    der.OCTET_STRING,
+    der.tlv(der.SEQUENCE, der.tlv(der.SEQUENCE, core.ObjectIdentifier(QTST_STATEMENT_OID).dump())),
+))
+_CONTEXT_1 = 0xA1  # [1] IMPLICIT, constructed: TSTInfo's extensions
 
 _cache: dict[str, TsaMaterial] = {}
 _cache_lock = threading.Lock()
@@ -119,11 +139,11 @@ def tsa_material() -> TsaMaterial:
     """
     authority = authority_current(AuthorityRole.TSA)
     material = _cache.get(authority.serial)
-    if material is not None:
+    if material is not None and _current(material):
         return material
     with _cache_lock:
         material = _cache.get(authority.serial)
-        if material is None:
+        if material is None or not _current(material):
             issuer = authority.issuer
             material = TsaMaterial(
                 serial=authority.serial,
@@ -131,10 +151,17 @@ def tsa_material() -> TsaMaterial:
                 chain=(x509.Certificate.load(bytes(issuer.der)),) if issuer is not None else (),
                 private_key=authority_private_key(authority),
                 policy=settings.SIGNING_TSA_POLICY_OID,
+                qualified=settings.SIGNING_TSA_QUALIFIED,
             )
             _cache.clear()  # a rotated TSA: the old key leaves memory
             _cache[authority.serial] = material
     return material
+
+
+def _current(material: TsaMaterial) -> bool:
+    """The cached material still says what the settings say (tests and a reload may change them)."""
+    return (material.policy, material.qualified) == (
+        settings.SIGNING_TSA_POLICY_OID, settings.SIGNING_TSA_QUALIFIED)
 
 
 class TimeStampResponse(core.Sequence):
@@ -219,6 +246,7 @@ def tsa_timestamp(
         parts.accuracy,
         core.Integer(nonce).dump() if nonce is not None else b"",
         parts.tsa_name,
+        parts.extensions,
     )))
     # The signed attributes: a DER SET OF, so sorted by encoding.
     signed_attributes = der.tlv(der.SET, b"".join(sorted((

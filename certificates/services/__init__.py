@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from certificates.pin_policy import pin_validate
-from certificates.services.authority import authority_hierarchy_build, authority_init, authority_private_key
+from certificates.services.authority import (
+    authority_hierarchy_build,
+    authority_init,
+    authority_private_key,
+    ocsp_responder_rotate,
+)
 from certificates.services.custody import certificate_key_unlock, certificate_pin_change, keys_rewrap_kek
 from certificates.services.lifecycle import (
     certificate_activate,
@@ -45,5 +50,6 @@ __all__ = [
     "crl_refresh",
     "keys_rewrap_kek",
     "ocsp_respond",
+    "ocsp_responder_rotate",
     "pin_validate",
 ]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -96,3 +97,43 @@ def authority_init(*, actor: Any = None) -> list[CertificateAuthority]:
             crl_publish(role=AuthorityRole.ROOT)
             crl_publish(role=AuthorityRole.ISSUING)
     return created
+
+
+def ocsp_responder_rotate(*, now: datetime | None = None, actor: Any = None) -> CertificateAuthority | None:
+    """Give the OCSP responder a new key and certificate when the current one expires within
+    ``CA_OCSP_RESPONDER_ROTATE_DAYS``; returns the new authority, or None when nothing was due.
+
+    The responder's certificate carries id-pkix-ocsp-nocheck, so it is short-lived
+    (``CA_OCSP_RESPONDER_VALIDITY_DAYS``) and the daily beat job calls this well before it expires:
+    an answer is never signed by an expired responder. The previous row stays (not current) with its
+    certificate, which relying parties may find in answers they stored. Idempotent under the row
+    lock: two runs at once rotate once.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        current = (
+            CertificateAuthority.objects.select_for_update()
+            .filter(role=AuthorityRole.OCSP, is_current=True)
+            .first()
+        )
+        if current is None:
+            return None  # the CA is not initialised: ca_init creates the responder
+        if current.not_after - now > timedelta(days=settings.CA_OCSP_RESPONDER_ROTATE_DAYS):
+            return None
+        issuing = CertificateAuthority.objects.get(role=AuthorityRole.ISSUING, is_current=True)
+        # One current row per role (a database constraint): retire the old one before the insert.
+        CertificateAuthority.objects.filter(pk=current.pk).update(is_current=False)
+        responder = authority_build(role=AuthorityRole.OCSP, issuer=issuing, now=now)
+        responder.save(force_insert=True)
+        audit_record(
+            event_type=AuditEventType.CA_OCSP_RESPONDER_ROTATED,
+            actor=actor,
+            subject=responder,
+            details={
+                "serial": responder.serial,
+                "not_after": responder.not_after.isoformat(),
+                "previous_serial": current.serial,
+                "previous_not_after": current.not_after.isoformat(),
+            },
+        )
+    return responder

@@ -8,6 +8,11 @@ activation link, an SMS with the temporary password. Any refusal — a codice fi
 that fails its checksum, an e-mail that belongs to another person, a token not in stock, a second
 live certificate — rolls all of it back: no holder, no certificate, no message.
 
+Section B is the verification of the role: the operator enters the organization and title after
+checking them with the person and their documents, and only what was entered there reaches the
+certificate's O and title (``certificates.services.lifecycle.role_subject``); a person with no role
+gets a certificate without either.
+
 Secrets are never stored readable: the link as an HMAC, the temporary password and the user code as
 Argon2 hashes, and the messages carry them only in their sealed copy.
 """

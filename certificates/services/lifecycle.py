@@ -125,6 +125,25 @@ def validity_end(*, issued_at: datetime, months: int) -> datetime:
 # --- The operations ---------------------------------------------------------------------------------
 
 
+def role_subject(holder: Holder) -> dict[str, str]:
+    """The role data a holder certificate asserts: ``organization`` (O) and ``title``, or neither.
+
+    Only what the operator verified goes into the name. The role data on the holder are entered by
+    the registration office's operator in section B of the request form at issuance, after
+    identifying the person face to face against their documents, and holders cannot edit them (a
+    change of role needs a new certificate): that entry is the verification. A role title left
+    without an organization is a role at the registration office's own organization (the form says
+    so: "leave empty for <organization>"). A holder with no role data gets no O and no title: the
+    certificate then speaks for the person only, never for an organization nobody checked.
+    """
+    if not (holder.role_organization.strip() or holder.role_title.strip()):
+        return {"organization": "", "title": ""}
+    return {
+        "organization": holder.role_organization.strip() or holder.organization.name,
+        "title": holder.role_title.strip(),
+    }
+
+
 def certificate_request(
     *, holder: Holder, actor: Any = None, ip: str = "", replaces: Certificate | None = None
 ) -> Certificate:
@@ -144,8 +163,8 @@ def certificate_request(
         subject = HolderSubject(
             given_name=holder.given_name,
             surname=holder.surname,
-            organization=holder.role_organization or organization.name,
             codice_fiscale=holder.codice_fiscale.upper(),
+            **role_subject(holder),
         )
         certificate = Certificate.objects.create(
             organization=organization,
@@ -156,6 +175,7 @@ def certificate_request(
             subject_surname=subject.surname,
             subject_common_name=subject.common_name,
             subject_organization=subject.organization,
+            subject_title=subject.title,
             subject_serial_number=subject.serial_number,
             replaces=replaces,
             requested_by=actor if getattr(actor, "pk", None) else None,
@@ -196,8 +216,10 @@ def certificate_issue(
             subject=HolderSubject(
                 given_name=certificate.subject_given_name,
                 surname=certificate.subject_surname,
-                organization=certificate.subject_organization,
                 codice_fiscale=certificate.subject_serial_number.removeprefix("TINIT-"),
+                organization=certificate.subject_organization,
+                title=certificate.subject_title,
+                dn_qualifier=certificate.iut,
             ),
             public_key=private_key.public_key(),
             serial=serial,
@@ -273,6 +295,20 @@ def certificate_activate(
     return certificate
 
 
+def _revocation_time(certificate: Certificate, previous: str, now: datetime) -> datetime:
+    """The revocation time the CRL and OCSP publish when ``certificate`` (locked, in state ``previous``)
+    is revoked at ``now``.
+
+    A certificate already listed keeps the time it has been listed since: a blocked one its block, a
+    suspended one the start of its hold. A later time would tell validators it was good in between —
+    and a signature timestamped during the suspension would then validate, once the hold entry is
+    replaced by the revocation. The moment of the decision stays in ``revoked_at`` and the audit trail.
+    """
+    if previous in (State.BLOCKED, State.SUSPENDED) and certificate.revocation_time is not None:
+        return certificate.revocation_time
+    return now
+
+
 def _supersede_locked(certificate: Certificate, *, by: Certificate, actor: Any, ip: str, now: datetime) -> None:
     """Revoke the locked ``certificate`` as superseded by its renewal ``by`` (RFC 5280 ``superseded``:
     nothing is wrong with the key, so signatures made before stay valid)."""
@@ -280,7 +316,7 @@ def _supersede_locked(certificate: Certificate, *, by: Certificate, actor: Any, 
     certificate.state = State.REVOKED
     certificate.revoked_at = now
     certificate.revocation_reason = RevocationReason.SUPERSEDED
-    certificate.revocation_time = now
+    certificate.revocation_time = _revocation_time(certificate, previous, now)
     state_save(certificate, now, "revoked_at", "revocation_reason", "revocation_time")
     key_destroy(certificate, now)
     certificate_audit(AuditEventType.CERTIFICATE_REVOKED,
@@ -353,10 +389,7 @@ def certificate_revoke(
         certificate.state = State.REVOKED
         certificate.revoked_at = now
         certificate.revocation_reason = reason
-        # A blocked certificate has been listed as revoked since the block: the revocation time stays
-        # that moment (a later one would tell validators it was good in between).
-        if previous != State.BLOCKED:
-            certificate.revocation_time = now
+        certificate.revocation_time = _revocation_time(certificate, previous, now)
         state_save(certificate, now, "revoked_at", "revocation_reason", "revocation_time")
         key_destroy(certificate, now)
         certificate_audit(AuditEventType.CERTIFICATE_REVOKED,

@@ -3,6 +3,12 @@
 The CRL is built when a status changes (after commit) and by a beat job before its nextUpdate, and
 stored; the view serves the stored DER, so a flood of requests never makes the CA sign anything.
 OCSP answers are signed per request by the delegated responder (its key is an ECDSA key: cheap).
+
+Status outlives validity (EN 319 411-2: status information stays available after a certificate
+expires): a revoked certificate stays on the CRL after its notAfter, and the CRL says so with
+ExpiredCertsOnCRL (X.509 §9.6.2.7); OCSP answers for expired certificates too, and says from when
+with archiveCutoff (RFC 6960 §4.4.4). Both carry the CA's notBefore: every certificate the CA ever
+issued is covered.
 """
 
 from __future__ import annotations
@@ -11,12 +17,15 @@ import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
+from asn1crypto import core
+from asn1crypto import ocsp as asn1_ocsp
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509 import ocsp
 from django.conf import settings
@@ -27,6 +36,7 @@ from certificates.models import AuthorityRole, Certificate, CertificateAuthority
 from certificates.profile import signature_hash
 from certificates.selectors import AuthorityMissing, authority_current, authority_x509
 from certificates.services.authority import authority_private_key
+from certificates.vault import PrivateKey
 
 logger = logging.getLogger(__name__)
 
@@ -48,19 +58,29 @@ class Entry:
     time: datetime
 
 
-def _entries(authority: CertificateAuthority, now: datetime) -> list[Entry]:
-    """What the CRL of ``authority`` lists: held and revoked certificates it issued, until they expire
-    (RFC 5280 §3.3: an entry may be dropped after the certificate's validity period)."""
+def _entries(authority: CertificateAuthority) -> list[Entry]:
+    """What the CRL of ``authority`` lists: held and revoked certificates it issued, expired ones too
+    (the CRL's ExpiredCertsOnCRL extension says entries are kept since the CA's notBefore)."""
     if authority.role != AuthorityRole.ISSUING:
         return []  # the root signs only our own authorities, none of which is revoked
     # An issued certificate has a serial, a revoked or held one its revocation time (the table's constraints).
     rows = cast(
         Iterable[tuple[str, str, datetime]],
-        Certificate.objects.filter(issuer=authority, not_after__gt=now)
+        Certificate.objects.filter(issuer=authority)
         .exclude(revocation_reason="")
         .values_list("serial", "revocation_reason", "revocation_time"),
     )
     return sorted((Entry(int(serial), reason, time) for serial, reason, time in rows), key=lambda e: e.serial)
+
+
+# X.509 (10/2019) §9.6.2.7 expiredCertsOnCRL: revoked certificates stay listed after expiry, since this date.
+EXPIRED_CERTS_ON_CRL_OID = x509.ObjectIdentifier("2.5.29.60")
+
+
+def _expired_certs_on_crl(authority: CertificateAuthority) -> x509.UnrecognizedExtension:
+    """The CRL extension (GeneralizedTime: the CA's notBefore); cryptography has no type for it."""
+    since = core.GeneralizedTime(authority.not_before.astimezone(UTC).replace(microsecond=0))
+    return x509.UnrecognizedExtension(EXPIRED_CERTS_ON_CRL_OID, since.dump())
 
 
 def _digest(entries: list[Entry]) -> str:
@@ -82,7 +102,7 @@ def crl_publish(*, role: str = AuthorityRole.ISSUING, now: datetime | None = Non
         authority = CertificateAuthority.objects.select_for_update().get(role=role, is_current=True)
         last = Crl.objects.filter(authority=authority).order_by("-number").first()
         number = last.number + 1 if last else 1
-        entries = _entries(authority, now)
+        entries = _entries(authority)
         issuer_cert = authority_x509(authority)
         key = authority_private_key(authority)
         next_update = now + _validity(role)
@@ -96,6 +116,7 @@ def crl_publish(*, role: str = AuthorityRole.ISSUING, now: datetime | None = Non
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_cert.public_key()),  # type: ignore[arg-type]  # our CAs hold RSA or EC keys
                 critical=False,
             )
+            .add_extension(_expired_certs_on_crl(authority), critical=False)
         )
         for entry in entries:
             revoked = x509.RevokedCertificateBuilder().serial_number(entry.serial).revocation_date(entry.time)
@@ -140,7 +161,7 @@ def crl_refresh(*, now: datetime | None = None) -> list[Crl]:
         stale = (
             latest is None
             or now >= latest.this_update + (latest.next_update - latest.this_update) / 2
-            or latest.entries_sha256 != _digest(_entries(authority, now))
+            or latest.entries_sha256 != _digest(_entries(authority))
         )
         if stale:
             published.append(crl_publish(role=role, now=now))
@@ -184,8 +205,50 @@ def _status_of(issuer: CertificateAuthority, serial: int) -> tuple[ocsp.OCSPCert
     return ocsp.OCSPCertStatus.UNKNOWN, None, ""
 
 
+def _signed(key: PrivateKey, data: bytes) -> tuple[str, bytes]:
+    """The responder's signature over ``data`` (SHA-256) and its algorithm, as asn1crypto names it."""
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return "sha256_ecdsa", key.sign(data, ec.ECDSA(hashes.SHA256()))
+    if isinstance(key, rsa.RSAPrivateKey):
+        return "sha256_rsa", key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    raise TypeError("unsupported OCSP responder key")
+
+
+def _whole_seconds(moment: datetime) -> datetime:
+    # GeneralizedTime without fractions, as RFC 5280 §4.1.2.5.2 has it for certificates and CRLs.
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+def _single_response(
+    *, cert_id: asn1_ocsp.CertId, status: ocsp.OCSPCertStatus, revoked_at: datetime | None, reason: str,
+    now: datetime, archive_cutoff: datetime,
+) -> asn1_ocsp.SingleResponse:
+    if status == ocsp.OCSPCertStatus.REVOKED and revoked_at is not None:
+        revoked: dict[str, object] = {"revocation_time": _whole_seconds(revoked_at)}
+        if REASON_FLAGS.get(reason) is not None:
+            revoked["revocation_reason"] = reason  # our values are asn1crypto's CRLReason names
+        cert_status = asn1_ocsp.CertStatus(name="revoked", value=asn1_ocsp.RevokedInfo(revoked))
+    elif status == ocsp.OCSPCertStatus.GOOD:
+        cert_status = asn1_ocsp.CertStatus(name="good", value=core.Null())
+    else:
+        cert_status = asn1_ocsp.CertStatus(name="unknown", value=core.Null())
+    return asn1_ocsp.SingleResponse({
+        "cert_id": cert_id,
+        "cert_status": cert_status,
+        "this_update": _whole_seconds(now),
+        "next_update": _whole_seconds(now + timedelta(minutes=settings.CA_OCSP_VALIDITY_MINUTES)),
+        # RFC 6960 §4.4.4, EN 319 411-2: status is kept from the CA's notBefore on, expired certificates
+        # included, so a relying party may ask about a certificate long after it expired.
+        "single_extensions": [{"extn_id": "archive_cutoff", "extn_value": _whole_seconds(archive_cutoff)}],
+    })
+
+
 def ocsp_respond(*, request_der: bytes, now: datetime | None = None) -> bytes:
-    """The DER OCSP response to a DER request. Never raises: every failure is an OCSP error status."""
+    """The DER OCSP response to a DER request. Never raises: every failure is an OCSP error status.
+
+    The response is encoded with asn1crypto: cryptography's builder cannot write singleExtensions
+    (archiveCutoff). The request's CertID is echoed as sent, so clients match it byte for byte.
+    """
     try:
         request = ocsp.load_der_ocsp_request(request_der)
         serial = request.serial_number
@@ -195,6 +258,7 @@ def ocsp_respond(*, request_der: bytes, now: datetime | None = None) -> bytes:
         for extension in request.extensions:
             if isinstance(extension.value, x509.OCSPNonce):
                 nonce = extension.value.nonce
+        cert_id = asn1_ocsp.OCSPRequest.load(request_der)["tbs_request"]["request_list"][0]["req_cert"]
     except Exception:  # any parse error, unsupported hash, more than one request…
         return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
     try:
@@ -210,29 +274,33 @@ def ocsp_respond(*, request_der: bytes, now: datetime | None = None) -> bytes:
             return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
         now = now or timezone.now()
         status, revoked_at, reason = _status_of(issuing, serial)
-        responder_cert = authority_x509(responder)
-        responder_key = authority_private_key(responder)
-        builder = (
-            ocsp.OCSPResponseBuilder()
-            .add_response_by_hash(
-                issuer_name_hash=name_hash,
-                issuer_key_hash=key_hash,
-                serial_number=serial,
-                algorithm=algorithm,
-                cert_status=status,
-                this_update=now,
-                next_update=now + timedelta(minutes=settings.CA_OCSP_VALIDITY_MINUTES),
-                revocation_time=revoked_at,
-                revocation_reason=REASON_FLAGS.get(reason) if status == ocsp.OCSPCertStatus.REVOKED else None,
-            )
-            .responder_id(ocsp.OCSPResponderEncoding.HASH, responder_cert)
-            .certificates([responder_cert])
-        )
+        responder_der = bytes(responder.der)
+        responder_cert = asn1_x509.Certificate.load(responder_der)
+        response_extensions = []
         if nonce is not None:
             # RFC 8954: echo the client's nonce, so a replayed answer is detected.
-            builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
-        response = builder.sign(responder_key, hashes.SHA256())
-        return response.public_bytes(Encoding.DER)
+            response_extensions.append({"extn_id": "nonce", "extn_value": nonce})
+        tbs = asn1_ocsp.ResponseData({
+            "responder_id": asn1_ocsp.ResponderId(name="by_key", value=responder_cert.public_key.sha1),
+            "produced_at": _whole_seconds(now),
+            "responses": [_single_response(
+                cert_id=cert_id, status=status, revoked_at=revoked_at, reason=reason, now=now,
+                archive_cutoff=issuing.not_before,
+            )],
+            "response_extensions": response_extensions or None,
+        })
+        algorithm_name, signature = _signed(authority_private_key(responder), tbs.dump())
+        basic = asn1_ocsp.BasicOCSPResponse({
+            "tbs_response_data": tbs,
+            "signature_algorithm": {"algorithm": algorithm_name},
+            "signature": signature,
+            "certs": [responder_cert],
+        })
+        response: bytes = asn1_ocsp.OCSPResponse({
+            "response_status": "successful",
+            "response_bytes": {"response_type": "basic_ocsp_response", "response": basic},
+        }).dump()
+        return response
     except Exception:
         logger.exception("OCSP response could not be built")
         return _unsuccessful(ocsp.OCSPResponseStatus.INTERNAL_ERROR)

@@ -31,7 +31,8 @@ def test_openssl_shows_non_repudiation_critical_and_the_qc_statements(world, ca,
 
     assert "X509v3 Key Usage: critical\n                Non Repudiation\n" in text
     assert "qcStatements" in text
-    assert "SN = Rossi, GN = Mario, serialNumber = TINIT-RSSMRA80A01F257G, CN = Mario Rossi" in text
+    assert (f"title = Professore ordinario, SN = Rossi, GN = Mario, dnQualifier = {certificate.iut}, "
+            "serialNumber = TINIT-RSSMRA80A01F257G, CN = Mario Rossi") in text
     assert "0.4.0.194112.1.2" in text
     assert "http://127.0.0.1:8000/ca/crl/issuing.crl" in text
     assert "OCSP - URI:http://127.0.0.1:8000/ca/ocsp/" in text
@@ -56,7 +57,7 @@ def test_subject_follows_the_etsi_natural_person_profile(world, ca):
     assert QCP_N_QSCD_OID in policies and len(policies) == 2
 
 
-def test_qc_statements_parse_as_compliance_sscd_esign_and_an_english_https_pds(world, ca):
+def test_qc_statements_parse_as_compliance_sscd_esign_and_an_italian_and_english_https_pds(world, ca):
     certificate = issued(world.alpha.holder)
     statements = {
         s["statement_id"].native: s["statement_info"].native
@@ -65,8 +66,9 @@ def test_qc_statements_parse_as_compliance_sscd_esign_and_an_english_https_pds(w
 
     assert set(statements) == {"qc_compliance", "qc_sscd", "qc_type", "qc_pki_disclosure_statements"}
     assert statements["qc_type"] == ["qct_esign"]
-    [pds] = statements["qc_pki_disclosure_statements"]
-    assert pds["url"].startswith("https://") and pds["language"] == "en"
+    pds = {entry["language"]: entry["url"] for entry in statements["qc_pki_disclosure_statements"]}
+    assert set(pds) == {"it", "en"}
+    assert all(url.startswith("https://") for url in pds.values()) and pds["it"] != pds["en"]
 
 
 def test_each_certificate_gets_a_new_key_serial_and_iut(world, ca):

@@ -583,13 +583,14 @@ def test_cancel_is_refused_after_approval(world, renewer):
 # --- Activation -------------------------------------------------------------------------------------------
 
 
-def _assert_superseded(old: Certificate, new: Certificate, request: RenewalRequest) -> None:
+def _assert_superseded(old: Certificate, new: Certificate, request: RenewalRequest, *, held: bool = False) -> None:
     old.refresh_from_db()
     new.refresh_from_db()
     assert fresh(request).state == State.ACTIVATED and fresh(request).activated_at is not None
     assert new.state == CertificateState.ACTIVE
     assert old.state == CertificateState.REVOKED and old.revocation_reason == RevocationReason.SUPERSEDED
-    assert old.revoked_at is not None and old.revocation_time == old.revoked_at
+    # Listed as revoked from the moment it was no longer good: the start of its hold, if it was suspended.
+    assert old.revoked_at is not None and old.revocation_time == (old.suspended_at if held else old.revoked_at)
     key = CertificateKey.objects.get(certificate=old)
     assert key.destroyed_at is not None and bytes(key.key_ciphertext) == b"" and bytes(key.wrapped_data_key) == b""
     notices = Message.objects.filter(message_type="security_notice", holder=request.holder,
@@ -663,7 +664,7 @@ def test_activating_the_renewal_supersedes_a_suspended_old_certificate_too(world
 
     renewal_activate(request=request, new_pin=NEW_PIN)
 
-    _assert_superseded(renewer.certificate, request.new_certificate, request)
+    _assert_superseded(renewer.certificate, request.new_certificate, request, held=True)
 
 
 def test_keeping_the_current_pin_is_refused_once_the_old_certificate_is_not_active(world, renewer):

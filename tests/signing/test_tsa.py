@@ -7,6 +7,7 @@ import urllib.request
 
 import pytest
 from asn1crypto import tsp
+from django.conf import settings
 
 from certificates.models import AuthorityRole
 from signing.tsa import TimeStampResponse
@@ -41,7 +42,7 @@ def test_openssl_query_is_answered_and_verifies_with_our_chain(live_ca, live_ser
     verified = openssl("ts", "-verify", "-data", str(data), "-in", str(tmp_path / "r.tsr"), "-CAfile", str(chain))
     assert "Verification: OK" in verified.stdout, verified.stdout + verified.stderr
     text = openssl("ts", "-reply", "-in", str(tmp_path / "r.tsr"), "-text").stdout
-    assert "Status: Granted" in text and "1.3.6.1.4.1.99999.1.2.1" in text
+    assert "Status: Granted" in text and settings.SIGNING_TSA_POLICY_OID in text
 
 
 @pytest.mark.parametrize(
