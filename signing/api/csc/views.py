@@ -50,6 +50,7 @@ from signing.api.csc.fields import (
     example,
     hash_list,
 )
+from signing.api.csc.oauth import request_sad
 from signing.api.csc.presenters import credential_info, expires_in, service_info
 from signing.api.schema import CLIENT_CALL, error_responses
 from signing.api.selectors import (
@@ -64,6 +65,7 @@ from signing.api.selectors import (
 from signing.models import Channel
 from signing.pdf_input import pdf_document_check
 from signing.services import (
+    csc_direct_authorization_check,
     signature_activation_extend,
     signature_authorize,
     signature_sign_documents,
@@ -293,6 +295,7 @@ class AuthorizeApi(CscView):
         tags=["CSC"],
     )
     def post(self, request: Request) -> Response:
+        csc_direct_authorization_check(client=self.client, ip=client_ip(request))
         if self.api_version == "v1":
             data = self.input(self.InputSerializer)
             hashes, pin, otp = data.get("hash"), data["PIN"], data["OTP"]
@@ -377,15 +380,17 @@ class ExtendTransactionApi(CscView):
 class SignHashApi(CscView):
     """``signatures/signHash``: sign the authorized hashes with the SAD."""
 
+    credential_token_accepted = True  # a "credential" access token stands for the SAD
+
     class InputSerializer(CredentialInput):
-        SAD = serializers.CharField(max_length=1024)
+        SAD = serializers.CharField(max_length=1024, required=False)
         hash = hash_list()
         hashAlgo = serializers.CharField(required=False, max_length=64)  # noqa: N815
         signAlgo = serializers.CharField(max_length=64)  # noqa: N815
         signAlgoParams = serializers.CharField(required=False, max_length=1024)  # noqa: N815
 
     class InputSerializerV2(CredentialInput):
-        SAD = serializers.CharField(max_length=1024)
+        SAD = serializers.CharField(max_length=1024, required=False)
         hashes = hash_list()
         hashAlgorithmOID = serializers.CharField(required=False, max_length=64)  # noqa: N815
         signAlgo = serializers.CharField(max_length=64)  # noqa: N815
@@ -419,7 +424,8 @@ class SignHashApi(CscView):
         if data.get("signAlgoParams"):
             raise invalid_request("Invalid parameter signAlgoParams")  # PSS is not offered: no parameters apply
         signatures = signature_sign_hashes(
-            sad_token=data["SAD"], hashes=hashes, certificate=certificate, hash_algorithm=hash_algorithm(hashes),
+            sad_token=request_sad(request, data, certificate),
+            hashes=hashes, certificate=certificate, hash_algorithm=hash_algorithm(hashes),
             client=self.client, ip=client_ip(request),
         )
         return Response({"signatures": [base64.b64encode(s).decode("ascii") for s in signatures]})
@@ -429,6 +435,7 @@ class SignDocApi(CscView):
     """v2 ``signatures/signDoc``: PAdES signatures of whole PDFs."""
 
     max_body_bytes = settings.API_MAX_DOCUMENT_REQUEST_BYTES
+    credential_token_accepted = True  # a "credential" access token stands for the SAD
 
     class InputSerializer(CredentialInput):
         class Document(serializers.Serializer):
@@ -441,7 +448,7 @@ class SignDocApi(CscView):
             signed_envelope_property = serializers.ChoiceField(
                 choices=["Default", "Certification", "Revision"], required=False, default="Default")
 
-        SAD = serializers.CharField(max_length=1024)
+        SAD = serializers.CharField(max_length=1024, required=False)
         documents = serializers.ListField(
             child=Document(), min_length=1, max_length=settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION
         )
@@ -481,7 +488,8 @@ class SignDocApi(CscView):
         for index, document in enumerate(data["documents"]):
             pdf_document_check(name=f"documents[{index}]", data=document["document"])
         signed = signature_sign_documents(
-            sad_token=data["SAD"], certificate=certificate, documents=[d["document"] for d in data["documents"]],
+            sad_token=request_sad(request, data, certificate),
+            certificate=certificate, documents=[d["document"] for d in data["documents"]],
             level=CONFORMANCE_LEVELS[levels.pop()], certify=certify.pop(), client=self.client,
             ip=client_ip(request),
         )
