@@ -24,7 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauth2_provider.views import TokenView
-from oauthlib.common import Request as OauthlibRequest
+from oauthlib.common import Request as OauthlibRequest  # type: ignore[import-untyped]  # oauthlib ships no types
 
 from accounts.oauth import CREDENTIAL_SCOPE, ApiClientOAuth2Validator, api_client_for_application, is_plain_text
 from accounts.services.api_clients import api_client_token_refused

@@ -328,4 +328,4 @@ def credential_grants_purge(*, now: datetime | None = None) -> int:
     tokens, _unused = get_access_token_model().objects.filter(
         credential_grant__isnull=False, credential_grant__expires_at__lte=now
     ).delete()
-    return codes + tokens
+    return int(codes) + int(tokens)

@@ -23,7 +23,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from oauth2_provider.models import get_access_token_model, get_application_model
 from oauth2_provider.views import RevokeTokenView
-from oauthlib.common import add_params_to_uri
+from oauthlib.common import add_params_to_uri  # type: ignore[import-untyped]  # oauthlib ships no types
 
 from accounts.models import ApiClient, UserKind
 from accounts.oauth import CREDENTIAL_SCOPE, CSC_SCOPES, ApiClientOAuth2Validator, api_client_for_application
