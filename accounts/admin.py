@@ -46,6 +46,7 @@ class OrganizationAdmin(AuditedAdmin):
         ),
         ("OTP", {"fields": ("otp_hardware_allowed", "otp_app_allowed", "otp_sms_allowed")}),
         ("Login", {"fields": ("password_min_length", "login_max_failures", "login_lockout_minutes")}),
+        ("API", {"fields": ("csc_direct_authorization_allowed",)}),
     )
 
 

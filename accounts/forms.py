@@ -196,6 +196,8 @@ class OrganizationPoliciesForm(forms.Form):
             return _("Untick for automatic renewal.")
         if field in OTP_KINDS and not getattr(self.bounds, OTP_KINDS[field]):
             return _("The platform does not offer this kind of OTP device: it can be switched off, not on.")
+        if field == "csc_direct_authorization_allowed":
+            return _("Untick to require the consent page: the holder types PIN and OTP on this site only.")
         return ""
 
     def clean_reminder_days(self) -> list[int]:
@@ -273,6 +275,20 @@ class ApiClientForm(forms.Form):
         choices=ApiScope.choices,
         widget=forms.CheckboxSelectMultiple,
     )
+    redirect_uris = forms.CharField(
+        label=_("Return addresses for the holder's consent (optional)"),
+        required=False,
+        max_length=5000,
+        help_text=_(
+            "One per line, for example https://esse3.example.org/firma/callback: where the consent page sends "
+            "the holder back after PIN and OTP (CSC OAuth 2.0, “credential” scope). https only; http only for "
+            "127.0.0.1 or localhost. Leave empty for a client that uses client credentials only."
+        ),
+        widget=forms.Textarea(attrs={"class": "form-control", "rows": 2, "autocomplete": "off"}),
+    )
+
+    def clean_redirect_uris(self) -> list[str]:
+        return [line for line in self.cleaned_data["redirect_uris"].splitlines() if line.strip()]
 
 
 class InviteForm(forms.Form):

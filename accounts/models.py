@@ -100,6 +100,14 @@ class Organization(models.Model):
     key_algorithm = models.CharField(
         _("key algorithm"), max_length=16, choices=KeyAlgorithm.choices, default=KeyAlgorithm.RSA_2048
     )
+    # Off: the organization's systems must send holders to the consent page (CSC OAuth 2.0, scope
+    # "credential"), so that PIN and OTP never pass through them; on by default so that the systems
+    # integrated before the consent page existed keep working.
+    csc_direct_authorization_allowed = models.BooleanField(
+        _("systems may send the holder's PIN and OTP (CSC credentials/authorize)"),
+        default=True,
+        help_text=_("Untick to require the consent page: the holder types PIN and OTP on this site only."),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     class Meta:

@@ -28,6 +28,7 @@ POLICY_FIELDS = (
     "password_min_length",
     "login_max_failures",
     "login_lockout_minutes",
+    "csc_direct_authorization_allowed",
 )
 # Whole numbers bounded by PolicyBounds.<field>_min / <field>_max.
 BOUNDED_INTEGERS = (
@@ -44,7 +45,7 @@ OTP_KINDS = {
     "otp_app_allowed": "otp_app_available",
     "otp_sms_allowed": "otp_sms_available",
 }
-BOOLEANS = ("renewal_requires_approval", *OTP_KINDS)
+BOOLEANS = ("renewal_requires_approval", *OTP_KINDS, "csc_direct_authorization_allowed")
 
 
 

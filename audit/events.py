@@ -64,6 +64,13 @@ class AuditEventType(models.TextChoices):
     CERTIFICATE_SUSPEND_WITHOUT_LOGIN_REFUSED = "certificate.suspend_without_login_refused"
     CERTIFICATE_REVOKE_WITHOUT_LOGIN_REFUSED = "certificate.revoke_without_login_refused"
 
+    CSC_OAUTH_CODE_ISSUED = "csc_oauth.code_issued"
+    CSC_OAUTH_CONSENT_REFUSED = "csc_oauth.consent_refused"
+    CSC_OAUTH_DIRECT_AUTHORIZATION_REFUSED = "csc_oauth.direct_authorization_refused"
+    CSC_OAUTH_TOKEN_ISSUED = "csc_oauth.token_issued"
+    CSC_OAUTH_TOKEN_REFUSED = "csc_oauth.token_refused"
+    CSC_OAUTH_TOKEN_REVOKED = "csc_oauth.token_revoked"
+
     HOLDER_CONTACTS_CHANGED = "holder.contacts_changed"
     HOLDER_CREATED = "holder.created"
     HOLDER_EMAIL_CHANGE_REFUSED = "holder.email_change_refused"

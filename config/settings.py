@@ -550,6 +550,8 @@ OAUTH2_PROVIDER = {
         )
     },
 }
+# CSC OAuth 2.0 authorization codes (scope "credential"): how long the client has to exchange one.
+CSC_OAUTH_CODE_SECONDS = env_int("CSC_OAUTH_CODE_SECONDS", 120, minimum=60, maximum=600)
 # Largest JSON body an API accepts, in bytes (a signHash of 1,000 SHA-512 hashes is ~100 kB).
 API_MAX_REQUEST_BYTES = env_int("API_MAX_REQUEST_BYTES", 1024 * 1024, minimum=16 * 1024)
 # CSC v2 signatures/signDoc carries whole PDFs in base64.

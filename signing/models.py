@@ -1,4 +1,4 @@
-"""Signature activations (SAD) and the holder's signature history."""
+"""Signature activations (SAD), the holder's signature history, and the CSC OAuth 2.0 credential grants."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from oauth2_provider.settings import oauth2_settings
 
 from accounts.models import ApiClient, Holder, Organization
 from certificates.models import Certificate
@@ -182,3 +183,65 @@ class SigningJobDocument(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (#{self.position})"
+
+
+class CredentialAuthorizationCode(models.Model):
+    """An OAuth 2.0 authorization code of the CSC ``credential`` scope: the holder consented with PIN + OTP.
+
+    Single use, minutes long, bound to one API client, one redirect URI and one PKCE S256 challenge.
+    The code is stored only as its SHA-256; the SAD it will hand over only sealed under a key derived
+    from the code (``signing.sad.sad_seal``), so this row without the code opens nothing.
+    """
+
+    code_checksum = models.CharField(max_length=64, unique=True)
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="+")
+    holder = models.ForeignKey(Holder, on_delete=models.PROTECT, related_name="+")
+    certificate = models.ForeignKey(Certificate, on_delete=models.PROTECT, related_name="+")
+    activation = models.ForeignKey(SignatureActivation, on_delete=models.CASCADE, related_name="+")
+    redirect_uri = models.TextField()
+    code_challenge = models.CharField(max_length=128)
+    sealed_sad = models.BinaryField(blank=True, default=b"", editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="credential_code_expires")]
+
+    def __str__(self) -> str:
+        return f"credential code #{self.pk}"  # never the code: it is not stored, and would be a credential
+
+    @property
+    def seal_context(self) -> bytes:
+        return f"code|{self.code_checksum}|{self.activation_id}|{self.client_id}".encode()
+
+
+class CredentialAccessGrant(models.Model):
+    """The access token (scope ``credential``) a code was exchanged for, and the SAD it signs with.
+
+    The token is django-oauth-toolkit's ``AccessToken`` (stored as its SHA-256 only, so it
+    authenticates like any other); this row keeps the SAD sealed under a key derived from the bearer
+    value, which only the client has. Deleting the token (revocation, the client revoked) deletes this.
+    """
+
+    access_token = models.OneToOneField(
+        oauth2_settings.ACCESS_TOKEN_MODEL, on_delete=models.CASCADE, related_name="credential_grant"
+    )
+    code = models.OneToOneField(
+        CredentialAuthorizationCode, on_delete=models.SET_NULL, null=True, blank=True, related_name="grant"
+    )
+    certificate = models.ForeignKey(Certificate, on_delete=models.PROTECT, related_name="+")
+    activation = models.ForeignKey(SignatureActivation, on_delete=models.CASCADE, related_name="+")
+    sealed_sad = models.BinaryField(blank=True, default=b"", editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="credential_grant_expires")]
+
+    def __str__(self) -> str:
+        return f"credential grant #{self.pk}"
+
+    @property
+    def seal_context(self) -> bytes:
+        return f"token|{self.access_token_id}|{self.activation_id}".encode()

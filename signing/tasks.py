@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from signing.services import signature_activations_purge, signing_job_run, signing_jobs_purge
+from signing.services import credential_grants_purge, signature_activations_purge, signing_job_run, signing_jobs_purge
 
 
 @shared_task(name="signing.tasks.signature_activations_purge")
 def signature_activations_purge_task() -> int:
-    return signature_activations_purge()
+    # The CSC consent flow's codes and tokens seal SADs of these activations: they expire together.
+    return signature_activations_purge() + credential_grants_purge()
 
 
 # Not retried, no acks_late: the SAD is single-use, so a second run could never sign; a message

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
@@ -33,13 +36,53 @@ def _admin_of(actor: User) -> Operator:
     return operator
 
 
-def api_client_create(*, actor: User, name: str, scopes: list[str], ip: str = "") -> tuple[ApiClient, str]:
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
+
+
+def redirect_uris_clean(uris: Sequence[str]) -> list[str]:
+    """The redirect URIs a client registers for the holder's consent page (CSC OAuth 2.0 authorization
+    code): absolute https addresses without fragment, or http on this machine's loopback for development
+    (RFC 8252 §7.3). Matched exactly when used (RFC 9700), so they are kept as typed."""
+    cleaned: list[str] = []
+    for uri in uris:
+        uri = uri.strip()
+        if not uri:
+            continue
+        parts = urlsplit(uri)
+        host = (parts.netloc.rsplit("@", 1)[-1]).lower()
+        hostname = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
+        valid = (
+            len(uri) <= 500 and is_plain_text(uri) and uri.isprintable() and " " not in uri
+            and not parts.fragment and "@" not in parts.netloc and bool(parts.hostname)
+            and (parts.scheme == "https" or (parts.scheme == "http" and hostname in LOOPBACK_HOSTS))
+        )
+        if not valid:
+            raise ApplicationError(
+                "invalid_redirect_uri",
+                _("%(uri)s is not a valid return address: https only (http only for 127.0.0.1 or localhost), "
+                  "no fragment.") % {"uri": uri[:100]},
+                field="redirect_uris",
+            )
+        if uri not in cleaned:
+            cleaned.append(uri)
+    if len(cleaned) > 10:
+        raise ApplicationError("invalid_redirect_uri", _("At most 10 return addresses."), field="redirect_uris")
+    return cleaned
+
+
+def api_client_create(
+    *, actor: User, name: str, scopes: list[str], redirect_uris: Sequence[str] = (), ip: str = ""
+) -> tuple[ApiClient, str]:
     """Create an API client of the actor's organization; returns it with its secret, in clear, once.
 
     The secret is never stored in clear: django-oauth-toolkit hashes it with the password hasher
     when the application is saved, so it cannot be shown again — only revoked and replaced.
+    ``redirect_uris``: where the holder's consent page may send the holder back (CSC OAuth 2.0
+    authorization code, for a client with the CSC functions); none, and the client uses client
+    credentials only.
     """
     admin = _admin_of(actor)
+    uris = redirect_uris_clean(redirect_uris)
     name = " ".join(name.split())
     if not name:
         raise ApplicationError("invalid_name", _("Enter a name for the API client."), field="name")
@@ -63,6 +106,7 @@ def api_client_create(*, actor: User, name: str, scopes: list[str], ip: str = ""
             authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
             client_secret=secret,
             hash_client_secret=True,
+            redirect_uris=" ".join(uris),
             skip_authorization=False,
         )
         application.save()
@@ -75,7 +119,7 @@ def api_client_create(*, actor: User, name: str, scopes: list[str], ip: str = ""
             organization=admin.organization,
             subject=api_client,
             ip=ip,
-            details={"name": name, "client_id": application.client_id, "scopes": granted},
+            details={"name": name, "client_id": application.client_id, "scopes": granted, "redirect_uris": uris},
         )
     return api_client, secret
 

@@ -51,10 +51,10 @@ def api_client_create_view(request: HttpRequest) -> HttpResponse:
         try:
             api_client, secret = api_client_create(
                 actor=acting_user(request), name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"],
-                ip=client_ip(request),
+                redirect_uris=form.cleaned_data["redirect_uris"], ip=client_ip(request),
             )
         except ApplicationError as exc:
-            form.add_error("name" if exc.field == "name" else None, str(exc.message))
+            form.add_error(exc.field if exc.field in ("name", "redirect_uris") else None, str(exc.message))
         else:
             # The secret exists in clear only in this response (never stored, never redirected
             # through a session); the page is not cached (PrivatePagesNotCachedMiddleware). The

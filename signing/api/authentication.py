@@ -16,7 +16,7 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.views import APIView
 
 from accounts.models import ApiClient
-from accounts.oauth import api_client_for_application
+from accounts.oauth import CREDENTIAL_SCOPE, SERVICE_SCOPE, api_client_for_application
 from core.ratelimit import _parse, consume
 from signing.api.exceptions import InsufficientScope, InvalidToken
 
@@ -30,9 +30,16 @@ class ApiClientPrincipal:
     is_anonymous = False
     pk = None
 
-    def __init__(self, api_client: ApiClient) -> None:
+    def __init__(self, api_client: ApiClient, bearer: str = "") -> None:
         self.api_client = api_client
         self.organization = api_client.organization
+        # The bearer value as presented, for this request only: a "credential" token's SAD is sealed
+        # under a key derived from it (the database keeps only its SHA-256), so the view needs it to
+        # sign. Never logged, never stored.
+        self.bearer = bearer
+
+    def __repr__(self) -> str:
+        return f"<ApiClientPrincipal {self.username}>"  # never the bearer
 
     @property
     def username(self) -> str:
@@ -66,7 +73,7 @@ class ApiClientAuthentication(BaseAuthentication):
         api_client = api_client_for_application(access_token.application)
         if api_client is None:
             raise InvalidToken()
-        return ApiClientPrincipal(api_client), access_token
+        return ApiClientPrincipal(api_client, bearer=raw), access_token
 
     def authenticate_header(self, request: Any) -> str:
         return 'Bearer realm="api"'
@@ -80,9 +87,19 @@ class HasApiScope(BasePermission):
         if not isinstance(principal, ApiClientPrincipal) or request.auth is None:
             return False
         scope = getattr(view, "required_scope", None)
+        granted = set(str(request.auth.scope or "").split())
+        if CREDENTIAL_SCOPE in granted:
+            # A token of the holder's consent signs (the views that say so), and does nothing else.
+            if not getattr(view, "credential_token_accepted", False) or not principal.api_client.allows_scope(
+                "csc"
+            ):
+                raise InsufficientScope()
+            return True
         if scope is None:
             return True
-        if not request.auth.allow_scopes([scope]) or not principal.api_client.allows_scope(scope):
+        if SERVICE_SCOPE in granted and scope == "csc":  # CSC v2's name for the CSC functions
+            granted.add("csc")
+        if scope not in granted or not principal.api_client.allows_scope(scope):
             raise InsufficientScope()
         return True
 

@@ -1,4 +1,5 @@
-"""URLs of the APIs: the OAuth 2.0 token endpoint, CSC v1 and v2, the batch and validation APIs, the
+"""URLs of the APIs: the OAuth 2.0 token, authorization (the holder's consent page) and revocation
+endpoints and the server's metadata, CSC v1 and v2, the batch and validation APIs, the
 OpenAPI schema and its docs."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.views import APIView
 
 from signing.api import batch
+from signing.api.csc import oauth as csc_oauth
 from signing.api.csc import views as csc
 from signing.api.token import token_view
 
@@ -30,6 +32,8 @@ def _csc(version: str) -> list:
     patterns = [
         path(f"csc/{version}/info", view(csc.InfoApi), name=f"csc_{version}_info"),
         path(f"csc/{version}/oauth2/token", token_view, name=f"csc_{version}_oauth2_token"),
+        path(f"csc/{version}/oauth2/authorize", csc_oauth.authorize_view, name=f"csc_{version}_oauth2_authorize"),
+        path(f"csc/{version}/oauth2/revoke", csc_oauth.revoke_view, name=f"csc_{version}_oauth2_revoke"),
         path(f"csc/{version}/credentials/list", view(csc.CredentialsListApi), name=f"csc_{version}_credentials_list"),
         path(f"csc/{version}/credentials/info", view(csc.CredentialsInfoApi), name=f"csc_{version}_credentials_info"),
         path(f"csc/{version}/credentials/sendOTP", view(csc.CredentialsSendOtpApi),
@@ -50,6 +54,8 @@ def _csc(version: str) -> list:
 
 urlpatterns = [
     path("oauth2/token", token_view, name="oauth2_token"),
+    path("oauth2/revoke", csc_oauth.revoke_view, name="oauth2_revoke"),
+    path(".well-known/oauth-authorization-server", csc_oauth.metadata_view, name="oauth_authorization_server"),
     *_csc("v1"),
     *_csc("v2"),
     re_path(r"^csc/(?P<rest>.*)$", csc_not_found),

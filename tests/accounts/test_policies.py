@@ -36,6 +36,7 @@ def _form(organization: Organization, **overrides: object) -> dict[str, object]:
         "otp_sms_allowed": organization.otp_sms_allowed,
         "password_min_length": organization.password_min_length,
         "login_max_failures": organization.login_max_failures,
+        "csc_direct_authorization_allowed": organization.csc_direct_authorization_allowed,
         "login_lockout_minutes": organization.login_lockout_minutes,
     }
     values.update(overrides)

@@ -61,6 +61,7 @@ from signing.api.csc.presenters import (
     service_info,
     validation_info,
 )
+from signing.api.csc.oauth import request_sad
 from signing.api.schema import CLIENT_CALL, error_responses
 from signing.api.selectors import (
     credential_get_for_api_client,
@@ -74,6 +75,7 @@ from signing.api.selectors import (
 from signing.models import Channel
 from signing.pdf_input import pdf_document_check, pdf_has_signatures
 from signing.services import (
+    csc_direct_authorization_check,
     signature_activation_extend,
     signature_authorize,
     signature_sign_digests,
@@ -330,6 +332,7 @@ class AuthorizeApi(CscView):
         tags=["CSC"],
     )
     def post(self, request: Request) -> Response:
+        csc_direct_authorization_check(client=self.client, ip=client_ip(request))
         if self.api_version == "v1":
             data = self.input(self.InputSerializer)
             hashes, pin, otp = data.get("hash"), data["PIN"], data["OTP"]
@@ -418,15 +421,17 @@ class ExtendTransactionApi(CscView):
 class SignHashApi(CscView):
     """``signatures/signHash``: sign the authorized hashes with the SAD."""
 
+    credential_token_accepted = True  # a "credential" access token stands for the SAD
+
     class InputSerializer(CredentialInput):
-        SAD = serializers.CharField(max_length=1024)
+        SAD = serializers.CharField(max_length=1024, required=False)
         hash = hash_list()
         hashAlgo = serializers.CharField(required=False, max_length=64)  # noqa: N815
         signAlgo = serializers.CharField(max_length=64)  # noqa: N815
         signAlgoParams = serializers.CharField(required=False, max_length=1024)  # noqa: N815
 
     class InputSerializerV2(CredentialInput):
-        SAD = serializers.CharField(max_length=1024)
+        SAD = serializers.CharField(max_length=1024, required=False)
         hashes = hash_list()
         hashAlgorithmOID = serializers.CharField(required=False, max_length=64)  # noqa: N815
         signAlgo = serializers.CharField(max_length=64)  # noqa: N815
@@ -460,7 +465,8 @@ class SignHashApi(CscView):
         if data.get("signAlgoParams"):
             raise invalid_request("Invalid parameter signAlgoParams")  # PSS is not offered: no parameters apply
         signatures = signature_sign_hashes(
-            sad_token=data["SAD"], hashes=hashes, certificate=certificate, hash_algorithm=hash_algorithm(hashes),
+            sad_token=request_sad(request, data, certificate),
+            hashes=hashes, certificate=certificate, hash_algorithm=hash_algorithm(hashes),
             client=self.client, ip=client_ip(request),
         )
         return Response({"signatures": [base64.b64encode(s).decode("ascii") for s in signatures]})
@@ -472,6 +478,7 @@ class SignDocApi(CscView):
     at its own conformance level and envelope property."""
 
     max_body_bytes = settings.API_MAX_DOCUMENT_REQUEST_BYTES
+    credential_token_accepted = True  # a "credential" access token stands for the SAD
 
     class InputSerializer(CredentialInput):
         class Document(serializers.Serializer):
@@ -498,7 +505,7 @@ class SignDocApi(CscView):
             signed_envelope_property = serializers.ChoiceField(
                 choices=["Certification", "Revision", "Default"], required=False)
 
-        SAD = serializers.CharField(max_length=1024)
+        SAD = serializers.CharField(max_length=1024, required=False)
         documents = serializers.ListField(
             child=Document(), required=False, max_length=settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION
         )
@@ -566,8 +573,9 @@ class SignDocApi(CscView):
             for document in documents
         ]
         signed = signature_sign_documents(
-            sad_token=data["SAD"], certificate=certificate, documents=[d["document"] for d in documents],
-            each=list(zip(levels, certify, strict=True)), client=self.client, ip=client_ip(self.request),
+            sad_token=request_sad(self.request, data, certificate), certificate=certificate,
+            documents=[d["document"] for d in documents], each=list(zip(levels, certify, strict=True)),
+            client=self.client, ip=client_ip(self.request),
         )
         return {"DocumentWithSignature": [base64.b64encode(pdf).decode("ascii") for pdf in signed]}
 
@@ -597,7 +605,7 @@ class SignDocApi(CscView):
             raise ApplicationError("num_signatures_too_high", _("numSignatures is greater than multisign (%(max)d).")
                                    % {"max": settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION})
         signed = signature_sign_digests(
-            sad_token=data["SAD"], certificate=certificate, digests=hashes, hash_algorithm=algorithms.pop(),
+            sad_token=request_sad(self.request, data, certificate), certificate=certificate, digests=hashes, hash_algorithm=algorithms.pop(),
             levels=hash_levels, client=self.client, ip=client_ip(self.request),
         )
         return {"SignatureObject": [base64.b64encode(content).decode("ascii") for content in signed]}
