@@ -54,6 +54,7 @@ from signing.api.csc.fields import (
     hash_list,
     lang_field,
 )
+from signing.api.csc.oauth import request_sad
 from signing.api.csc.presenters import (
     credential_info,
     csc_language_activate,
@@ -61,7 +62,6 @@ from signing.api.csc.presenters import (
     service_info,
     validation_info,
 )
-from signing.api.csc.oauth import request_sad
 from signing.api.schema import CLIENT_CALL, error_responses
 from signing.api.selectors import (
     credential_get_for_api_client,
@@ -605,7 +605,8 @@ class SignDocApi(CscView):
             raise ApplicationError("num_signatures_too_high", _("numSignatures is greater than multisign (%(max)d).")
                                    % {"max": settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION})
         signed = signature_sign_digests(
-            sad_token=request_sad(self.request, data, certificate), certificate=certificate, digests=hashes, hash_algorithm=algorithms.pop(),
+            sad_token=request_sad(self.request, data, certificate), certificate=certificate, digests=hashes,
+            hash_algorithm=algorithms.pop(),
             levels=hash_levels, client=self.client, ip=client_ip(self.request),
         )
         return {"SignatureObject": [base64.b64encode(content).decode("ascii") for content in signed]}
