@@ -377,7 +377,8 @@ def test_a_suspended_credential_is_credential_is_disabled_in_the_batch_api_and_i
         "signAlgo": "1.2.840.113549.1.1.11"}, csc_token)
     # One rule, one message: the same refusal in each API's own form.
     assert csc.status_code == 400 and csc.json() == {
-        "error": "credential_is_disabled", "error_description": batch.json()["message"]}
+        "error": "invalid_request", "error_description": "The credential identified by credentialID is disabled",
+        "error_details": {"code": "credential_is_disabled", "message": batch.json()["message"]}}
     missing = csc_post(client, "/api/v1/batch/sign", {**_sign_body(signer, "x", docs), "credentialID": "nope"},
                        batch_token)
     assert missing.status_code == 404

@@ -189,7 +189,7 @@ def test_the_holder_consents_and_the_client_signs_with_the_token_alone(client, s
                                         utils.Prehashed(digest_algorithms.SHA256()))
 
     again = sign_hash(client, token, signer.certificate, hashes)
-    assert again.status_code == 400 and again.json()["error"] == "sad_expired"
+    assert again.status_code == 400 and again.json()["error_details"]["code"] == "sad_expired"
 
     events = set(AuditEvent.objects.values_list("event_type", flat=True))
     assert {AuditEventType.CSC_OAUTH_CODE_ISSUED, AuditEventType.CSC_OAUTH_TOKEN_ISSUED,
@@ -218,7 +218,7 @@ def test_a_hash_not_consented_is_not_signed_and_a_sad_in_the_body_is_refused(hol
     token = exchange(holder_client, api_client, secret, code, verifier).json()["access_token"]
     other = [hashlib.sha256(b"altro").digest()]
     refused = sign_hash(holder_client, token, signer.certificate, other)
-    assert refused.status_code == 400 and refused.json()["error"] == "unauthorized_hash"
+    assert refused.status_code == 400 and refused.json()["error_details"]["code"] == "unauthorized_hash"
     with_sad = sign_hash(holder_client, token, signer.certificate, digests(1), SAD="x" * 64)
     assert with_sad.status_code == 400 and with_sad.json()["error"] == "invalid_request"
     # The token signs and does nothing else.

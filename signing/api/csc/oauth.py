@@ -65,6 +65,18 @@ def issuer(request: HttpRequest) -> str:
 # --- Signing with a "credential" token ------------------------------------------------------------
 
 
+def _credential_token(request: Any) -> bool:
+    token = request.auth
+    return token is not None and CREDENTIAL_SCOPE in str(token.scope or "").split()
+
+
+def request_sad_check(request: Any, data: dict[str, Any]) -> None:
+    """A signing call names its authorization: a ``SAD`` in the body, or a ``credential`` access token
+    (checked with the input, before the credential is looked up, as the error tables order it)."""
+    if not _credential_token(request) and not data.get("SAD"):
+        raise invalid_request("Missing (or invalid type) string parameter SAD")
+
+
 def request_sad(request: Any, data: dict[str, Any], certificate: Certificate) -> str:
     """The SAD of a signing call: the body's ``SAD``, or — with a ``credential`` access token, which
     stands for it — the SAD the holder's consent sealed under that token."""

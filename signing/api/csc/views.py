@@ -54,7 +54,7 @@ from signing.api.csc.fields import (
     hash_list,
     lang_field,
 )
-from signing.api.csc.oauth import request_sad
+from signing.api.csc.oauth import request_sad, request_sad_check
 from signing.api.csc.presenters import (
     credential_info,
     csc_language_activate,
@@ -460,6 +460,7 @@ class SignHashApi(CscView):
         else:
             data = self.input(self.InputSerializerV2)
             hashes, hash_algo = list(data["hashes"]), data.get("hashAlgorithmOID")
+        request_sad_check(request, data)
         certificate = self.usable_credential(data["credentialID"])
         algorithms_check(certificate, data["signAlgo"], hash_algo, hashes)
         if data.get("signAlgoParams"):
@@ -545,6 +546,7 @@ class SignDocApi(CscView):
             raise invalid_request("Both documentDigests and documents parameters passed")
         if not documents and not digests:
             raise invalid_request("Empty documentDigests and documents objects")
+        request_sad_check(request, data)
         certificate = self.usable_credential(data["credentialID"])
         offered = sign_algos(x509.load_der_x509_certificate(certificate.issued_der))
         entries = documents or digests or []
