@@ -44,7 +44,7 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from certificates.models import Certificate
-from certificates.vault import PrivateKey
+from certificates.vault import PrivateKey, key_signs_with_pss
 from core.errors import ApplicationError
 from signing import der
 from signing.loops import coroutine_run
@@ -107,25 +107,43 @@ def level_parse(value: str | Level) -> Level:
 # --- The signer --------------------------------------------------------------------------------------
 
 
-def _mechanism(private_key: PrivateKey, digest_algorithm: str) -> str:
-    if isinstance(private_key, rsa.RSAPrivateKey):
-        return "rsassa_pkcs1v15"
-    return f"{digest_algorithm}_ecdsa"
+def pss_padding(digest_algorithm: str) -> padding.PSS:
+    """RSASSA-PSS as our PSS keys sign: MGF1 with the message digest, a salt as long as the digest
+    (ETSI TS 119 312; what CSC clients and pyHanko send as RSASSA-PSS-params)."""
+    algorithm = _HASHES[digest_algorithm]()
+    return padding.PSS(mgf=padding.MGF1(algorithm), salt_length=algorithm.digest_size)
 
 
-def raw_sign(private_key: PrivateKey, data: bytes, digest_algorithm: str = "sha256") -> bytes:
-    """RSA PKCS#1 v1.5 or ECDSA (DER) over ``data`` hashed with ``digest_algorithm``."""
+def pss_mechanism(digest_algorithm: str) -> algos.SignedDigestAlgorithm:
+    """The CMS signatureAlgorithm of :func:`pss_padding`: rsassa_pss with its RSASSA-PSS-params."""
+    digest = algos.DigestAlgorithm({"algorithm": digest_algorithm})
+    return algos.SignedDigestAlgorithm({
+        "algorithm": "rsassa_pss",
+        "parameters": algos.RSASSAPSSParams({
+            "hash_algorithm": digest,
+            "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": digest},
+            "salt_length": _HASHES[digest_algorithm]().digest_size,
+            "trailer_field": "trailer_field_bc",
+        }),
+    })
+
+
+def raw_sign(private_key: PrivateKey, data: bytes, digest_algorithm: str = "sha256", *, pss: bool = False) -> bytes:
+    """RSA PKCS#1 v1.5, RSASSA-PSS (``pss``: the key's policy) or ECDSA (DER) over ``data`` hashed
+    with ``digest_algorithm``."""
     algorithm = _HASHES[digest_algorithm]()
     if isinstance(private_key, rsa.RSAPrivateKey):
-        return private_key.sign(data, padding.PKCS1v15(), algorithm)
+        return private_key.sign(data, pss_padding(digest_algorithm) if pss else padding.PKCS1v15(), algorithm)
     return private_key.sign(data, ec.ECDSA(algorithm))
 
 
-def digest_sign(private_key: PrivateKey, digest: bytes, digest_algorithm: str = "sha256") -> bytes:
+def digest_sign(
+    private_key: PrivateKey, digest: bytes, digest_algorithm: str = "sha256", *, pss: bool = False
+) -> bytes:
     """The same over a digest computed by the caller (CSC signHash)."""
     prehashed = utils.Prehashed(_HASHES[digest_algorithm]())
     if isinstance(private_key, rsa.RSAPrivateKey):
-        return private_key.sign(digest, padding.PKCS1v15(), prehashed)
+        return private_key.sign(digest, pss_padding(digest_algorithm) if pss else padding.PKCS1v15(), prehashed)
     return private_key.sign(digest, ec.ECDSA(prehashed))
 
 
@@ -182,10 +200,14 @@ class EngineSigner(signers.Signer):
     """
 
     def __init__(
-        self, *, private_key: PrivateKey, certificate: asn1_x509.Certificate, chain: Sequence[asn1_x509.Certificate]
+        self, *, private_key: PrivateKey, certificate: asn1_x509.Certificate, chain: Sequence[asn1_x509.Certificate],
+        pss: bool = False,
     ) -> None:
+        # With ``pss`` (an RSA key whose policy is RSASSA-PSS) the mechanism follows the digest of
+        # each signature: :meth:`get_signature_mechanism_for_digest`.
+        self._pss = pss and isinstance(private_key, rsa.RSAPrivateKey)
         mechanism = None
-        if isinstance(private_key, rsa.RSAPrivateKey):
+        if isinstance(private_key, rsa.RSAPrivateKey) and not self._pss:
             mechanism = algos.SignedDigestAlgorithm({"algorithm": "rsassa_pkcs1v15"})
         super().__init__(
             signing_cert=certificate,
@@ -203,10 +225,15 @@ class EngineSigner(signers.Signer):
         # Per digest algorithm: the template, or None when it did not reproduce pyHanko's encoding.
         self._templates: dict[str, CmsTemplate | None] = {}
 
+    def get_signature_mechanism_for_digest(self, digest_algorithm: str | None) -> algos.SignedDigestAlgorithm:
+        if self._pss:
+            return pss_mechanism((digest_algorithm or "sha256").lower())
+        return super().get_signature_mechanism_for_digest(digest_algorithm)
+
     async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
         if dry_run:
             return self._dummy
-        return raw_sign(self._private_key, data, digest_algorithm)
+        return raw_sign(self._private_key, data, digest_algorithm, pss=self._pss)
 
     async def async_sign(  # noqa: PLR0913  (pyHanko's signature)
         self,
@@ -234,7 +261,7 @@ class EngineSigner(signers.Signer):
             )
         digest_algorithm = digest_algorithm.lower()
         signed_attributes = template.signed_attributes(data_digest)
-        signature = raw_sign(self._private_key, signed_attributes, digest_algorithm)
+        signature = raw_sign(self._private_key, signed_attributes, digest_algorithm, pss=self._pss)
         unsigned = b""
         if timestamper is not None:
             imprint = hashes.Hash(_HASHES[digest_algorithm]())
@@ -439,7 +466,8 @@ def signer_for(*, private_key: PrivateKey, certificate: Certificate) -> EngineSi
     issuer = certificate.issuer
     chain = [asn1_x509.Certificate.load(bytes(issuer.der))] if issuer is not None else []
     return EngineSigner(
-        private_key=private_key, certificate=asn1_x509.Certificate.load(certificate.issued_der), chain=chain
+        private_key=private_key, certificate=asn1_x509.Certificate.load(certificate.issued_der), chain=chain,
+        pss=key_signs_with_pss(certificate.key_algorithm),
     )
 
 
@@ -549,11 +577,14 @@ def documents_sign(*, private_key: PrivateKey, certificate: Certificate, documen
         return batch.sign(documents)
 
 
-def hashes_sign(*, private_key: PrivateKey, hashes: Sequence[bytes], hash_algorithm: str = "sha256") -> list[bytes]:
-    """Raw signatures over digests (CSC signHash): RSA PKCS#1 v1.5 or ECDSA (DER), in order."""
+def hashes_sign(
+    *, private_key: PrivateKey, hashes: Sequence[bytes], hash_algorithm: str = "sha256", pss: bool = False
+) -> list[bytes]:
+    """Raw signatures over digests (CSC signHash), in order: RSA PKCS#1 v1.5, RSASSA-PSS (``pss``: the
+    key's policy, :func:`certificates.vault.key_signs_with_pss`) or ECDSA (DER)."""
     if hash_algorithm not in HASH_LENGTHS:
         raise ApplicationError("invalid_request", _("Unsupported hash algorithm."))
     length = HASH_LENGTHS[hash_algorithm]
     if any(len(h) != length for h in hashes):
         raise ApplicationError("invalid_request", _("A hash has the wrong length for its algorithm."))
-    return [digest_sign(private_key, bytes(h), hash_algorithm) for h in hashes]
+    return [digest_sign(private_key, bytes(h), hash_algorithm, pss=pss) for h in hashes]

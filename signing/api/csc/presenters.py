@@ -16,7 +16,14 @@ from rest_framework.request import Request
 
 from certificates.models import Certificate, CertificateAuthority, CertificateState
 from otp.models import DeviceKind
-from signing.api.csc.algorithms import CONFORMANCE_LEVELS, EC_CURVE_OIDS, EC_SIGN_ALGOS, RSA_SIGN_ALGOS
+from signing.api.csc.algorithms import (
+    CONFORMANCE_LEVELS,
+    EC_CURVE_OIDS,
+    EC_SIGN_ALGOS,
+    PSS_SIGN_ALGOS,
+    RSA_SIGN_ALGOS,
+    sign_algos,
+)
 from signing.api.selectors import credential_is_usable, otp_devices_for_credential, sms_device_active
 
 CSC_V1_SPECS = "1.0.4.0"
@@ -45,7 +52,7 @@ def service_info(request: Request, *, version: str, lang: str | None = None) -> 
     }
     if not v1:
         body["oauth2Issuer"] = body["oauth2"]
-        body["signAlgorithms"] = {"algos": sorted({*RSA_SIGN_ALGOS, *EC_SIGN_ALGOS})}
+        body["signAlgorithms"] = {"algos": sorted({*RSA_SIGN_ALGOS, *PSS_SIGN_ALGOS, *EC_SIGN_ALGOS})}
         body["signature_formats"] = {"formats": ["P"], "envelope_properties": [["Certification", "Revision"]]}
         body["conformance_levels"] = list(CONFORMANCE_LEVELS)
     return body
@@ -67,10 +74,10 @@ def _chain(certificate: Certificate) -> list[bytes]:
     return ders
 
 
-def _key_info(cert: x509.Certificate, enabled: bool) -> dict[str, Any]:
+def _key_info(cert: x509.Certificate, enabled: bool, key_algorithm: str) -> dict[str, Any]:
     public_key = cert.public_key()
     if isinstance(public_key, rsa.RSAPublicKey):
-        return {"status": "enabled" if enabled else "disabled", "algo": list(RSA_SIGN_ALGOS),
+        return {"status": "enabled" if enabled else "disabled", "algo": list(sign_algos(cert, key_algorithm)),
                 "len": public_key.key_size}
     if isinstance(public_key, ec.EllipticCurvePublicKey):
         info = {"status": "enabled" if enabled else "disabled", "algo": list(EC_SIGN_ALGOS),
@@ -124,7 +131,7 @@ def credential_info(certificate: Certificate, *, version: str, certificates: str
     otp = _otp_info(certificate)
     info: dict[str, Any] = {
         "description": f"Qualified signature certificate of {certificate.subject_common_name}",
-        "key": _key_info(cert, usable),
+        "key": _key_info(cert, usable, certificate.key_algorithm),
         "cert": cert_block,
         "SCAL": "2",
         "multisign": settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION,

@@ -36,6 +36,7 @@ from signing.api.csc.algorithms import (
     algorithms_check,
     hash_algorithm,
     invalid_request,
+    sign_algo_params_check,
     sign_algos,
 )
 from signing.api.csc.fields import (
@@ -416,8 +417,7 @@ class SignHashApi(CscView):
             hashes, hash_algo = list(data["hashes"]), data.get("hashAlgorithmOID")
         certificate = self.usable_credential(data["credentialID"])
         algorithms_check(certificate, data["signAlgo"], hash_algo, hashes)
-        if data.get("signAlgoParams"):
-            raise invalid_request("Invalid parameter signAlgoParams")  # PSS is not offered: no parameters apply
+        sign_algo_params_check(certificate, data["signAlgo"], data.get("signAlgoParams"), hash_algorithm(hashes))
         signatures = signature_sign_hashes(
             sad_token=data["SAD"], hashes=hashes, certificate=certificate, hash_algorithm=hash_algorithm(hashes),
             client=self.client, ip=client_ip(request),
@@ -469,7 +469,7 @@ class SignDocApi(CscView):
         levels = {d["conformance_level"] for d in data["documents"]}
         if len(levels) != 1:
             raise invalid_request("Invalid parameter conformance_level: one level per call")
-        offered = sign_algos(x509.load_der_x509_certificate(certificate.issued_der))
+        offered = sign_algos(x509.load_der_x509_certificate(certificate.issued_der), certificate.key_algorithm)
         if any(d["signAlgo"] not in offered for d in data["documents"]):
             raise invalid_request("Invalid parameter signAlgo")
         certify = {d["signed_envelope_property"] == "Certification" for d in data["documents"]}
