@@ -37,8 +37,14 @@ def validate_reminder_days(value: Any) -> None:
 
 
 class KeyAlgorithm(models.TextChoices):
-    RSA_2048 = "rsa-2048", "RSA 2048"
+    """Holders' keys. The signature scheme goes with the key (``certificates.vault.key_signs_with_pss``):
+    ECDSA P-256 is the default; RSA-3072 signs with RSASSA-PSS; RSA-2048 signs with PKCS#1 v1.5, which
+    ETSI TS 119 312 sunsets in 2029 (before certificates issued now expire), so it is kept only for
+    organizations that chose it."""
+
     ECDSA_P256 = "ecdsa-p256", "ECDSA P-256"
+    RSA_PSS_3072 = "rsa-pss-3072", "RSA 3072, RSASSA-PSS"
+    RSA_2048 = "rsa-2048", "RSA 2048, PKCS#1 v1.5 (legacy)"
 
 
 class Organization(models.Model):
@@ -98,7 +104,7 @@ class Organization(models.Model):
         validators=[MinValueValidator(3), MaxValueValidator(10)],
     )
     key_algorithm = models.CharField(
-        _("key algorithm"), max_length=16, choices=KeyAlgorithm.choices, default=KeyAlgorithm.RSA_2048
+        _("key algorithm"), max_length=16, choices=KeyAlgorithm.choices, default=KeyAlgorithm.ECDSA_P256
     )
     # Off: the organization's systems must send holders to the consent page (CSC OAuth 2.0, scope
     # "credential"), so that PIN and OTP never pass through them; on by default so that the systems

@@ -227,10 +227,25 @@ def _wrap_kek_and_pin(data_key: bytes, *, pin_key: bytes, kek_id: str, binding: 
     return bytes([_KEK_AND_PIN]) + nonce2 + outer
 
 
+# Key algorithms whose signatures are RSASSA-PSS (MGF1 with the message digest, a salt as long as the
+# digest): PKCS#1 v1.5 is sunset by ETSI TS 119 312 before certificates issued now expire. The key is
+# a plain RSA key and its certificate names rsaEncryption (what every validator and pyHanko expect);
+# the policy stored with the certificate (``Certificate.key_algorithm``) is what decides the padding.
+PSS_KEY_ALGORITHMS = frozenset({"rsa-pss-3072"})
+
+
+def key_signs_with_pss(algorithm: str) -> bool:
+    """Whether a key of ``algorithm`` (a ``KeyAlgorithm`` value) signs with RSASSA-PSS."""
+    return algorithm in PSS_KEY_ALGORITHMS
+
+
 def key_generate(algorithm: str) -> PrivateKey:
-    """A new key pair: ``rsa-2048``, ``ecdsa-p256`` (holders), ``ecdsa-p384`` (CA)."""
+    """A new key pair: ``ecdsa-p256``, ``rsa-pss-3072``, ``rsa-2048`` (legacy) for holders,
+    ``ecdsa-p384`` for the CA."""
     if algorithm == "rsa-2048":
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if algorithm == "rsa-pss-3072":
+        return rsa.generate_private_key(public_exponent=65537, key_size=3072)
     if algorithm == "ecdsa-p256":
         return ec.generate_private_key(ec.SECP256R1())
     if algorithm == "ecdsa-p384":

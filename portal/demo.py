@@ -61,8 +61,9 @@ ORGANIZATIONS: list[dict[str, Any]] = [
         # Stricter than the default 5, so the demo shows the lockout policy is the organization's own.
         "login_max_failures": 3,
         "renewal_requires_approval": True,
-        # The other key algorithm the CA offers (and a faster demo: no RSA key generation here).
-        "key_algorithm": KeyAlgorithm.ECDSA_P256,
+        # The RSA choice: RSA-3072 keys signing with RSASSA-PSS (the other organizations have the
+        # default, ECDSA P-256).
+        "key_algorithm": KeyAlgorithm.RSA_PSS_3072,
         "operators": [
             ("cciaa.operatore", "Sara", "Conti", OperatorRole.OPERATOR),
             ("cciaa.admin", "Davide", "Moretti", OperatorRole.ORGANIZATION_ADMIN),

@@ -5,16 +5,19 @@ object comes out of the vault once per activation and :class:`EngineSigner` sign
 so a batch costs the PDF work plus one private-key operation per document.
 
 Per batch, once: the certificate chain, the time-stamper (the internal TSA, in process, unless
-``SIGNING_TSA_URL`` is set), the trust material for B-LT (our OCSP answers and root CRL, computed in
-process: :mod:`signing.revinfo`) and the space reserved for the CMS container (one dry run). Per
-document: parse, sign, timestamp, DSS.
+``SIGNING_TSA_URL`` is set), what B-LT's revocation data shares (our authorities and the root CRL:
+:mod:`signing.revinfo`) and the space reserved for the CMS container (one dry run). Per document:
+parse, sign, timestamp, then — B-LT and above — OCSP answers made after that timestamp, and the DSS.
 
-Everything that reads the database happens before pyHanko's event loop starts (Django refuses
-database access inside it); the loop then runs the whole batch.
+Django refuses database access inside pyHanko's event loop, and the OCSP responder reads the
+database. B-B and B-T run a whole chunk of documents in one loop; B-LT and B-LTA run each document
+in two steps (up to the signature with its timestamp, then the DSS and, for B-LTA, the document
+timestamp) and make the document's OCSP answers between them, outside the loop.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 import logging
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
 
-from asn1crypto import algos, cms
+from asn1crypto import algos, cms, core
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
@@ -34,18 +37,19 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
+from pyhanko.sign.signers.pdf_signer import PdfPostSignatureDocument
 from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from certificates.models import Certificate
-from certificates.vault import PrivateKey
+from certificates.vault import PrivateKey, key_signs_with_pss
 from core.errors import ApplicationError
 from signing import der
 from signing.loops import coroutine_run
 from signing.pdf_input import pdf_reader
-from signing.revinfo import trust_material
+from signing.revinfo import RevocationSource, revocation_source
 from signing.tsa import timestamper_get
 
 logger = logging.getLogger(__name__)
@@ -103,25 +107,43 @@ def level_parse(value: str | Level) -> Level:
 # --- The signer --------------------------------------------------------------------------------------
 
 
-def _mechanism(private_key: PrivateKey, digest_algorithm: str) -> str:
-    if isinstance(private_key, rsa.RSAPrivateKey):
-        return "rsassa_pkcs1v15"
-    return f"{digest_algorithm}_ecdsa"
+def pss_padding(digest_algorithm: str) -> padding.PSS:
+    """RSASSA-PSS as our PSS keys sign: MGF1 with the message digest, a salt as long as the digest
+    (ETSI TS 119 312; what CSC clients and pyHanko send as RSASSA-PSS-params)."""
+    algorithm = _HASHES[digest_algorithm]()
+    return padding.PSS(mgf=padding.MGF1(algorithm), salt_length=algorithm.digest_size)
 
 
-def raw_sign(private_key: PrivateKey, data: bytes, digest_algorithm: str = "sha256") -> bytes:
-    """RSA PKCS#1 v1.5 or ECDSA (DER) over ``data`` hashed with ``digest_algorithm``."""
+def pss_mechanism(digest_algorithm: str) -> algos.SignedDigestAlgorithm:
+    """The CMS signatureAlgorithm of :func:`pss_padding`: rsassa_pss with its RSASSA-PSS-params."""
+    digest = algos.DigestAlgorithm({"algorithm": digest_algorithm})
+    return algos.SignedDigestAlgorithm({
+        "algorithm": "rsassa_pss",
+        "parameters": algos.RSASSAPSSParams({
+            "hash_algorithm": digest,
+            "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": digest},
+            "salt_length": _HASHES[digest_algorithm]().digest_size,
+            "trailer_field": "trailer_field_bc",
+        }),
+    })
+
+
+def raw_sign(private_key: PrivateKey, data: bytes, digest_algorithm: str = "sha256", *, pss: bool = False) -> bytes:
+    """RSA PKCS#1 v1.5, RSASSA-PSS (``pss``: the key's policy) or ECDSA (DER) over ``data`` hashed
+    with ``digest_algorithm``."""
     algorithm = _HASHES[digest_algorithm]()
     if isinstance(private_key, rsa.RSAPrivateKey):
-        return private_key.sign(data, padding.PKCS1v15(), algorithm)
+        return private_key.sign(data, pss_padding(digest_algorithm) if pss else padding.PKCS1v15(), algorithm)
     return private_key.sign(data, ec.ECDSA(algorithm))
 
 
-def digest_sign(private_key: PrivateKey, digest: bytes, digest_algorithm: str = "sha256") -> bytes:
+def digest_sign(
+    private_key: PrivateKey, digest: bytes, digest_algorithm: str = "sha256", *, pss: bool = False
+) -> bytes:
     """The same over a digest computed by the caller (CSC signHash)."""
     prehashed = utils.Prehashed(_HASHES[digest_algorithm]())
     if isinstance(private_key, rsa.RSAPrivateKey):
-        return private_key.sign(digest, padding.PKCS1v15(), prehashed)
+        return private_key.sign(digest, pss_padding(digest_algorithm) if pss else padding.PKCS1v15(), prehashed)
     return private_key.sign(digest, ec.ECDSA(prehashed))
 
 
@@ -178,10 +200,14 @@ class EngineSigner(signers.Signer):
     """
 
     def __init__(
-        self, *, private_key: PrivateKey, certificate: asn1_x509.Certificate, chain: Sequence[asn1_x509.Certificate]
+        self, *, private_key: PrivateKey, certificate: asn1_x509.Certificate, chain: Sequence[asn1_x509.Certificate],
+        pss: bool = False,
     ) -> None:
+        # With ``pss`` (an RSA key whose policy is RSASSA-PSS) the mechanism follows the digest of
+        # each signature: :meth:`get_signature_mechanism_for_digest`.
+        self._pss = pss and isinstance(private_key, rsa.RSAPrivateKey)
         mechanism = None
-        if isinstance(private_key, rsa.RSAPrivateKey):
+        if isinstance(private_key, rsa.RSAPrivateKey) and not self._pss:
             mechanism = algos.SignedDigestAlgorithm({"algorithm": "rsassa_pkcs1v15"})
         super().__init__(
             signing_cert=certificate,
@@ -199,10 +225,15 @@ class EngineSigner(signers.Signer):
         # Per digest algorithm: the template, or None when it did not reproduce pyHanko's encoding.
         self._templates: dict[str, CmsTemplate | None] = {}
 
+    def get_signature_mechanism_for_digest(self, digest_algorithm: str | None) -> algos.SignedDigestAlgorithm:
+        if self._pss:
+            return pss_mechanism((digest_algorithm or "sha256").lower())
+        return super().get_signature_mechanism_for_digest(digest_algorithm)
+
     async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
         if dry_run:
             return self._dummy
-        return raw_sign(self._private_key, data, digest_algorithm)
+        return raw_sign(self._private_key, data, digest_algorithm, pss=self._pss)
 
     async def async_sign(  # noqa: PLR0913  (pyHanko's signature)
         self,
@@ -230,7 +261,7 @@ class EngineSigner(signers.Signer):
             )
         digest_algorithm = digest_algorithm.lower()
         signed_attributes = template.signed_attributes(data_digest)
-        signature = raw_sign(self._private_key, signed_attributes, digest_algorithm)
+        signature = raw_sign(self._private_key, signed_attributes, digest_algorithm, pss=self._pss)
         unsigned = b""
         if timestamper is not None:
             imprint = hashes.Hash(_HASHES[digest_algorithm]())
@@ -299,13 +330,37 @@ def _has_signatures(reader: PdfFileReader) -> bool:
     return bool(reader.embedded_signatures) or bool(reader.embedded_timestamp_signatures)
 
 
+def signature_timestamp_time(signature_cms: bytes) -> datetime | None:
+    """The time (genTime) of the signature timestamp a DER CMS ``SignedData`` carries, if it has one
+    (trailing padding, as a PDF reserves it, is ignored)."""
+    signer_info = cms.ContentInfo.load(signature_cms)["content"]["signer_infos"][0]
+    unsigned = signer_info["unsigned_attrs"]
+    if isinstance(unsigned, core.Void):
+        return None
+    for attribute in unsigned:
+        if attribute["type"].native == "signature_time_stamp_token":
+            tst_info = attribute["values"][0]["content"]["encap_content_info"]["content"].parsed
+            gen_time: datetime = tst_info["gen_time"].native
+            return gen_time
+    return None
+
+
 @dataclass
 class _Batch:
     signer: EngineSigner
     options: SignatureOptions
     timestamper: TimeStamper | None
-    validation_context: ValidationContext | None
+    # B-LT and above: what every document's revocation data shares, and the context of pyHanko's
+    # check before each signature (chain and status of the signer and of the TSA, as of the start of
+    # the batch: a context's time is fixed when it is made, so a long batch does not outlive it). The
+    # check yields the certificate paths the DSS embeds; its OCSP answers are not embedded.
+    revocation: RevocationSource | None = None
+    validation_context: ValidationContext | None = None
     bytes_reserved: int = 0
+
+    @property
+    def long_term(self) -> bool:
+        return self.options.level in (Level.B_LT, Level.B_LTA)
 
     async def estimate(self) -> None:
         """Space for the CMS container, once: a dry run with the real certificates and a real timestamp.
@@ -340,9 +395,9 @@ class _Batch:
             contact_info=options.contact or None,
             certify=options.certify,
             docmdp_permissions=options.docmdp,
-            embed_validation_info=level in (Level.B_LT, Level.B_LTA),
+            embed_validation_info=self.long_term,
             use_pades_lta=level == Level.B_LTA,
-            validation_context=self.validation_context if level in (Level.B_LT, Level.B_LTA) else None,
+            validation_context=self.validation_context if self.long_term else None,
         )
         appearance = options.appearance
         if appearance is None:
@@ -360,9 +415,50 @@ class _Batch:
         )
 
     async def sign(self, data: bytes) -> bytes:
+        """B-B and B-T: the whole document in one go."""
         writer = IncrementalPdfFileWriter(BytesIO(data), prev=pdf_reader(data), strict=False)
         pdf_signer = self.pdf_signer(writer.prev)
         output = await pdf_signer.async_sign_pdf(writer, bytes_reserved=self.bytes_reserved, output=BytesIO())
+        return output.getvalue()
+
+    async def signed_without_dss(self, data: bytes) -> tuple[PdfPostSignatureDocument, BytesIO]:
+        """B-LT and above, first step: pyHanko's ``async_sign_pdf`` up to the signature and its
+        timestamp. What the check before signing collected is not embedded: the DSS gets the
+        answers made after the timestamp (:meth:`finish`)."""
+        writer = IncrementalPdfFileWriter(BytesIO(data), prev=pdf_reader(data), strict=False)
+        pdf_signer = self.pdf_signer(writer.prev)
+        session = pdf_signer.init_signing_session(writer)
+        validation_info = await session.perform_presign_validation(writer)
+        if validation_info is not None:
+            validation_info = dataclasses.replace(validation_info, ocsps_to_embed=[], crls_to_embed=[])
+        tbs_document = session.prepare_tbs_document(
+            validation_info=validation_info, bytes_reserved=self.bytes_reserved
+        )
+        prepared, output = tbs_document.digest_tbs_document(output=BytesIO())
+        signed = await tbs_document.perform_signature(
+            document_digest=prepared.document_digest,
+            pdf_cms_signed_attrs=PdfCMSSignedAttributes(
+                signing_time=session.system_time,
+                adobe_revinfo_attr=None if validation_info is None else validation_info.adobe_revinfo_attr,
+                cades_signed_attrs=pdf_signer.signature_meta.cades_signed_attr_spec,
+            ),
+        )
+        assert isinstance(output, BytesIO)  # noqa: S101  (a BytesIO was given: pyHanko writes into it)
+        return signed, output
+
+    def revocation_after(self, signed: PdfPostSignatureDocument) -> ValidationContext:
+        """B-LT and above, between the steps, outside the loop: OCSP answers made after the
+        document's signature timestamp (now, when it has none)."""
+        assert self.revocation is not None  # noqa: S101  (set for every long-term level)
+        signed_at = signature_timestamp_time(bytes(signed.sig_contents))
+        return self.revocation.material(not_before=signed_at).validation_context()
+
+    @staticmethod
+    async def finish(signed: PdfPostSignatureDocument, output: BytesIO, context: ValidationContext) -> bytes:
+        """B-LT and above, second step: the DSS with ``context``'s revocation data (and, for B-LTA,
+        the document timestamp over it)."""
+        signed.validation_context = context
+        await signed.post_signature_processing(output)
         return output.getvalue()
 
 
@@ -370,15 +466,17 @@ def signer_for(*, private_key: PrivateKey, certificate: Certificate) -> EngineSi
     issuer = certificate.issuer
     chain = [asn1_x509.Certificate.load(bytes(issuer.der))] if issuer is not None else []
     return EngineSigner(
-        private_key=private_key, certificate=asn1_x509.Certificate.load(certificate.issued_der), chain=chain
+        private_key=private_key, certificate=asn1_x509.Certificate.load(certificate.issued_der), chain=chain,
+        pss=key_signs_with_pss(certificate.key_algorithm),
     )
 
 
 class PadesBatch:
     """One batch of PAdES signatures with one open key: what is the same for every document (chain,
-    time-stamper, trust material, reserved size, CMS template) is prepared once, and :meth:`sign`
-    may be called for successive chunks (a job reports progress between them, outside pyHanko's
-    event loop, where the database can be written).
+    time-stamper, our authorities and root CRL, reserved size, CMS template) is prepared once; the
+    OCSP answers of B-LT and above are made for each document, after its signature timestamp.
+    :meth:`sign` may be called for successive chunks (a job reports progress between them, outside
+    pyHanko's event loop, where the database can be written).
 
     No authorization is checked here: this is the engine under :mod:`signing.services.signatures`,
     which is the only caller that may hold a holder's key. Use it as a context manager: the key
@@ -402,13 +500,16 @@ class PadesBatch:
             level=level_parse(level), appearance=appearance, reason=reason[:200], location=location[:200],
             contact=contact[:200], certify=certify, docmdp=docmdp,
         )
+        revocation = None
         validation_context = None
         if options.level in (Level.B_LT, Level.B_LTA):
-            validation_context = trust_material(certificates=[certificate.issued_der]).validation_context()
+            revocation = revocation_source(certificates=[certificate.issued_der])
+            validation_context = revocation.material().validation_context()
         self._batch = _Batch(
             signer=signer_for(private_key=private_key, certificate=certificate),
             options=options,
             timestamper=timestamper_get() if options.level != Level.B_B else None,
+            revocation=revocation,
             validation_context=validation_context,
         )
 
@@ -422,10 +523,12 @@ class PadesBatch:
         all before they spend an authorization; parsing each twice more here was a fifth of the
         signing time)."""
         batch = self._batch
+        if not batch.bytes_reserved:
+            coroutine_run(batch.estimate())
+        if batch.long_term:
+            return [self._long_term_signed(bytes(data)) for data in documents]
 
         async def run() -> list[bytes | Exception]:
-            if not batch.bytes_reserved:
-                await batch.estimate()
             results: list[bytes | Exception] = []
             for data in documents:
                 try:
@@ -435,6 +538,15 @@ class PadesBatch:
             return results
 
         return coroutine_run(run())
+
+    def _long_term_signed(self, data: bytes) -> bytes | Exception:
+        batch = self._batch
+        try:
+            signed, output = coroutine_run(batch.signed_without_dss(data))
+            context = batch.revocation_after(signed)
+            return coroutine_run(batch.finish(signed, output, context))
+        except Exception as exc:  # noqa: BLE001 — reported in the document's place, by the caller
+            return exc
 
     def sign(self, documents: Sequence[bytes]) -> list[bytes]:
         """The signed PDFs, in order, or the first document's failure raised."""
@@ -465,14 +577,18 @@ def documents_sign(*, private_key: PrivateKey, certificate: Certificate, documen
         return batch.sign(documents)
 
 
-def hashes_sign(*, private_key: PrivateKey, hashes: Sequence[bytes], hash_algorithm: str = "sha256") -> list[bytes]:
-    """Raw signatures over digests (CSC signHash): RSA PKCS#1 v1.5 or ECDSA (DER), in order."""
+def hashes_sign(
+    *, private_key: PrivateKey, hashes: Sequence[bytes], hash_algorithm: str = "sha256", pss: bool = False
+) -> list[bytes]:
+    """Raw signatures over digests (CSC signHash), in order: RSA PKCS#1 v1.5, RSASSA-PSS (``pss``: the
+    key's policy, :func:`certificates.vault.key_signs_with_pss`) or ECDSA (DER)."""
     if hash_algorithm not in HASH_LENGTHS:
         raise ApplicationError("invalid_request", _("Unsupported hash algorithm."))
     length = HASH_LENGTHS[hash_algorithm]
     if any(len(h) != length for h in hashes):
         raise ApplicationError("invalid_request", _("A hash has the wrong length for its algorithm."))
-    return [digest_sign(private_key, bytes(h), hash_algorithm) for h in hashes]
+    return [digest_sign(private_key, bytes(h), hash_algorithm, pss=pss) for h in hashes]
+
 
 
 def digests_cms_sign(

@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from audit.events import AuditEventType
 from audit.services import audit_record
 from certificates.models import Certificate
-from certificates.vault import KeyUnavailable, PrivateKey, certificate_key_open_with_data_key
+from certificates.vault import KeyUnavailable, PrivateKey, certificate_key_open_with_data_key, key_signs_with_pss
 from core.errors import ApplicationError
 from signing import pades
 from signing.models import SignatureActivation, SignatureRecord, SigningJob
@@ -176,7 +176,9 @@ def signature_sign_hashes(
     client: ClientIdentity | None = None,
     ip: str = "",
 ) -> list[bytes]:
-    """Raw signatures (RSA PKCS#1 v1.5 / ECDSA DER) over authorized digests, in order (CSC signHash)."""
+    """Raw signatures over authorized digests, in order (CSC signHash), in the scheme of the
+    certificate's key: ECDSA (DER), RSASSA-PSS (MGF1 with the digest, salt = digest length) or RSA
+    PKCS#1 v1.5."""
     if not hashes:
         raise _invalid_request(_("No hash to sign."))
     hex_hashes = _hashes_hex(hashes, hash_algorithm)
@@ -184,7 +186,8 @@ def signature_sign_hashes(
         sad_token=sad_token, certificate=certificate, client=client, hex_hashes=hex_hashes,
         hash_algorithm=hash_algorithm, ip=ip, level="hash",
         sign=lambda private_key, _activation: pades.hashes_sign(
-            private_key=private_key, hashes=hashes, hash_algorithm=hash_algorithm),
+            private_key=private_key, hashes=hashes, hash_algorithm=hash_algorithm,
+            pss=key_signs_with_pss(certificate.key_algorithm)),
         entries=lambda _signatures: [("", h, "") for h in hex_hashes],
     )
 

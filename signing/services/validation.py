@@ -32,7 +32,7 @@ from pyhanko.sign.validation import (
 from certificates.models import RevocationReason
 from core.errors import ApplicationError
 from signing.loops import off_a_running_loop
-from signing.pdf_input import pdf_document_read
+from signing.pdf_input import pdf_document_read, pdf_reader
 from signing.revinfo import TrustMaterial, trust_material
 
 logger = logging.getLogger(__name__)
@@ -165,7 +165,11 @@ def _at_timestamp(signature: Any, material: TrustMaterial) -> bool | None:
 
 def pdf_validate(*, data: bytes, name: str = "") -> ValidationReport:
     """The report on every signature of ``data``. Not a PDF, encrypted, corrupt: ApplicationError."""
-    reader = pdf_document_read(name=name, data=data, allow_active_content=True)  # validation runs nothing it reads
+    pdf_document_read(name=name, data=data, allow_active_content=True)  # validation runs nothing it reads
+    # A reader of its own, not the intake's: the XMP /Metadata the intake parsed stays cached without
+    # its container, and pyHanko's diff analysis of later revisions can fail on it ("No container
+    # reference available"): B-LT/B-LTA signatures of ECDSA keys read as invalid.
+    reader = pdf_reader(bytes(data))
     try:
         signatures = list(reader.embedded_regular_signatures)
         timestamps = list(reader.embedded_timestamp_signatures)

@@ -85,14 +85,14 @@ def test_each_certificate_gets_a_new_key_serial_and_iut(world, ca):
 
 
 def test_key_algorithm_follows_the_organization_policy(world, ca):
-    assert isinstance(x509.load_der_x509_certificate(bytes(issued(world.alpha.holder).der)).public_key(),
-                      rsa.RSAPublicKey)
-    world.beta.organization.key_algorithm = KeyAlgorithm.ECDSA_P256
+    default = x509.load_der_x509_certificate(bytes(issued(world.alpha.holder).der)).public_key()
+    assert isinstance(default, ec.EllipticCurvePublicKey) and default.curve.name == "secp256r1"
+    world.beta.organization.key_algorithm = KeyAlgorithm.RSA_2048
     world.beta.organization.save(update_fields=["key_algorithm"])
 
     public_key = x509.load_der_x509_certificate(bytes(issued(world.beta.holder).der)).public_key()
 
-    assert isinstance(public_key, ec.EllipticCurvePublicKey) and public_key.curve.name == "secp256r1"
+    assert isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size == 2048
 
 
 def test_ocsp_responder_and_tsa_certificates_have_their_purposes(ca, tmp_path):

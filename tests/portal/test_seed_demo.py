@@ -201,8 +201,8 @@ def test_demo_holders_get_certificates_at_several_points_of_the_lifecycle_with_t
         assert len(pin) == 10 and pin.isdigit()
         if certificate.state == "active":  # the printed PIN opens the signing key
             assert certificate_key_unlock(certificate=certificate, pin=pin) is not None
-    assert Certificate.objects.get(iut=holders["mario.rossi"]["certificate"]["iut"]).key_algorithm == "rsa-2048"
-    assert Certificate.objects.get(iut=holders["lucia.neri"]["certificate"]["iut"]).key_algorithm == "ecdsa-p256"
+    assert Certificate.objects.get(iut=holders["mario.rossi"]["certificate"]["iut"]).key_algorithm == "ecdsa-p256"
+    assert Certificate.objects.get(iut=holders["lucia.neri"]["certificate"]["iut"]).key_algorithm == "rsa-pss-3072"
     # Running it again issues nothing new and creates no second CA.
     assert seed() == summary
     assert Certificate.objects.count() == 7 and CertificateAuthority.objects.count() == 4

@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from io import BytesIO
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from django.test import Client
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
 
-from accounts.models import ApiClient, Holder
+from accounts.models import ApiClient, Holder, Organization
 from accounts.services.api_clients import api_client_create
 from certificates.models import Certificate
 from otp.models import DeviceKind, OtpDevice
@@ -82,6 +85,37 @@ def signer(world, ca) -> Signer:  # noqa: ANN001, F811
     certificate = active(holder)
     device = device_create(kind=DeviceKind.HARDWARE_HOTP, seed=HOTP_SEED, holder=holder, serial="4000000000001")
     return Signer(holder=holder, certificate=certificate, device=device)
+
+
+# --- Key algorithms ----------------------------------------------------------------------------------
+
+# The combined SHA-256 signature algorithm (CSC signAlgo) of each key algorithm; RSASSA-PSS names its
+# digest in signAlgoParams instead (tests/signing/test_pss.py).
+SHA256_SIGN_ALGOS = {"ecdsa-p256": "1.2.840.10045.4.3.2", "rsa-2048": "1.2.840.113549.1.1.11"}
+
+
+def sha256_sign_algo(certificate: Certificate) -> str:
+    """The CSC ``signAlgo`` for SHA-256 signatures with the key of ``certificate``."""
+    return SHA256_SIGN_ALGOS[certificate.key_algorithm]
+
+
+def hash_signature_verify(certificate: Certificate, digest: bytes, signature: bytes) -> None:
+    """Check a raw signature over a SHA-256 ``digest`` with the certificate's public key, in the
+    scheme of its key algorithm; raises ``InvalidSignature``."""
+    prehashed = utils.Prehashed(hashes.SHA256())
+    public_key = x509.load_der_x509_certificate(bytes(certificate.der)).public_key()
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        public_key.verify(signature, digest, ec.ECDSA(prehashed))
+    elif isinstance(public_key, rsa.RSAPublicKey) and certificate.key_algorithm == "rsa-2048":
+        public_key.verify(signature, digest, padding.PKCS1v15(), prehashed)
+    else:
+        raise AssertionError(f"no verifier for {certificate.key_algorithm}")
+
+
+def key_algorithm_set(organization: Organization, algorithm: str) -> None:
+    """Certificates requested from now on get keys of ``algorithm`` (a ``KeyAlgorithm`` value)."""
+    organization.key_algorithm = algorithm
+    organization.save(update_fields=["key_algorithm"])
 
 
 def authorize(signer: Signer, **kwargs: object) -> tuple[SignatureActivation, str]:

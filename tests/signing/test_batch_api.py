@@ -366,6 +366,7 @@ def test_a_suspended_credential_is_credential_is_disabled_in_the_batch_api_and_i
                                                                                       batch_token):
     from certificates.services import certificate_suspend
     from tests.signing.conftest import api_client_for as csc_client
+    from tests.signing.conftest import sha256_sign_algo
 
     certificate_suspend(certificate=signer.certificate, actor=world.alpha.operator.user, note="test")
     docs = _docs(1)
@@ -374,7 +375,7 @@ def test_a_suspended_credential_is_credential_is_disabled_in_the_batch_api_and_i
     csc_token = token_for(client, *csc_client(world.alpha, name="CSC"))["access_token"]
     csc = csc_post(client, "/csc/v1/signatures/signHash", {
         "credentialID": signer.certificate.iut, "SAD": "x", "hash": [base64.b64encode(bytes(32)).decode()],
-        "signAlgo": "1.2.840.113549.1.1.11"}, csc_token)
+        "signAlgo": sha256_sign_algo(signer.certificate)}, csc_token)
     # One rule, one message: the same refusal in each API's own form.
     assert csc.status_code == 400 and csc.json() == {
         "error": "invalid_request", "error_description": "The credential identified by credentialID is disabled",

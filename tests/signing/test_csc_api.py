@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from otp.models import DeviceKind, DeviceState, OtpDevice, SmsCode
 from otp.services import device_create
 from tests.certificates.conftest import PIN, active
 from tests.conftest import run_coroutine
-from tests.signing.conftest import csc_post
+from tests.signing.conftest import csc_post, hash_signature_verify, key_algorithm_set, sha256_sign_algo
 
 
 def test_info_is_public_and_names_the_oauth2_server_one_way_per_version(client):
@@ -34,7 +34,17 @@ def test_info_is_public_and_names_the_oauth2_server_one_way_per_version(client):
         assert ("signatures/signDoc" in body["methods"]) == (version == "v2")
 
 
-def test_credentials_info_gives_the_chain_the_key_and_scal2(client, world, ca, alpha_token, settings):
+KEY_INFOS = {
+    "ecdsa-p256": {"status": "enabled", "len": 256, "curve": "1.2.840.10045.3.1.7", "algo": [
+        "1.2.840.10045.2.1", "1.2.840.10045.4.3.2", "1.2.840.10045.4.3.3", "1.2.840.10045.4.3.4"]},
+    "rsa-2048": {"status": "enabled", "len": 2048, "algo": [
+        "1.2.840.113549.1.1.1", "1.2.840.113549.1.1.11", "1.2.840.113549.1.1.12", "1.2.840.113549.1.1.13"]},
+}  # RSA-PSS: tests/signing/test_pss.py
+
+
+@pytest.mark.parametrize("algorithm", list(KEY_INFOS))
+def test_credentials_info_gives_the_chain_the_key_and_scal2(client, world, ca, alpha_token, settings, algorithm):
+    key_algorithm_set(world.alpha.organization, algorithm)
     certificate = active(world.alpha.holder)
     response = csc_post(client, "/csc/v1/credentials/info",
                         {"credentialID": certificate.iut, "certificates": "chain", "certInfo": True,
@@ -45,9 +55,8 @@ def test_credentials_info_gives_the_chain_the_key_and_scal2(client, world, ca, a
     assert len(chain) == 3  # holder, issuing CA, root
     assert chain[0].serial_number == int(certificate.serial)
     assert chain[0].issuer == chain[1].subject and chain[1].issuer == chain[2].subject == chain[2].subject
-    assert isinstance(chain[0].public_key(), rsa.RSAPublicKey)
-    assert body["key"] == {"status": "enabled", "len": 2048, "algo": [
-        "1.2.840.113549.1.1.1", "1.2.840.113549.1.1.11", "1.2.840.113549.1.1.12", "1.2.840.113549.1.1.13"]}
+    assert isinstance(chain[0].public_key(), rsa.RSAPublicKey if algorithm == "rsa-2048" else ec.EllipticCurvePublicKey)
+    assert body["key"] == KEY_INFOS[algorithm]
     assert body["cert"]["status"] == "valid" and body["cert"]["serialNumber"] == format(int(certificate.serial), "x")
     assert body["authMode"] == "explicit" and body["SCAL"] == "2"
     assert body["PIN"]["presence"] == "true" and body["PIN"]["format"] == "N"
@@ -179,7 +188,8 @@ def test_authorize_refuses_bad_hashes_before_reaching_the_engine(client, world, 
     assert too_many.status_code == 400
 
 
-def test_sign_hash_checks_the_algorithms(client, world, ca, alpha_token):
+def test_sign_hash_checks_the_rsa_algorithms(client, world, ca, alpha_token):
+    key_algorithm_set(world.alpha.organization, "rsa-2048")
     certificate = active(world.alpha.holder)
     digest = base64.b64encode(hashlib.sha256(b"x").digest()).decode()
     base = {"credentialID": certificate.iut, "SAD": "sad", "hash": [digest]}
@@ -193,9 +203,6 @@ def test_sign_hash_checks_the_algorithms(client, world, ca, alpha_token):
 
 
 # --- credentials/extendTransaction ------------------------------------------------------------------
-
-RSA_SHA256 = "1.2.840.113549.1.1.11"
-
 
 def _b64(values: list[bytes]) -> list[str]:
     return [base64.b64encode(v).decode() for v in values]
@@ -220,7 +227,8 @@ def _extend(client, token, certificate, sad: str, version: str = "v1", **extra):
 
 def _sign_hash(client, token, certificate, sad: str, digests: list[bytes]):
     return csc_post(client, "/csc/v1/signatures/signHash", {
-        "credentialID": certificate.iut, "SAD": sad, "hash": _b64(digests), "signAlgo": RSA_SHA256}, token)
+        "credentialID": certificate.iut, "SAD": sad, "hash": _b64(digests),
+        "signAlgo": sha256_sign_algo(certificate)}, token)
 
 
 def _extension_refusals(error: str) -> int:
@@ -231,8 +239,6 @@ def _extension_refusals(error: str) -> int:
 
 
 def test_extend_transaction_gives_a_working_new_sad_and_the_old_one_stops_working(client, signer, alpha_token):
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding, utils
 
     from audit.models import AuditEvent
     from signing.models import SignatureActivation
@@ -250,9 +256,8 @@ def test_extend_transaction_gives_a_working_new_sad_and_the_old_one_stops_workin
     assert stale.status_code == 400 and stale.json()["error_details"]["code"] == "sad_expired"
     signed = _sign_hash(client, alpha_token, signer.certificate, new["SAD"], digests)
     assert signed.status_code == 200, signed.content
-    public_key = x509.load_der_x509_certificate(bytes(signer.certificate.der)).public_key()
     for digest, signature in zip(digests, signed.json()["signatures"], strict=True):
-        public_key.verify(base64.b64decode(signature), digest, padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))
+        hash_signature_verify(signer.certificate, digest, base64.b64decode(signature))
     activation = SignatureActivation.objects.get()
     assert str(activation.public_id) != old_id  # the old token's id finds no row
     event = AuditEvent.objects.get(event_type="signature.extended")
@@ -393,9 +398,6 @@ def _with_app(holder, seed: bytes = b"12345678901234567890") -> bytes:
 def test_authorize_then_sign_hash_with_pin_and_otp(client, world, ca, alpha_token):
     import time
 
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding, utils
-
     from otp.oath import totp
 
     certificate = active(world.alpha.holder)
@@ -409,15 +411,14 @@ def test_authorize_then_sign_hash_with_pin_and_otp(client, world, ca, alpha_toke
     assert 0 < authorized.json()["expiresIn"] <= 300
     signed = csc_post(client, "/csc/v1/signatures/signHash", {
         "credentialID": certificate.iut, "SAD": authorized.json()["SAD"], "hash": b64,
-        "signAlgo": "1.2.840.113549.1.1.11"}, alpha_token)
+        "signAlgo": sha256_sign_algo(certificate)}, alpha_token)
     assert signed.status_code == 200, signed.content
-    public_key = x509.load_der_x509_certificate(bytes(certificate.der)).public_key()
     for digest, signature in zip(digests, signed.json()["signatures"], strict=True):
-        public_key.verify(base64.b64decode(signature), digest, padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))
+        hash_signature_verify(certificate, digest, base64.b64decode(signature))
     # Single use: the same SAD again is refused in CSC form.
     again = csc_post(client, "/csc/v1/signatures/signHash", {
         "credentialID": certificate.iut, "SAD": authorized.json()["SAD"], "hash": b64,
-        "signAlgo": "1.2.840.113549.1.1.11"}, alpha_token)
+        "signAlgo": sha256_sign_algo(certificate)}, alpha_token)
     assert again.status_code == 400 and again.json()["error"] == "invalid_request"
 
 
@@ -481,7 +482,7 @@ def test_pyhanko_csc_signer_fetches_the_credential(live_server, world, ca_hierar
     assert credential.signing_cert.serial_number == int(certificate.serial)
     assert len(credential.chain) == 2
     assert credential.hash_pinning_required is True
-    assert "sha256_rsa" in credential.supported_mechanisms
+    assert "sha256_ecdsa" in credential.supported_mechanisms  # the default key algorithm, ECDSA P-256
     assert credential.max_batch_size >= 1
 
 
@@ -557,7 +558,7 @@ def test_sign_doc_reads_bodies_up_to_its_own_limit_not_djangos_2_5_mib(client, w
     certificate = active(world.alpha.holder)
     document = base64.b64encode(b"%PDF-1.7\n" + b"0" * 3_000_000).decode()  # a 4 MB body
     body = {"credentialID": certificate.iut, "SAD": "not-a-sad", "documents": [
-        {"document": document, "signature_format": "P", "signAlgo": "1.2.840.113549.1.1.11"}]}
+        {"document": document, "signature_format": "P", "signAlgo": sha256_sign_algo(certificate)}]}
     response = csc_post(client, "/csc/v2/signatures/signDoc", body, alpha_token)
     # Read and parsed: refused for its forged SAD, not for its size.
     assert response.status_code == 400, response.content[:300]

@@ -26,12 +26,11 @@ from signing.pdf_input import pdf_intake
 from signing.services import signature_sign_documents
 from tests.certificates.conftest import PIN
 from tests.conftest import HOLDER_PASSWORD, login
-from tests.signing.conftest import api_client_for, authorize, csc_post, pdf_make, token_for
+from tests.signing.conftest import api_client_for, authorize, csc_post, pdf_make, sha256_sign_algo, token_for
 from tests.signing.hostile_pdfs import CORPUS, Hostile, corpus_bytes
 
 SECONDS = 5
 CASES = pytest.mark.parametrize("hostile", CORPUS, ids=[entry.name for entry in CORPUS])
-SIGN_ALGO = "1.2.840.113549.1.1.11"  # sha256WithRSAEncryption
 SHA256_OID = "2.16.840.1.101.3.4.2.1"
 
 
@@ -139,7 +138,8 @@ def _csc_authorize(client: Client, token: str, signer, documents: list[bytes]) -
 def _sign_doc(client: Client, token: str, signer, sad: str, documents: list[bytes]):
     return csc_post(client, "/csc/v2/signatures/signDoc", {
         "credentialID": signer.certificate.iut, "SAD": sad,
-        "documents": [{"document": _b64(d), "signature_format": "P", "signAlgo": SIGN_ALGO} for d in documents],
+        "documents": [{"document": _b64(d), "signature_format": "P", "signAlgo": sha256_sign_algo(signer.certificate)}
+                      for d in documents],
     }, token, HTTP_ACCEPT_LANGUAGE="en")
 
 

@@ -9,9 +9,7 @@ import hashlib
 import pytest
 
 from tests.certificates.conftest import PIN
-from tests.signing.conftest import api_client_for, csc_post, pdf_make, token_for
-
-RSA_SHA256 = "1.2.840.113549.1.1.11"
+from tests.signing.conftest import api_client_for, csc_post, pdf_make, sha256_sign_algo, token_for
 
 
 def assert_not_stored(response) -> None:
@@ -50,8 +48,9 @@ def test_csc_answers_with_a_sad_a_certificate_or_signatures_are_not_stored(clien
                         {"credentialID": iut, "SAD": authorized.json()["SAD"]}, full_token)
     assert_not_stored(extended)
     hashes = {"hash" if version == "v1" else "hashes": [_b64(d) for d in digests]}
+    sign_algo = sha256_sign_algo(signer.certificate)
     signed = csc_post(client, f"/csc/{version}/signatures/signHash",
-                      {"credentialID": iut, "SAD": extended.json()["SAD"], "signAlgo": RSA_SHA256, **hashes},
+                      {"credentialID": iut, "SAD": extended.json()["SAD"], "signAlgo": sign_algo, **hashes},
                       full_token)
     assert_not_stored(signed)
     assert_not_stored(csc_post(client, f"/csc/{version}/credentials/info",
@@ -67,7 +66,8 @@ def test_csc_sign_doc_answer_is_not_stored(client, signer, full_token):
     authorized = _csc_sad(client, full_token, signer, "v2", [hashlib.sha256(document).digest()])
     signed = csc_post(client, "/csc/v2/signatures/signDoc", {
         "credentialID": signer.certificate.iut, "SAD": authorized.json()["SAD"],
-        "documents": [{"document": _b64(document), "signature_format": "P", "signAlgo": RSA_SHA256}],
+        "documents": [{"document": _b64(document), "signature_format": "P",
+                       "signAlgo": sha256_sign_algo(signer.certificate)}],
     }, full_token)
     assert_not_stored(signed)
     assert signed.json()["DocumentWithSignature"]

@@ -17,7 +17,14 @@ from rest_framework.request import Request
 
 from certificates.models import AuthorityRole, Certificate, CertificateAuthority, CertificateState
 from otp.models import DeviceKind
-from signing.api.csc.algorithms import CONFORMANCE_LEVELS, EC_CURVE_OIDS, EC_SIGN_ALGOS, RSA_SIGN_ALGOS
+from signing.api.csc.algorithms import (
+    CONFORMANCE_LEVELS,
+    EC_CURVE_OIDS,
+    EC_SIGN_ALGOS,
+    PSS_SIGN_ALGOS,
+    RSA_SIGN_ALGOS,
+    sign_algos,
+)
 from signing.api.selectors import credential_is_usable, otp_devices_for_credential, sms_device_active
 from signing.revinfo import trust_material
 
@@ -70,7 +77,7 @@ def service_info(request: Request, *, version: str, lang: str | None = None) -> 
         body["oauth2"] = base
     else:
         body["oauth2Issuer"] = base
-        body["signAlgorithms"] = {"algos": sorted({*RSA_SIGN_ALGOS, *EC_SIGN_ALGOS})}
+        body["signAlgorithms"] = {"algos": sorted({*RSA_SIGN_ALGOS, *PSS_SIGN_ALGOS, *EC_SIGN_ALGOS})}
         body["signature_formats"] = {"formats": ["P"], "envelope_properties": [["Certification", "Revision"]]}
         body["conformance_levels"] = list(CONFORMANCE_LEVELS)
         body["validationInfo"] = True
@@ -93,10 +100,10 @@ def _chain(certificate: Certificate) -> list[bytes]:
     return ders
 
 
-def _key_info(cert: x509.Certificate, enabled: bool) -> dict[str, Any]:
+def _key_info(cert: x509.Certificate, enabled: bool, key_algorithm: str) -> dict[str, Any]:
     public_key = cert.public_key()
     if isinstance(public_key, rsa.RSAPublicKey):
-        return {"status": "enabled" if enabled else "disabled", "algo": list(RSA_SIGN_ALGOS),
+        return {"status": "enabled" if enabled else "disabled", "algo": list(sign_algos(cert, key_algorithm)),
                 "len": public_key.key_size}
     if isinstance(public_key, ec.EllipticCurvePublicKey):
         info = {"status": "enabled" if enabled else "disabled", "algo": list(EC_SIGN_ALGOS),
@@ -152,7 +159,7 @@ def credential_info(certificate: Certificate, *, version: str, certificates: str
     otp = _otp_info(certificate)
     info: dict[str, Any] = {
         "description": _("Qualified signature certificate of %(name)s") % {"name": certificate.subject_common_name},
-        "key": _key_info(cert, usable),
+        "key": _key_info(cert, usable, certificate.key_algorithm),
         "cert": cert_block,
         "SCAL": "2",
         "multisign": settings.SIGNING_MAX_SIGNATURES_PER_ACTIVATION,

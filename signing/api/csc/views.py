@@ -36,6 +36,7 @@ from signing.api.csc.algorithms import (
     algorithms_check,
     hash_algorithm,
     invalid_request,
+    sign_algo_params_check,
     sign_algos,
 )
 from signing.api.csc.fields import (
@@ -463,8 +464,7 @@ class SignHashApi(CscView):
         request_sad_check(request, data)
         certificate = self.usable_credential(data["credentialID"])
         algorithms_check(certificate, data["signAlgo"], hash_algo, hashes)
-        if data.get("signAlgoParams"):
-            raise invalid_request("Invalid parameter signAlgoParams")  # PSS is not offered: no parameters apply
+        sign_algo_params_check(certificate, data["signAlgo"], data.get("signAlgoParams"), hash_algorithm(hashes))
         signatures = signature_sign_hashes(
             sad_token=request_sad(request, data, certificate),
             hashes=hashes, certificate=certificate, hash_algorithm=hash_algorithm(hashes),
@@ -548,7 +548,7 @@ class SignDocApi(CscView):
             raise invalid_request("Empty documentDigests and documents objects")
         request_sad_check(request, data)
         certificate = self.usable_credential(data["credentialID"])
-        offered = sign_algos(x509.load_der_x509_certificate(certificate.issued_der))
+        offered = sign_algos(x509.load_der_x509_certificate(certificate.issued_der), certificate.key_algorithm)
         entries = documents or digests or []
         if any(entry["signAlgo"] not in offered for entry in entries):
             raise invalid_request("Invalid parameter signAlgo")
@@ -583,7 +583,7 @@ class SignDocApi(CscView):
 
     def _digests(self, certificate: Certificate, digests: list[dict[str, Any]], levels: list[str],
                  data: dict[str, Any]) -> dict[str, Any]:
-        offered = sign_algos(x509.load_der_x509_certificate(certificate.issued_der))
+        offered = sign_algos(x509.load_der_x509_certificate(certificate.issued_der), certificate.key_algorithm)
         hashes: list[bytes] = []
         hash_levels: list[str] = []
         algorithms = set()

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0004_staff_second_factor'),
+        ('accounts', '0005_key_algorithm_ecdsa_default'),
     ]
 
     operations = [
