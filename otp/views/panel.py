@@ -10,6 +10,7 @@ password is remembered in the session for a few minutes, for the one flow that a
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
@@ -326,6 +327,33 @@ def sms_code_send(request: HttpRequest, holder: Holder, purpose: str) -> tuple[s
     return str(_("We sent a code by SMS to %(mobile)s. It is valid for 5 minutes.") % {
         "mobile": mobile_masked(holder.mobile)
     }), ""
+
+
+@dataclass
+class CodePost:
+    """How a POST of a page asking for a signing code starts: ``response`` (429: answer it and stop),
+    or what to show of "send me a code by SMS" (``sms_notice``/``sms_error``) and the status."""
+
+    response: HttpResponse | None = None
+    sms_notice: str = ""
+    sms_error: str = ""
+    status: int = 200
+
+
+def signing_code_post(request: HttpRequest, holder: Holder, *, sms_device: OtpDevice | None,
+                      sending: bool) -> CodePost:
+    """The start of every POST of a page that asks for the OTP before signing (the panel's signing
+    page, a renewal's signature, the CSC consent page): one budget of code checks per person, the
+    same as the step-up's, and the "send me a code by SMS" button."""
+    limited = consume_or_429(request, "otp_verify_user", key=str(request.user.pk))
+    if limited is not None:
+        return CodePost(response=limited)
+    if not sending:
+        return CodePost()
+    if sms_device is None:
+        return CodePost(sms_error=_("No SMS device is active on your account."), status=400)
+    notice, error = sms_code_send(request, holder, SMS_PURPOSE_OF_OPERATION["sign"])
+    return CodePost(sms_notice=notice, sms_error=error, status=400 if error else 200)
 
 
 @sensitive_post_parameters("code")

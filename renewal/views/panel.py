@@ -24,8 +24,8 @@ from core.http import file_disposition
 from core.ratelimit import client_ip, consume_or_429
 from otp.forms import SMS_CHOICE, code_device_choices
 from otp.selectors import device_get_for_holder
-from otp.stepup import SMS_PURPOSE_OF_OPERATION, stepup_consume, stepup_required
-from otp.views.panel import sms_code_send
+from otp.stepup import stepup_consume, stepup_required
+from otp.views.panel import signing_code_post
 from renewal.forms import ActivateForm, ConsentsForm, RenewalSignForm, ResidenceForm
 from renewal.models import RenewalRequest, RenewalState
 from renewal.selectors import renewal_current_for_holder, renewal_eligibility, renewal_get_for_holder
@@ -265,15 +265,12 @@ def sign_view(request: HttpRequest, request_id: int) -> HttpResponse:
                            initial={"device": SMS_CHOICE} if sending else None)
     status, sms_notice, sms_error = 200, "", ""
     if request.method == "POST":
-        limited = consume_or_429(request, "otp_verify_user", key=str(request.user.pk))
-        if limited is not None:
-            return limited
+        start = signing_code_post(request, holder, sms_device=sms_device, sending=sending)
+        if start.response is not None:
+            return start.response
+        status, sms_notice, sms_error = start.status, start.sms_notice, start.sms_error
         if sending:
-            if sms_device is None:
-                sms_error, status = _("No SMS device is active on your account."), 400
-            else:
-                sms_notice, sms_error = sms_code_send(request, holder, SMS_PURPOSE_OF_OPERATION["sign"])
-                status = 400 if sms_error else status
+            pass  # "send me a code by SMS": its notice or error is shown, the form stays unbound
         elif form.is_valid():
             data = form.cleaned_data
             by_sms = data["device"] == SMS_CHOICE

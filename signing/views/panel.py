@@ -12,7 +12,6 @@ from typing import Any
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
@@ -25,8 +24,7 @@ from core.http import file_disposition
 from core.ratelimit import client_ip, consume_or_429
 from otp.forms import SMS_CHOICE, code_device_choices
 from otp.selectors import device_get_for_holder
-from otp.stepup import SMS_PURPOSE_OF_OPERATION
-from otp.views.panel import sms_code_send
+from otp.views.panel import signing_code_post
 from signing.forms import SigningForm, ValidationForm
 from signing.models import Channel
 from signing.pades import SignatureAppearance
@@ -107,16 +105,12 @@ def signing_view(request: HttpRequest) -> HttpResponse:
     status = 200
     sms_notice = sms_error = ""
     if request.method == "POST":
-        # Every POST checks (or sends) an OTP: the same budget as the step-up page.
-        limited = consume_or_429(request, "otp_verify_user", key=str(request.user.pk))
-        if limited is not None:
-            return limited
+        start = signing_code_post(request, holder, sms_device=sms_device, sending=sending)
+        if start.response is not None:
+            return start.response
+        status, sms_notice, sms_error = start.status, start.sms_notice, start.sms_error
         if sending:
-            if sms_device is None:
-                sms_error, status = _("No SMS device is active on your account."), 400
-            else:
-                sms_notice, sms_error = sms_code_send(request, holder, SMS_PURPOSE_OF_OPERATION["sign"])
-                status = 400 if sms_error else status
+            pass  # "send me a code by SMS": its notice or error is shown, the form stays unbound
         elif form.is_valid():
             data = form.cleaned_data
             documents: list[PdfDocument] = data["documents"]

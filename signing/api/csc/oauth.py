@@ -30,11 +30,10 @@ from accounts.oauth import CREDENTIAL_SCOPE, CSC_SCOPES, ApiClientOAuth2Validato
 from accounts.selectors import holder_for_user
 from certificates.models import Certificate
 from core.errors import ApplicationError
-from core.ratelimit import client_ip, consume, consume_or_429
+from core.ratelimit import client_ip, consume
 from otp.forms import SMS_CHOICE, code_device_choices
 from otp.selectors import device_get_for_holder
-from otp.stepup import SMS_PURPOSE_OF_OPERATION
-from otp.views.panel import sms_code_send
+from otp.views.panel import signing_code_post
 from signing.api.csc.algorithms import invalid_request
 from signing.api.selectors import credential_get_usable_for_api_client
 from signing.api.token import body_params
@@ -197,15 +196,12 @@ def _consent(
             return _back_to_client(request, redirect_uri, state, error="access_denied",
                                    error_description="The holder refused the authorization")
         # Every other POST checks (or sends) an OTP: the same budget as the panel's signing page.
-        limited = consume_or_429(request, "otp_verify_user", key=str(request.user.pk))
-        if limited is not None:
-            return limited
+        start = signing_code_post(request, holder, sms_device=sms_device, sending=sending)
+        if start.response is not None:
+            return start.response
+        status, sms_notice, sms_error = start.status, start.sms_notice, start.sms_error
         if sending:
-            if sms_device is None:
-                sms_error, status = _("No SMS device is active on your account."), 400
-            else:
-                sms_notice, sms_error = sms_code_send(request, holder, SMS_PURPOSE_OF_OPERATION["sign"])
-                status = 400 if sms_error else status
+            pass  # "send me a code by SMS": its notice or error is shown, the form stays unbound
         elif form.is_valid():
             data = form.cleaned_data
             by_sms = data["device"] == SMS_CHOICE
