@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes as digest_algorithms
-from cryptography.hazmat.primitives.asymmetric import padding, utils
+from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
 from playwright.sync_api import Page, expect
 
 from accounts.services.api_clients import api_client_create
@@ -160,16 +160,21 @@ def test_client_redirect_consent_with_pin_and_app_code_then_sign_hash(
                          auth="Bearer " + service["access_token"], json_body=True)
     assert status == 200, info
     public_key = x509.load_der_x509_certificate(base64.b64decode(info["cert"]["certificates"][0])).public_key()
+    elliptic = isinstance(public_key, ec.EllipticCurvePublicKey)
     sign_body = {"credentialID": certificate.iut, "hashes": [base64.b64encode(d).decode() for d in digests],
-                 "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1", "signAlgo": "1.2.840.113549.1.1.11"}
+                 "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1",
+                 "signAlgo": "1.2.840.10045.4.3.2" if elliptic else "1.2.840.113549.1.1.11"}
     status, signed = _post(f"{live_server.url}/csc/v2/signatures/signHash", sign_body, auth=bearer, json_body=True)
     assert status == 200, signed
     for digest, signature in zip(digests, signed["signatures"], strict=True):
-        public_key.verify(base64.b64decode(signature), digest, padding.PKCS1v15(),
-                          utils.Prehashed(digest_algorithms.SHA256()))
+        prehashed = utils.Prehashed(digest_algorithms.SHA256())
+        if elliptic:
+            public_key.verify(base64.b64decode(signature), digest, ec.ECDSA(prehashed))
+        else:
+            public_key.verify(base64.b64decode(signature), digest, padding.PKCS1v15(), prehashed)
 
     status, again = _post(f"{live_server.url}/csc/v2/signatures/signHash", sign_body, auth=bearer, json_body=True)
-    assert status == 400 and again["error"] == "sad_expired"
+    assert status == 400 and again["error_details"]["code"] == "sad_expired"
     status, reused = _post(f"{live_server.url}/csc/v2/oauth2/token", {
         "grant_type": "authorization_code", "code": answer["code"], "redirect_uri": redirect_uri,
         "code_verifier": verifier,
