@@ -155,10 +155,47 @@ def _token_operation(path: str) -> dict[str, Any]:
     }
 
 
+_REVOKE_REQUEST = {
+    "type": "object",
+    "required": ["token"],
+    "properties": {
+        "token": {"type": "string", "description": "The access token to revoke"},
+        "token_type_hint": {"type": "string", "enum": ["access_token", "refresh_token"]},
+        "client_id": {"type": "string", "description": "With client_secret, when not in the Authorization header"},
+        "client_secret": {"type": "string"},
+    },
+}
+
+
+def _revoke_operation(path: str) -> dict[str, Any]:
+    error = {"application/json": {"schema": _TOKEN_ERROR}}
+    return {
+        "operationId": "oauth2_revoke" + path.replace("/", "_").replace("_oauth2_revoke", ""),
+        "summary": "Revoke an access token (OAuth 2.0, RFC 7009)",
+        "description": "The client that holds the token revokes it (a credential token's sealed SAD goes with it). "
+                       "An unknown token is answered like a revoked one.",
+        "tags": ["OAuth 2.0"],
+        "security": [],
+        "requestBody": {"required": True, "content": {
+            "application/x-www-form-urlencoded": {"schema": _REVOKE_REQUEST},
+            "application/json": {"schema": _REVOKE_REQUEST},
+        }},
+        "responses": {
+            "200": {"description": "Revoked (or not a token of this client: the same answer)"},
+            "400": {"description": "invalid_request, unsupported_token_type", "content": error},
+            "401": {"description": "invalid_client: unknown or revoked client, wrong secret", "content": error},
+            "413": {"description": _MEANINGS[413], "content": error},
+            "429": {"description": _MEANINGS[429], "content": error},
+        },
+    }
+
+
 def oauth_paths(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
-    """drf-spectacular post-processing hook: the token endpoints (``/oauth2/token`` and the CSC
-    versions' own) are django-oauth-toolkit's, not DRF views, so the schema gets them here."""
+    """drf-spectacular post-processing hook: the token and revocation endpoints (``/oauth2/…`` and
+    the CSC versions' own) are not DRF views, so the schema gets them here. The authorization
+    endpoint is a page for the holder's browser, not an API: ``docs/csc-oauth.md``."""
     paths = result.setdefault("paths", {})
-    for path in ("/oauth2/token", "/csc/v1/oauth2/token", "/csc/v2/oauth2/token"):
-        paths.setdefault(path, {})["post"] = _token_operation(path)
+    for prefix in ("", "/csc/v1", "/csc/v2"):
+        paths.setdefault(f"{prefix}/oauth2/token", {})["post"] = _token_operation(f"{prefix}/oauth2/token")
+        paths.setdefault(f"{prefix}/oauth2/revoke", {})["post"] = _revoke_operation(f"{prefix}/oauth2/revoke")
     return result

@@ -210,7 +210,8 @@ def test_the_specifications_error_rows_are_reproduced(client, schema, world, alp
     assert_documented(schema, f"/csc/{version}/{method}", response)
 
 
-def test_the_token_endpoints_are_in_the_schema(schema):
-    for path in ("/oauth2/token", "/csc/v1/oauth2/token", "/csc/v2/oauth2/token"):
-        responses = schema["paths"][path]["post"]["responses"]
-        assert {"200", "400", "401", "429"} <= set(responses)
+def test_the_token_and_revocation_endpoints_are_in_the_schema(schema):
+    for prefix in ("", "/csc/v1", "/csc/v2"):
+        for endpoint in ("token", "revoke"):
+            responses = schema["paths"][f"{prefix}/oauth2/{endpoint}"]["post"]["responses"]
+            assert {"200", "400", "401", "429"} <= set(responses)
