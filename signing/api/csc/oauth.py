@@ -79,14 +79,12 @@ def request_sad_check(request: Any, data: dict[str, Any]) -> None:
 def request_sad(request: Any, data: dict[str, Any], certificate: Certificate) -> str:
     """The SAD of a signing call: the body's ``SAD``, or — with a ``credential`` access token, which
     stands for it — the SAD the holder's consent sealed under that token."""
-    token = request.auth
-    if token is not None and CREDENTIAL_SCOPE in str(token.scope or "").split():
+    if _credential_token(request):
         if data.get("SAD"):
             raise invalid_request("Invalid parameter SAD: the access token already carries the authorization")
-        return credential_grant_sad(access_token=token, bearer=getattr(request.user, "bearer", ""),
+        return credential_grant_sad(access_token=request.auth, bearer=getattr(request.user, "bearer", ""),
                                     certificate=certificate)
-    if not data.get("SAD"):
-        raise invalid_request("Missing (or invalid type) string parameter SAD")
+    request_sad_check(request, data)
     return str(data["SAD"])
 
 
