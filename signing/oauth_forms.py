@@ -19,14 +19,9 @@ from django.utils.translation import gettext_lazy as _
 
 from certificates.forms import pin_field
 from otp.forms import code_field
+from signing.api.csc.algorithms import DIGESTS
 from signing.pades import HASH_LENGTHS
 
-# Digest algorithm OIDs a client may name (SHA-1 is not accepted), by name.
-DIGEST_OIDS = {
-    "2.16.840.1.101.3.4.2.1": "sha256",
-    "2.16.840.1.101.3.4.2.2": "sha384",
-    "2.16.840.1.101.3.4.2.3": "sha512",
-}
 MAX_QUERY_VALUE = 64 * 1024  # a thousand SHA-512 digests in base64 fit
 
 
@@ -136,18 +131,19 @@ def credential_request_parse(query: Any) -> CredentialRequest:
             raise RequestError("invalid_request", "Missing parameter hashes")
         digests = [Digest(_digest(part)) for part in hashes.split(",")]
         number = _single(query, "numSignatures")
-        if not number.isdigit() or int(number) < 1:
+        # ASCII digits only, and few of them: "²" passes str.isdigit() and int() refuses it.
+        if not (number.isascii() and number.isdigit() and len(number) <= 6) or int(number) < 1:
             raise RequestError("invalid_request", "Invalid parameter numSignatures")
         num = int(number)
     if not isinstance(credential_id, str) or not credential_id or len(credential_id) > 100:
         raise RequestError("invalid_request", "Invalid parameter credentialID")
     if num != len(digests):
         raise RequestError("invalid_request", "Invalid parameter numSignatures: it must equal the number of hashes")
-    if not isinstance(oid, str) or (oid and oid not in DIGEST_OIDS):
+    if not isinstance(oid, str) or (oid and oid not in DIGESTS):
         raise RequestError("invalid_request", "Invalid parameter hashAlgorithmOID")
     by_length = {length: name for name, length in HASH_LENGTHS.items()}
     lengths = {len(d.value) for d in digests}
-    algorithm = DIGEST_OIDS[oid] if oid else by_length.get(next(iter(lengths)), "")
+    algorithm = DIGESTS[oid][0] if oid else by_length.get(next(iter(lengths)), "")
     if len(lengths) != 1 or HASH_LENGTHS.get(algorithm) != next(iter(lengths)):
         raise RequestError("invalid_request", "Invalid parameter hashes: length does not match the hash algorithm")
     return CredentialRequest(

@@ -295,6 +295,16 @@ def test_a_client_without_redirect_uris_may_not_exchange_codes(holder_client, si
 # --- Authorization request refusals ---------------------------------------------------------------
 
 
+def test_a_num_signatures_that_is_not_a_small_ascii_number_is_refused_not_a_server_error(
+    holder_client, signer, wallet
+):
+    for number in ("\u00b2", "0", "-1", "9" * 5000, "1e3"):
+        url = authorize_url(wallet[0], signer.certificate.iut, digests(1), pkce()[1], numSignatures=number)
+        params = query_of(holder_client.get(url))
+        assert params["error"] == "invalid_request", number
+        assert params["error_description"] == "Invalid parameter numSignatures", number
+
+
 def test_plain_pkce_and_a_missing_challenge_are_refused_to_the_redirect_uri(holder_client, signer, wallet):
     verifier, _challenge = pkce()
     url = authorize_url(wallet[0], signer.certificate.iut, digests(1), verifier, code_challenge_method="plain")
