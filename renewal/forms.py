@@ -133,7 +133,7 @@ class RequestIdsField(forms.Field):
             raise ValidationError(self.error_messages["invalid"], code="invalid")
         ids = set()
         for item in value:
-            if not isinstance(item, str) or not item.isdigit() or len(item) > 12:
+            if not isinstance(item, str) or not (item.isascii() and item.isdigit()) or len(item) > 12:
                 raise ValidationError(self.error_messages["invalid"], code="invalid")
             ids.add(int(item))
         return sorted(ids)

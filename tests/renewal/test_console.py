@@ -401,3 +401,18 @@ def test_the_holders_page_shows_which_certificate_a_renewal_renews(world, ca, op
     assert 'data-testid="certificate-renews"' in page and request.old_certificate.iut in page
     assert request.new_certificate.iut in page
     assert 'data-testid="activation-resend"' not in page  # a renewal is activated in the holder's panel
+
+
+def test_the_renewal_queue_selection_refuses_unicode_digits_as_invalid():
+    from django.core.exceptions import ValidationError
+
+    from renewal.forms import RequestIdsField
+
+    field = RequestIdsField()
+    assert field.clean(["12", "7"]) == [7, 12]
+    try:
+        field.clean(["\u00b2"])
+    except ValidationError as exc:
+        assert exc.code == "invalid"
+    else:
+        raise AssertionError("a superscript digit was accepted")

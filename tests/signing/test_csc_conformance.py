@@ -139,3 +139,11 @@ def test_an_sms_code_from_send_otp_is_checked_against_the_sms_not_the_app(client
     assert response.status_code == 200, response.content
     app.refresh_from_db()
     assert app.failure_count == 0 and app.locked_at is None
+
+
+def test_a_page_token_of_unicode_digits_is_an_invalid_parameter_not_a_server_error(client, world, ca, alpha_token):
+    response = csc_post(client, "/csc/v2/credentials/list", {"userID": "mario.rossi", "pageToken": "\u00b2"},
+                        alpha_token)
+    assert response.status_code == 400
+    assert response.json() == {"error": "invalid_request", "error_description": "Invalid parameter pageToken"}
+

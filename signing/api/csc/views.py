@@ -206,7 +206,7 @@ class CredentialsListApi(CscView):
             raise invalid_request("Invalid parameter userID") from None
         offset = 0
         if data.get("pageToken"):
-            if not data["pageToken"].isdigit():
+            if not (data["pageToken"].isascii() and data["pageToken"].isdigit()):
                 raise invalid_request("Invalid parameter pageToken")
             offset = int(data["pageToken"])
         csc_language_activate(data.get("lang"))
