@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 from django.conf import settings
 
-from certificates.vault import PrivateKey
+from certificates.vault import PrivateKey, builder_sign
 
 QC_STATEMENTS_OID = ObjectIdentifier("1.3.6.1.5.5.7.1.3")
 # ETSI EN 319 411-2: policy for EU qualified certificates issued to natural persons, key in a QSCD.
@@ -241,7 +241,7 @@ def authority_certificate_build(
         builder = _revocation_pointers(builder, issuer_role="issuing", ocsp=True)
     else:
         raise ValueError(f"unknown authority role {role!r}")
-    return builder.sign(issuer_key, signature_hash(issuer_key))
+    return builder_sign(builder, issuer_key, signature_hash(issuer_key))
 
 
 @dataclass(frozen=True)
@@ -328,4 +328,4 @@ def holder_certificate_build(
         )
     )
     builder = _revocation_pointers(builder, issuer_role="issuing", ocsp=True)
-    return builder.sign(issuer_key, signature_hash(issuer_key))
+    return builder_sign(builder, issuer_key, signature_hash(issuer_key))

@@ -1,7 +1,8 @@
 """Key custody: private keys under envelope encryption, behind one ``KeyVault`` interface.
 
-The software vault (this module) keeps sealed keys in the database; a PKCS#11 HSM backend will
-implement the same interface, chosen by ``settings.CA_KEY_VAULT_BACKEND``.
+The software vault (this module) keeps sealed keys in the database; the PKCS#11 backend
+(``certificates/hsm.py``) generates and uses them inside an HSM. ``settings.CA_KEY_VAULT_BACKEND``
+chooses; every row names the vault that sealed it.
 
 Design of the software vault
 ----------------------------
@@ -45,8 +46,8 @@ Limits, said plainly
   of the certificate to activation — a product decision, not taken here.)
 * **The server with its secrets is an oracle.** KEK + pepper + database allow an offline guess of
   the PIN at one Argon2id per guess. That is the limit of software custody; the HSM backend, where
-  the PIN is checked inside the device with its own retry counter, is the production answer for
-  sole control.
+  the PIN only means something together with a key inside the device, is the production answer for
+  sole control (``certificates/hsm.py``).
 """
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ from typing import Any
 
 from argon2.low_level import Type, hash_secret_raw
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -192,6 +193,29 @@ def data_key_unwrap(*, sealed: SealedKey, binding: str, pin_key: bytes | None = 
         raise WrongPin from exc
 
 
+def kek_layer_remove(*, sealed: SealedKey, binding: str) -> bytes:
+    """The inner (PIN) layer of a KEK+PIN key, without the KEK layer: what a migration to another
+    vault re-wraps under its own outer layer, so that the PIN does not change."""
+    blob = sealed.wrapped_data_key
+    if blob[:1] != bytes([_KEK_AND_PIN]):
+        raise KeyUnavailable("not a PIN-wrapped key")
+    try:
+        return AESGCM(_kek(sealed.kek_id)).decrypt(
+            blob[1 : 1 + _NONCE], blob[1 + _NONCE :], _aad("kek+pin", binding, sealed.key_version)
+        )
+    except InvalidTag as exc:
+        raise KeyUnavailable("data key does not unwrap (wrong KEK or tampered row)") from exc
+
+
+def kek_inner_open(*, sealed: SealedKey, binding: str, inner: bytes, pin: str) -> bytes:
+    """The data key from an inner layer (:func:`kek_layer_remove`) and the PIN; raises :class:`WrongPin`."""
+    pin_key = pin_key_derive(pin=pin, salt=sealed.pin_salt, params=sealed.pin_kdf)
+    try:
+        return AESGCM(pin_key).decrypt(inner[:_NONCE], inner[_NONCE:], _aad("pin", binding, sealed.key_version))
+    except InvalidTag as exc:
+        raise WrongPin from exc
+
+
 def private_key_decrypt(*, sealed: SealedKey, binding: str, data_key: bytes) -> PrivateKey:
     """The private key object, in memory only."""
     try:
@@ -298,9 +322,22 @@ class KeyVault(ABC):
     def kek_rewrap(self, *, sealed: SealedKey, binding: str) -> SealedKey:
         """The same key under the current KEK id, without any PIN."""
 
+    # ``kek_id`` values of rows whose key nothing wraps (the PKCS#11 vault's token objects).
+    unwrapped_kek_ids: tuple[str, ...] = ()
+
+    @abstractmethod
+    def current_kek_id(self) -> str:
+        """The id of the key that new and re-wrapped rows are wrapped under."""
+
+    def check(self) -> None:
+        """Raise :class:`KeyUnavailable` when the vault cannot serve keys now (the readiness check)."""
+
 
 class SoftwareKeyVault(KeyVault):
     name = "software"
+
+    def current_kek_id(self) -> str:
+        return settings.CA_KEK_KEY_ID
 
     def generate(self, *, algorithm: str, binding: str) -> tuple[PrivateKey, SealedKey]:
         private_key = key_generate(algorithm)
@@ -380,6 +417,62 @@ class SoftwareKeyVault(KeyVault):
         new_nonce = os.urandom(_NONCE)
         rewrapped = mode + new_nonce + AESGCM(_kek(kek_id)).encrypt(new_nonce, inner, aad)
         return replace(sealed, kek_id=kek_id, wrapped_data_key=rewrapped)
+
+
+def key_release(private_key: object) -> None:
+    """Done with a key opened for a signature or a batch: a key held in a device is destroyed there
+    now (a software key is dropped with its last reference)."""
+    destroy = getattr(private_key, "destroy", None)
+    if callable(destroy):
+        destroy()
+
+
+_STAND_INS: dict[tuple[str, int], PrivateKey] = {}
+
+
+def _stand_in(private_key: PrivateKey) -> PrivateKey:
+    """A throw-away key of the same kind and size, to let cryptography lay out what it signs."""
+    if isinstance(private_key, ec.EllipticCurvePrivateKey):
+        return ec.generate_private_key(private_key.curve)
+    size = private_key.key_size
+    if ("rsa", size) not in _STAND_INS:
+        _STAND_INS[("rsa", size)] = rsa.generate_private_key(public_exponent=65537, key_size=size)
+    return _STAND_INS[("rsa", size)]
+
+
+def builder_sign(builder: Any, private_key: PrivateKey, algorithm: hashes.HashAlgorithm) -> Any:
+    """``builder.sign(private_key, algorithm)`` for a certificate or CRL builder, also when the key is
+    held by a device: cryptography signs only with its own keys, so the structure is built with a
+    stand-in key of the same kind (same signature algorithm identifier) and its to-be-signed part is
+    then signed by ``private_key`` and put back together."""
+    if not getattr(private_key, "held_by_device", False):
+        return builder.sign(private_key, algorithm)
+    from asn1crypto import crl as asn1_crl
+    from asn1crypto import x509 as asn1_x509
+    from cryptography import x509
+
+    draft = builder.sign(_stand_in(private_key), algorithm)
+    if isinstance(draft, x509.Certificate):
+        tbs = draft.tbs_certificate_bytes
+        parsed = asn1_x509.Certificate.load(draft.public_bytes(serialization.Encoding.DER))
+        whole = asn1_x509.Certificate({
+            "tbs_certificate": parsed["tbs_certificate"], "signature_algorithm": parsed["signature_algorithm"],
+            "signature_value": _device_signature(private_key, tbs, algorithm),
+        })
+        return x509.load_der_x509_certificate(whole.dump())
+    tbs = draft.tbs_certlist_bytes
+    parsed_crl = asn1_crl.CertificateList.load(draft.public_bytes(serialization.Encoding.DER))
+    whole_crl = asn1_crl.CertificateList({
+        "tbs_cert_list": parsed_crl["tbs_cert_list"], "signature_algorithm": parsed_crl["signature_algorithm"],
+        "signature": _device_signature(private_key, tbs, algorithm),
+    })
+    return x509.load_der_x509_crl(whole_crl.dump())
+
+
+def _device_signature(private_key: PrivateKey, data: bytes, algorithm: hashes.HashAlgorithm) -> bytes:
+    if isinstance(private_key, ec.EllipticCurvePrivateKey):
+        return private_key.sign(data, ec.ECDSA(algorithm))
+    return private_key.sign(data, padding.PKCS1v15(), algorithm)
 
 
 def vault_get(name: str | None = None) -> KeyVault:

@@ -365,9 +365,16 @@ CA_PIN_KDF_COST = {
     "memory_cost": env_int("CA_PIN_KDF_MEMORY_KIB", 65536, minimum=8, maximum=4 * 1024 * 1024),
     "parallelism": env_int("CA_PIN_KDF_PARALLELISM", 1, minimum=1, maximum=16),
 }
-# Where private keys live: the software vault (envelope encryption in the database) today; a PKCS#11
-# HSM backend implements the same interface later.
+# Where private keys live: "certificates.vault.SoftwareKeyVault" (envelope encryption in the
+# database, the development default) or "certificates.hsm.Pkcs11KeyVault" (generated and used inside
+# a PKCS#11 device; design in certificates/hsm.py). The device: its PKCS#11 module, the token's label
+# and the token's user PIN (CA_HSM_PIN_FILE in production), and the id of the current wrapping key
+# of holder keys (a new id plus `manage.py ca_rotate_kek` rotates it).
 CA_KEY_VAULT_BACKEND = env_str("CA_KEY_VAULT_BACKEND", "certificates.vault.SoftwareKeyVault")
+CA_HSM_MODULE = env_str("CA_HSM_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
+CA_HSM_TOKEN_LABEL = env_str("CA_HSM_TOKEN_LABEL", "firma-remota")
+CA_HSM_PIN = env_secret("CA_HSM_PIN") or ""
+CA_HSM_WRAPPING_KEY_ID = env_str("CA_HSM_WRAPPING_KEY_ID", "1")
 # Base of the URLs written into certificates (CRL distribution point, OCSP, caIssuers). They are
 # published forever in every certificate: change it only together with a new CA.
 CA_PUBLIC_URL = (env_str("CA_PUBLIC_URL", SITE_URL) or "").rstrip("/")

@@ -18,6 +18,7 @@ from django.urls import reverse
 
 from accounts.models import Holder, Operator, OperatorRole, Organization, User
 from accounts.services.people import holder_create, operator_create
+from tests.hsm import _ca_hierarchies, key_vault, softhsm_token  # noqa: F401  (the software and the PKCS#11 key vault)
 from tests.stubs.fixtures import recaptcha, twilio_stub  # noqa: F401  (local stubs of Twilio and reCAPTCHA)
 
 HOLDER_PASSWORD = "Quercia-Lenta-Sul-Fiume-42"
@@ -183,6 +184,12 @@ def operator_client(world: World, client: Client) -> Client:
     response = login(client, world.alpha.operator.user.username, OPERATOR_PASSWORD, portal="console")
     assert response.status_code == 302, response.content[:500]
     return client
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests of modules marked ``both_vaults`` run on the software vault and on the PKCS#11 vault."""
+    if "key_vault" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_vaults"):
+        metafunc.parametrize("key_vault", ["software", "pkcs11"], indirect=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

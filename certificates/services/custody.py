@@ -203,9 +203,12 @@ def certificate_pin_change(
 
 
 def keys_rewrap_kek(*, batch_size: int = 200) -> int:
-    """Re-wrap every key (holders' and the CA's) not under ``CA_KEK_KEY_ID`` — no PIN needed, only the
-    outer layer changes. Row by row under lock, so keys stay usable meanwhile. Returns how many."""
-    current = settings.CA_KEK_KEY_ID
+    """Re-wrap every key (holders' and the CA's) of the configured vault not under its current KEK
+    (``CA_KEK_KEY_ID``; on the PKCS#11 vault ``CA_HSM_WRAPPING_KEY_ID``, the CA's own keys being token
+    objects that nothing wraps) — no PIN needed, only the outer layer changes. Row by row under lock,
+    so keys stay usable meanwhile. Returns how many."""
+    vault = vault_get()
+    current = vault.current_kek_id()
     done = 0
     # Holders' keys not yet erased, then the CA's own keys: the same sealed fields and binding.
     sources: tuple[tuple[str, Callable[[], QuerySet[Any]]], ...] = (
@@ -215,11 +218,13 @@ def keys_rewrap_kek(*, batch_size: int = 200) -> int:
     for kind, rows_of in sources:
         while True:
             with transaction.atomic():
-                rows = list(rows_of().select_for_update().exclude(kek_id=current).order_by("pk")[:batch_size])
+                rows = list(
+                    rows_of().select_for_update().filter(vault=vault.name)
+                    .exclude(kek_id__in=[current, *vault.unwrapped_kek_ids]).order_by("pk")[:batch_size]
+                )
                 for row in rows:
-                    sealed = vault_get(row.vault).kek_rewrap(sealed=sealed_from_row(row), binding=row.key_binding)
-                    row.kek_id, row.wrapped_data_key = sealed.kek_id, sealed.wrapped_data_key
-                    row.save(update_fields=["kek_id", "wrapped_data_key"])
+                    sealed = vault.kek_rewrap(sealed=sealed_from_row(row), binding=row.key_binding)
+                    row.save(update_fields=sealed_to_row(row, sealed))
                 if rows:
                     audit_record(
                         event_type=AuditEventType.CA_KEYS_REWRAPPED,

@@ -36,7 +36,7 @@ from certificates.models import AuthorityRole, Certificate, CertificateAuthority
 from certificates.profile import signature_hash
 from certificates.selectors import AuthorityMissing, authority_current, authority_x509
 from certificates.services.authority import authority_private_key
-from certificates.vault import PrivateKey
+from certificates.vault import PrivateKey, builder_sign
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def crl_publish(*, role: str = AuthorityRole.ISSUING, now: datetime | None = Non
             if flag is not None:
                 revoked = revoked.add_extension(x509.CRLReason(flag), critical=False)
             builder = builder.add_revoked_certificate(revoked.build())
-        crl = builder.sign(key, signature_hash(key))
+        crl = builder_sign(builder, key, signature_hash(key))
         return Crl.objects.create(
             authority=authority,
             number=number,

@@ -36,9 +36,13 @@ def english_messages():
 OTHER_PIN = "Lungo-Argine-39"
 
 
-@pytest.fixture(scope="session")
-def ca_hierarchy() -> list[CertificateAuthority]:
-    return authority_hierarchy_build()
+@pytest.fixture
+def ca_hierarchy(key_vault: str, _ca_hierarchies: dict[str, list[CertificateAuthority]]) -> list[CertificateAuthority]:
+    """The CA of the session on the test's key vault: built once per vault (key generation is slow;
+    on the PKCS#11 vault its keys are the token's objects)."""
+    if key_vault not in _ca_hierarchies:
+        _ca_hierarchies[key_vault] = authority_hierarchy_build()
+    return _ca_hierarchies[key_vault]
 
 
 def load_hierarchy(built: list[CertificateAuthority]) -> dict[str, CertificateAuthority]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import uuid
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -22,6 +23,8 @@ from certificates.services.authority import authority_private_key
 from certificates.vault import KeyUnavailable, sealed_from_row, vault_get
 from core.errors import ApplicationError
 from tests.certificates.conftest import OTHER_PIN, PIN, active, issued
+
+pytestmark = pytest.mark.both_vaults
 
 
 def _every_row_bytes() -> bytes:
@@ -54,7 +57,7 @@ def _forms(private_key) -> list[bytes]:
     return forms
 
 
-def test_the_database_holds_no_clear_private_key(world, ca):
+def test_the_database_holds_no_clear_private_key(world, ca, key_vault):
     certificate = active(world.alpha.holder)
     holder_key = certificate_key_unlock(certificate=certificate, pin=PIN)
     ca_keys = [authority_private_key(a) for a in CertificateAuthority.objects.all()]
@@ -62,6 +65,11 @@ def test_the_database_holds_no_clear_private_key(world, ca):
     dump = _every_row_bytes()
 
     for private_key in [holder_key, *ca_keys]:
+        if key_vault == "pkcs11":
+            # Generated in the device: this process never had the private key, and cannot get it.
+            with pytest.raises(KeyUnavailable):
+                _forms(private_key)
+            continue
         for form in _forms(private_key):
             assert form not in dump
 
@@ -232,12 +240,23 @@ def test_activation_refuses_a_trivial_pin_and_stays_issued(world, ca):
     assert CertificateKey.objects.get(certificate=certificate).awaiting_pin
 
 
-def test_kek_rotation_rewraps_every_key_and_old_ids_still_open_before(world, ca, settings):
+def test_kek_rotation_rewraps_every_key_and_old_ids_still_open_before(world, ca, settings, key_vault):
+    if key_vault == "pkcs11":
+        # The wrapping key of the holder keys' outer layer lives in the device: a new id is a new
+        # key there; the CA's keys are the device's own objects and are not wrapped at all. (Ids of
+        # this test's own: the token outlives the test.)
+        settings.CA_HSM_WRAPPING_KEY_ID = old_id = f"old-{uuid.uuid4().hex[:8]}"
     certificate = active(world.alpha.holder)
     waiting = issued(world.beta.holder)
-    old_id = settings.CA_KEK_KEY_ID
-    settings.CA_KEK_KEYS = {**settings.CA_KEK_KEYS, "2026": base64.b64encode(b"k" * 32).decode()}
-    settings.CA_KEK_KEY_ID = "2026"
+    if key_vault == "pkcs11":
+        setting = "CA_HSM_WRAPPING_KEY_ID"
+        settings.CA_HSM_WRAPPING_KEY_ID = new_id = f"new-{uuid.uuid4().hex[:8]}"
+        authorities_kek = {"token"}
+    else:
+        old_id, setting = settings.CA_KEK_KEY_ID, "CA_KEK_KEY_ID"
+        settings.CA_KEK_KEYS = {**settings.CA_KEK_KEYS, "2026": base64.b64encode(b"k" * 32).decode()}
+        settings.CA_KEK_KEY_ID = new_id = "2026"
+        authorities_kek = {new_id}
 
     # Before rotation: rows under the old id still open (the old key is still configured).
     assert certificate_key_unlock(certificate=certificate, pin=PIN) is not None
@@ -245,11 +264,17 @@ def test_kek_rotation_rewraps_every_key_and_old_ids_still_open_before(world, ca,
 
     call_command("ca_rotate_kek", stdout=__import__("io").StringIO())
 
-    assert not CertificateKey.objects.exclude(kek_id="2026").exists()
-    assert not CertificateAuthority.objects.exclude(kek_id="2026").exists()
+    assert not CertificateKey.objects.exclude(kek_id=new_id).exists()
+    assert set(CertificateAuthority.objects.values_list("kek_id", flat=True)) == authorities_kek
     assert keys_rewrap_kek() == 0  # idempotent
     # The old KEK can go: everything still opens under the new one, the PIN still needed.
-    settings.CA_KEK_KEYS = {"2026": settings.CA_KEK_KEYS["2026"]}
+    if key_vault == "pkcs11":
+        from tests.hsm import wrapping_key_destroy
+
+        wrapping_key_destroy(old_id)
+    else:
+        settings.CA_KEK_KEYS = {new_id: settings.CA_KEK_KEYS[new_id]}
+    assert getattr(settings, setting) == new_id
     assert certificate_key_unlock(certificate=certificate, pin=PIN) is not None
     with pytest.raises(ApplicationError):
         certificate_key_unlock(certificate=certificate, pin="99999998")
