@@ -42,6 +42,7 @@ class AuditEventType(models.TextChoices):
 
     CA_AUTHORITY_CREATED = "ca.authority_created"
     CA_KEYS_REWRAPPED = "ca.keys_rewrapped"
+    CA_KEYS_MIGRATED = "ca.keys_migrated"
     CA_OCSP_RESPONDER_ROTATED = "ca.ocsp_responder_rotated"
 
     CERTIFICATE_REQUESTED = "certificate.requested"

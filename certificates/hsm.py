@@ -66,7 +66,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from certificates import vault as software
-from certificates.vault import KeyUnavailable, KeyVault, PrivateKey, SealedKey, WrongPin
+from certificates.vault import KeyUnavailable, KeyVault, PrivateKey, SealedKey, VaultUnavailable, WrongPin
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ except ImportError:  # pragma: no cover
     pkcs11 = None
 
 
-class DeviceUnavailable(KeyUnavailable):
+class DeviceUnavailable(VaultUnavailable):
     """The device cannot be reached (removed, reset, logged out): a service outage, not a key problem."""
 
 
@@ -814,6 +814,12 @@ class Pkcs11KeyVault(KeyVault):
         """The software vault's inner layer (PIN over the data key) of a migrated key."""
         blob = sealed.wrapped_data_key
         return self._outer_decrypt(session, replace(sealed, key_nonce=blob[1:13]), binding, data=blob[13:])
+
+    def needs_reseal_with_pin(self, sealed: SealedKey) -> bool:
+        return self.is_migrated(sealed)
+
+    def reseal_with_pin(self, *, sealed: SealedKey, binding: str, pin: str) -> SealedKey:
+        return self.migrated_reseal(sealed=sealed, binding=binding, pin=pin)
 
     def migrated_reseal(self, *, sealed: SealedKey, binding: str, pin: str) -> SealedKey:
         """A migrated key imported into the device and sealed natively under the same PIN."""

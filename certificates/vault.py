@@ -83,6 +83,11 @@ class KeyUnavailable(Exception):
     """The key cannot be opened: unknown KEK id, destroyed or tampered row, wrong wrapping mode."""
 
 
+class VaultUnavailable(Exception):
+    """The vault cannot be reached now (an HSM removed, reset or logged out): an outage, answered
+    503 and reported by the readiness check — never a wrong PIN, never a spent authorization."""
+
+
 class WrongPin(Exception):
     """The PIN does not open the inner wrapping of the data key."""
 
@@ -330,7 +335,15 @@ class KeyVault(ABC):
         """The id of the key that new and re-wrapped rows are wrapped under."""
 
     def check(self) -> None:
-        """Raise :class:`KeyUnavailable` when the vault cannot serve keys now (the readiness check)."""
+        """Raise :class:`VaultUnavailable` when the vault cannot serve keys now (the readiness check)."""
+
+    def needs_reseal_with_pin(self, sealed: SealedKey) -> bool:
+        """Whether the key waits for its holder's PIN to be re-sealed (a key migrated in)."""
+        return False
+
+    def reseal_with_pin(self, *, sealed: SealedKey, binding: str, pin: str) -> SealedKey:
+        """The key re-sealed natively under the same PIN; raises :class:`WrongPin`."""
+        raise KeyUnavailable("nothing to re-seal")
 
 
 class SoftwareKeyVault(KeyVault):

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from collections.abc import Callable
 
 from django.conf import settings
+from django.shortcuts import render
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.utils.translation.trans_real import parse_accept_lang_header
+
+
+logger = logging.getLogger(__name__)
 
 
 class ContentSecurityPolicyMiddleware:
@@ -83,4 +89,28 @@ class PrivatePagesNotCachedMiddleware:
         response = self.get_response(request)
         if authenticated:
             add_never_cache_headers(response)
+        return response
+
+
+class KeyVaultUnavailableMiddleware:
+    """A key device that cannot be reached is an outage: 503 with Retry-After, never a 500.
+
+    The services let :class:`certificates.vault.VaultUnavailable` through their transactions, so
+    nothing was written (no PIN failure counted, no authorization spent); the page says to retry.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from certificates.vault import VaultUnavailable
+
+        if not isinstance(exception, VaultUnavailable):
+            return None
+        logger.error("key vault unavailable on %s: %s", request.path, exception)
+        response = render(request, "errors/503.html", status=503)
+        response["Retry-After"] = "30"
         return response

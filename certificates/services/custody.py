@@ -49,11 +49,21 @@ def _pin_attempt(
     vault = vault_get(key.vault)
     private_key: Any
     try:
+        sealed = sealed_from_row(key)
+        if vault.needs_reseal_with_pin(sealed):
+            # Migrated from the software vault with its PIN: now that the holder gives it, the key
+            # moves into the device for good (same PIN), before it is used.
+            sealed = vault.reseal_with_pin(sealed=sealed, binding=key.key_binding, pin=pin)
+            key.save(update_fields=sealed_to_row(key, sealed))
+            audit_record(
+                event_type=AuditEventType.CA_KEYS_MIGRATED, actor=holder_user, organization=certificate.organization_id,
+                subject=certificate, ip=ip, details={"iut": certificate.iut, "vault": vault.name, "kind": "holder"},
+            )
         if data_key_only:
-            data_key = vault.data_key_open_with_pin(sealed=sealed_from_row(key), binding=key.key_binding, pin=pin)
-            private_key = (data_key, key.key_version)
+            data_key = vault.data_key_open_with_pin(sealed=sealed, binding=key.key_binding, pin=pin)
+            private_key = (data_key, sealed.key_version)
         else:
-            private_key = vault.open_with_pin(sealed=sealed_from_row(key), binding=key.key_binding, pin=pin)
+            private_key = vault.open_with_pin(sealed=sealed, binding=key.key_binding, pin=pin)
     except WrongPin:
         pass
     else:

@@ -16,6 +16,7 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from certificates.vault import VaultUnavailable
 from core.errors import ApplicationError
 from signing.api.parsers import RequestTooLarge
 
@@ -139,6 +140,10 @@ def _codes_of(detail: Any, field: str) -> set[str]:
 def _classify(exc: Exception) -> tuple[int, str, str, dict[str, list[str]], dict[str, str]]:
     """(status, code, description, fields, headers) for any exception an API view may raise."""
     headers: dict[str, str] = {}
+    if isinstance(exc, VaultUnavailable):
+        # The signing device is out: nothing was signed or spent; the same request may be sent again.
+        headers["Retry-After"] = "30"
+        return 503, "temporarily_unavailable", "The signing service is temporarily unavailable.", {}, headers
     if isinstance(exc, ApplicationError):
         fields = {exc.field: [str(exc.message)]} if exc.field else {}
         return APPLICATION_ERROR_STATUS.get(exc.code, 400), exc.code, str(exc.message), fields, headers

@@ -21,7 +21,13 @@ from django.utils.translation import gettext_lazy as _
 from audit.events import AuditEventType
 from audit.services import audit_record
 from certificates.models import Certificate
-from certificates.vault import KeyUnavailable, PrivateKey, certificate_key_open_with_data_key, key_signs_with_pss
+from certificates.vault import (
+    KeyUnavailable,
+    PrivateKey,
+    certificate_key_open_with_data_key,
+    key_release,
+    key_signs_with_pss,
+)
 from core.errors import ApplicationError
 from signing import pades
 from signing.models import SignatureActivation, SignatureRecord, SigningJob
@@ -123,6 +129,7 @@ def _signed_once(
             except ApplicationError as exc:
                 error = exc
             finally:
+                key_release(private_key)  # a key unwrapped in an HSM is destroyed there now
                 private_key = None
             if error is None:
                 _count_down(activation, hex_hashes, now)
@@ -390,6 +397,7 @@ def signature_sign_job_documents(
                 if on_progress is not None:
                     on_progress(len(results))
     finally:
+        key_release(private_key)  # a key unwrapped in an HSM is destroyed there, after the batch
         private_key = None
     done = [(index, result) for index, result in enumerate(results) if isinstance(result, bytes)]
     with transaction.atomic():

@@ -27,6 +27,8 @@ from otp.services import device_create, device_verify
 from tests.certificates.test_issuance import SERIAL, TEMPORARY, register, sealed_text
 from tests.conftest import CODE_REPLAYED_IT
 
+pytestmark = pytest.mark.both_vaults
+
 NEW_PASSWORD = "Nuova-Chiave-Del-Portone-58"
 PIN = "Ponte-Vecchio-1934"
 TOKEN_SEED = b"12345678901234567890"

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from django.core.management import call_command
 
 from audit.models import AuditEvent
 from certificates.models import AuthorityRole, CertificateAuthority, Crl
 from certificates.services.authority import authority_private_key
+
+pytestmark = pytest.mark.both_vaults
 
 
 def _init() -> str:

@@ -30,6 +30,8 @@ from otp.services import device_create
 from tests.certificates.conftest import active, issued
 from tests.conftest import OPERATOR_PASSWORD, confirmed, login
 
+pytestmark = pytest.mark.both_vaults
+
 SERIAL = "4000000000001"
 TEMPORARY = re.compile(r"\b([A-Za-z2-9]{4}(?:-[A-Za-z2-9]{4}){3,})\b")  # the shape, whatever the language
 

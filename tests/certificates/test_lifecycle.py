@@ -36,6 +36,8 @@ from core.errors import ApplicationError
 from notifications.models import Message
 from tests.certificates.conftest import PIN, active, issued
 
+pytestmark = pytest.mark.both_vaults
+
 State = CertificateState
 
 

@@ -30,6 +30,8 @@ from core.errors import ApplicationError
 from tests.certificates.conftest import active, issued, openssl, write_pem
 from tests.conftest import run_coroutine
 
+pytestmark = pytest.mark.both_vaults
+
 OCSP_TYPE = "application/ocsp-response"
 
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from certificates.models import Certificate, CertificateState
 from certificates.services import certificate_key_unlock, certificate_reactivate, certificate_suspend
+from certificates.vault import KeyUnavailable
 from core.errors import ApplicationError
 from otp.models import OtpDevice
 from otp.sms_codes import sms_code_issue
@@ -26,6 +27,8 @@ from signing.services import (
     signature_sign_hashes,
 )
 from tests.signing.conftest import PIN, active, authorize, pdf_make
+
+pytestmark = pytest.mark.both_vaults
 
 
 @dataclass
@@ -199,12 +202,20 @@ def test_signing_while_suspended_is_refused_and_after_reactivation_needs_a_new_a
     refused("sad_expired", signature_sign_hashes, sad_token=token, hashes=digests(1), certificate=signer.certificate)
 
 
-def test_the_activation_row_holds_no_usable_key_material(signer):
+def test_the_activation_row_holds_no_usable_key_material(signer, key_vault):
     activation, token = authorize(signer, num_signatures=2)
     private_key = certificate_key_unlock(certificate=signer.certificate, pin=PIN)
-    der = private_key.private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    if key_vault == "pkcs11":
+        # The key was generated in the device and never left it: there is no DER to look for.
+        with pytest.raises(KeyUnavailable):
+            private_key.private_bytes(
+                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        der = b"\x00" * 64
+    else:
+        der = private_key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
 
     activation.refresh_from_db()
     row = repr({f.name: getattr(activation, f.name) for f in SignatureActivation._meta.fields}).encode()

@@ -18,6 +18,8 @@ from tests.certificates.conftest import PIN
 from tests.signing.conftest import api_client_for, csc_post, pdf_make, token_for
 from tests.signing.hostile_pdfs import corpus_bytes
 
+pytestmark = pytest.mark.both_vaults
+
 
 @pytest.fixture
 def batch_token(client, world):

@@ -17,6 +17,8 @@ from tests.certificates.conftest import PIN, active
 from tests.conftest import run_coroutine
 from tests.signing.conftest import csc_post, hash_signature_verify, key_algorithm_set, sha256_sign_algo
 
+pytestmark = pytest.mark.both_vaults
+
 
 def test_info_is_public_and_names_the_oauth2_server_one_way_per_version(client):
     for version, specs in (("v1", "1.0.4.0"), ("v2", "2.0.0.2")):

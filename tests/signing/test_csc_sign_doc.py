@@ -8,6 +8,7 @@ import base64
 import hashlib
 from io import BytesIO
 
+import pytest
 from asn1crypto import cms
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
@@ -18,6 +19,8 @@ from pyhanko.sign.validation.generic_cms import validate_sig_integrity
 
 from tests.certificates.conftest import PIN
 from tests.signing.conftest import csc_post, pdf_make
+
+pytestmark = pytest.mark.both_vaults
 
 SHA256 = "2.16.840.1.101.3.4.2.1"
 

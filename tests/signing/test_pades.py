@@ -27,7 +27,7 @@ from signing.services import signature_sign_documents
 from tests.conftest import run_coroutine
 from tests.signing.conftest import PIN, active, authorize, key_algorithm_set, pdf_make
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pyHanko's LTV validator
+pytestmark = [pytest.mark.both_vaults, pytest.mark.filterwarnings("ignore::DeprecationWarning")]  # (pyHanko's LTV validator)
 
 
 def _signature(data: bytes, index: int = 0):

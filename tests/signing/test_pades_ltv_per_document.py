@@ -27,7 +27,7 @@ from signing.pades import PadesBatch
 from signing.revinfo import trust_material
 from tests.signing.conftest import PIN, active, pdf_make
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pyHanko's LTV validator
+pytestmark = [pytest.mark.both_vaults, pytest.mark.filterwarnings("ignore::DeprecationWarning")]  # (pyHanko's LTV validator)
 
 GAP = timedelta(seconds=75)
 

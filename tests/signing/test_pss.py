@@ -27,6 +27,8 @@ from signing.pades import documents_sign
 from signing.revinfo import trust_material
 from tests.signing.conftest import PIN, Signer, active, csc_post, pdf_make
 
+pytestmark = pytest.mark.both_vaults
+
 RSASSA_PSS = "1.2.840.113549.1.1.10"
 SHA256, SHA384 = "2.16.840.1.101.3.4.2.1", "2.16.840.1.101.3.4.2.2"
 

@@ -19,6 +19,8 @@ from signing.sad import (
     token_encode,
 )
 
+pytestmark = pytest.mark.both_vaults
+
 AAD = b"firma-remota/sad|activation|certificate:1|2"
 DATA_KEY = bytes(range(32))
 

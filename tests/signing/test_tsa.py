@@ -13,6 +13,8 @@ from certificates.models import AuthorityRole
 from signing.tsa import TimeStampResponse
 from tests.certificates.conftest import openssl, write_pem
 
+pytestmark = pytest.mark.both_vaults
+
 QUERY = "application/timestamp-query"
 
 
