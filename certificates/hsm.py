@@ -60,10 +60,16 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+import pkcs11
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from pkcs11 import DEFAULT, GCMParams, KeyType, Mechanism, ObjectClass
+from pkcs11 import Attribute as A
+from pkcs11.exceptions import PKCS11Error
+from pkcs11.util.ec import decode_ec_private_key, encode_named_curve_parameters
+from pkcs11.util.rsa import decode_rsa_private_key
 
 from certificates import vault as software
 from certificates.vault import KeyUnavailable, KeyVault, PrivateKey, SealedKey, VaultUnavailable, WrongPin
@@ -77,15 +83,6 @@ TOKEN_KEK_ID = "token"  # ``kek_id`` of a key that is a token object (the CA's)
 PIN_KEY_LABEL = "firma-pin"
 _CHECK = 16
 
-try:  # python-pkcs11 is a dependency, but a missing shared library must not break the software vault
-    import pkcs11
-    from pkcs11 import DEFAULT, GCMParams, KeyType, Mechanism, ObjectClass
-    from pkcs11 import Attribute as A
-    from pkcs11.exceptions import PKCS11Error
-    from pkcs11.util.ec import decode_ec_private_key, encode_named_curve_parameters
-    from pkcs11.util.rsa import decode_rsa_private_key
-except ImportError:  # pragma: no cover
-    pkcs11 = None
 
 
 class DeviceUnavailable(VaultUnavailable):
@@ -120,29 +117,36 @@ class Device:
     """
 
     def __init__(self, *, module: str, token_label: str, pin: str) -> None:
-        if pkcs11 is None:  # pragma: no cover
-            raise ImproperlyConfigured("the PKCS#11 key vault needs the python-pkcs11 package")
         if not module or not os.path.exists(module):
             raise ImproperlyConfigured(f"CA_HSM_MODULE: no PKCS#11 module at {module!r}")
         try:
             self._lib = pkcs11.lib(module)
+            if _initialized_in.setdefault(module, os.getpid()) != os.getpid():
+                # A forked child inherits the parent's initialized library, whose sessions and login
+                # are not its own: PKCS#11 asks the child to initialize again.
+                self._lib.reinitialize()
+                _initialized_in[module] = os.getpid()
             self._token = self._lib.get_token(token_label=token_label)
         except (PKCS11Error, RuntimeError, OSError) as exc:
             raise ImproperlyConfigured(
                 f"CA_HSM_TOKEN_LABEL: no token {token_label!r} in {module} ({type(exc).__name__})"
             ) from exc
         self._pin = pin
+        self._started = False
         self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
         self._lock = threading.Lock()
         self.label = token_label
         with self.session() as session:  # logs in: a wrong PIN stops the process here
             del session
         self._mechanisms_check()
+        self._started = True
 
     def _open(self) -> Any:
         try:
             return self._token.open(user_pin=self._pin, rw=True)
         except pkcs11.exceptions.PinIncorrect as exc:
+            if self._started:  # the PIN was changed under a running process: an outage, not a crash
+                raise DeviceUnavailable(f"token {self.label!r} now refuses CA_HSM_PIN") from exc
             raise ImproperlyConfigured(f"CA_HSM_PIN: the token {self.label!r} refuses the PIN") from exc
         except pkcs11.exceptions.UserAlreadyLoggedIn:
             return self._token.open(rw=True)
@@ -157,13 +161,22 @@ class Device:
                 return self._open()
 
     def release(self, session: Any, *, broken: bool = False) -> None:
-        if broken:
-            try:
-                session.close()
-            except Exception:  # noqa: BLE001  (a dead session may refuse to close; it is dropped either way)
-                pass
+        """Give a session back; a broken one is closed, and with it every idle one (after a device
+        reset they are all dead): the next caller opens a fresh session and logs in again."""
+        if not broken:
+            self._idle.put(session)
             return
-        self._idle.put(session)
+        dead = [session]
+        while True:
+            try:
+                dead.append(self._idle.get_nowait())
+            except queue.Empty:
+                break
+        for each in dead:
+            try:
+                each.close()
+            except Exception as exc:  # noqa: BLE001  (a dead session may refuse to close; it is dropped either way)
+                logger.info("a broken session did not close: %s", type(exc).__name__)
 
     @contextmanager
     def session(self) -> Iterator[Any]:
@@ -195,12 +208,13 @@ class Device:
 
 
 def _is_device_error(exc: Exception) -> bool:
-    names = {"DeviceRemoved", "DeviceError", "SessionClosed", "SessionHandleInvalid", "TokenNotPresent",
-             "UserNotLoggedIn", "DeviceMemory", "CryptokiNotInitialized", "TokenNotRecognised"}
+    names = {"DeviceRemoved", "DeviceError", "DeviceMemory", "SessionClosed", "SessionHandleInvalid",
+             "TokenNotPresent", "TokenNotRecognised", "UserNotLoggedIn", "ObjectHandleInvalid", "KeyHandleInvalid"}
     return type(exc).__name__ in names
 
 
 _devices: dict[tuple[str, str], Device] = {}
+_initialized_in: dict[str, int] = {}  # module path → the process that initialized it
 _devices_lock = threading.Lock()
 
 
@@ -221,6 +235,10 @@ def device_forget() -> None:
     """Drop the process's sessions (after a fork, or when a test swaps the token)."""
     with _devices_lock:
         _devices.clear()
+
+
+# A forked child must not use its parent's sessions: it opens its own at first use.
+os.register_at_fork(after_in_child=lambda: _devices.clear())
 
 
 def wrapping_key_label(kek_id: str) -> str:
@@ -323,7 +341,7 @@ class _DeviceKey:
     def __del__(self) -> None:
         try:
             self.destroy()
-        except Exception:  # noqa: BLE001  (interpreter shutdown)
+        except Exception:  # noqa: BLE001, S110  (at interpreter shutdown there is nothing left to tell)
             pass
 
     def public_key(self) -> Any:
@@ -352,7 +370,7 @@ class DeviceRsaKey(_DeviceKey, rsa.RSAPrivateKey):
     def key_size(self) -> int:
         return self._key_size
 
-    def sign(self, data: bytes, padding_: Any, algorithm: Any) -> bytes:  # type: ignore[override]
+    def sign(self, data: bytes, padding_: Any, algorithm: Any) -> bytes:
         digest, name = _digest(data, algorithm)
         if isinstance(padding_, padding.PKCS1v15):
             return self._mechanism_sign(Mechanism.RSA_PKCS, _DIGEST_INFO[name] + digest)
@@ -369,7 +387,7 @@ class DeviceRsaKey(_DeviceKey, rsa.RSAPrivateKey):
             return self._mechanism_sign(Mechanism.RSA_PKCS_PSS, digest, param)
         raise ValueError(f"unsupported RSA padding {padding_!r}")
 
-    def decrypt(self, ciphertext: bytes, padding_: Any) -> bytes:  # type: ignore[override]
+    def decrypt(self, ciphertext: bytes, padding_: Any) -> bytes:
         raise KeyUnavailable("signing keys do not decrypt")
 
 
@@ -388,7 +406,7 @@ class DeviceEcKey(_DeviceKey, ec.EllipticCurvePrivateKey):
     def key_size(self) -> int:
         return self._curve.key_size
 
-    def sign(self, data: bytes, signature_algorithm: Any) -> bytes:  # type: ignore[override]
+    def sign(self, data: bytes, signature_algorithm: Any) -> bytes:
         if not isinstance(signature_algorithm, ec.ECDSA):
             raise ValueError("only ECDSA")
         digest, _name = _digest(data, signature_algorithm.algorithm)
@@ -396,7 +414,7 @@ class DeviceEcKey(_DeviceKey, ec.EllipticCurvePrivateKey):
         half = len(raw) // 2
         return utils.encode_dss_signature(int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big"))
 
-    def exchange(self, algorithm: Any, peer_public_key: Any) -> bytes:  # type: ignore[override]
+    def exchange(self, algorithm: Any, peer_public_key: Any) -> bytes:
         raise KeyUnavailable("signing keys do not agree keys")
 
 
@@ -485,7 +503,8 @@ def _derived(session: Any, pin_key: bytes) -> Any:
 
 
 def _check_value(k: Any, binding: str, version: int) -> bytes:
-    return bytes(k.sign(f"firma-remota/hsm-pin-check|{binding}|{version}".encode(), mechanism=Mechanism.AES_CMAC))[:_CHECK]
+    message = f"firma-remota/hsm-pin-check|{binding}|{version}".encode()
+    return bytes(k.sign(message, mechanism=Mechanism.AES_CMAC))[:_CHECK]
 
 
 class Pkcs11KeyVault(KeyVault):
@@ -522,8 +541,8 @@ class Pkcs11KeyVault(KeyVault):
         key_type = obj[A.KEY_TYPE]
         if key_type == KeyType.RSA:
             return _public_of("rsa-2048", obj)
-        curve = {encode_named_curve_parameters(name): alg for alg, (name, _c) in _CURVES.items()}[bytes(obj[A.EC_PARAMS])]
-        return _public_of(curve, obj)
+        curves = {encode_named_curve_parameters(name): alg for alg, (name, _c) in _CURVES.items()}
+        return _public_of(curves[bytes(obj[A.EC_PARAMS])], obj)
 
     def authority_generate(self, *, algorithm: str, binding: str) -> tuple[PrivateKey, SealedKey]:
         token_id = _token_id(binding)
@@ -542,8 +561,9 @@ class Pkcs11KeyVault(KeyVault):
                                     A.VERIFY: True}
         if isinstance(public_key, rsa.RSAPublicKey):
             numbers = public_key.public_numbers()
-            template.update({A.KEY_TYPE: KeyType.RSA, A.MODULUS: numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big"),
-                             A.PUBLIC_EXPONENT: numbers.e.to_bytes(3, "big")})
+            modulus = numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")
+            exponent = numbers.e.to_bytes(3, "big")
+            template.update({A.KEY_TYPE: KeyType.RSA, A.MODULUS: modulus, A.PUBLIC_EXPONENT: exponent})
         else:
             from asn1crypto.core import OctetString
 
@@ -649,7 +669,8 @@ class Pkcs11KeyVault(KeyVault):
         """A signing handle that owns ``session`` until destroyed."""
         if obj[A.KEY_TYPE] == KeyType.RSA:
             modulus = int.from_bytes(obj[A.MODULUS], "big")
-            public_key = public_key or rsa.RSAPublicNumbers(int.from_bytes(obj[A.PUBLIC_EXPONENT], "big"), modulus).public_key()
+            exponent = int.from_bytes(obj[A.PUBLIC_EXPONENT], "big")
+            public_key = public_key or rsa.RSAPublicNumbers(exponent, modulus).public_key()
             return DeviceRsaKey(device=self.device, public_key=public_key, key_size=modulus.bit_length(),
                                 session=session, obj=obj)
         curve = {encode_named_curve_parameters(name): cls for name, cls in _CURVES.values()}[bytes(obj[A.EC_PARAMS])]()

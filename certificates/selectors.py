@@ -10,7 +10,15 @@ from django.db.models import Case, IntegerField, Q, QuerySet, When
 from django.utils import timezone
 
 from accounts.models import Holder, UserKind
-from certificates.models import LIVE_STATES, AuthorityRole, Certificate, CertificateAuthority, CertificateState, Crl
+from certificates.models import (
+    LIVE_STATES,
+    AuthorityRole,
+    Certificate,
+    CertificateAuthority,
+    CertificateKey,
+    CertificateState,
+    Crl,
+)
 
 
 class AuthorityMissing(Exception):
@@ -139,3 +147,12 @@ def certificate_issue_allowed(*, holder: Holder) -> bool:
     """Whether the organization's policy leaves room for one more certificate (what issuance checks)."""
     counted = certificates_counted_against_capacity(holder=holder, states=(CertificateState.REQUESTED, *LIVE_STATES))
     return counted.count() < holder.organization.max_active_certificates
+
+
+def keys_awaiting_reseal_count() -> int:
+    """Holder keys migrated into a device vault that wait for their holder's PIN to move in for good."""
+    from certificates.vault import sealed_from_row, vault_get
+
+    vault = vault_get()
+    rows = CertificateKey.objects.filter(vault=vault.name, destroyed_at__isnull=True)
+    return sum(1 for row in rows.iterator() if vault.needs_reseal_with_pin(sealed_from_row(row)))

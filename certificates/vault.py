@@ -334,8 +334,12 @@ class KeyVault(ABC):
     def current_kek_id(self) -> str:
         """The id of the key that new and re-wrapped rows are wrapped under."""
 
-    def check(self) -> None:
+    def check(self) -> None:  # noqa: B027  (a vault in this process's memory is always there)
         """Raise :class:`VaultUnavailable` when the vault cannot serve keys now (the readiness check)."""
+
+    def migrate_from_software(self, *, sealed: SealedKey, binding: str) -> SealedKey:
+        """A software-vault holder key under this vault, its PIN unchanged (device vaults)."""
+        raise KeyUnavailable(f"the {self.name} vault takes no keys from the software vault")
 
     def needs_reseal_with_pin(self, sealed: SealedKey) -> bool:
         """Whether the key waits for its holder's PIN to be re-sealed (a key migrated in)."""
@@ -430,6 +434,16 @@ class SoftwareKeyVault(KeyVault):
         new_nonce = os.urandom(_NONCE)
         rewrapped = mode + new_nonce + AESGCM(_kek(kek_id)).encrypt(new_nonce, inner, aad)
         return replace(sealed, kek_id=kek_id, wrapped_data_key=rewrapped)
+
+
+def vault_startup_check() -> None:
+    """Open the configured vault and check it, so that a process with a wrong module, token, PIN or
+    a device lacking a mechanism stops at start with a message naming the setting — not at the
+    first signature. Called by the WSGI application, each Celery worker process and ``check``."""
+    try:
+        vault_get().check()
+    except (KeyUnavailable, VaultUnavailable) as exc:
+        raise ImproperlyConfigured(f"CA_KEY_VAULT_BACKEND: the key vault is not usable: {exc}") from exc
 
 
 def key_release(private_key: object) -> None:

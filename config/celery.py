@@ -6,6 +6,7 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -57,3 +58,12 @@ app.conf.beat_schedule = {
         "task": "certificates.tasks.certificates_auto_revoke_suspended", "schedule": crontab(minute=27),
     },
 }
+
+
+@worker_process_init.connect
+def _key_vault_open(**_kwargs: object) -> None:
+    """Each worker process opens the key vault once, after the fork (PKCS#11 sessions do not survive
+    one); a device that cannot be opened stops the worker with a message naming the setting."""
+    from certificates.vault import vault_startup_check
+
+    vault_startup_check()

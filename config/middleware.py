@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-
 from collections.abc import Callable
 
 from django.conf import settings
-from django.shortcuts import render
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.utils import translation
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.utils.translation.trans_real import parse_accept_lang_header
-
 
 logger = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy
 from accounts.services.second_factor import admin_site_has_permission
 from accounts.views.auth import admin_login_view
 from portal.urls import auth_patterns, console_patterns, panel_patterns
+from portal.views.health import readiness_view
 
 # Platform admins log in through the same throttled, audited login as everyone else, and Django
 # admin answers only a session that completed the second factor.
@@ -17,6 +18,7 @@ admin.site.site_header = gettext_lazy("Remote signature – platform administrat
 admin.site.site_title = gettext_lazy("Remote signature – platform administration")
 
 urlpatterns = [
+    path("readyz", readiness_view, name="readyz"),
     path(settings.ADMIN_URL, admin.site.urls),
     path("", include("signing.api.urls")),
     path("", include("notifications.webhooks")),

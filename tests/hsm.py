@@ -77,3 +77,30 @@ def wrapping_key_destroy(kek_id: str) -> None:
         for key in session.get_objects({Attribute.CLASS: ObjectClass.SECRET_KEY,
                                         Attribute.LABEL: wrapping_key_label(kek_id)}):
             key.destroy()
+
+
+@pytest.fixture
+def device_outage(monkeypatch):
+    """The device disappears: every session dies and no new one opens (as when it is unplugged)."""
+    from pkcs11.exceptions import DeviceRemoved
+
+    from certificates import hsm
+
+    device = hsm.device_get()
+
+    class Unplugged:
+        label = device.label
+
+        def open(self, **_kwargs):
+            raise DeviceRemoved
+
+    def start() -> None:
+        device._lib.reinitialize()  # noqa: SLF001  (the sessions and the login of this process are gone)
+        monkeypatch.setattr(device, "_token", Unplugged())
+
+    def end() -> None:
+        monkeypatch.undo()
+
+    yield start, end
+    monkeypatch.undo()
+    hsm.device_forget()

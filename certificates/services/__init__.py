@@ -9,7 +9,12 @@ from certificates.services.authority import (
     authority_private_key,
     ocsp_responder_rotate,
 )
-from certificates.services.custody import certificate_key_unlock, certificate_pin_change, keys_rewrap_kek
+from certificates.services.custody import (
+    certificate_key_unlock,
+    certificate_pin_change,
+    keys_migrate_to_device,
+    keys_rewrap_kek,
+)
 from certificates.services.lifecycle import (
     certificate_activate,
     certificate_block,
@@ -48,6 +53,7 @@ __all__ = [
     "crl_publish",
     "expiry_reminders_send",
     "crl_refresh",
+    "keys_migrate_to_device",
     "keys_rewrap_kek",
     "ocsp_respond",
     "ocsp_responder_rotate",

@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable
 from typing import Any, cast
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -29,7 +28,15 @@ from certificates.services.transitions import (
     certificate_lock,
     holder_notify,
 )
-from certificates.vault import KeyUnavailable, PrivateKey, WrongPin, sealed_from_row, sealed_to_row, vault_get
+from certificates.vault import (
+    KeyUnavailable,
+    PrivateKey,
+    SoftwareKeyVault,
+    WrongPin,
+    sealed_from_row,
+    sealed_to_row,
+    vault_get,
+)
 from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -244,3 +251,48 @@ def keys_rewrap_kek(*, batch_size: int = 200) -> int:
             if len(rows) < batch_size:
                 break
     return done
+
+
+def keys_migrate_to_device(*, batch_size: int = 100) -> dict[str, int]:
+    """Move every key of the software vault into the configured device vault; resumable, audited.
+
+    The CA's keys are imported once as token objects (not extractable) and their software ciphertexts
+    replaced by the token reference; holder keys are re-wrapped under the device's outer layer without
+    their PINs changing (a key still awaiting its PIN is imported at once; a key with a PIN moves into
+    the device at the holder's next use of it). Row by row under lock: interrupted, a new run goes on
+    where it stopped. Returns how many of each kind moved.
+    """
+    target = vault_get()
+    if target.name == SoftwareKeyVault.name:
+        raise ApplicationError(
+            "vault_not_device", _("Configure the device vault (CA_KEY_VAULT_BACKEND) before migrating to it.")
+        )
+    software = SoftwareKeyVault()
+    moved = {"authorities": 0, "holder_keys": 0}
+    sources: tuple[tuple[str, str, Callable[[], QuerySet[Any]]], ...] = (
+        ("authorities", "certificateauthority", lambda: CertificateAuthority.objects.filter(vault=software.name)),
+        ("holder_keys", "certificatekey",
+         lambda: CertificateKey.objects.filter(vault=software.name, destroyed_at__isnull=True)),
+    )
+    for counter, kind, rows_of in sources:
+        while True:
+            with transaction.atomic():
+                rows = list(rows_of().select_for_update().order_by("pk")[:batch_size])
+                for row in rows:
+                    sealed = sealed_from_row(row)
+                    if kind == "certificateauthority":
+                        private_key = software.open(sealed=sealed, binding=row.key_binding)
+                        moved_sealed = target.seal(private_key=private_key, binding=row.key_binding)
+                        del private_key
+                    else:
+                        moved_sealed = target.migrate_from_software(sealed=sealed, binding=row.key_binding)
+                    row.save(update_fields=sealed_to_row(row, moved_sealed))
+                if rows:
+                    audit_record(
+                        event_type=AuditEventType.CA_KEYS_MIGRATED,
+                        details={"count": len(rows), "kind": kind, "vault": target.name},
+                    )
+            moved[counter] += len(rows)
+            if len(rows) < batch_size:
+                break
+    return moved

@@ -31,6 +31,7 @@ CSC_ERROR_CODES = frozenset(
         "access_denied",
         "too_many_requests",
         "not_implemented",
+        "temporarily_unavailable",  # RFC 6749's word for a service that cannot answer now
     }
 )
 

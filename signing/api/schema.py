@@ -66,6 +66,8 @@ _MEANINGS = {
     413: "The request body is too large",
     415: "The body is not in a media type the operation takes",
     429: "Too many requests: try again after Retry-After seconds",
+    503: "Temporarily unavailable (the key device cannot be reached): nothing was signed or spent; send the same "
+    "request again after Retry-After seconds",
 }
 
 
@@ -81,7 +83,7 @@ def error_responses(*statuses: int, csc: bool, **details: str) -> dict[int, Open
 
 
 # The statuses of every operation of an API client (a bearer token, a JSON body, a rate limit).
-CLIENT_CALL = (400, 401, 403, 413, 415, 429)
+CLIENT_CALL = (400, 401, 403, 413, 415, 429, 503)
 
 
 class Base64FieldScheme(OpenApiSerializerFieldExtension):

@@ -27,7 +27,8 @@ from signing.services import signature_sign_documents
 from tests.conftest import run_coroutine
 from tests.signing.conftest import PIN, active, authorize, key_algorithm_set, pdf_make
 
-pytestmark = [pytest.mark.both_vaults, pytest.mark.filterwarnings("ignore::DeprecationWarning")]  # (pyHanko's LTV validator)
+# Both key vaults; pyHanko's LTV validator warns about its own deprecations.
+pytestmark = [pytest.mark.both_vaults, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 
 def _signature(data: bytes, index: int = 0):

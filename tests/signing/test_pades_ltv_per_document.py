@@ -27,7 +27,8 @@ from signing.pades import PadesBatch
 from signing.revinfo import trust_material
 from tests.signing.conftest import PIN, active, pdf_make
 
-pytestmark = [pytest.mark.both_vaults, pytest.mark.filterwarnings("ignore::DeprecationWarning")]  # (pyHanko's LTV validator)
+# Both key vaults; pyHanko's LTV validator warns about its own deprecations.
+pytestmark = [pytest.mark.both_vaults, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 GAP = timedelta(seconds=75)
 
