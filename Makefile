@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export DJANGO_DEBUG ?= true
 
-.PHONY: run test api-check lint messages clean bench
+.PHONY: run run-hsm serve test api-check lint messages clean bench
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,12 +14,26 @@ $(VENV)/.installed: pyproject.toml
 
 run: $(VENV)/.installed
 	scripts/system-packages
+	@$(MAKE) --no-print-directory serve
+
+# The same demo with every key in an HSM: the PKCS#11 key vault on a SoftHSM2 token made under
+# var/hsm/ (its own database and data there too, apart from `make run`'s). A real HSM is the same
+# with CA_HSM_MODULE, CA_HSM_TOKEN_LABEL and CA_HSM_PIN_FILE pointing at it.
+run-hsm: $(VENV)/.installed
+	scripts/system-packages
+	@mkdir -p var/hsm/softhsm
+	@set -a && VAR_DIR="$(CURDIR)/var/hsm" && CA_KEY_VAULT_BACKEND=certificates.hsm.Pkcs11KeyVault && \
+	  eval "$$(scripts/softhsm-token "$(CURDIR)/var/hsm/softhsm" firma-remota "$(CURDIR)/var/hsm/softhsm/user.pin")" && \
+	  set +a && echo "Key vault: PKCS#11, token firma-remota (SOFTHSM2_CONF=$$SOFTHSM2_CONF)" && \
+	  $(MAKE) --no-print-directory serve
+
+serve:
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py seed_demo
 	@echo
 	@echo "Panel:            http://127.0.0.1:8000/        (holders: see the JSON above)"
 	@echo "Operator console: http://127.0.0.1:8000/operatore/"
-	@echo "E-mails sent:     var/mail/"
+	@echo "E-mails sent:     $${VAR_DIR:-var}/mail/"
 	@echo
 	@trap 'kill 0' INT TERM EXIT; \
 	  $(VENV)/bin/celery -A config worker --beat --loglevel INFO --concurrency 2 & \
