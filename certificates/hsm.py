@@ -114,6 +114,11 @@ class Device:
 
     A session is used by one thread at a time (PKCS#11 sessions are not re-entrant); objects created
     in a session stay with it, so a holder's unwrapped key keeps its session until it is destroyed.
+    Calls into the library are serialized per process (``calls``): python-pkcs11 initializes it
+    without OS locking (``C_Initialize(NULL)``), which tells a library such as SoftHSM2 that it will
+    not be called from two threads at once. Concurrency comes from processes — gunicorn workers,
+    Celery's prefork pool — each with its own sessions; the PDF work around a signature runs outside
+    the lock.
     """
 
     def __init__(self, *, module: str, token_label: str, pin: str) -> None:
@@ -135,6 +140,7 @@ class Device:
         self._started = False
         self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
         self._lock = threading.Lock()
+        self.calls = threading.RLock()
         self.label = token_label
         with self.session() as session:  # logs in: a wrong PIN stops the process here
             del session
@@ -180,17 +186,18 @@ class Device:
 
     @contextmanager
     def session(self) -> Iterator[Any]:
-        session = self.acquire()
-        broken = False
-        try:
-            yield session
-        except PKCS11Error as exc:
-            broken = _is_device_error(exc)
-            if broken:
-                raise DeviceUnavailable(f"token {self.label!r}: {type(exc).__name__}") from exc
-            raise
-        finally:
-            self.release(session, broken=broken)
+        with self.calls:
+            session = self.acquire()
+            broken = False
+            try:
+                yield session
+            except PKCS11Error as exc:
+                broken = _is_device_error(exc)
+                if broken:
+                    raise DeviceUnavailable(f"token {self.label!r}: {type(exc).__name__}") from exc
+                raise
+            finally:
+                self.release(session, broken=broken)
 
     def _mechanisms_check(self) -> None:
         available = {m.name for m in self._token.slot.get_mechanisms() if hasattr(m, "name")}
@@ -311,14 +318,15 @@ class _DeviceKey:
                     raise KeyUnavailable("the token has no such key")
                 yield found[0]
             return
-        if self._obj is None:
-            raise KeyUnavailable("this key was destroyed after use")
-        try:
-            yield self._obj
-        except PKCS11Error as exc:
-            if _is_device_error(exc):
-                raise DeviceUnavailable(f"token {self._device.label!r}: {type(exc).__name__}") from exc
-            raise
+        with self._device.calls:
+            if self._obj is None:
+                raise KeyUnavailable("this key was destroyed after use")
+            try:
+                yield self._obj
+            except PKCS11Error as exc:
+                if _is_device_error(exc):
+                    raise DeviceUnavailable(f"token {self._device.label!r}: {type(exc).__name__}") from exc
+                raise
 
     def _mechanism_sign(self, mechanism: Any, data: bytes, param: Any = None) -> bytes:
         with self._object() as obj:
@@ -326,17 +334,18 @@ class _DeviceKey:
 
     def destroy(self) -> None:
         """Remove the session object from the device and give the session back (idempotent)."""
-        obj, session, self._obj, self._session = self._obj, self._session, None, None
-        if session is None:
-            return
-        broken = False
-        try:
-            if obj is not None:
-                obj.destroy()
-        except PKCS11Error as exc:
-            broken = True  # a session object dies with its session: closing it is the fallback
-            logger.warning("session key not destroyed (%s): closing its session", type(exc).__name__)
-        self._device.release(session, broken=broken)
+        with self._device.calls:
+            obj, session, self._obj, self._session = self._obj, self._session, None, None
+            if session is None:
+                return
+            broken = False
+            try:
+                if obj is not None:
+                    obj.destroy()
+            except PKCS11Error as exc:
+                broken = True  # a session object dies with its session: closing it is the fallback
+                logger.warning("session key not destroyed (%s): closing its session", type(exc).__name__)
+            self._device.release(session, broken=broken)
 
     def __del__(self) -> None:
         try:
@@ -677,15 +686,16 @@ class Pkcs11KeyVault(KeyVault):
         return DeviceEcKey(device=self.device, public_key=public_key, curve=curve, session=session, obj=obj)
 
     def _open_session_key(self, sealed: SealedKey, binding: str, pin_key: bytes) -> PrivateKey:
-        session = self.device.acquire()
-        try:
-            obj = self._unwrapped(session, sealed, binding, pin_key)
-            return self._usable(session, obj, _sealed_public(sealed)[0])
-        except BaseException as exc:
-            self.device.release(session, broken=isinstance(exc, PKCS11Error) and _is_device_error(exc))
-            if isinstance(exc, PKCS11Error) and _is_device_error(exc):
-                raise DeviceUnavailable(f"token {self.device.label!r}: {type(exc).__name__}") from exc
-            raise
+        with self.device.calls:
+            session = self.device.acquire()
+            try:
+                obj = self._unwrapped(session, sealed, binding, pin_key)
+                return self._usable(session, obj, _sealed_public(sealed)[0])
+            except BaseException as exc:
+                self.device.release(session, broken=isinstance(exc, PKCS11Error) and _is_device_error(exc))
+                if isinstance(exc, PKCS11Error) and _is_device_error(exc):
+                    raise DeviceUnavailable(f"token {self.device.label!r}: {type(exc).__name__}") from exc
+                raise
 
     # -- The KeyVault interface -------------------------------------------------------------------
 

@@ -13,6 +13,8 @@ from certificates.services import certificate_key_unlock
 from core.errors import ApplicationError
 from tests.certificates.conftest import active
 
+pytestmark = pytest.mark.both_vaults
+
 
 @pytest.mark.postgresql_only
 @pytest.mark.django_db(transaction=True)

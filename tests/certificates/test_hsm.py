@@ -116,6 +116,36 @@ def test_a_copy_of_the_database_with_every_secret_of_the_environment_and_even_th
         assert bytes(authority.wrapped_data_key) == b"" and bytes(authority.key_nonce) == b""
 
 
+def test_threads_share_the_session_pool_safely(world, ca):
+    """Gunicorn threads and the TSA sign with the CA's keys while holders' batches run: each
+    signature gets a session of its own from the pool (a PKCS#11 session is not re-entrant)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cryptography import x509
+
+    issuing = CertificateAuthority.objects.get(role="issuing", is_current=True)
+    issuing_key = authority_private_key(issuing)
+    issuing_public = x509.load_der_x509_certificate(bytes(issuing.der)).public_key()
+    holder_keys = [certificate_key_unlock(certificate=active(h), pin=PIN) for h in world.alpha.holders[:2]]
+
+    def ca_signs(i: int) -> None:
+        message = f"ocsp answer {i}".encode()
+        issuing_public.verify(issuing_key.sign(message, ec.ECDSA(hashes.SHA384())), message, ec.ECDSA(hashes.SHA384()))
+
+    def holder_signs(key) -> int:  # noqa: ANN001  (one batch per holder: its key keeps its own session)
+        for i in range(40):
+            message = f"verbale {i}".encode()
+            key.public_key().verify(key.sign(message, ec.ECDSA(hashes.SHA256())), message, ec.ECDSA(hashes.SHA256()))
+        return 40
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        batches = [pool.submit(holder_signs, key) for key in holder_keys]
+        list(pool.map(ca_signs, range(200)))
+        assert [b.result() for b in batches] == [40, 40]
+    for key in holder_keys:
+        key_release(key)
+
+
 def _manage(token: SoftToken, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {
         **os.environ, "DJANGO_DEBUG": "true", "DJANGO_SETTINGS_MODULE": "config.settings",

@@ -16,7 +16,7 @@ from tests.signing.conftest import api_client_for, authorize, pdf_make
 
 PARALLEL = 6
 
-pytestmark = [pytest.mark.postgresql_only, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgresql_only, pytest.mark.django_db(transaction=True), pytest.mark.both_vaults]
 
 
 def _in_parallel(call: Callable[[], object]) -> tuple[int, list[str]]:

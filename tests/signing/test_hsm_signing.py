@@ -1,6 +1,7 @@
-"""The key device disappears while the service runs: readiness turns red, the API answers 503 with
-Retry-After, the panel shows a 503 page, nothing is spent or counted; when it comes back, the same
-authorization signs."""
+"""Signing on the HSM vault: a batch leaves no key behind in the device; and when the device
+disappears while the service runs, readiness turns red, the API answers 503 with Retry-After, the
+panel shows a 503 page, nothing is spent or counted, and when it comes back the same authorization
+signs."""
 
 from __future__ import annotations
 
@@ -19,13 +20,38 @@ from signing.models import SignatureActivation
 from tests.certificates.conftest import OTHER_PIN, PIN, active
 from tests.certificates.test_holder_certificate import grant
 from tests.hsm import device_outage  # noqa: F401  (fixture)
-from tests.signing.conftest import csc_post, hash_signature_verify, sha256_sign_algo
+from tests.signing.conftest import authorize, csc_post, hash_signature_verify, pdf_make, sha256_sign_algo
 
 pytestmark = [
     pytest.mark.parametrize("key_vault", ["pkcs11"], indirect=True),
     # python-pkcs11 finalizes an object search on a session the outage killed: a warning, not ours.
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
+
+
+def _session_private_keys() -> int:
+    from pkcs11 import Attribute, ObjectClass
+
+    from certificates import hsm
+
+    with hsm.device_get().session() as session:
+        return len(list(session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.TOKEN: False})))
+
+
+def test_a_batch_is_signed_in_the_device_and_leaves_no_key_behind(signer):
+    from signing.services import signature_sign_documents
+    from signing.services.validation import pdf_validate
+
+    documents = [pdf_make(f"Verbale {i}") for i in range(3)]
+    before = _session_private_keys()
+    _activation, sad = authorize(signer, num_signatures=3)
+
+    signed = signature_sign_documents(sad_token=sad, documents=documents, certificate=signer.certificate)
+
+    assert _session_private_keys() == before
+    for pdf in signed:
+        report = pdf_validate(data=pdf)
+        assert report.valid, report.as_dict()
 
 
 def _authorized(client, world, token) -> tuple[Certificate, list[bytes], str]:
