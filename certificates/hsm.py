@@ -465,10 +465,23 @@ def _keypair_generate(session: Any, algorithm: str, *, store: bool, label: str |
     raise ValueError(f"unknown key algorithm {algorithm!r}")
 
 
-def _handle(device: Device, algorithm_or_key: Any, *, public_key: Any, **kwargs: Any) -> PrivateKey:
+def _handle(device: Device, *, public_key: Any, **kwargs: Any) -> PrivateKey:
     if isinstance(public_key, rsa.RSAPublicKey):
         return DeviceRsaKey(device=device, public_key=public_key, key_size=public_key.key_size, **kwargs)
     return DeviceEcKey(device=device, public_key=public_key, curve=public_key.curve, **kwargs)
+
+
+def _import_template(private_key: PrivateKey) -> dict[Any, Any]:
+    """The attributes that create ``private_key`` in the device: sensitive, never for decryption."""
+    der = private_key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        template = decode_rsa_private_key(der)
+    else:
+        template = decode_ec_private_key(der)
+    kept = {k: v for k, v in template.items() if k not in (A.EXTRACTABLE, A.SENSITIVE, A.TOKEN)}
+    return {**kept, A.SENSITIVE: True, A.PRIVATE: True, A.DECRYPT: False}
 
 
 def _token_id(binding: str) -> bytes:
@@ -540,7 +553,7 @@ class Pkcs11KeyVault(KeyVault):
                 raise KeyUnavailable(f"the token has no key for {binding}")
             if public_key is None:
                 public_key = self._token_public(session, token_id)
-        return _handle(self.device, None, public_key=public_key, token_id=token_id)
+        return _handle(self.device, public_key=public_key, token_id=token_id)
 
     def _token_public(self, session: Any, token_id: bytes) -> Any:
         found = list(session.get_objects({A.CLASS: ObjectClass.PUBLIC_KEY, A.ID: token_id}))
@@ -560,12 +573,10 @@ class Pkcs11KeyVault(KeyVault):
                                                      token_id=token_id, extractable=False)
             public_key = _public_of(algorithm, public_obj)
             # The public half is kept beside it (same id), so a key found later knows its public key.
-            der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-            self._public_store(session, algorithm, public_key, binding, token_id, der)
-        return _handle(self.device, None, public_key=public_key, token_id=token_id), self._token_sealed(token_id)
+            self._public_store(session, public_key, binding, token_id)
+        return _handle(self.device, public_key=public_key, token_id=token_id), self._token_sealed(token_id)
 
-    def _public_store(self, session: Any, algorithm: str, public_key: Any, binding: str, token_id: bytes,
-                      der: bytes) -> None:
+    def _public_store(self, session: Any, public_key: Any, binding: str, token_id: bytes) -> None:
         template: dict[Any, Any] = {A.CLASS: ObjectClass.PUBLIC_KEY, A.TOKEN: True, A.LABEL: binding, A.ID: token_id,
                                     A.VERIFY: True}
         if isinstance(public_key, rsa.RSAPublicKey):
@@ -588,26 +599,15 @@ class Pkcs11KeyVault(KeyVault):
 
     def authority_import(self, *, private_key: PrivateKey, binding: str) -> SealedKey:
         """A software CA key made a token object (non-extractable) once; the caller erases its copy."""
-        der = private_key.private_bytes(
-            serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
-        )
         token_id = _token_id(binding)
-        if isinstance(private_key, rsa.RSAPrivateKey):
-            template = decode_rsa_private_key(der)
-            algorithm = "rsa-2048"
-        else:
-            template = decode_ec_private_key(der)
-            algorithm = {"secp256r1": "ecdsa-p256", "secp384r1": "ecdsa-p384"}[private_key.curve.name]
-        template = {k: v for k, v in template.items() if k not in (A.EXTRACTABLE, A.SENSITIVE, A.TOKEN)}
-        template.update({A.TOKEN: True, A.LABEL: binding, A.ID: token_id, A.SENSITIVE: True, A.EXTRACTABLE: False,
-                         A.PRIVATE: True, A.SIGN: True, A.DECRYPT: False})
-        public_key = private_key.public_key()
+        template = _import_template(private_key)
+        template.update({A.TOKEN: True, A.LABEL: binding, A.ID: token_id, A.EXTRACTABLE: False, A.SIGN: True})
         with self.device.session() as session:
             for old in session.get_objects({A.ID: token_id}):
                 old.destroy()  # a rerun after an interrupted import starts clean
             session.create_object(template)
-            self._public_store(session, algorithm, public_key, binding, token_id, b"")
-        del der, template
+            self._public_store(session, private_key.public_key(), binding, token_id)
+        del template
         return self._token_sealed(token_id)
 
     # -- Holder keys: wrapped outside the device -------------------------------------------------
@@ -714,7 +714,7 @@ class Pkcs11KeyVault(KeyVault):
             finally:
                 private_obj.destroy()
                 public_obj.destroy()
-        return _handle(self.device, None, public_key=public_key), sealed
+        return _handle(self.device, public_key=public_key), sealed
 
     def seal(self, *, private_key: PrivateKey, binding: str) -> SealedKey:
         return self.authority_import(private_key=private_key, binding=binding)
@@ -829,16 +829,9 @@ class Pkcs11KeyVault(KeyVault):
         return replace(sealed, vault=self.name, kek_id=kek_id, wrapped_data_key=bytes([_MIGRATED]) + nonce + outer)
 
     def _import_session(self, session: Any, private_key: PrivateKey, *, extractable: bool) -> Any:
-        der = private_key.private_bytes(
-            serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
-        )
-        if isinstance(private_key, rsa.RSAPrivateKey):
-            template = decode_rsa_private_key(der)
-        else:
-            template = decode_ec_private_key(der)
-        template = {k: v for k, v in template.items() if k not in (A.EXTRACTABLE, A.SENSITIVE, A.TOKEN)}
-        template.update({A.TOKEN: False, A.SENSITIVE: True, A.EXTRACTABLE: extractable, A.PRIVATE: True,
-                         A.SIGN: not extractable, A.DECRYPT: False})
+        """A software key as a session object: extractable (to be wrapped) keys may not sign."""
+        template = _import_template(private_key)
+        template.update({A.TOKEN: False, A.EXTRACTABLE: extractable, A.SIGN: not extractable})
         return session.create_object(template)
 
     def _migrated_outer_open(self, session: Any, sealed: SealedKey, binding: str) -> bytes:
