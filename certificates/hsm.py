@@ -663,14 +663,14 @@ class Pkcs11KeyVault(KeyVault):
             template = {**_PRIVATE_USE, A.EXTRACTABLE: extractable, A.TOKEN: False}
             if extractable:
                 template[A.SIGN] = False  # a key unwrapped to be re-sealed is not a key that signs
-            for key_type in (KeyType.EC, KeyType.RSA):
-                try:
-                    return k.unwrap_key(ObjectClass.PRIVATE_KEY, key_type, blob, mechanism=Mechanism.AES_KEY_WRAP_PAD,
-                                        template=template)
-                except PKCS11Error as exc:
-                    if _is_device_error(exc):
-                        raise
-            raise KeyUnavailable("the wrapped key does not unwrap")
+            key_type = KeyType.RSA if isinstance(_sealed_public(sealed)[0], rsa.RSAPublicKey) else KeyType.EC
+            try:
+                return k.unwrap_key(ObjectClass.PRIVATE_KEY, key_type, blob, mechanism=Mechanism.AES_KEY_WRAP_PAD,
+                                    template=template)
+            except PKCS11Error as exc:
+                if _is_device_error(exc):
+                    raise
+                raise KeyUnavailable("the wrapped key does not unwrap") from exc
         finally:
             k.destroy()
 
