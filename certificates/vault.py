@@ -57,6 +57,7 @@ import hashlib
 import hmac
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -479,21 +480,23 @@ def builder_sign(builder: Any, private_key: PrivateKey, algorithm: hashes.HashAl
     from cryptography import x509
 
     draft = builder.sign(_stand_in(private_key), algorithm)
+    # (ASN.1 type, its to-be-signed field, its signature field, the loader, the to-be-signed bytes)
+    load: Callable[[bytes], Any]
     if isinstance(draft, x509.Certificate):
-        tbs = draft.tbs_certificate_bytes
-        parsed = asn1_x509.Certificate.load(draft.public_bytes(serialization.Encoding.DER))
-        whole = asn1_x509.Certificate({
-            "tbs_certificate": parsed["tbs_certificate"], "signature_algorithm": parsed["signature_algorithm"],
-            "signature_value": _device_signature(private_key, tbs, algorithm),
-        })
-        return x509.load_der_x509_certificate(whole.dump())
-    tbs = draft.tbs_certlist_bytes
-    parsed_crl = asn1_crl.CertificateList.load(draft.public_bytes(serialization.Encoding.DER))
-    whole_crl = asn1_crl.CertificateList({
-        "tbs_cert_list": parsed_crl["tbs_cert_list"], "signature_algorithm": parsed_crl["signature_algorithm"],
-        "signature": _device_signature(private_key, tbs, algorithm),
+        kind, tbs_field, signature_field, load, tbs = (
+            asn1_x509.Certificate, "tbs_certificate", "signature_value", x509.load_der_x509_certificate,
+            draft.tbs_certificate_bytes,
+        )
+    else:
+        kind, tbs_field, signature_field, load, tbs = (
+            asn1_crl.CertificateList, "tbs_cert_list", "signature", x509.load_der_x509_crl, draft.tbs_certlist_bytes,
+        )
+    parsed = kind.load(draft.public_bytes(serialization.Encoding.DER))
+    whole = kind({
+        tbs_field: parsed[tbs_field], "signature_algorithm": parsed["signature_algorithm"],
+        signature_field: _device_signature(private_key, tbs, algorithm),
     })
-    return x509.load_der_x509_crl(whole_crl.dump())
+    return load(whole.dump())
 
 
 def _device_signature(private_key: PrivateKey, data: bytes, algorithm: hashes.HashAlgorithm) -> bytes:
