@@ -33,7 +33,8 @@ signed — the intake at submission refuses what it knows to be beyond the signe
 exception — is an error in its place, named in the job's answer, and the others are signed and
 returned; a job none of whose documents could be signed fails. A message delivered twice finds the
 job no longer queued and does nothing, so the task is not retried: a retry could never succeed with
-a spent SAD.
+a spent SAD. The one exception is a key device that cannot be reached: then nothing was spent, the
+job is queued again and the task retries it.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from accounts.models import ApiClient
 from audit.events import AuditEventType
 from audit.services import audit_record
 from certificates.models import Certificate
+from certificates.vault import VaultUnavailable
 from core.errors import ApplicationError
 from core.tasks import task_enqueue
 from signing.models import SignatureActivation, SigningJob, SigningJobDocument, SigningJobState
@@ -175,6 +177,15 @@ def signing_job_run(*, job_id: int, sad_token: str) -> SigningJob | None:
             names=[d.name for d in documents], level=job.level, reason=job.reason, location=job.location,
             client=job.client, ip=job.ip, chunk_size=settings.SIGNING_JOB_CHUNK, on_progress=progress, store=store,
         )
+    except VaultUnavailable:
+        # The key device is out: nothing was signed and the activation is unspent (signing rolled
+        # back, or never counted down). The job goes back to the queue; the task runs it again a
+        # little later, and a SAD that expires meanwhile fails it the usual way.
+        SigningJob.objects.filter(pk=job.pk, state=SigningJobState.RUNNING).update(
+            state=SigningJobState.QUEUED, started_at=None, done=0
+        )
+        logger.warning("signing job %s waits for the key device", job.public_id)
+        raise
     except ApplicationError as error:
         with transaction.atomic():
             signature_activation_close_for_job(job=job)
