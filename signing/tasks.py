@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from certificates.vault import VaultUnavailable
 from signing.services import credential_grants_purge, signature_activations_purge, signing_job_run, signing_jobs_purge
 
 
@@ -14,14 +13,11 @@ def signature_activations_purge_task() -> int:
     return signature_activations_purge() + credential_grants_purge()
 
 
-# No acks_late: the SAD is single-use, so a second run could never sign; a message delivered twice
-# finds the job no longer queued and does nothing (signing_job_run is idempotent). Retried only when
-# the key device could not be reached: then nothing was spent and the job is queued again; the
-# retries (15 s, 30 s, 60 s…) outlast the SAD's five minutes, after which the job fails as expired.
-@shared_task(
-    name="signing.tasks.signing_job_run",
-    autoretry_for=(VaultUnavailable,), retry_backoff=15, retry_backoff_max=60, retry_jitter=False, max_retries=8,
-)
+# Not retried, no acks_late: the SAD is single-use, so a second run could never sign; a message
+# delivered twice finds the job no longer queued and does nothing (signing_job_run is idempotent).
+# A key device that cannot be reached is the service's own case: it queues the job again, with
+# nothing spent.
+@shared_task(name="signing.tasks.signing_job_run")
 def signing_job_run_task(job_id: int, sad_token: str) -> None:
     signing_job_run(job_id=job_id, sad_token=sad_token)
 

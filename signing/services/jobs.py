@@ -33,8 +33,8 @@ signed — the intake at submission refuses what it knows to be beyond the signe
 exception — is an error in its place, named in the job's answer, and the others are signed and
 returned; a job none of whose documents could be signed fails. A message delivered twice finds the
 job no longer queued and does nothing, so the task is not retried: a retry could never succeed with
-a spent SAD. The one exception is a key device that cannot be reached: then nothing was spent, the
-job is queued again and the task retries it.
+a spent SAD. The one exception is a key device that cannot be reached: then nothing was spent, and
+the job is queued again, to run ``DEVICE_RETRY_SECONDS`` later.
 """
 
 from __future__ import annotations
@@ -65,9 +65,14 @@ logger = logging.getLogger(__name__)
 RUNNABLE = (SigningJobState.QUEUED,)
 
 
-def _enqueue(job_id: int, sad_token: str) -> None:
+# Seconds before a job that met the key device gone runs again.
+DEVICE_RETRY_SECONDS = 30
+
+
+def _enqueue(job_id: int, sad_token: str, *, countdown: float | None = None) -> None:
     # The SAD travels in the message only, never in the logs.
-    task_enqueue("signing.tasks.signing_job_run", job_id, sad_token=sad_token, kwargsrepr="{'sad_token': '<redacted>'}")
+    task_enqueue("signing.tasks.signing_job_run", job_id, sad_token=sad_token, countdown=countdown,
+                 kwargsrepr="{'sad_token': '<redacted>'}")
 
 
 def signing_job_create(
@@ -179,13 +184,16 @@ def signing_job_run(*, job_id: int, sad_token: str) -> SigningJob | None:
         )
     except VaultUnavailable:
         # The key device is out: nothing was signed and the activation is unspent (signing rolled
-        # back, or never counted down). The job goes back to the queue; the task runs it again a
-        # little later, and a SAD that expires meanwhile fails it the usual way.
+        # back, or never counted down). The job goes back to the queue and runs again a little later;
+        # a SAD that expires meanwhile fails it the usual way (an expired activation is refused
+        # before any key is opened), so the waiting ends by itself.
         SigningJob.objects.filter(pk=job.pk, state=SigningJobState.RUNNING).update(
             state=SigningJobState.QUEUED, started_at=None, done=0
         )
-        logger.warning("signing job %s waits for the key device", job.public_id)
-        raise
+        logger.warning("signing job %s waits %s s for the key device", job.public_id, DEVICE_RETRY_SECONDS)
+        _enqueue(job.pk, sad_token, countdown=DEVICE_RETRY_SECONDS)
+        job.refresh_from_db()
+        return job
     except ApplicationError as error:
         with transaction.atomic():
             signature_activation_close_for_job(job=job)
