@@ -20,13 +20,14 @@ keeps at least 70 % of the software vault's rate for the batch API and for signH
 (b) our signer in process: one ``signature_authorize`` (PIN + OTP, ``num_signatures=N``), then one
     ``signature_sign_documents`` of the N documents — B-B, and B-T with the internal TSA;
 (c) end to end over HTTP against ``gunicorn config.wsgi`` (2 sync workers) and one real Celery
-    worker (prefork, 2 processes), on the test database and the configured broker: the native
-    exam-records batch API — OAuth2 token → ``/api/v1/batch/authorize`` (PIN + OTP
-    bound to the SHA-256 of the N PDFs) → ``/api/v1/batch/sign`` with the N PDFs (above
-    ``SIGNING_BATCH_SYNC_LIMIT``: 202 and a job) → ``/api/v1/batch/jobs/<id>`` polled every 0.1 s
-    until done, the signed PDFs in its answer; B-B, then B-T. Alongside, for comparison, the same
-    documents through CSC v2 ``credentials/authorize`` + ``signatures/signDoc`` (synchronous, in as
-    few calls as the body limit allows: :func:`_sign_doc_calls`);
+    worker (``tests.integration.conftest.Worker``: solo pool, one process), on the test database and
+    the configured broker: the native exam-records batch API — OAuth2 token →
+    ``/api/v1/batch/authorize`` (PIN + OTP bound to the SHA-256 of the N PDFs) →
+    ``/api/v1/batch/sign`` with the N PDFs (above ``SIGNING_BATCH_SYNC_LIMIT``: 202 and a job) →
+    ``/api/v1/batch/jobs/<id>`` polled every 0.1 s until done, the signed PDFs in its answer; B-B,
+    then B-T. Alongside, for comparison, the same documents through CSC v2
+    ``credentials/authorize`` + ``signatures/signDoc`` (synchronous, in as few calls as the body
+    limit allows: :func:`_sign_doc_calls`);
 (d) CSC v2 ``signatures/signHash`` of 1,000 SHA-256 digests in one call, against a raw
     ``private_key.sign(digest, PKCS1v15(), Prehashed(SHA256()))`` loop over the same digests (on the
     PKCS#11 vault the key opened with the PIN is the device's: one ``C_Sign`` per digest);
