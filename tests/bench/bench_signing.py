@@ -19,7 +19,8 @@ keeps at least 70 % of the software vault's rate for the batch API and for signH
     key; the PKCS#11 run compares with the software run's (a);
 (b) our signer in process: one ``signature_authorize`` (PIN + OTP, ``num_signatures=N``), then one
     ``signature_sign_documents`` of the N documents — B-B, and B-T with the internal TSA;
-(c) end to end over HTTP against ``gunicorn config.wsgi`` (2 sync workers) and one real Celery
+(c) end to end over HTTP against ``gunicorn config.wsgi`` (2 sync workers, warmed up with
+    OAuth2 tokens before anything is timed: :meth:`Gunicorn.warm`) and one real Celery
     worker (``tests.integration.conftest.Worker``: solo pool, one process), on the test database and
     the configured broker: the native exam-records batch API — OAuth2 token →
     ``/api/v1/batch/authorize`` (PIN + OTP bound to the SHA-256 of the N PDFs) →
@@ -57,6 +58,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from io import BytesIO
@@ -251,6 +253,19 @@ class Gunicorn:
 
     def workers(self) -> list[int]:
         return _children(self.process.pid) if self.process is not None else []
+
+    def warm(self, client_id: str, secret: str) -> None:
+        """An OAuth2 token for each worker before anything is timed: a worker's first such request
+        takes about a second (one worker only has answered ``start``'s check), and whichever timed
+        step landed on the cold worker — in either vault's run — carried it. With sync workers,
+        concurrent requests reach both."""
+        def token(_n: int) -> int:
+            return requests.post(f"{self.url}/oauth2/token", data={"grant_type": "client_credentials"},
+                                 auth=(client_id, secret), timeout=60).status_code
+
+        with ThreadPoolExecutor(max_workers=2 * WORKERS) as pool:
+            for _round in range(2):
+                assert set(pool.map(token, range(2 * WORKERS))) == {200}
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -548,6 +563,7 @@ def test_signing_benchmark(signer: Signer, world, worker_process: Worker, tmp_pa
         worker_process.start(*vault_env.items())  # the fixture's worker, on this run's vault
         server.start()
         hwm_boot = max(_vm_hwm_mb(pid) for pid in server.workers())
+        server.warm(api_client.application.client_id, secret)
         client = ApiSession(server.url)
         sign_doc_calls = _sign_doc_calls(originals)
         token = client.token(api_client.application.client_id, secret)
