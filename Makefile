@@ -54,8 +54,9 @@ api-check: $(VENV)/.installed
 # - bench_reminders: the daily expiry-reminder job at 100k and 1M certificates (PostgreSQL only, skipped
 #   otherwise: set DATABASE_URL); BENCH_SIZES ("100000,1000000") and BENCH_DUE (1000) set the sizes.
 # - bench_signing: naive pyHanko loop vs the signer in process vs the batch API over gunicorn + a Celery
-#   worker (and CSC signDoc), signHash vs raw RSA,
-#   worker peak RSS; BENCH_DOCUMENTS (200), BENCH_HASHES (1000), BENCH_VALIDATE (all) set the sizes.
+#   worker (and CSC signDoc), signHash vs raw RSA, worker peak RSS — on the software key vault, then on
+#   the PKCS#11 vault (SoftHSM2 token), and the PKCS#11 rates as a share of the software vault's (target
+#   70%); BENCH_DOCUMENTS (200), BENCH_HASHES (1000), BENCH_VALIDATE (all) set the sizes.
 # - bench_renewal: the operators' approval queue (first page + count, and /operatore/rinnovi/ once the
 #   view answers) at 1,000 and 10,000 pending requests in 50 organizations, the ratio (at most 3×) and
 #   the plans (renewal_queue_idx on PostgreSQL); one renewal form PDF. BENCH_RENEWAL_SIZES ("1000,10000").
