@@ -1,4 +1,5 @@
-# The production image: one image, three roles (web, worker, beat) chosen by the command.
+# The production image: one image, every role (web, the workers per queue, beat, migrate) chosen by the
+# command; the web command is deploy/topology.py's (tests/test_compose.py checks it).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 VAR_DIR=/var/lib/firma STATIC_ROOT=/app/staticfiles
@@ -21,4 +22,4 @@ RUN DJANGO_SECRET_KEY=collectstatic-only-$(python -c 'import secrets; print(secr
 
 USER firma
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-"]

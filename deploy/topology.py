@@ -87,6 +87,7 @@ def web_healthcheck(port: int = 8000) -> list[str]:
 
 
 def worker_healthcheck(service: str, hostname: str = "$$HOSTNAME") -> list[str]:
-    """The worker's node answers a ping through the broker (``$$HOSTNAME``: compose's escape of the
-    container's own ``$HOSTNAME``, which is the ``%h`` of the node name)."""
+    """The worker's node answers a ping through the broker. Compose runs it through a shell
+    (``CMD-SHELL``) so that ``$HOSTNAME`` — the ``%h`` of the node name — is the container's own;
+    ``$$`` is compose's escape for it."""
     return ["celery", "-A", "config", "inspect", "ping", "-d", f"{WORKER_NODES[service]}@{hostname}"]

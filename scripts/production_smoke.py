@@ -445,7 +445,7 @@ class Smoke:
         with self.step("OCSP answers good for the signer's certificate (openssl ocsp)") as notes:
             from cryptography import x509
             from cryptography.hazmat.primitives.serialization import Encoding
-            from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
+            from cryptography.x509.oid import AuthorityInformationAccessOID
 
             info = self.api("POST", "/csc/v1/credentials/info", self.token, {
                 "credentialID": self.mario["certificate"]["iut"], "certificates": "chain",
@@ -458,7 +458,7 @@ class Smoke:
                 path.write_bytes(certificate.public_bytes(Encoding.PEM))
                 paths.append(path)
             (self.tmp / "ca-bundle.pem").write_bytes(b"".join(p.read_bytes() for p in paths[1:]))
-            access = chain[0].extensions.get_extension_for_oid(ExtensionOID.AUTHORITY_INFORMATION_ACCESS).value
+            access = chain[0].extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
             urls = [d.access_location.value for d in access if d.access_method == AuthorityInformationAccessOID.OCSP]
             check(urls and urls[0].startswith(self.web), f"the certificate's OCSP URL: {urls}")
             output = self.run(["openssl", "ocsp", "-issuer", str(paths[1]), "-cert", str(paths[0]), "-url", urls[0],
