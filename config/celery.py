@@ -6,13 +6,31 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("firma_remota")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Which queue (settings.CELERY_QUEUES_BY_URGENCY) each task goes to; anything not named here is
+# "default". A task's lane follows who waits for it: a holder for a code (messages), an API client
+# for a batch (signing), nobody in particular (default).
+TASK_LANES = {
+    "notifications.tasks.message_deliver": "messages",
+    # Recovery sends the SMS code or the username e-mail to someone waiting on the page.
+    "accounts.tasks.recovery_process": "messages",
+    "signing.tasks.signing_job_run": "signing",
+}
+
+
+def task_route(name: str, *_args: object, **_kwargs: object) -> dict[str, str]:
+    """Celery's router (CELERY_TASK_ROUTES): every task to its lane's queue, explicitly."""
+    from django.conf import settings
+
+    return {"queue": f"{settings.CELERY_QUEUE_PREFIX}{TASK_LANES.get(name, 'default')}"}
+
 
 app.conf.beat_schedule = {
     # Messages whose task was lost, or whose worker died mid-send, are delivered anyway.
@@ -67,3 +85,15 @@ def _key_vault_open(**_kwargs: object) -> None:
     from certificates.vault import vault_startup_check
 
     vault_startup_check()
+
+
+@worker_ready.connect
+def _signing_jobs_of_this_node_interrupted(sender: object = None, **_kwargs: object) -> None:
+    """A worker that starts under a node name has no job running yet: a job still marked as running
+    on this node was left by the same node's previous life (killed, the machine restarted). It is
+    failed now, with nothing signed, rather than at the hourly sweep."""
+    from signing.services.jobs import signing_jobs_interrupt_on_node
+
+    hostname = getattr(sender, "hostname", "")
+    if hostname:
+        signing_jobs_interrupt_on_node(node=str(hostname))

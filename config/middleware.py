@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.utils import translation
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.utils.translation.trans_real import parse_accept_lang_header
@@ -105,10 +104,9 @@ class KeyVaultUnavailableMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         from certificates.vault import VaultUnavailable
+        from config.errors import outage_response
 
         if not isinstance(exception, VaultUnavailable):
             return None
         logger.error("key vault unavailable on %s: %s", request.path, exception)
-        response = render(request, "errors/503.html", status=503)
-        response["Retry-After"] = "30"
-        return response
+        return outage_response(request, "key_vault")

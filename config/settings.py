@@ -459,7 +459,17 @@ if CELERY_BROKER_URL == "filesystem://":
     }
 elif not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://")):
     raise ImproperlyConfigured("CELERY_BROKER_URL must be filesystem://, redis:// or amqp://")
-CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
+# Queues by urgency, each served by workers of its own (README "Deploying"): one-time codes and
+# security notices never wait behind a 1,000-document signing job or a nightly fan-out.
+#   messages — delivery of the outbox (codes, security notices, every e-mail and SMS);
+#   signing  — batch signing jobs (a worker with --prefetch-multiplier 1: one job at a time each);
+#   default  — scheduled jobs and everything else.
+# The prefix lets several installations (or test runs) share one broker without taking each
+# other's tasks; config/celery.py routes by task name.
+CELERY_QUEUE_PREFIX = env_str("CELERY_QUEUE_PREFIX", "")
+CELERY_QUEUES_BY_URGENCY = ("messages", "signing", "default")
+CELERY_TASK_DEFAULT_QUEUE = f"{CELERY_QUEUE_PREFIX}default"
+CELERY_TASK_ROUTES = ("config.celery.task_route",)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = False

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy
 from accounts.services.second_factor import admin_site_has_permission
 from accounts.views.auth import admin_login_view
 from portal.urls import auth_patterns, console_patterns, panel_patterns
-from portal.views.health import readiness_view
+from portal.views.health import liveness_view, readiness_view
 
 # Platform admins log in through the same throttled, audited login as everyone else, and Django
 # admin answers only a session that completed the second factor.
@@ -17,7 +17,11 @@ admin.site.has_permission = admin_site_has_permission  # type: ignore[method-ass
 admin.site.site_header = gettext_lazy("Remote signature – platform administration")
 admin.site.site_title = gettext_lazy("Remote signature – platform administration")
 
+# An unreachable database or key device anywhere in a request is a 503 to retry, not a 500.
+handler500 = "config.errors.server_error"
+
 urlpatterns = [
+    path("healthz", liveness_view, name="healthz"),
     path("readyz", readiness_view, name="readyz"),
     path(settings.ADMIN_URL, admin.site.urls),
     path("", include("signing.api.urls")),

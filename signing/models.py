@@ -138,6 +138,9 @@ class SigningJob(models.Model):
     ip = models.CharField(max_length=45, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)
+    # The Celery node (``signing@host``) running the job: when that node starts again, a job still
+    # running under its name was interrupted by the node's death and is failed at once.
+    runner = models.CharField(max_length=200, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # Until when the signed documents (or the failure) can be fetched; set when the job ends.
     expires_at = models.DateTimeField(null=True, blank=True)

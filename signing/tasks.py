@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from billiard.exceptions import WorkerLostError
+from celery import Task, shared_task
+from celery.signals import task_failure
 
 from signing.services import credential_grants_purge, signature_activations_purge, signing_job_run, signing_jobs_purge
+from signing.services.jobs import signing_job_interrupt
 
 
 @shared_task(name="signing.tasks.signature_activations_purge")
@@ -16,10 +19,20 @@ def signature_activations_purge_task() -> int:
 # Not retried, no acks_late: the SAD is single-use, so a second run could never sign; a message
 # delivered twice finds the job no longer queued and does nothing (signing_job_run is idempotent).
 # A key device that cannot be reached is the service's own case: it queues the job again, with
-# nothing spent.
-@shared_task(name="signing.tasks.signing_job_run")
-def signing_job_run_task(job_id: int, sad_token: str) -> None:
-    signing_job_run(job_id=job_id, sad_token=sad_token)
+# nothing spent. A worker that dies mid-job leaves it failed, never half-signed: at once when only
+# the pool process died (below), when the node starts again otherwise (config/celery.py), at the
+# sweep if the node never comes back.
+@shared_task(name="signing.tasks.signing_job_run", bind=True)
+def signing_job_run_task(self: Task, job_id: int, sad_token: str) -> None:
+    signing_job_run(job_id=job_id, sad_token=sad_token, node=self.request.hostname or "")
+
+
+@task_failure.connect(sender=signing_job_run_task)
+def _signing_job_worker_lost(exception: BaseException | None = None, args: tuple[object, ...] = (),
+                             **_kwargs: object) -> None:
+    # Sent in the worker's main process when the pool process running the task was killed.
+    if isinstance(exception, WorkerLostError) and args and isinstance(args[0], int):
+        signing_job_interrupt(job_id=args[0])
 
 
 @shared_task(name="signing.tasks.signing_jobs_purge")

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 
 from certificates.vault import VaultUnavailable
 from core.errors import ApplicationError
+from core.outage import OUTAGE_DESCRIPTION, RETRY_AFTER_SECONDS, database_unreachable
 from signing.api.parsers import RequestTooLarge
 
 # The error codes CSC clients may receive as they are (the specification's common ones, RFC 6749/6750
@@ -143,8 +144,12 @@ def _classify(exc: Exception) -> tuple[int, str, str, dict[str, list[str]], dict
     headers: dict[str, str] = {}
     if isinstance(exc, VaultUnavailable):
         # The signing device is out: nothing was signed or spent; the same request may be sent again.
-        headers["Retry-After"] = "30"
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return 503, "temporarily_unavailable", "The signing service is temporarily unavailable.", {}, headers
+    if database_unreachable(exc):
+        # The database is out (stopped, failing over): the transaction did not commit; retry.
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return 503, "temporarily_unavailable", OUTAGE_DESCRIPTION, {}, headers
     if isinstance(exc, ApplicationError):
         fields = {exc.field: [str(exc.message)]} if exc.field else {}
         return APPLICATION_ERROR_STATUS.get(exc.code, 400), exc.code, str(exc.message), fields, headers

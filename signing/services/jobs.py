@@ -137,8 +137,10 @@ def _finish(job: SigningJob, *, state: str, error: ApplicationError | None = Non
     job.save(update_fields=fields)
 
 
-def signing_job_run(*, job_id: int, sad_token: str) -> SigningJob | None:
-    """Sign a queued job's documents with the SAD (the worker's side). Idempotent on redelivery."""
+def signing_job_run(*, job_id: int, sad_token: str, node: str = "") -> SigningJob | None:
+    """Sign a queued job's documents with the SAD (the worker's side). Idempotent on redelivery.
+
+    ``node`` is the Celery node running it (``signing_jobs_interrupt_on_node``)."""
     with transaction.atomic():
         job = (
             SigningJob.objects.select_for_update(of=("self",))
@@ -150,7 +152,8 @@ def signing_job_run(*, job_id: int, sad_token: str) -> SigningJob | None:
             return job
         job.state = SigningJobState.RUNNING
         job.started_at = timezone.now()
-        job.save(update_fields=["state", "started_at"])
+        job.runner = node[:200]
+        job.save(update_fields=["state", "started_at", "runner"])
     documents = list(job.documents.order_by("position").only("pk", "position", "name", "data"))
 
     def progress(done: int) -> None:
@@ -245,14 +248,45 @@ def signing_jobs_purge(*, now: datetime | None = None) -> int:
     lost = SigningJob.objects.filter(
         state__in=(SigningJobState.QUEUED, SigningJobState.RUNNING), created_at__lte=stale
     )
-    for job_id in list(lost.values_list("pk", flat=True)):
-        with transaction.atomic():
-            SigningJobDocument.objects.filter(job_id=job_id).delete()
-            SigningJob.objects.filter(pk=job_id, state__in=(SigningJobState.QUEUED, SigningJobState.RUNNING)).update(
-                state=SigningJobState.FAILED, finished_at=now, error_code="interrupted",
-                error_message="The job was not completed by a worker.",
-                expires_at=now + timedelta(seconds=settings.SIGNING_JOB_RESULT_SECONDS),
-            )
+    _interrupt(list(lost.values_list("pk", flat=True)), states=(SigningJobState.QUEUED, SigningJobState.RUNNING))
     horizon = now - timedelta(days=settings.SIGNING_ACTIVATION_RETENTION_DAYS)
     SigningJob.objects.filter(purged_at__lt=horizon).delete()
     return len(expired)
+
+
+def _interrupt(job_ids: list[int], *, states: tuple[str, ...] = (SigningJobState.RUNNING,)) -> int:
+    """Fail jobs no worker will finish, with nothing signed.
+
+    Signing stores a job's results and counts its signatures down in one transaction at the end, so
+    a job whose worker died has no signed document and no half-stored result: failing it is exact.
+    Its activation is closed (the SAD given to the job is spent either way), its documents deleted.
+    """
+    now = timezone.now()
+    failed = 0
+    for job_id in job_ids:
+        with transaction.atomic():
+            job = SigningJob.objects.select_for_update(of=("self",)).filter(pk=job_id, state__in=states).first()
+            if job is None:
+                continue
+            signature_activation_close_for_job(job=job)
+            SigningJobDocument.objects.filter(job_id=job_id).delete()
+            SigningJob.objects.filter(pk=job_id).update(
+                state=SigningJobState.FAILED, finished_at=now, done=0, error_code="interrupted",
+                error_message="The job was interrupted before it was signed: nothing was signed.",
+                expires_at=now + timedelta(seconds=settings.SIGNING_JOB_RESULT_SECONDS),
+            )
+            failed += 1
+        logger.warning("signing job %s interrupted: its worker stopped; nothing was signed", job.public_id)
+    return failed
+
+
+def signing_job_interrupt(*, job_id: int) -> int:
+    """The worker process running the job died (Celery's WorkerLostError): fail it if still running."""
+    return _interrupt([job_id])
+
+
+def signing_jobs_interrupt_on_node(*, node: str) -> int:
+    """A Celery node starts: the jobs still running under its name were interrupted by its last death."""
+    return _interrupt(
+        list(SigningJob.objects.filter(state=SigningJobState.RUNNING, runner=node).values_list("pk", flat=True))
+    )

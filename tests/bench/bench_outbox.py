@@ -45,7 +45,6 @@ from django.test import override_settings
 from django.utils import timezone
 
 from accounts.models import Organization
-from config.celery import app
 from notifications.catalog import SECURITY_EVENTS
 from notifications.models import Channel, Message, MessageStatus
 from notifications.rendering import message_render
@@ -168,11 +167,11 @@ def test_outbox_load(tmp_path: Path) -> None:
     # 2. Two real workers on a queue of their own, the app's default queue for the run.
     sms_folder = Path(settings.SMS_FILE_PATH)  # the workers read the same settings from the same environment
     files_before = {path.name for path in sms_folder.glob("*.json")} if sms_folder.exists() else set()
-    queue = f"bench-{run}"
+    queue = f"bench-{run}-"
     env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE": "config.settings_test",
-           "SMS_BACKEND": FILE_SMS_BACKEND}
-    previous_queue = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
+           "SMS_BACKEND": FILE_SMS_BACKEND, "CELERY_QUEUE_PREFIX": queue}
+    queues = override_settings(CELERY_QUEUE_PREFIX=queue)
+    queues.enable()
     workers = [Worker(queue, tmp_path / f"worker-{i}.log", env) for i in range(WORKERS)]
     try:
         for worker in workers:
@@ -248,7 +247,7 @@ def test_outbox_load(tmp_path: Path) -> None:
     finally:
         for worker in workers:
             worker.stop()
-        app.conf.task_default_queue = previous_queue
+        queues.disable()
 
     logs = "".join(worker.log() for worker in workers)
     results = Counter(TASK_RESULT.findall(logs))

@@ -258,7 +258,7 @@ class Gunicorn:
     """``gunicorn config.wsgi`` on a free port, against the test database."""
 
     def __init__(self, log_path: Path, queue: str, vault_env: dict[str, str]) -> None:
-        self.queue = queue  # where the jobs it creates go: the bench's Celery worker listens there
+        self.queue = queue  # the queue prefix of the jobs it creates: the bench's Celery worker listens there
         self.vault_env = vault_env  # the test's key vault (:func:`_vault_env`)
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -266,7 +266,7 @@ class Gunicorn:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = _subprocess_env(self.vault_env, CELERY_TASK_DEFAULT_QUEUE=self.queue)
+        env = _subprocess_env(self.vault_env, CELERY_QUEUE_PREFIX=self.queue)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}",

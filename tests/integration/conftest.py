@@ -1,8 +1,9 @@
 """Real Celery worker processes for the integration tests, on the configured broker.
 
-The broker is kombu's filesystem transport by default and Redis in CI. Each test gets a queue of
-its own, made the default queue of the app for the test's duration, so tasks dispatched by the
-code under test (``transaction.on_commit``) reach this test's worker and nobody else's.
+The broker is kombu's filesystem transport by default and Redis in CI. Each test gets queues of its
+own — a queue prefix (``CELERY_QUEUE_PREFIX``) for the test's duration, in the test process and the
+worker alike — so tasks dispatched by the code under test (``transaction.on_commit``) reach this
+test's worker and nobody else's. The worker serves every lane unless told which.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
+from django.conf import settings
 from django.db import connection
-
-from config.celery import app
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,8 +38,13 @@ def _database_url() -> str:
 class Worker:
     """One ``celery worker`` process that can be started, killed with SIGKILL and started again."""
 
-    def __init__(self, queue: str, log_path: Path, env: dict[str, str]) -> None:
-        self.queue = queue
+    def __init__(self, queue: str, log_path: Path, env: dict[str, str], lanes: tuple[str, ...] | None = None,
+                 pool: str = "solo") -> None:
+        self.queue = queue  # the queue prefix of the test
+        self.lanes = lanes or tuple(settings.CELERY_QUEUES_BY_URGENCY)
+        self.pool = pool
+        # The same node name each start: a restarted worker is the same node, as under a supervisor.
+        self.node = f"{queue}{'-'.join(self.lanes)}-{uuid.uuid4().hex[:4]}@localhost"
         self.log_path = log_path
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
@@ -47,17 +53,23 @@ class Worker:
         env = {**self.env, **dict(extra_env)}
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "INFO",
-             "-Q", self.queue, "--without-mingle", "--without-gossip", "--without-heartbeat",
-             "-n", f"{self.queue}-{uuid.uuid4().hex[:4]}@%h"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", self.pool, "--concurrency", "1",
+             "--loglevel", "INFO", "-Q", ",".join(f"{self.queue}{lane}" for lane in self.lanes),
+             "--without-mingle", "--without-gossip", "--without-heartbeat", "-n", self.node],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         log.close()
+
+    def pool_processes(self) -> list[int]:
+        """The pids of the pool's child processes (prefork pool)."""
+        assert self.process is not None
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in children.read_text().split()] if children.exists() else []
 
     def kill(self) -> None:
         """SIGKILL: no warm shutdown, no chance to finish or acknowledge the task in hand."""
         if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
+            os.killpg(self.process.pid, signal.SIGKILL)  # the pool's processes with it, as a machine crash
             self.process.wait(timeout=20)
 
     def stop(self) -> None:
@@ -73,29 +85,33 @@ class Worker:
 
 
 @pytest.fixture
-def worker_process(tmp_path: Path, transactional_db: None) -> Iterator[Worker]:
-    """A worker (not yet started) on a fresh queue that is also the app's default queue."""
-    queue = f"test-{uuid.uuid4().hex[:12]}"
-    env = {
+def worker_env(transactional_db: None, settings: Any) -> Iterator[dict[str, str]]:
+    """The environment of this test's workers: its database, and a queue prefix of its own that the
+    test process routes to as well (tasks the worker queues itself, retries, come back to it)."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}-"
+    settings.CELERY_QUEUE_PREFIX = prefix
+    yield {
         **os.environ,
         "DATABASE_URL": _database_url(),
         "DJANGO_SETTINGS_MODULE": "config.settings_test",
-        "CELERY_TASK_DEFAULT_QUEUE": queue,  # tasks the worker queues itself (retries) come back to it
+        "CELERY_QUEUE_PREFIX": prefix,
     }
-    previous_queue = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
-    handle = Worker(queue, tmp_path / "worker.log", env)
+
+
+@pytest.fixture
+def worker_process(tmp_path: Path, worker_env: dict[str, str]) -> Iterator[Worker]:
+    """A worker (not yet started) on the test's queues, every lane."""
+    handle = Worker(worker_env["CELERY_QUEUE_PREFIX"], tmp_path / "worker.log", worker_env)
     try:
         yield handle
     finally:
         handle.stop()
-        app.conf.task_default_queue = previous_queue
         print(handle.log()[-4000:])  # shown by pytest when the test fails
 
 
 @pytest.fixture
 def worker(worker_process: Worker) -> str:
-    """A running worker; yields its queue name."""
+    """A running worker; yields the queue prefix of the test (tasks are routed there by name)."""
     worker_process.start()
     return worker_process.queue
 

@@ -23,7 +23,7 @@ def test_worker_deletes_expired_sessions_and_keeps_live_ones(worker):
     live.create()
     Session.objects.filter(session_key=expired.session_key).update(expire_date=timezone.now() - timedelta(hours=1))
 
-    sessions_clear_expired_task.apply_async(queue=worker)
+    sessions_clear_expired_task.delay()
 
     assert eventually(lambda: not Session.objects.filter(session_key=expired.session_key).exists())
     assert Session.objects.filter(session_key=live.session_key).exists()
@@ -33,7 +33,7 @@ def test_worker_verifies_the_audit_chain_and_records_the_result(worker):
     for n in range(3):
         audit_record(event_type="test.event", details={"n": n})
 
-    audit_chain_verify_task.apply_async(queue=worker)
+    audit_chain_verify_task.delay()
 
     assert eventually(lambda: AuditEvent.objects.filter(event_type="audit.chain_verified").exists())
     verified = AuditEvent.objects.get(event_type="audit.chain_verified")
