@@ -501,6 +501,7 @@ class Smoke:
             notes.append(f"ended {body['state']} {body['progress']} {time.monotonic() - restarted:.1f} s "
                          f"after the restart" + (f", error {body['error']['code']}" if body.get("error") else ""))
             if body["state"] == "failed":
+                check(body.get("error") and body["error"].get("code"), "a failed job without an error code")
                 check(not body.get("documents"), "a failed job returned signed documents")
                 check(body["done"] == 0, f"a failed job counts {body['done']} signed documents")
                 failed = body.get("failed") or []
