@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from audit.events import AuditEventType
 from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, Outcome
+from core.request_id import request_id_current
 
 # Keys that must never reach an audit row, whoever passes them in details.
 _FORBIDDEN_DETAIL_KEYS = {"password", "pin", "otp", "code", "secret", "token", "key", "user_code"}
@@ -36,6 +37,8 @@ def _canonical(event: AuditEvent) -> bytes:
         "details": event.details,
         "prev_hash": event.prev_hash,
     }
+    if event.request_id:  # added later: rows without one keep the hash they were chained with
+        payload["request_id"] = event.request_id
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -81,6 +84,7 @@ def audit_record(
             subject_id=str(subject.pk) if subject is not None else "",
             ip=ip or "",
             details=details,
+            request_id=request_id_current(),
             prev_hash=head.last_hash,
         )
         event.row_hash = _row_hash(event)
