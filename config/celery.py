@@ -6,7 +6,7 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -67,3 +67,13 @@ def _key_vault_open(**_kwargs: object) -> None:
     from certificates.vault import vault_startup_check
 
     vault_startup_check()
+
+
+@worker_process_shutdown.connect
+def _metrics_process_dead(pid: int | None = None, **_kwargs: object) -> None:
+    """In prometheus-client's multiprocess mode (docs/metrics.md) a worker process that ends keeps its
+    counters in the shared directory but drops its live gauges."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid or os.getpid())

@@ -181,11 +181,12 @@ class ScrapeTimeCollector:
         for state in CertificateState.values:
             certificates.add_metric([state], database["certificates"].get(state, 0))
         yield certificates
-        yield _gauge(
-            "firma_certificates_expiring_within_30_days",
-            "Active certificates whose validity ends within the next 30 days.",
-            database["expiring"],
+        expiring = GaugeMetricFamily(
+            "firma_certificates_expiring", "Active certificates whose validity ends within the period.",
+            labels=["within"],
         )
+        expiring.add_metric(["30d"], database["expiring"])
+        yield expiring
         yield _gauge(
             "firma_renewal_requests_pending", "Renewal requests waiting for an operator's decision.",
             database["renewal_pending"],
