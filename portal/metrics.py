@@ -117,7 +117,11 @@ def snapshot() -> dict[str, Any]:
     """
     seconds = settings.METRICS_CACHE_SECONDS
     if seconds:
-        cached = cache.get(CACHE_KEY)
+        try:
+            cached = cache.get(CACHE_KEY)
+        except Exception as exc:  # noqa: BLE001  (a cache that is down costs a fresh read, not the scrape)
+            logger.warning("metrics: the cache could not be read: %s", type(exc).__name__)
+            cached, seconds = None, 0
         if isinstance(cached, dict):
             return cached
     figures: dict[str, Any] = {"database": None, "queues": None}

@@ -436,6 +436,21 @@ def test_the_figures_are_read_once_per_cache_period(db, client, settings):
     assert value(first, "firma_messages", status="dead") == value(second, "firma_messages", status="dead") == 1
 
 
+def test_a_cache_that_cannot_be_read_costs_a_fresh_read_not_the_scrape(db, client, settings, monkeypatch):
+    import portal.metrics
+
+    def down(*_args: object, **_kwargs: object) -> None:
+        raise ConnectionError("cache down")
+
+    settings.METRICS_CACHE_SECONDS = 60
+    monkeypatch.setattr(portal.metrics.cache, "get", down)
+    monkeypatch.setattr(portal.metrics.cache, "set", down)
+    message(MessageStatus.DEAD, age=timedelta(minutes=1))
+
+    samples, _ = scrape(client)
+    assert value(samples, "firma_messages", status="dead") == 1
+
+
 def test_a_database_that_cannot_be_read_is_reported_and_the_scrape_still_answers(db, client, fresh, monkeypatch):
     import portal.metrics
 
