@@ -7,6 +7,7 @@ import hmac
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -15,6 +16,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from audit.events import AuditEventType
+from audit.metrics import audit_event_count
 from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, Outcome
 from core.request_id import request_id_current
 
@@ -92,6 +94,9 @@ def audit_record(
         head.last_seq = event.seq
         head.last_hash = event.row_hash
         head.save(update_fields=["last_seq", "last_hash"])
+        # Counted when the row is committed, never for an attempt rolled back; a counting error is
+        # logged by Django and never undoes or fails what was audited.
+        transaction.on_commit(partial(audit_event_count, str(event_type), details), robust=True)
     return event
 
 

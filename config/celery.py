@@ -6,7 +6,14 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
-from celery.signals import before_task_publish, task_postrun, task_prerun, worker_process_init, worker_ready
+from celery.signals import (
+    before_task_publish,
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -130,3 +137,13 @@ def _request_id_drop(task_id: str = "", **_kwargs: object) -> None:
     token = _request_id_tokens.pop(task_id, None)
     if token is not None:
         request_id_reset(token)
+
+
+@worker_process_shutdown.connect
+def _metrics_process_dead(pid: int | None = None, **_kwargs: object) -> None:
+    """In prometheus-client's multiprocess mode (docs/metrics.md) a worker process that ends keeps its
+    counters in the shared directory but drops its live gauges."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid or os.getpid())
