@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,8 +38,6 @@ logger = logging.getLogger(__name__)
 
 CACHE_KEY = "metrics:snapshot"
 EXPIRING_WITHIN = timedelta(days=30)
-# The queues the workers are expected to serve when the settings route nothing explicitly.
-FALLBACK_QUEUES = ("messages", "signing", "default")
 CRL_AUTHORITIES = (AuthorityRole.ISSUING, AuthorityRole.ROOT)
 
 
@@ -48,21 +46,8 @@ def _timestamp(value: datetime | None) -> float | None:
 
 
 def celery_queue_names() -> list[str]:
-    """The queues of ``CELERY_TASK_ROUTES`` and the default queue; without routes, the fallback ones."""
-    routes: Any = getattr(settings, "CELERY_TASK_ROUTES", None)
-    names: set[str] = set()
-    maps = [routes] if isinstance(routes, Mapping) else list(routes or [])
-    for route_map in maps:
-        if not isinstance(route_map, Mapping):
-            continue  # a router function: its queues cannot be read, the default one still is
-        for route in route_map.values():
-            queue = route.get("queue") if isinstance(route, Mapping) else route
-            if isinstance(queue, str) and queue:
-                names.add(queue)
-    if not names:
-        names.update(FALLBACK_QUEUES)
-    names.add(str(getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "") or "celery"))
-    return sorted(names)
+    """The queues the workers serve (``CELERY_QUEUES_BY_URGENCY``, with this installation's prefix)."""
+    return [f"{settings.CELERY_QUEUE_PREFIX}{lane}" for lane in settings.CELERY_QUEUES_BY_URGENCY]
 
 
 def celery_queue_depths(names: list[str]) -> dict[str, int]:

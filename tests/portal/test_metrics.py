@@ -184,11 +184,11 @@ def test_request_latency_is_labelled_by_url_pattern_never_by_the_raw_path(db, cl
 
 def test_every_request_is_timed_once_under_its_view_method_and_status_class(db, client):
     before, _ = scrape(client)
-    client.get("/readyz")
-    client.get("/readyz")
+    client.get("/healthz")
+    client.get("/healthz")
     after, _ = scrape(client)
 
-    key = {"view": "readyz", "method": "GET", "status": "2xx"}
+    key = {"view": "healthz", "method": "GET", "status": "2xx"}
     assert value(after, "firma_http_request_duration_seconds_count", **key) - value(
         before, "firma_http_request_duration_seconds_count", **key) == 2
 
@@ -416,14 +416,13 @@ def test_a_task_sent_to_a_queue_shows_in_that_queues_depth(db, client, fresh):
         "messages", "signing", "default"}
 
 
-def test_the_queue_names_come_from_the_task_routes_when_there_are_some(db, client, fresh, settings):
-    settings.CELERY_TASK_ROUTES = {"notifications.tasks.*": {"queue": "outbox"}, "signing.tasks.*": "signatures"}
-    settings.CELERY_TASK_DEFAULT_QUEUE = "default"
+def test_the_queue_names_are_the_lanes_with_the_installations_prefix(db, client, fresh, settings):
+    settings.CELERY_QUEUE_PREFIX = "uni-"
 
     samples, _ = scrape(client)
 
     queues = {dict(key[1])["queue"] for key in samples if key[0] == "firma_celery_queue_messages"}
-    assert queues == {"outbox", "signatures", "default"}
+    assert queues == {"uni-messages", "uni-signing", "uni-default"}
 
 
 def test_the_figures_are_read_once_per_cache_period(db, client, settings):
