@@ -27,6 +27,7 @@ run-hsm: $(VENV)/.installed
 	  set +a && echo "Key vault: PKCS#11, token firma-remota (SOFTHSM2_CONF=$$SOFTHSM2_CONF)" && \
 	  $(MAKE) --no-print-directory serve
 
+# One worker for every queue is enough on one machine; production runs one per queue (README).
 serve:
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py seed_demo
@@ -36,7 +37,7 @@ serve:
 	@echo "E-mails sent:     $${VAR_DIR:-var}/mail/"
 	@echo
 	@trap 'kill 0' INT TERM EXIT; \
-	  $(VENV)/bin/celery -A config worker --beat --loglevel INFO --concurrency 2 & \
+	  $(VENV)/bin/celery -A config worker --beat -Q messages,signing,default --loglevel INFO --concurrency 2 & \
 	  $(PY) manage.py runserver 127.0.0.1:8000
 
 test: $(VENV)/.installed

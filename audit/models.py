@@ -45,6 +45,8 @@ class AuditEvent(models.Model):
     subject_id = models.CharField(max_length=64, blank=True)
     ip = models.CharField(max_length=45, blank=True)
     details = models.JSONField(default=dict, blank=True)
+    # The web request (or the task it caused) that recorded the event: the same id as in the logs.
+    request_id = models.CharField(max_length=64, blank=True)
     prev_hash = models.CharField(max_length=64)
     row_hash = models.CharField(max_length=64, unique=True)
 

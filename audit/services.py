@@ -7,6 +7,7 @@ import hmac
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -15,7 +16,9 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from audit.events import AuditEventType
+from audit.metrics import audit_event_count
 from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, Outcome
+from core.request_id import request_id_current
 
 # Keys that must never reach an audit row, whoever passes them in details.
 _FORBIDDEN_DETAIL_KEYS = {"password", "pin", "otp", "code", "secret", "token", "key", "user_code"}
@@ -36,6 +39,8 @@ def _canonical(event: AuditEvent) -> bytes:
         "details": event.details,
         "prev_hash": event.prev_hash,
     }
+    if event.request_id:  # added later: rows without one keep the hash they were chained with
+        payload["request_id"] = event.request_id
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -81,6 +86,7 @@ def audit_record(
             subject_id=str(subject.pk) if subject is not None else "",
             ip=ip or "",
             details=details,
+            request_id=request_id_current(),
             prev_hash=head.last_hash,
         )
         event.row_hash = _row_hash(event)
@@ -88,6 +94,9 @@ def audit_record(
         head.last_seq = event.seq
         head.last_hash = event.row_hash
         head.save(update_fields=["last_seq", "last_hash"])
+        # Counted when the row is committed, never for an attempt rolled back; a counting error is
+        # logged by Django and never undoes or fails what was audited.
+        transaction.on_commit(partial(audit_event_count, str(event_type), details), robust=True)
     return event
 
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
-from django.db.models import Case, IntegerField, Q, QuerySet, When
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, When
 from django.utils import timezone
 
 from accounts.models import Holder, UserKind
@@ -156,3 +156,39 @@ def keys_awaiting_reseal_count() -> int:
     vault = vault_get()
     rows = CertificateKey.objects.filter(vault=vault.name, destroyed_at__isnull=True)
     return sum(1 for row in rows.iterator() if vault.needs_reseal_with_pin(sealed_from_row(row)))
+
+
+# --- Platform-wide figures for monitoring (core/metrics.py): counts and dates, no certificate named --
+
+
+def certificate_counts_by_state() -> dict[str, int]:
+    """How many certificates of the whole platform are in each state (absent: none)."""
+    rows = Certificate.objects.order_by().values_list("state").annotate(total=Count("pk"))
+    return {str(state): int(total) for state, total in rows}
+
+
+def certificate_expiring_count(*, within: timedelta, now: datetime | None = None) -> int:
+    """Active certificates of the whole platform whose validity ends within ``within`` from now."""
+    now = now or timezone.now()
+    return Certificate.objects.filter(
+        state=CertificateState.ACTIVE, not_after__gt=now, not_after__lte=now + within
+    ).count()
+
+
+def crl_next_update(*, role: str) -> datetime | None:
+    """The nextUpdate of the latest CRL the current ``role`` authority published (None: none yet)."""
+    value: datetime | None = (
+        Crl.objects.filter(authority__role=role, authority__is_current=True)
+        .order_by("-number")
+        .values_list("next_update", flat=True)
+        .first()
+    )
+    return value
+
+
+def authority_not_after(*, role: str) -> datetime | None:
+    """When the current ``role`` authority's certificate expires (None: no such authority)."""
+    value: datetime | None = (
+        CertificateAuthority.objects.filter(role=role, is_current=True).values_list("not_after", flat=True).first()
+    )
+    return value

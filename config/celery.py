@@ -6,7 +6,14 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import (
+    before_task_publish,
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -97,3 +104,46 @@ def _signing_jobs_of_this_node_interrupted(sender: object = None, **_kwargs: obj
     hostname = getattr(sender, "hostname", "")
     if hostname:
         signing_jobs_interrupt_on_node(node=str(hostname))
+
+
+# The request id (core/request_id.py) travels from the web request into the tasks it causes: in the
+# message headers when published, taken up by the worker for the task's log lines and audit rows. A
+# task nobody's request caused (beat, a retry queued by the worker) uses its own task id.
+_request_id_tokens: dict[str, object] = {}
+
+
+@before_task_publish.connect
+def _request_id_publish(headers: dict[str, object] | None = None, **_kwargs: object) -> None:
+    from core.request_id import TASK_HEADER, request_id_current
+
+    current = request_id_current()
+    if headers is not None and current and TASK_HEADER not in headers:
+        headers[TASK_HEADER] = current
+
+
+@task_prerun.connect
+def _request_id_take_up(task_id: str = "", task: object = None, **_kwargs: object) -> None:
+    from core.request_id import TASK_HEADER, request_id_set
+
+    request = getattr(task, "request", None)
+    carried = getattr(request, TASK_HEADER, None) or (getattr(request, "headers", None) or {}).get(TASK_HEADER)
+    _request_id_tokens[task_id] = request_id_set(str(carried or task_id))
+
+
+@task_postrun.connect
+def _request_id_drop(task_id: str = "", **_kwargs: object) -> None:
+    from core.request_id import request_id_reset
+
+    token = _request_id_tokens.pop(task_id, None)
+    if token is not None:
+        request_id_reset(token)
+
+
+@worker_process_shutdown.connect
+def _metrics_process_dead(pid: int | None = None, **_kwargs: object) -> None:
+    """In prometheus-client's multiprocess mode (docs/metrics.md) a worker process that ends keeps its
+    counters in the shared directory but drops its live gauges."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid or os.getpid())

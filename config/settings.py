@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import secrets
 from pathlib import Path
 
@@ -113,6 +114,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.request_id.RequestIdMiddleware",
+    # First, so the time it measures includes every other middleware (core/metrics.py).
+    "core.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
@@ -348,6 +352,26 @@ RECAPTCHA_VERIFY_REQUEST_TIMEOUT = env_int("RECAPTCHA_VERIFY_REQUEST_TIMEOUT", 5
 CAPTCHA_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace(
     "script-src 'self'", f"script-src 'self' https://{RECAPTCHA_DOMAIN}/recaptcha/ https://www.gstatic.com/recaptcha/"
 ).replace("object-src", f"frame-src https://{RECAPTCHA_DOMAIN}/recaptcha/; object-src")
+
+# --- Prometheus metrics (/metrics; docs/metrics.md) ------------------------------------------------
+# Who may scrape: these addresses or networks (REMOTE_ADDR, as everywhere in the project), or anyone
+# with "Authorization: Bearer <METRICS_TOKEN>". Everyone else gets the site's plain 404.
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+for _network in METRICS_ALLOWED_IPS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {_network!r} is not an IP address or network") from _exc
+METRICS_TOKEN = env_secret("METRICS_TOKEN") or ""
+if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 32 characters long")
+# The figures read from the database and the broker are computed at most once per this many seconds.
+METRICS_CACHE_SECONDS = env_int("METRICS_CACHE_SECONDS", 15, minimum=0, maximum=300)
+# prometheus-client's multiprocess mode (gunicorn workers, Celery worker processes): the library reads
+# the variable itself at import; it is read here too, to check it and to collect from that directory.
+METRICS_MULTIPROCESS_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "") or ""
+if METRICS_MULTIPROCESS_DIR and not Path(METRICS_MULTIPROCESS_DIR).is_dir():
+    raise ImproperlyConfigured("PROMETHEUS_MULTIPROC_DIR must name an existing directory")
 
 # --- Certificate authority and key custody --------------------------------------------
 # Key-encryption keys of the software key vault (certificates/vault.py): every data key — of the
@@ -624,10 +648,26 @@ SIGNING_TSA_POLICY_OID = env_str("SIGNING_TSA_POLICY_OID", "2.25.131331913309709
 SIGNING_TSA_QUALIFIED = env_bool("SIGNING_TSA_QUALIFIED", False)
 
 # --- Logging --------------------------------------------------------------------------------------
+# One line per event on standard error, for the process manager or the container runtime to ship.
+# LOG_FORMAT "json" (the default with DEBUG off: one JSON object per line, what log shippers index)
+# or "plain" (development). Every line carries the request id (core/request_id.py). Nothing secret is
+# ever logged: PINs, codes, SADs and passwords never reach a log call (tests/test_log_secrets.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "core.request_id.RequestIdLogFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(request_id)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"},
+            "timestamp": False,
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }

@@ -9,6 +9,7 @@ from accounts.services.second_factor import admin_site_has_permission
 from accounts.views.auth import admin_login_view
 from portal.urls import auth_patterns, console_patterns, panel_patterns
 from portal.views.health import liveness_view, readiness_view
+from portal.views.metrics import metrics_view
 
 # Platform admins log in through the same throttled, audited login as everyone else, and Django
 # admin answers only a session that completed the second factor.
@@ -23,6 +24,7 @@ handler500 = "config.errors.server_error"
 urlpatterns = [
     path("healthz", liveness_view, name="healthz"),
     path("readyz", readiness_view, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path(settings.ADMIN_URL, admin.site.urls),
     path("", include("signing.api.urls")),
     path("", include("notifications.webhooks")),

@@ -6,9 +6,10 @@ every other tenant read.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from django.db.models import QuerySet
+from django.db.models import Count, Min, QuerySet
 from django.shortcuts import get_object_or_404
 
 from notifications.models import Message, MessageStatus
@@ -48,3 +49,29 @@ def message_list_for_developer_mailbox(*, limit: int = 50) -> QuerySet[Message]:
     (``settings.DEVELOPER_MAILBOX``), never mounted in production, and its view checks the setting too.
     """
     return Message.objects.select_related("organization", "holder").order_by("-created_at", "-pk")[:limit]
+
+
+# --- Platform-wide figures for monitoring (core/metrics.py): counts only, nobody's messages ---------
+
+# Sent messages only accumulate: they are left out, so the count stays an index range however long
+# the outbox grows.
+OUTSTANDING_STATUSES = (MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.FAILED, MessageStatus.DEAD)
+
+
+def message_counts_outstanding() -> dict[str, int]:
+    """How many messages of the whole platform are in each status but "sent" (absent: none)."""
+    rows = (
+        Message.objects.filter(status__in=OUTSTANDING_STATUSES)
+        .order_by()
+        .values_list("status")
+        .annotate(total=Count("pk"))
+    )
+    return {str(status): int(total) for status, total in rows}
+
+
+def message_oldest_queued_at() -> datetime | None:
+    """When the oldest message still waiting for its first delivery attempt was queued."""
+    oldest: datetime | None = Message.objects.filter(status=MessageStatus.QUEUED).aggregate(
+        oldest=Min("created_at")
+    )["oldest"]
+    return oldest

@@ -93,12 +93,31 @@ def _timestamp(digest: bytes) -> bytes:
     return token.dump()
 
 
+class CheckpointNotWritten(OSError):
+    """The checkpoint file could not take the line (a full disk, a read-only mount): nothing was added."""
+
+
 def _append(path: Path, line: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    """Append one whole line, or nothing: a full disk must not leave half a checkpoint at the end of the
+    file (the verification reads the last line). A short or failed write is cut off again."""
+    data = (line + "\n").encode()
     try:
-        os.write(fd, (line + "\n").encode())
-        os.fsync(fd)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    except OSError as exc:
+        raise CheckpointNotWritten(exc.errno, f"audit checkpoint file {path} cannot be opened: {exc.strerror}") from exc
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            written = 0
+            while written < len(data):
+                written += os.write(fd, data[written:])
+            os.fsync(fd)
+        except OSError as exc:
+            os.ftruncate(fd, size)
+            raise CheckpointNotWritten(
+                exc.errno, f"audit checkpoint not written to {path}: {exc.strerror}; the file is unchanged"
+            ) from exc
     finally:
         os.close(fd)
 

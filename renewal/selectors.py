@@ -195,3 +195,9 @@ def renewal_under_way_by_certificate(*, user: Any, certificate_ids: list[int]) -
         old_certificate_id__in=certificate_ids, state__in=UNDER_WAY_STATES
     ).defer("form_pdf", "conditions_pdf", "signed_form_pdf")
     return {request.old_certificate_id: request for request in requests}
+
+
+def renewal_pending_count() -> int:
+    """Renewal requests of the whole platform waiting for an operator's decision (for monitoring:
+    a count, no request named; index ``renewal_queue_idx``)."""
+    return RenewalRequest.objects.filter(state=RenewalState.SUBMITTED).count()

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import translation
@@ -33,9 +35,13 @@ from certificates.profile import (
 )
 from certificates.selectors import AuthorityMissing, authority_current, crl_latest
 from certificates.services.revocation import crl_publish, ocsp_respond
+from certificates.vault import VaultUnavailable
 
 OCSP_RESPONSE_TYPE = "application/ocsp-response"
 _ROLES = {"root": AuthorityRole.ROOT, "issuing": AuthorityRole.ISSUING}
+
+
+logger = logging.getLogger(__name__)
 
 
 @require_GET
@@ -95,7 +101,14 @@ def ocsp_view(request: HttpRequest, encoded: str = "") -> HttpResponse:
             body = base64.b64decode(encoded, validate=True)  # the path is already URL-decoded
         except (binascii.Error, ValueError):
             body = None
-    der = ocsp_respond(request_der=body) if body else _malformed()
+    try:
+        der = ocsp_respond(request_der=body) if body else _malformed()
+    except (VaultUnavailable, OperationalError, InterfaceError) as exc:
+        # The database or the responder's key device is out: tryLater (RFC 6960 §2.3) is the answer
+        # a relying party understands and retries, not an HTML error page.
+        logger.error("OCSP answered tryLater: %s", type(exc).__name__)
+        der = ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.TRY_LATER).public_bytes(
+            Encoding.DER)
     return HttpResponse(der, content_type=OCSP_RESPONSE_TYPE)
 
 

@@ -300,3 +300,29 @@ def test_an_unreadable_checkpoint_file_is_reported_not_a_crash(checkpointed):
         call_command("verify_audit")
     assert hourly_verification() is False
     assert AuditEvent.objects.filter(event_type="audit.chain_verified", outcome="failure").exists()
+
+
+def test_a_full_disk_leaves_the_checkpoint_file_as_it_was_and_publishes_nothing(checkpointed, monkeypatch):
+    import errno
+
+    import portal.checkpoints as checkpoints
+
+    path = Path(settings.AUDIT_CHECKPOINT_FILE)
+    before = path.read_bytes()
+    published = AuditEvent.objects.filter(event_type="audit.checkpoint_published").count()
+    real_write = os.write
+
+    def disk_fills_up(fd: int, data: bytes) -> int:  # the first bytes fit, then the device is full
+        if len(data) > 10:
+            return real_write(fd, data[:10])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(checkpoints.os, "write", disk_fills_up)
+    with pytest.raises(checkpoints.CheckpointNotWritten, match="No space left on device; the file is unchanged"):
+        audit_checkpoint_publish()
+    monkeypatch.undo()
+
+    assert path.read_bytes() == before  # no half line for the next verification to trip on
+    assert checkpoints.checkpoint_latest() == checkpointed
+    assert AuditEvent.objects.filter(event_type="audit.checkpoint_published").count() == published
+    assert audit_checkpoint_publish().seq == checkpointed.seq + 1  # space again: it simply works

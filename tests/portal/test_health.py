@@ -157,3 +157,39 @@ def test_any_other_server_error_stays_a_500(production_client, db, monkeypatch):
     monkeypatch.setattr(health, "JsonResponse", broken)
     response = production_client.get("/healthz")
     assert response.status_code == 500
+
+
+def test_ocsp_with_the_database_gone_answers_try_later_that_relying_parties_retry(world, ca, client):  # noqa: F811
+    from cryptography.x509 import ocsp
+
+    from tests.certificates.conftest import active
+    from tests.certificates.test_ocsp_crl import _ocsp_request
+
+    certificate = active(world.alpha.holder)
+    request = _ocsp_request(certificate.der, ca["issuing"].der)
+
+    with database_gone():
+        response = client.post("/ca/ocsp/", request, content_type="application/ocsp-request")
+
+    assert response.status_code == 200 and response["Content-Type"] == "application/ocsp-response"
+    assert ocsp.load_der_ocsp_response(response.content).response_status == ocsp.OCSPResponseStatus.TRY_LATER
+    answer = client.post("/ca/ocsp/", request, content_type="application/ocsp-request")  # back by itself
+    assert ocsp.load_der_ocsp_response(answer.content).response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
+
+
+def test_the_tsa_with_the_database_gone_rejects_with_system_failure(ca, client):  # noqa: F811
+    import hashlib
+
+    from asn1crypto import tsp
+
+    from signing.tsa import TimeStampResponse
+
+    request = tsp.TimeStampReq({"version": 1, "cert_req": True, "message_imprint": {
+        "hash_algorithm": {"algorithm": "sha256"}, "hashed_message": hashlib.sha256(b"x").digest()}}).dump()
+
+    with database_gone():
+        response = client.post("/tsa/", request, content_type="application/timestamp-query")
+
+    assert response.status_code == 200 and response["Content-Type"] == "application/timestamp-reply"
+    status = TimeStampResponse.load(response.content)["status"]
+    assert status["status"].native == "rejection" and status["fail_info"].native == {"system_failure"}
