@@ -22,4 +22,4 @@ RUN DJANGO_SECRET_KEY=collectstatic-only-$(python -c 'import secrets; print(secr
 
 USER firma
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-"]
+CMD ["gunicorn", "config.wsgi:application", "--config", "config/gunicorn_metrics.py", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-"]

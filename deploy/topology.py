@@ -20,8 +20,10 @@ COMPOSE_BIND = "0.0.0.0:8000"
 # restarted worker still finds it), ``default`` the scheduled jobs. ``beat`` only schedules.
 SERVICES: dict[str, tuple[str, ...]] = {
     "migrate": ("python", "manage.py", "migrate", "--no-input"),
+    # config/gunicorn_metrics.py: a worker that exits gives up its live gauges in PROMETHEUS_MULTIPROC_DIR.
     "web": (
-        "gunicorn", "config.wsgi:application", "--bind", "{bind}", "--workers", "2", "--access-logfile", "-",
+        "gunicorn", "config.wsgi:application", "--config", "config/gunicorn_metrics.py", "--bind", "{bind}",
+        "--workers", "2", "--access-logfile", "-",
     ),
     "worker-messages": (
         "celery", "-A", "config", "worker", "-Q", "messages", "-n", "messages@%h", "--concurrency", "2",
@@ -67,6 +69,9 @@ APP_ENVIRONMENT: tuple[str, ...] = (
     "SECURE_HSTS_SECONDS",
     "SECURE_HSTS_INCLUDE_SUBDOMAINS",
     "SECURE_HSTS_PRELOAD",
+    # Shared by the web and worker processes of a host, emptied before they start (docs/metrics.md):
+    # /metrics then adds up every process's counters, the workers' signatures included.
+    "PROMETHEUS_MULTIPROC_DIR",
 )
 
 # Set by the image itself (the Dockerfile's ENV), so compose does not repeat them; the smoke sets them.

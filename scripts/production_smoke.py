@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -153,6 +154,7 @@ class Smoke:
         self.tmp.chmod(0o755)  # the PostgreSQL user must reach its data directory below
         self.logs = self.tmp / "logs"
         self.logs.mkdir()
+        (self.tmp / "metrics").mkdir()  # PROMETHEUS_MULTIPROC_DIR: empty before the processes start
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.timings: list[tuple[str, float, str]] = []
         self.pg_bin = Path(sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))[-1])
@@ -192,6 +194,7 @@ class Smoke:
             "SECURE_HSTS_SECONDS": "0",
             "SECURE_HSTS_INCLUDE_SUBDOMAINS": "false",
             "SECURE_HSTS_PRELOAD": "false",
+            "PROMETHEUS_MULTIPROC_DIR": str(self.tmp / "metrics"),
             "VAR_DIR": str(self.tmp / "var"),
             "STATIC_ROOT": str(self.tmp / "static"),
         }
@@ -441,6 +444,22 @@ class Smoke:
             self.signed_sample = base64.b64decode(returned[0]["content"])
             notes.append(f"{BATCH_DOCUMENTS} signed in {time.monotonic() - submitted:.1f} s, pdfsig: each valid, once")
 
+    def metrics(self) -> None:
+        with self.step("/metrics: the batch's signatures, counted by the worker, in a scrape of the web") as notes:
+            response = requests.get(f"{self.web}/metrics", timeout=10)
+            check(response.status_code == 200, f"/metrics answered {response.status_code} to the loopback")
+            api_signatures = requests_count = 0.0
+            for family in text_string_to_metric_families(response.text):
+                for sample in family.samples:
+                    if sample.name == "firma_signatures_total" and sample.labels.get("channel") == "api":
+                        api_signatures += sample.value
+                    if sample.name == "firma_http_request_duration_seconds_count":
+                        requests_count += sample.value
+            check(api_signatures >= BATCH_DOCUMENTS,
+                  f"{api_signatures:.0f} API signatures counted, {BATCH_DOCUMENTS} made by the signing worker")
+            check(requests_count > 0, "no request timed by the web processes")
+            notes.append(f"{api_signatures:.0f} API signatures, {requests_count:.0f} requests timed")
+
     def ocsp(self) -> None:
         with self.step("OCSP answers good for the signer's certificate (openssl ocsp)") as notes:
             from cryptography import x509
@@ -600,7 +619,7 @@ class Smoke:
         # Without these nothing else can run: the first failure ends the smoke.
         foundation = [self.infrastructure, self.setup, self.processes_start, self.readiness]
         # Each of these leaves the installation serving, so one failing does not hide what the others prove.
-        checks = [self.panel_login, self.batch_job, self.ocsp, self.reminders, self.worker_killed,
+        checks = [self.panel_login, self.batch_job, self.metrics, self.ocsp, self.reminders, self.worker_killed,
                   self.database_down, self.backup_restore]
         try:
             for run_step in [*foundation, *checks]:
