@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Case, IntegerField, QuerySet, When
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -138,8 +138,8 @@ def renewal_get_for_holder(*, user: Any, request_id: int) -> RenewalRequest:
 
 def renewal_current_for_holder(*, user: Any) -> RenewalRequest | None:
     """The holder's open request, else the latest one (the page shows how it ended)."""
-    scope = renewal_list_for_holder(user=user)
-    return scope.filter(state__in=OPEN_STATES).first() or scope.first()
+    open_first = Case(When(state__in=OPEN_STATES, then=0), default=1, output_field=IntegerField())
+    return renewal_list_for_holder(user=user).alias(closed=open_first).order_by("closed", "-created_at", "-pk").first()
 
 
 # --- Operator ----------------------------------------------------------------------------------------
