@@ -136,6 +136,15 @@ def renewal_get_for_holder(*, user: Any, request_id: int) -> RenewalRequest:
     return renewal_list_for_holder(user=user).get(pk=request_id)
 
 
+def renewal_open_for_holder(*, user: Any) -> RenewalRequest | None:
+    """The holder's latest open request, with only what its state and number need (no documents, no
+    certificates): what the renewal box of the profile and certificate pages shows."""
+    return (
+        _holder_scope(user).filter(state__in=OPEN_STATES).only("pk", "state", "created_at")
+        .order_by("-created_at", "-pk").first()
+    )
+
+
 def renewal_current_for_holder(*, user: Any) -> RenewalRequest | None:
     """The holder's open request, else the latest one (the page shows how it ended)."""
     open_first = Case(When(state__in=OPEN_STATES, then=0), default=1, output_field=IntegerField())

@@ -11,7 +11,7 @@ from typing import Any
 from django import template
 
 from certificates.selectors import certificate_current_for_holder
-from renewal.selectors import renewal_current_for_holder, renewal_eligibility
+from renewal.selectors import renewal_eligibility, renewal_open_for_holder
 
 register = template.Library()
 _UNKNOWN = object()
@@ -24,9 +24,8 @@ def renewal_box(context: dict[str, Any], certificate: Any = _UNKNOWN) -> dict[st
     user = context["request"].user
     if certificate is _UNKNOWN:
         certificate = certificate_current_for_holder(user=user)
-    current = renewal_current_for_holder(user=user)
     return {
         "certificate": certificate,
         "eligibility": renewal_eligibility(certificate=certificate),
-        "renewal": current if current is not None and current.is_open else None,
+        "renewal": renewal_open_for_holder(user=user),
     }
