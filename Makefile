@@ -61,11 +61,17 @@ api-check: $(VENV)/.installed
 # - bench_renewal: the operators' approval queue (first page + count, and /operatore/rinnovi/ once the
 #   view answers) at 1,000 and 10,000 pending requests in 50 organizations, the ratio (at most 3×) and
 #   the plans (renewal_queue_idx on PostgreSQL); one renewal form PDF. BENCH_RENEWAL_SIZES ("1000,10000").
+# - bench_load: wrk -c32 against gunicorn -w 2 in production settings on `make run`'s data — the holder's
+#   profile page, the OAuth2 token and validation endpoints — each as a share of a bare view's requests/s
+#   in the same run (target for the profile page: 30 %, p99 < 50 ms); SQLite, then PostgreSQL when
+#   DATABASE_URL is set. Needs wrk (the Debian package, installed below: only `make bench` uses it).
+#   BENCH_LOAD_SECONDS (10), BENCH_LOAD_CONNECTIONS (32).
 # Runs in a throw-away VAR_DIR unless one is given.
 bench: $(VENV)/.installed
+	scripts/system-packages wrk
 	@dir=$$(mktemp -d /tmp/firma-bench.XXXXXX); trap 'rm -rf "$$dir"' EXIT; \
 	  VAR_DIR="$${VAR_DIR:-$$dir}" $(PY) -m pytest tests/bench/bench_outbox.py tests/bench/bench_reminders.py \
-	  tests/bench/bench_signing.py tests/bench/bench_renewal.py \
+	  tests/bench/bench_signing.py tests/bench/bench_renewal.py tests/bench/bench_load.py \
 	  -p no:cacheprovider -s -o python_files='bench_*.py'
 
 # mypy reads the settings (django-stubs): DJANGO_DEBUG=true, exported above, lets them load without secrets.

@@ -33,7 +33,12 @@ def operator_for_user(*, user: RequestUser) -> Operator:
 def holder_for_user(*, user: RequestUser) -> Holder:
     if not user.is_authenticated or user.kind != UserKind.HOLDER:
         raise Http404
-    return get_object_or_404(Holder.objects.select_related("organization", "user"), user=user)
+    holder = get_object_or_404(Holder.objects.select_related("organization"), user=user)
+    # The request's own user object, its organization known: the page's other selectors scope by
+    # ``user.organization``, which would otherwise read the holder and the organization again.
+    holder.user = user
+    user.__dict__.setdefault("organization", holder.organization)
+    return holder
 
 
 def holder_list_for_operator(*, user: RequestUser, search: str = "") -> QuerySet[Holder]:

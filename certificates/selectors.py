@@ -57,7 +57,14 @@ def certificate_current_for_holder(*, user: Any) -> Certificate | None:
     )
     renewal_pending = Q(state=CertificateState.ISSUED, replaces__state__in=LIVE_STATES)
     ordered = live.annotate(pending=Case(When(renewal_pending, then=1), default=0, output_field=IntegerField()))
-    return ordered.order_by("pending", "-issued_at", "-pk").first() or scope.order_by("-issued_at", "-pk").first()
+    certificate: Certificate | None = ordered.order_by("pending", "-issued_at", "-pk").first()
+    if certificate is None:
+        certificate = scope.order_by("-issued_at", "-pk").first()
+    if certificate is not None:
+        # The scope is the user's organization: the pages that read it (renewal eligibility) need not
+        # query it again.
+        certificate.organization = user.organization
+    return certificate
 
 
 def certificate_list_for_operator(*, user: Any) -> QuerySet[Certificate]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Case, IntegerField, QuerySet, When
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -136,10 +136,19 @@ def renewal_get_for_holder(*, user: Any, request_id: int) -> RenewalRequest:
     return renewal_list_for_holder(user=user).get(pk=request_id)
 
 
+def renewal_open_for_holder(*, user: Any) -> RenewalRequest | None:
+    """The holder's latest open request, with only what its state and number need (no documents, no
+    certificates): what the renewal box of the profile and certificate pages shows."""
+    return (
+        _holder_scope(user).filter(state__in=OPEN_STATES).only("pk", "state", "created_at")
+        .order_by("-created_at", "-pk").first()
+    )
+
+
 def renewal_current_for_holder(*, user: Any) -> RenewalRequest | None:
     """The holder's open request, else the latest one (the page shows how it ended)."""
-    scope = renewal_list_for_holder(user=user)
-    return scope.filter(state__in=OPEN_STATES).first() or scope.first()
+    open_first = Case(When(state__in=OPEN_STATES, then=0), default=1, output_field=IntegerField())
+    return renewal_list_for_holder(user=user).alias(closed=open_first).order_by("closed", "-created_at", "-pk").first()
 
 
 # --- Operator ----------------------------------------------------------------------------------------

@@ -11,18 +11,21 @@ from typing import Any
 from django import template
 
 from certificates.selectors import certificate_current_for_holder
-from renewal.selectors import renewal_current_for_holder, renewal_eligibility
+from renewal.selectors import renewal_eligibility, renewal_open_for_holder
 
 register = template.Library()
+_UNKNOWN = object()
 
 
 @register.inclusion_tag("renewal/_box.html", takes_context=True)
-def renewal_box(context: dict[str, Any]) -> dict[str, Any]:
+def renewal_box(context: dict[str, Any], certificate: Any = _UNKNOWN) -> dict[str, Any]:
+    """``certificate``: the page's current certificate when the view already read it
+    (``certificate_current_for_holder``), so that the box does not read it again."""
     user = context["request"].user
-    certificate = certificate_current_for_holder(user=user)
-    current = renewal_current_for_holder(user=user)
+    if certificate is _UNKNOWN:
+        certificate = certificate_current_for_holder(user=user)
     return {
         "certificate": certificate,
         "eligibility": renewal_eligibility(certificate=certificate),
-        "renewal": current if current is not None and current.is_open else None,
+        "renewal": renewal_open_for_holder(user=user),
     }
