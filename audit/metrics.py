@@ -40,6 +40,14 @@ for _portal in LOGIN_PORTALS:
     LOGIN_LOCKOUTS.labels(portal=_portal)
 
 
+# The event types audit_event_count counts: audit_record schedules no count for any other.
+COUNTED_EVENTS = frozenset({
+    AuditEventType.SIGNATURE_CREATED, AuditEventType.SIGNATURE_REFUSED, AuditEventType.OTP_VERIFY_FAILED,
+    AuditEventType.OTP_SMS_CODE_FAILED, AuditEventType.OTP_DEVICE_LOCKED, AuditEventType.AUTH_LOGIN_FAILED,
+    AuditEventType.AUTH_LOGIN_LOCKED_OUT, AuditEventType.AUTH_LOGIN_REFUSED_LOCKED,
+})
+
+
 def _count(details: Mapping[str, Any]) -> int:
     count = details.get("count", 1)
     return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 1

@@ -16,7 +16,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from audit.events import AuditEventType
-from audit.metrics import audit_event_count
+from audit.metrics import COUNTED_EVENTS, audit_event_count
 from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, Outcome
 from core.request_id import request_id_current
 
@@ -96,7 +96,8 @@ def audit_record(
         head.save(update_fields=["last_seq", "last_hash"])
         # Counted when the row is committed, never for an attempt rolled back; a counting error is
         # logged by Django and never undoes or fails what was audited.
-        transaction.on_commit(partial(audit_event_count, str(event_type), details), robust=True)
+        if event_type in COUNTED_EVENTS:
+            transaction.on_commit(partial(audit_event_count, str(event_type), details), robust=True)
     return event
 
 
