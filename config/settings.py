@@ -662,7 +662,11 @@ if LOG_FORMAT not in ("json", "plain"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "core.request_id.RequestIdLogFilter"}},
+    "filters": {
+        "request_id": {"()": "core.request_id.RequestIdLogFilter"},
+        # DEBUG lines that carry tokens, page contexts or raw task messages: dropped even at LOG_LEVEL=DEBUG.
+        "secret_bearing_debug": {"()": "core.log_filters.SecretBearingDebugFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {
@@ -672,6 +676,7 @@ LOGGING = {
             "timestamp": False,
         },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT,
+                            "filters": ["secret_bearing_debug", "request_id"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.log import log_response
 
 HEADER = "X-Request-ID"
 TASK_HEADER = "firma_request_id"
@@ -53,6 +54,11 @@ class RequestIdMiddleware:
         token = request_id_set(value)
         try:
             response = self.get_response(request)
+            if response.status_code >= 400:
+                # Django writes its "Bad Request: /path" line after the whole middleware chain has
+                # returned, when the id is no longer current; written here instead, with the id.
+                # log_response marks the response as logged, so Django does not write it twice.
+                log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
         finally:
             request_id_reset(token)
         response[HEADER] = value

@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from django.apps import apps
@@ -51,8 +51,10 @@ STAFF_ISSUER = "Firma remota – console"  # how the app lists the console's ent
 @dataclass(frozen=True)
 class AppEnrolment:
     device: OtpDevice
-    secret: str  # base32, unpadded: what the holder types if the QR code cannot be scanned
-    uri: str  # otpauth://totp/… (the QR code's content)
+    # The seed, twice: kept out of repr(), which Django's template engine writes into its DEBUG lines
+    # (the whole page context of a failed variable lookup) and error reports.
+    secret: str = field(repr=False)  # base32, unpadded: what the holder types if the QR code cannot be scanned
+    uri: str = field(repr=False)  # otpauth://totp/… (the QR code's content)
 
     @property
     def secret_groups(self) -> list[str]:

@@ -39,10 +39,11 @@ class Worker:
     """One ``celery worker`` process that can be started, killed with SIGKILL and started again."""
 
     def __init__(self, queue: str, log_path: Path, env: dict[str, str], lanes: tuple[str, ...] | None = None,
-                 pool: str = "solo") -> None:
+                 pool: str = "solo", loglevel: str = "INFO") -> None:
         self.queue = queue  # the queue prefix of the test
         self.lanes = lanes or tuple(settings.CELERY_QUEUES_BY_URGENCY)
         self.pool = pool
+        self.loglevel = loglevel
         # The same node name each start: a restarted worker is the same node, as under a supervisor.
         self.node = f"{queue}{'-'.join(self.lanes)}-{uuid.uuid4().hex[:4]}@localhost"
         self.log_path = log_path
@@ -54,7 +55,7 @@ class Worker:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", self.pool, "--concurrency", "1",
-             "--loglevel", "INFO", "-Q", ",".join(f"{self.queue}{lane}" for lane in self.lanes),
+             "--loglevel", self.loglevel, "-Q", ",".join(f"{self.queue}{lane}" for lane in self.lanes),
              "--without-mingle", "--without-gossip", "--without-heartbeat", "-n", self.node],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
