@@ -88,7 +88,7 @@ from signing.services import signature_authorize, signature_sign_documents
 from signing.services.validation import pdf_validate
 from signing.tsa import timestamper_get
 from tests.certificates.conftest import PIN, ca, ca_hierarchy, pem  # noqa: F401  (fixtures)
-from tests.integration.conftest import ROOT, Worker, _database_url, eventually, worker_process  # noqa: F401
+from tests.integration.conftest import ROOT, Worker, _database_url, eventually, worker_env, worker_process  # noqa: F401
 from tests.signing.conftest import Signer, api_client_for, signer  # noqa: F401  (fixture)
 
 # both_vaults: the test runs on the software vault, then on the PKCS#11 vault (tests/conftest.py).

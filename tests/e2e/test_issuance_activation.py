@@ -22,7 +22,7 @@ from certificates.services import certificate_key_unlock
 from tests.certificates.conftest import ca_hierarchy, load_hierarchy  # noqa: F401  (fixture)
 from tests.conftest import OPERATOR_PASSWORD, World
 from tests.e2e.conftest import confirm_with_code, english_leftovers, log_in, path_of, screenshot
-from tests.integration.conftest import Worker, eventually, worker_process  # noqa: F401  (fixture)
+from tests.integration.conftest import Worker, eventually, worker_env, worker_process  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.integration
 NEW_PASSWORD = "Il-Portico-Di-San-Luca-1674"

@@ -17,7 +17,7 @@ from accounts.services.authentication import LoginOutcome, Portal, login_attempt
 from accounts.services.people import holder_user_code_issue
 from tests.conftest import World
 from tests.e2e.conftest import english_leftovers, italian, log_in, path_of, screenshot
-from tests.integration.conftest import Worker, eventually, worker_process  # noqa: F401  (fixture)
+from tests.integration.conftest import Worker, eventually, worker_env, worker_process  # noqa: F401  (fixtures)
 from tests.stubs.recaptcha import RecaptchaStub
 
 pytestmark = pytest.mark.integration

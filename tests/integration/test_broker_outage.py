@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.core import mail
 from django.urls import reverse
+from kombu import pools
 
 from config.celery import app
 from notifications.models import Message, MessageStatus
@@ -21,7 +22,7 @@ def _broker(url: str, options: dict) -> None:
     """Point this process's Celery app at ``url``, dropping the connections it pooled."""
     app.conf.broker_url = url
     app.conf.broker_transport_options = options
-    app.pool.force_close_all()
+    pools.reset()  # kombu's process-wide pools, keyed by broker: closed and forgotten
     app._pool = None  # noqa: SLF001  (Celery keeps the pool of the first broker otherwise)
     app.amqp._producer_pool = None  # noqa: SLF001
 
