@@ -3,6 +3,8 @@ broker is back (the sweeper hands it over, as beat does every minute) — with a
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.core import mail
 from django.urls import reverse
@@ -20,6 +22,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 def _broker(url: str, options: dict) -> None:
     """Point this process's Celery app at ``url``, dropping the connections it pooled."""
+    if "CELERY_BROKER_URL" in os.environ:  # Celery reads it before its settings (CI sets it)
+        os.environ["CELERY_BROKER_URL"] = url
     app.conf.broker_url = url
     app.conf.broker_transport_options = options
     pools.reset()  # kombu's process-wide pools, keyed by broker: closed and forgotten
@@ -37,6 +41,7 @@ def test_with_the_broker_down_the_page_answers_and_the_notice_goes_out_when_it_i
     try:
         response = change(holder_client, HOLDER_PASSWORD, NEW_PASSWORD)
 
+        assert app.connection_for_write().port == 9  # really the unreachable broker
         assert response.status_code == 302 and response["Location"] == reverse("panel:profile")
         notice = Message.objects.get(holder=world.alpha.holder, message_type="security_notice")
         assert notice.status == MessageStatus.QUEUED  # committed with the change, waiting for the broker

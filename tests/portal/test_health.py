@@ -93,6 +93,9 @@ def test_readiness_turns_red_when_the_broker_cannot_be_reached(client, ca, monke
     from config.celery import app
 
     monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:9/0")  # nothing listens on port 9
+    # Celery reads CELERY_BROKER_URL from the environment before its settings (CI sets it); set after
+    # the line above, which would otherwise note this value as the one to restore.
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:9/0")
     response = client.get("/readyz")
     assert response.status_code == 503 and set(_failed(response)) == {"broker"}
 
