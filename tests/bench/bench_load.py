@@ -57,6 +57,7 @@ import pytest
 import requests
 
 from otp.oath import totp
+from tests.bench.servers import ServerProcess
 from tests.signing.conftest import pdf_make
 
 pytestmark = [pytest.mark.integration]
@@ -149,7 +150,7 @@ def _manage(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-class Gunicorn:
+class Gunicorn(ServerProcess):
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.env = env
         self.port = _free_port()
@@ -175,17 +176,8 @@ class Gunicorn:
             time.sleep(0.3)
         pytest.fail(f"gunicorn did not answer: {self.log()}")
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=30)
-
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
+        return super().log()[-3000:]
 
 
 def _set_cookies(response: requests.Response) -> dict[str, str]:

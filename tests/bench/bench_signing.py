@@ -87,6 +87,7 @@ from signing.models import Channel
 from signing.services import signature_authorize, signature_sign_documents
 from signing.services.validation import pdf_validate
 from signing.tsa import timestamper_get
+from tests.bench.servers import ServerProcess
 from tests.certificates.conftest import PIN, ca, ca_hierarchy, pem  # noqa: F401  (fixtures)
 from tests.integration.conftest import ROOT, Worker, _database_url, eventually, worker_env, worker_process  # noqa: F401
 from tests.signing.conftest import Signer, api_client_for, signer  # noqa: F401  (fixture)
@@ -254,7 +255,7 @@ def _vm_hwm_mb(pid: int) -> float:
     return 0.0
 
 
-class Gunicorn:
+class Gunicorn(ServerProcess):
     """``gunicorn config.wsgi`` on a free port, against the test database."""
 
     def __init__(self, log_path: Path, queue: str, vault_env: dict[str, str]) -> None:
@@ -299,18 +300,6 @@ class Gunicorn:
         with ThreadPoolExecutor(max_workers=2 * WORKERS) as pool:
             for _round in range(2):
                 assert set(pool.map(token, range(2 * WORKERS))) == {200}
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=30)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
 def _b64(data: bytes) -> str:
