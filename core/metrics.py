@@ -61,6 +61,9 @@ LOGIN_FAILURES = Counter(
     ["portal", "reason"],
 )
 LOGIN_LOCKOUTS = Counter("firma_login_lockouts", "Usernames locked out after too many failed logins.", ["portal"])
+MESSAGES_SENT = Counter(
+    "firma_messages_sent", "Outbox messages handed to the provider (SMTP, the SMS gateway), by channel.", ["channel"]
+)
 
 # --- Label values ----------------------------------------------------------------------------------
 

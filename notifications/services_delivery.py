@@ -26,6 +26,7 @@ from django.utils import timezone
 from audit.events import AuditEventType
 from audit.models import Outcome
 from audit.services import audit_record
+from core.metrics import MESSAGES_SENT, bounded_label
 from core.tasks import task_enqueue
 from notifications.backends import (
     DeliveryError,
@@ -196,6 +197,7 @@ def message_deliver(*, message_id: int) -> str:
         return _retry_later(message, TransientDeliveryError(f"{type(exc).__name__}: {exc}"))
     _record(message, status=MessageStatus.SENT, provider_message_id=provider_id[:100], sent_at=timezone.now(),
             last_error="", next_attempt_at=None, body_sealed="")
+    MESSAGES_SENT.labels(channel=bounded_label(message.channel, Channel.values)).inc()
     return "sent"
 
 

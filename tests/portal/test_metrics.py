@@ -352,6 +352,29 @@ def test_the_outbox_figures_match_the_queued_and_dead_messages(db, client, fresh
     assert 7 * 60 <= value(samples, "firma_messages_oldest_queued_age_seconds") < 7 * 60 + 30
 
 
+def test_a_message_handed_to_the_provider_is_counted_as_sent_under_its_channel(world: World, client):
+    from notifications.catalog import SECURITY_EVENTS
+    from notifications.services import message_enqueue
+    from notifications.services_delivery import message_deliver
+
+    holder = world.alpha.holder
+    queued = message_enqueue(
+        message_type="security_notice", channel="email", recipient=holder.email, holder=holder,
+        context={"holder_name": holder.full_name, "event_text": SECURITY_EVENTS["phone_changed"],
+                 "occurred_at": timezone.localtime()},
+        idempotency_key="metrics-sent-1",
+    )
+    before, _ = scrape(client)
+
+    assert message_deliver(message_id=queued.pk) == "sent"
+    assert message_deliver(message_id=queued.pk) == "skipped"  # a redelivered task sends, and counts, nothing
+    after, _ = scrape(client)
+
+    sent = "firma_messages_sent_total"
+    assert value(after, sent, channel="email") - value(before, sent, channel="email") == 1
+    assert value(after, sent, channel="sms") == value(before, sent, channel="sms")
+
+
 def test_with_nothing_queued_the_oldest_queued_age_is_zero(db, client, fresh):
     message(MessageStatus.SENDING, age=timedelta(hours=1))
     samples, _ = scrape(client)
