@@ -22,15 +22,15 @@ from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from certificates.models import AuthorityRole
-from certificates.selectors import authority_current, crl_latest
+from certificates.selectors import authority_not_after, crl_next_update
 from certificates.vault import vault_get
+from core.schema import migrations_pending
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +54,7 @@ def _migrations() -> None:
     global _migrated
     if _migrated:
         return
-    executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
-    pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    pending = migrations_pending()
     if pending:
         raise NotReady(f"{len(pending)} migrations not applied")
     _migrated = True
@@ -89,7 +88,10 @@ def _key_vault() -> None:
 def _tsa_certificate() -> None:
     if settings.SIGNING_TSA_URL:  # an external TSA: its certificate is its provider's to renew
         return
-    left = authority_current(AuthorityRole.TSA).not_after - timezone.now()
+    not_after = authority_not_after(role=AuthorityRole.TSA)
+    if not_after is None:
+        raise NotReady("no TSA certificate: run manage.py ca_init")
+    left = not_after - timezone.now()
     if left < TSA_CERTIFICATE_MARGIN:
         raise NotReady(f"the TSA certificate expires in {max(left.days, 0)} days")
 
@@ -97,10 +99,10 @@ def _tsa_certificate() -> None:
 def _crl() -> None:
     now = timezone.now()
     for role in (AuthorityRole.ROOT, AuthorityRole.ISSUING):
-        crl = crl_latest(role=role)
-        if crl is None:
+        next_update = crl_next_update(role=role)  # the date only, not the CRL itself
+        if next_update is None:
             raise NotReady(f"no CRL of the {role} CA")
-        if crl.next_update <= now:
+        if next_update <= now:
             raise NotReady(f"the {role} CA's CRL is past its nextUpdate")
 
 

@@ -84,7 +84,7 @@ def test_readiness_turns_red_when_a_crl_is_past_its_next_update(client, ca):  # 
 
 def test_readiness_turns_red_with_migrations_not_applied(client, ca, monkeypatch):  # noqa: F811
     monkeypatch.setattr(health, "_migrated", False)
-    monkeypatch.setattr(health.MigrationExecutor, "migration_plan", lambda self, targets: [("app", False)] * 2)
+    monkeypatch.setattr(health, "migrations_pending", lambda: ["signing.0099_next", "audit.0099_next"])
     response = client.get("/readyz")
     assert response.status_code == 503 and _failed(response) == {"migrations": "2 migrations not applied"}
 

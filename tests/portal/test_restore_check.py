@@ -68,3 +68,12 @@ def test_a_database_without_a_ca_fails(restored):
 
     with pytest.raises(CommandError, match="no current certificate authority"):
         call_command("restore_check")
+
+
+def test_a_dump_of_an_older_version_fails_naming_the_migrations_it_lacks(restored, monkeypatch):
+    from portal.management.commands import restore_check
+
+    monkeypatch.setattr(restore_check, "migrations_pending", lambda: ["signing.0099_next"])
+
+    with pytest.raises(CommandError, match=r"migrations: 1 migrations not applied \(signing.0099_next…\)"):
+        call_command("restore_check")

@@ -8,16 +8,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
-from django.db.models import Count
 
 from accounts.models import Holder, Organization
 from audit.models import AuditEvent
-from certificates.models import Certificate, CertificateAuthority
-from certificates.selectors import authority_x509
+from certificates.models import CertificateAuthority
+from certificates.selectors import authority_x509, certificate_counts_by_state
 from certificates.services import authority_private_key
 from certificates.vault import vault_get
+from core.schema import migrations_pending
 from portal.checkpoints import audit_chain_verify_with_checkpoint, checkpoint_latest
 from signing.models import SignatureRecord
 
@@ -66,12 +64,11 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("restore check passed"))
 
     def _migrations(self, options: dict[str, Any]) -> str:
-        executor = MigrationExecutor(connection)
-        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        pending = migrations_pending()
         if pending:
-            names = ", ".join(f"{m.app_label}.{m.name}" for m, _backwards in pending[:5])
-            raise RuntimeError(f"{len(pending)} migrations not applied ({names}…): a dump of another version?")
-        return f"all {len(executor.loader.applied_migrations)} applied"
+            raise RuntimeError(
+                f"{len(pending)} migrations not applied ({', '.join(pending[:5])}…): a dump of another version?")
+        return "all applied"
 
     def _audit(self, options: dict[str, Any]) -> str:
         path = options["checkpoint_file"] or Path(settings.AUDIT_CHECKPOINT_FILE)
@@ -103,7 +100,7 @@ class Command(BaseCommand):
         return f"{vault.name} vault open; " + ", ".join(f"{a.role} CA signs" for a in authorities)
 
     def _counts(self) -> str:
-        states = dict(Certificate.objects.values_list("state").annotate(n=Count("pk")).order_by())
+        states = certificate_counts_by_state()
         by_state = ", ".join(f"{state} {n}" for state, n in sorted(states.items()))
         return (
             f"holds: {Organization.objects.count()} organizations, {Holder.objects.count()} holders, "
